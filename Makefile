@@ -1,0 +1,36 @@
+# The two commands a newcomer needs (see README.md):
+#   make demo   - build the toolchain if needed, start the local host cluster, apply the example tenants
+#   make test   - the whole test suite, integration tests included (this is what CI runs)
+PYTHON ?= python3
+VENV   ?= .venv
+VCM    := $(VENV)/bin/vcm
+PY     := $(VENV)/bin/python
+
+.PHONY: venv toolchain test demo demo-down clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+toolchain: venv
+	$(VCM) toolchain ensure
+	$(VCM) toolchain status
+
+test: toolchain
+	$(PY) -m pytest -ra -p no:cacheprovider $(PYTEST_ARGS)
+
+demo: toolchain
+	$(VCM) local up
+	KUBECONFIG=$$($(VCM) local env --kubeconfig-path) $(VCM) platform apply --yes
+	KUBECONFIG=$$($(VCM) local env --kubeconfig-path) $(VCM) apply examples/tenants --yes
+	KUBECONFIG=$$($(VCM) local env --kubeconfig-path) $(VCM) list
+
+demo-down: venv
+	$(VCM) local down
+
+clean:
+	rm -rf $(VENV) .pytest_cache

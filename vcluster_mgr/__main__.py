@@ -1,0 +1,3 @@
+from vcluster_mgr import cli
+
+cli.main()

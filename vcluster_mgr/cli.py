@@ -1,0 +1,229 @@
+"""The ``vcm`` command line.
+
+This is the only module that prints or exits. Every other module raises an error from
+``vcluster_mgr.errors``; ``main`` turns it into a message on stderr and an exit code:
+0 success, 1 operation failed, 2 bad usage or invalid spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from vcluster_mgr import errors, localcluster, toolchain
+
+app = typer.Typer(
+    name="vcm",
+    help="Isolated tenants on a shared Kubernetes cluster, provisioned with Pulumi.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+toolchain_app = typer.Typer(help="Find or build the binaries the engine needs.", no_args_is_help=True)
+local_app = typer.Typer(help="The built-in throwaway local host cluster.", no_args_is_help=True)
+app.add_typer(toolchain_app, name="toolchain")
+app.add_typer(local_app, name="local")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def report(exc: errors.VcmError) -> None:
+    """Print an error the way every command does: each spec problem on its own line."""
+    if isinstance(exc, errors.SpecError):
+        for e in exc.errors:
+            err.print(f"[red]error[/red] {e}", highlight=False, markup=True, soft_wrap=True)
+    else:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def failures() -> Iterator[None]:
+    """Turn the package's errors into a message and the documented exit code (1 or 2)."""
+    try:
+        yield
+    except errors.VcmError as exc:
+        report(exc)
+        raise typer.Exit(exc.exit_code) from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# spec commands: validate, render, schema, init
+# ---------------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------
+# toolchain and local host cluster
+# ---------------------------------------------------------------------------------------------
+
+
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+
+
+def _emit(data: Any, fmt: OutputFormat) -> bool:
+    """Print ``data`` as JSON or YAML when asked; False means the caller prints its table."""
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+        return True
+    if fmt is OutputFormat.yaml:
+        typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+        return True
+    return False
+
+
+def _progress(message: str) -> None:
+    err.print(f"[dim]{message}[/dim]", highlight=False)
+
+
+@toolchain_app.command("ensure")
+def toolchain_ensure(
+    download: Annotated[bool, typer.Option(help="Allow downloading official release archives.")] = False,
+    force: Annotated[bool, typer.Option(help="Rebuild even what is already there.")] = False,
+) -> None:
+    """Make every binary the engine and the local host cluster need available, at pinned versions.
+
+    Order of sources: a binary of the right version on PATH; the official release (only with
+    --download); a `go build` through the Go module proxy. A cold build takes minutes, a warm run seconds.
+
+    Example: [bold]vcm toolchain ensure[/bold]
+    """
+    with failures():
+        started = time.monotonic()
+        final = toolchain.ensure(download=download or None, force=force, progress=_progress)
+        _progress(f"toolchain ready in {time.monotonic() - started:.1f}s ({toolchain.bin_dir()})")
+        del final
+
+
+@toolchain_app.command("status")
+def toolchain_status(
+    output: Annotated[OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")] = OutputFormat.table,
+) -> None:
+    """List each binary with its version and where it came from; exit 1 if any is missing.
+
+    Example: [bold]vcm toolchain status -o json[/bold]
+    """
+    rows = toolchain.status()
+    data = [dataclasses.asdict(r) | {"ok": r.ok} for r in rows]
+    if not _emit(data, output):
+        table = Table("binary", "wanted", "found", "source", "path")
+        for r in rows:
+            found = r.found or "[red]missing[/red]"
+            table.add_row(r.name, r.wanted, found, r.source or "-", r.path or "-")
+        out.print(table)
+    if not all(r.ok for r in rows):
+        err.print("some binaries are missing: run `vcm toolchain ensure`")
+        raise typer.Exit(1)
+
+
+NameOpt = Annotated[str, typer.Option("--name", help="Which local cluster (several can run at once).")]
+
+
+@local_app.command("up")
+def local_up(name: NameOpt = localcluster.DEFAULT_NAME) -> None:
+    """Start the local host cluster (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1).
+
+    Example: [bold]vcm local up && eval "$(vcm local env)" && kubectl get ns[/bold]
+    """
+    with failures():
+        c = localcluster.up(name, progress=_progress)
+        err.print(f"local cluster [bold]{name}[/bold] ready at {c.server} in {c.ready_seconds:.1f}s "
+                  "(no nodes: pods are accepted but never run)")
+        typer.echo(f"export KUBECONFIG={c.kubeconfig}")
+
+
+@local_app.command("down")
+def local_down(name: NameOpt = localcluster.DEFAULT_NAME) -> None:
+    """Stop the local host cluster's processes and delete its data.
+
+    Example: [bold]vcm local down --name second[/bold]
+    """
+    with failures():
+        if localcluster.down(name):
+            err.print(f"local cluster {name} stopped and removed")
+        else:
+            err.print(f"no local cluster named {name}")
+
+
+@local_app.command("status")
+def local_status(
+    output: Annotated[OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")] = OutputFormat.table,
+) -> None:
+    """Show which local clusters run, where, and their processes.
+
+    Example: [bold]vcm local status -o json[/bold]
+    """
+    with failures():
+        rows = []
+        for c in localcluster.list_clusters():
+            running = c.running()
+            rows.append({"name": c.name, "server": c.server, "kubeconfig": str(c.kubeconfig),
+                         "processes": {p: {"pid": c.pids[p], "running": running[p]} for p in c.pids},
+                         "ready_seconds": c.ready_seconds, "nodes": 0})
+        if not _emit(rows, output):
+            if not rows:
+                err.print("no local cluster is running (start one with `vcm local up`)")
+            table = Table("name", "server", "processes", "kubeconfig")
+            for r in rows:
+                procs = ", ".join(f"{p} {'up' if v['running'] else '[red]down[/red]'} (pid {v['pid']})"
+                                  for p, v in r["processes"].items())
+                table.add_row(r["name"], r["server"], procs, r["kubeconfig"])
+            if rows:
+                out.print(table)
+                err.print("no nodes: pods are accepted but never run (no scheduler, no kubelet)")
+
+
+@local_app.command("env")
+def local_env(
+    name: NameOpt = localcluster.DEFAULT_NAME,
+    kubeconfig_path: Annotated[bool, typer.Option(help="Print only the kubeconfig path.")] = False,
+) -> None:
+    """Print `export KUBECONFIG=...` for the local cluster (use with eval).
+
+    Example: [bold]eval "$(vcm local env)"[/bold]
+    """
+    with failures():
+        c = localcluster.load(name)
+        typer.echo(str(c.kubeconfig) if kubeconfig_path else f"export KUBECONFIG={c.kubeconfig}")
+
+
+@local_app.command("kubeconfig")
+def local_kubeconfig(
+    user: Annotated[str, typer.Option("--user", help="User name (the certificate's CN).")],
+    group: Annotated[list[str] | None, typer.Option("--group", help="Group; repeat for several.")] = None,
+    name: NameOpt = localcluster.DEFAULT_NAME,
+    output_file: Annotated[Path | None, typer.Option("-o", "--output-file", help="Write here (mode 600).")] = None,
+) -> None:
+    """Print a kubeconfig that authenticates as any user and groups (a client certificate).
+
+    Example: [bold]vcm local kubeconfig --user alice@example.com --group payments-devs -o alice.kubeconfig[/bold]
+    """
+    with failures():
+        text = localcluster.user_kubeconfig(name, user, tuple(group or ()))
+        if output_file:
+            fd = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            err.print(f"kubeconfig for {user} written to {output_file}")
+        else:
+            typer.echo(text, nl=False)
+
+
+
+def main() -> None:
+    """Entry point of the ``vcm`` and ``vcluster-mgr`` console scripts."""
+    app()

@@ -1,0 +1,56 @@
+"""One error tree for the whole package.
+
+Only ``cli.py`` turns these into messages and exit codes: a ``SpecError`` (bad input) exits 2,
+every other ``VcmError`` exits 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class VcmError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem in one file, at one dotted path (``spec.owners[1].role``)."""
+
+    path: str
+    message: str
+    file: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        return f"{where}{self.path}: {self.message}"
+
+
+class SpecError(VcmError):
+    """A tenant spec or admin policy is invalid; carries every problem found, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors) or "invalid spec")
+
+
+class UsageError(VcmError):
+    """The command line asked for something impossible."""
+
+    exit_code = 2
+
+
+class ToolchainError(VcmError):
+    """A binary the engine needs could not be found or built."""
+
+
+class LocalClusterError(VcmError):
+    """The built-in local host cluster could not be started, found or stopped."""
+
+
+class ProvisionError(VcmError):
+    """Pulumi could not bring a tenant to the desired state."""
