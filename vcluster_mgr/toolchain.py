@@ -308,7 +308,8 @@ def _ldflags(module: str) -> str:
         ])
     if module == "etcd":
         return f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v{ETCD_VERSION}"
-    return (f"-s -w -X main.version={PULUMI_VERSION} -X main.providerVersion={KUBERNETES_PROVIDER_VERSION}")
+    # the engine module states its versions as constants (a test checks them against these pins)
+    return "-s -w"
 
 
 def _module_copy(module: str) -> Path:
@@ -358,7 +359,7 @@ def _go_build(module: str, targets: list[Binary], progress: Progress) -> None:
     if proc.wait() != 0:
         raise errors.ToolchainError(f"go build of {names} failed:\n" + "\n".join(tail))
     for t in targets:
-        built = outdir / Path(t.package).name
+        built = outdir / _go_binary_name(t.package)
         if not built.exists():
             raise errors.ToolchainError(f"go build of {t.name} produced no {built}")
         shutil.copy2(built, bin_dir() / (t.name + ".tmp"))
@@ -366,6 +367,14 @@ def _go_build(module: str, targets: list[Binary], progress: Progress) -> None:
     if module == "engine":
         _install_exec_script()
     progress(f"  {names}: built in {time.monotonic() - started:.0f}s")
+
+
+def _go_binary_name(package: str) -> str:
+    """The file ``go build -o DIR/`` writes: the last path element, skipping a ``/vN`` major suffix."""
+    parts = package.rstrip("/").split("/")
+    if len(parts) > 1 and re.fullmatch(r"v\d+", parts[-1]):
+        return parts[-2]
+    return parts[-1]
 
 
 def _install_exec_script() -> None:

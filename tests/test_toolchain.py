@@ -1,0 +1,147 @@
+"""Toolchain: version pins agree, the Go wrapper modules are what upstream needs, every source works.
+
+The download path is exercised against a local HTTP server on 127.0.0.1 that serves archives laid out
+like the official releases (with stand-in executables), so the real code runs without leaving loopback.
+"""
+
+from __future__ import annotations
+
+import http.server
+import importlib.metadata
+import io
+import json
+import re
+import subprocess
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vcluster_mgr import cli, errors, toolchain
+
+
+def test_pins_match_installed_sdks() -> None:
+    assert importlib.metadata.version("pulumi") == toolchain.PULUMI_VERSION
+    assert importlib.metadata.version("pulumi-kubernetes") == toolchain.KUBERNETES_PROVIDER_VERSION
+    toolchain.check_sdk_versions()
+
+
+def test_wrapper_modules_pin_the_same_versions() -> None:
+    gomod = Path(toolchain.__file__).parent / "gomod"
+    assert f"github.com/pulumi/pulumi/pkg/v3 v{toolchain.PULUMI_VERSION}" in (gomod / "pulumi" / "go.mod").read_text()
+    assert f"k8s.io/kubernetes v{toolchain.KUBERNETES_VERSION}" in (gomod / "kubernetes" / "go.mod").read_text()
+    assert f"go.etcd.io/etcd/server/v3 v{toolchain.ETCD_VERSION}" in (gomod / "etcd" / "go.mod").read_text()
+
+
+def test_kubernetes_replaces_match_upstream_gomod() -> None:
+    """The committed wrapper restates exactly the staging replaces of the pinned k8s.io/kubernetes."""
+    go = toolchain.find_go()
+    proc = subprocess.run([str(go), "mod", "download", "-json", f"k8s.io/kubernetes@v{toolchain.KUBERNETES_VERSION}"],
+                          capture_output=True, text=True, env=toolchain.go_env(), cwd=toolchain.cache_dir(),
+                          check=False)
+    upstream = Path(json.loads(proc.stdout)["GoMod"]).read_text()
+    staging = "v0." + toolchain.KUBERNETES_VERSION.split(".", 1)[1]
+    wanted = toolchain.kubernetes_wrapper_replaces(upstream, staging)
+    assert len(wanted) > 25
+    committed = (Path(toolchain.__file__).parent / "gomod" / "kubernetes" / "go.mod").read_text()
+    have = sorted(" ".join(m.split()) for m in re.findall(r"^\s*(k8s\.io/\S+ => k8s\.io/\S+ v\S+)", committed, re.M))
+    assert have == wanted
+
+
+def test_missing_go_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(errors.ToolchainError, match="Go is needed.*put its bin directory on PATH"):
+        toolchain.find_go()
+
+
+def _script(text: str) -> bytes:
+    return f"#!/bin/sh\necho '{text}'\n".encode()
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture()
+def release_server() -> Iterator[tuple[str, list[str]]]:
+    """Serves release-shaped archives on 127.0.0.1; records every path requested."""
+    pv, kv, ev, kp = (toolchain.PULUMI_VERSION, toolchain.KUBERNETES_VERSION, toolchain.ETCD_VERSION,
+                      toolchain.KUBERNETES_PROVIDER_VERSION)
+    files = {
+        f"/sdk/pulumi-v{pv}-linux-x64.tar.gz": _tar({
+            "pulumi/pulumi": _script(f"v{pv}"), "pulumi/pulumi-language-python": _script(pv),
+            f"pulumi/{toolchain.EXEC_SCRIPT}": b"#!/usr/bin/env python\n"}),
+        f"/plugins/pulumi-resource-kubernetes-v{kp}-linux-amd64.tar.gz": _tar(
+            {"pulumi-resource-kubernetes": _script(kp)}),
+        f"/v{ev}/etcd-v{ev}-linux-amd64.tar.gz": _tar(
+            {f"etcd-v{ev}-linux-amd64/etcd": _script(f"etcd Version: {ev}")}),
+    }
+    for name in ("kube-apiserver", "kube-controller-manager", "kubectl"):
+        files[f"/v{kv}/bin/linux/amd64/{name}"] = _script(f"Kubernetes v{kv}")
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            seen.append(self.path)
+            body = files.get(self.path)
+            self.send_response(200 if body else 404)
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+
+
+def test_download_source_installs_every_binary(release_server: tuple[str, list[str]], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    url, seen = release_server
+    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    for var in ("VCM_PULUMI_DOWNLOAD_URL", "VCM_KUBERNETES_DOWNLOAD_URL", "VCM_ETCD_DOWNLOAD_URL"):
+        monkeypatch.setenv(var, url)
+    final = toolchain.ensure(download=True)
+    assert all(s.ok for s in final)
+    manifest = json.loads((toolchain.bin_dir() / "manifest.json").read_text())
+    assert {v["source"].split(":", 1)[0] for v in manifest.values()} == {"download"}
+    assert (toolchain.bin_dir() / toolchain.EXEC_SCRIPT).exists()
+    assert len(seen) == 7
+    # a second run finds everything in place and fetches nothing
+    toolchain.ensure(download=True)
+    assert len(seen) == 7
+
+
+def test_path_source_is_preferred(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+    onpath = tmp_path / "onpath"
+    onpath.mkdir()
+    for b in toolchain.BINARIES:
+        text = {"pulumi": f"v{b.version}", "etcd": f"etcd Version: {b.version}"}.get(b.name, f"v{b.version}")
+        (onpath / b.name).write_bytes(_script(text))
+        (onpath / b.name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{onpath}:/usr/bin:/bin")
+    final = toolchain.ensure()
+    assert all(s.ok and s.source == f"path:{onpath / s.name}" for s in final)
+
+
+def test_status_of_the_real_toolchain_lists_seven_binaries() -> None:
+    res = CliRunner().invoke(cli.app, ["toolchain", "status", "-o", "json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert [r["name"] for r in rows] == [b.name for b in toolchain.BINARIES]
+    assert all(r["ok"] and r["found"] == r["wanted"] and r["source"] for r in rows)
