@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vcluster_mgr import errors, localcluster, toolchain
@@ -42,11 +43,12 @@ err = Console(stderr=True)
 
 def report(exc: errors.VcmError) -> None:
     """Print an error the way every command does: each spec problem on its own line."""
+    # messages quote user input, which may look like rich markup: escape it
     if isinstance(exc, errors.SpecError):
         for e in exc.errors:
-            err.print(f"[red]error[/red] {e}", highlight=False, markup=True, soft_wrap=True)
+            err.print(f"[red]error[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
     else:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -62,6 +64,103 @@ def failures() -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------
 # spec commands: validate, render, schema, init
 # ---------------------------------------------------------------------------------------------
+
+from vcluster_mgr import render, spec  # noqa: E402  (spec commands' own import; may join the one above)
+
+PolicyOpt = Annotated[
+    Path | None,
+    typer.Option("--policy", help="Admin policy file (YAML). Without it the built-in default policy applies."),
+]
+SCHEMA_KINDS = ("tenant", "policy")
+
+
+def _load_policy(path: Path | None) -> spec.Policy | None:
+    return spec.load_policy(path) if path is not None else None
+
+
+@app.command(epilog="Example: vcm validate examples/tenants tenants/new.yaml --policy examples/policy.yaml")
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Tenant spec files, or folders of *.yaml / *.yml files.")],
+    policy: PolicyOpt = None,
+) -> None:
+    """Check tenant specs without touching a cluster.
+
+    Reports every error of every file at once (file, dotted path, bad value, what is valid).
+
+    Also refuses two tenants claiming one namespace. Prints OK per valid tenant; exits 2 if any spec is invalid.
+    """
+    with failures():
+        tenants = spec.load_specs(paths, policy=_load_policy(policy))
+    for tenant in tenants:
+        out.print(f"OK {tenant.name} ({tenant.source})", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("render", epilog="Example: vcm render examples/tenants/payments.yaml --platform > manifests.yaml")
+def render_command(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Tenant spec files, or folders of *.yaml / *.yml files.")
+    ] = None,
+    templates: Annotated[
+        Path | None,
+        typer.Option("--templates", help="Folder of your own blueprint templates; missing ones are the built-in."),
+    ] = None,
+    policy: PolicyOpt = None,
+    platform: Annotated[
+        bool, typer.Option("--platform", help="Also print the cluster-wide platform objects (first).")
+    ] = False,
+) -> None:
+    """Print the manifests of tenants as one YAML stream, offline (no cluster needed).
+
+    Per tenant: Namespaces, ResourceQuotas, LimitRanges, NetworkPolicies, RoleBindings, vcm-placement ConfigMaps.
+
+    With --platform, first vcluster-mgr's namespace, ValidatingAdmissionPolicies and ClusterRole.
+    """
+    with failures():
+        if not paths and not platform:
+            raise errors.UsageError("name at least one tenant file or folder, or pass --platform")
+        admin_policy = _load_policy(policy)
+        tenants = spec.load_specs(paths or [], policy=admin_policy)
+        objects = render.render_platform(policy=admin_policy, templates_dir=templates) if platform else []
+        for tenant in tenants:
+            objects += render.render_tenant(tenant, policy=admin_policy, templates_dir=templates)
+    typer.echo(render.dump_manifests(objects), nl=False)
+
+
+@app.command("schema", epilog="Example: vcm schema > schema/tenant.schema.json; vcm schema policy")
+def schema_command(
+    kind: Annotated[str, typer.Argument(help="Which document: tenant or policy.")] = "tenant",
+) -> None:
+    """Print the JSON Schema of a Tenant (or Policy) document, generated from the model.
+
+    The committed schema/tenant.schema.json and schema/policy.schema.json are exactly this output.
+    """
+    with failures():
+        if kind not in SCHEMA_KINDS:
+            raise errors.UsageError(f"unknown schema {kind!r}; choose one of: {', '.join(SCHEMA_KINDS)}")
+        text = spec.schema_text("policy" if kind == "policy" else "tenant")
+    typer.echo(text, nl=False)
+
+
+@app.command("init", epilog="Example: vcm init payments -o tenants/payments.yaml")
+def init_command(
+    name: Annotated[str, typer.Argument(help="Tenant name, a DNS-1123 label such as payments.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write; stdout if left out.")] = None,
+    owner: Annotated[str, typer.Option("--owner", help="The first owner, a User with role admin.")] = "you@example.com",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+) -> None:
+    """Write a commented starter tenant spec (it validates as it is; edit it from there)."""
+    with failures():
+        text = render.starter_spec(name, owner=owner)
+        if output is None:
+            typer.echo(text, nl=False)
+            return
+        if output.exists() and not force:
+            raise errors.UsageError(f"{output} already exists; pass --force to overwrite it")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise errors.UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    err.print(f"wrote {output}", markup=False, highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------------------------

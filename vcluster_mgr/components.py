@@ -67,13 +67,25 @@ class TenantArgs:
     info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
+#: annotation on every namespace naming the stack that owns it (``project/stack``), checked before an apply
+STACK_ANNOTATION = "vcluster-mgr.dev/stack"
+
+
+def _owned(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The namespace with the owning stack recorded, so another stack never takes it over silently."""
+    meta = dict(obj["metadata"])
+    meta["annotations"] = {**meta.get("annotations", {}),
+                           STACK_ANNOTATION: f"{pulumi.get_project()}/{pulumi.get_stack()}"}
+    return {**obj, "metadata": meta}
+
+
 def _apply_all(parent: pulumi.ComponentResource, objects: Sequence[Mapping[str, Any]]
                ) -> dict[str, pulumi.CustomResource]:
     namespaces: dict[str, pulumi.CustomResource] = {}
     resources: dict[str, pulumi.CustomResource] = {}
     for obj in objects:
         if obj["kind"] == "Namespace" and obj["apiVersion"] == "v1":
-            res = apply_object(obj, pulumi.ResourceOptions(parent=parent))
+            res = apply_object(_owned(obj), pulumi.ResourceOptions(parent=parent))
             namespaces[obj["metadata"]["name"]] = res
             resources[logical_name(obj)] = res
     cluster_scoped: list[pulumi.CustomResource] = []

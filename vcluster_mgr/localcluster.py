@@ -350,7 +350,10 @@ def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT, progress=lam
         "--controllers=" + ",".join(f"{c}-controller" for c in (
             "namespace", "garbage-collector", "serviceaccount", "serviceaccount-token", "resourcequota",
             "deployment", "replicaset", "statefulset", "endpointslice", "root-ca-certificate-publisher",
-            "ttl-after-finished", "job", "clusterrole-aggregation", "validatingadmissionpolicy-status")),
+            "ttl-after-finished", "job", "clusterrole-aggregation", "validatingadmissionpolicy-status",
+            "certificatesigningrequest-signing")),
+        # the CSR signer lets `vcm kubeconfig` issue owners' client certificates, as on a real cluster
+        f"--cluster-signing-cert-file={pki / 'ca.crt'}", f"--cluster-signing-key-file={pki / 'ca.key'}",
         f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
         "--use-service-account-credentials=false", "--concurrent-gc-syncs=5", "--v=1",
     ], d / "logs" / "kube-controller-manager.log")

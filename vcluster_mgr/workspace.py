@@ -170,3 +170,202 @@ def destroy(st: auto.Stack, *, on_event: EventCallback | None = None, remove: bo
 
 def outputs(st: auto.Stack) -> Mapping[str, Any]:
     return {k: v.value for k, v in st.outputs().items()}
+
+
+# ----------------------------------------------------------------------------------------------------
+# tenants: one stack per host cluster and tenant, applied in parallel worker processes
+# ----------------------------------------------------------------------------------------------------
+
+TENANT_PROJECT = "vcm-tenants"
+PLATFORM_PROJECT = "vcm-platform"
+
+
+def tenant_stack_name(cluster: str, tenant: str) -> str:
+    """Stacks are per host cluster and tenant: ``<cluster>.<tenant>``."""
+    return f"{cluster}.{tenant}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One tenant to plan, apply or delete on one host cluster (picklable: it crosses processes)."""
+
+    tenant: Any  # spec.Tenant
+    target: Any  # program.Target
+    blueprint: Any  # program.Blueprint
+
+    @property
+    def stack_name(self) -> str:
+        return tenant_stack_name(self.target.name, self.tenant.name)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What happened to one tenant."""
+
+    tenant: str
+    cluster: str
+    action: str
+    ok: bool
+    changes: dict[str, int]
+    seconds: float
+    error: str | None = None
+    steps: list[str] = dataclasses.field(default_factory=list)
+
+
+Progress = Callable[[str, str], None]
+
+
+def _event_text(ev: auto.EngineEvent) -> str | None:
+    """A one-line summary of the engine events worth showing (changes and errors), else None."""
+    if ev.resource_pre_event and ev.resource_pre_event.metadata.op not in (auto.OpType.SAME, auto.OpType.READ):
+        meta = ev.resource_pre_event.metadata
+        if meta.type.startswith("pulumi:"):
+            return None
+        return f"{meta.op.value} {meta.type.split(':')[-1]} {meta.urn.rsplit('::', 1)[-1]}"
+    if ev.diagnostic_event and ev.diagnostic_event.severity == "error":
+        return "error: " + ev.diagnostic_event.message.strip().splitlines()[0][:300]
+    return None
+
+
+def _run_job(s: Settings, job: Job, action: str, events: Any = None) -> Outcome:
+    """Plan, apply or delete one tenant (runs in a worker process when parallel)."""
+    import time
+
+    from vcluster_mgr import hostcluster, program
+
+    started = time.monotonic()
+    steps: list[str] = []
+
+    def on_event(ev: auto.EngineEvent) -> None:
+        text = _event_text(ev)
+        if text:
+            steps.append(text)
+            if events is not None:
+                events.put((job.tenant.name, text))
+
+    try:
+        if action in ("apply", "plan"):
+            hostcluster.check_ownership(job.target, job.tenant.name, job.tenant.namespace_names(),
+                                        f"{TENANT_PROJECT}/{job.stack_name}")
+        st = stack(s, job.stack_name, program.tenant_program(job.tenant, job.target, job.blueprint),
+                   project=TENANT_PROJECT)
+        if action == "apply":
+            res = up(st, on_event=on_event)
+            changes = dict(res.summary.resource_changes or {})
+        elif action == "plan":
+            pre = preview(st, on_event=on_event)
+            changes = dict(pre.change_summary)
+        else:
+            destroy(st, on_event=on_event, remove=True)
+            changes = {"delete": len([x for x in steps if x.startswith("delete")])}
+        return Outcome(job.tenant.name, job.target.name, action, True, changes,
+                       round(time.monotonic() - started, 2), steps=steps)
+    except errors.VcmError as exc:
+        return Outcome(job.tenant.name, job.target.name, action, False, {}, round(time.monotonic() - started, 2),
+                       error=str(exc), steps=steps)
+
+
+def run_jobs(s: Settings, jobs: list[Job], action: str, *, parallel: int = 1,
+             progress: Progress | None = None) -> list[Outcome]:
+    """Run ``action`` (plan | apply | delete) for every job, ``parallel`` stacks at a time.
+
+    Inline programs keep global state in the Pulumi SDK, so concurrent stacks run in separate worker
+    processes (spawned, each reused for many stacks); with ``parallel=1`` everything runs here.
+    """
+    if action not in ("plan", "apply", "delete"):
+        raise errors.UsageError(f"unknown action {action}")
+    report = progress or (lambda _t, _m: None)
+    if parallel <= 1 or len(jobs) <= 1:
+        outcomes = []
+        for job in jobs:
+            report(job.tenant.name, f"{action} started")
+            outcome = _run_job(s, job, action, _Direct(report))
+            report(job.tenant.name, "done" if outcome.ok else "failed")
+            outcomes.append(outcome)
+        return outcomes
+    import multiprocessing
+    import queue as queue_mod
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        events = manager.Queue()
+        with ProcessPoolExecutor(max_workers=min(parallel, len(jobs)), mp_context=ctx) as pool:
+            pending = {pool.submit(_run_job, s, job, action, events): job for job in jobs}
+            results: dict[str, Outcome] = {}
+            while pending:
+                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                while True:
+                    try:
+                        report(*events.get_nowait())
+                    except queue_mod.Empty:
+                        break
+                for fut in done:
+                    job = pending.pop(fut)
+                    try:
+                        outcome = fut.result()
+                    except Exception as exc:  # a worker died: report it as this tenant's failure
+                        outcome = Outcome(job.tenant.name, job.target.name, action, False, {}, 0.0,
+                                          error=f"worker process failed: {exc}")
+                    report(job.tenant.name, "done" if outcome.ok else "failed")
+                    results[job.stack_name] = outcome
+    return [results[j.stack_name] for j in jobs]
+
+
+class _Direct:
+    """Queue-like adapter so the in-process path reports events like the worker path."""
+
+    def __init__(self, report: Progress) -> None:
+        self._report = report
+
+    def put(self, item: tuple[str, str]) -> None:
+        self._report(*item)
+
+
+def platform_apply(s: Settings, target: Any, blueprint: Any, *, progress: Progress | None = None) -> Outcome:
+    from vcluster_mgr import program
+
+    import time
+
+    started = time.monotonic()
+    st = stack(s, target.name, program.platform_program(target, blueprint), project=PLATFORM_PROJECT)
+    report = progress or (lambda _t, _m: None)
+    res = up(st, on_event=lambda ev: (t := _event_text(ev)) and report("platform", t))
+    return Outcome("platform", target.name, "apply", True, dict(res.summary.resource_changes or {}),
+                   round(time.monotonic() - started, 2))
+
+
+def _project_workspace(s: Settings, project: str) -> auto.LocalWorkspace:
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="vcm-ws-"))
+    return auto.LocalWorkspace(**vars(_workspace_opts(s, project, work)))
+
+
+def list_tenant_stacks(s: Settings) -> list[dict[str, Any]]:
+    """Every tenant stack in the backend: cluster, tenant, last update, resource count."""
+    ws = _project_workspace(s, TENANT_PROJECT)
+    try:
+        summaries = ws.list_stacks()
+    except auto.errors.CommandError as exc:
+        raise errors.ProvisionError(f"cannot list stacks in {s.backend_url}: {_clean(exc)}") from exc
+    rows = []
+    for summary in summaries:
+        cluster, _, tenant = summary.name.partition(".")
+        rows.append({"tenant": tenant, "cluster": cluster, "stack": summary.name,
+                     "lastUpdate": summary.last_update, "resources": summary.resource_count,
+                     "updating": summary.update_in_progress})
+    return sorted(rows, key=lambda r: (r["tenant"], r["cluster"]))
+
+
+def tenant_outputs(s: Settings, cluster: str, tenant: str) -> dict[str, Any]:
+    """The outputs of a tenant's stack; ``ProvisionError`` if there is no such stack."""
+    ws = _project_workspace(s, TENANT_PROJECT)
+    name = tenant_stack_name(cluster, tenant)
+    try:
+        st = auto.Stack.select(name, ws)
+        return {k: v.value for k, v in st.outputs().items()}
+    except auto.errors.StackNotFoundError as exc:
+        raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {cluster!r} in {s.backend_url}") from exc
+    except auto.errors.CommandError as exc:
+        raise errors.ProvisionError(f"cannot read stack {name}: {_clean(exc)}") from exc

@@ -1,0 +1,164 @@
+"""Direct reads of a host cluster with the kubernetes client (no engine involved).
+
+Used before an apply (who owns these namespaces?), by ``vcm status`` / ``vcm drift`` and to hand out
+kubeconfigs. Functions take the target explicitly and raise ``ProvisionError`` with the server named.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from vcluster_mgr import components, errors, naming, program
+
+STACK_ANNOTATION = components.STACK_ANNOTATION
+
+
+def api_client(target: program.Target) -> client.ApiClient:
+    try:
+        return config.new_client_from_config(config_file=target.kubeconfig, context=target.context)
+    except (config.ConfigException, OSError) as exc:
+        raise errors.ProvisionError(
+            f"cannot load the kubeconfig for host cluster {target.name!r} "
+            f"({target.kubeconfig or 'default resolution'}): {exc}") from exc
+
+
+def server_of(api: client.ApiClient) -> str:
+    return str(api.configuration.host)
+
+
+def _unreachable(api: client.ApiClient, exc: Exception) -> errors.ProvisionError:
+    return errors.ProvisionError(f"the API server {server_of(api)} is not reachable: {exc}")
+
+
+def namespace_owners(target: program.Target, namespaces: list[str]) -> dict[str, dict[str, str]]:
+    """For each existing namespace: its tenant label, managed-by label and owning stack annotation."""
+    api = api_client(target)
+    core = client.CoreV1Api(api)
+    found: dict[str, dict[str, str]] = {}
+    for ns in namespaces:
+        try:
+            obj = core.read_namespace(ns, _request_timeout=15)
+        except ApiException as exc:
+            if exc.status == 404:
+                continue
+            raise errors.ProvisionError(f"reading namespace {ns} on {server_of(api)}: {exc.reason}") from exc
+        except (HTTPError, OSError) as exc:
+            raise _unreachable(api, exc) from exc
+        labels = obj.metadata.labels or {}
+        annotations = obj.metadata.annotations or {}
+        found[ns] = {
+            "tenant": labels.get(naming.TENANT_LABEL, ""),
+            "managedBy": labels.get(naming.MANAGED_BY_KEY, ""),
+            "stack": annotations.get(STACK_ANNOTATION, ""),
+        }
+    return found
+
+
+def check_ownership(target: program.Target, tenant: str, namespaces: list[str], stack: str) -> None:
+    """Refuse to take over namespaces that belong to someone else, naming the owner."""
+    problems = []
+    for ns, owner in namespace_owners(target, namespaces).items():
+        if owner["managedBy"] != naming.MANAGED_BY_VALUE:
+            problems.append(f"namespace {ns} already exists and is not managed by vcluster-mgr")
+        elif owner["tenant"] != tenant:
+            problems.append(f"namespace {ns} belongs to tenant {owner['tenant']!r}")
+        elif owner["stack"] and owner["stack"] != stack:
+            problems.append(f"namespace {ns} of tenant {tenant!r} is owned by stack {owner['stack']!r}")
+    if problems:
+        raise errors.ProvisionError(f"refusing to apply tenant {tenant!r} to host cluster {target.name!r}: "
+                                    + "; ".join(problems))
+
+
+def get_object(target: program.Target, api_version: str, kind: str, name: str,
+               namespace: str | None) -> dict[str, Any] | None:
+    """One live object as a dict, or None if it does not exist (dynamic client: any kind)."""
+    from kubernetes import dynamic
+
+    api = api_client(target)
+    try:
+        res = dynamic.DynamicClient(api).resources.get(api_version=api_version, kind=kind)
+        obj = res.get(name=name, namespace=namespace) if namespace else res.get(name=name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise errors.ProvisionError(f"reading {kind} {name} on {server_of(api)}: {exc.reason}") from exc
+    except (HTTPError, OSError) as exc:
+        raise _unreachable(api, exc) from exc
+    return obj.to_dict()  # type: ignore[no-any-return]
+
+
+def owner_kubeconfig(target: program.Target, *, user: str, groups: tuple[str, ...], namespace: str,
+                     expiration_seconds: int = 24 * 3600, timeout: float = 60.0) -> str:
+    """A kubeconfig authenticating as ``user`` with a client certificate signed by the cluster.
+
+    Uses the Kubernetes CSR API (signer ``kubernetes.io/kube-apiserver-client``): the admin's
+    credentials create and approve the request, the cluster's signer issues the certificate. The
+    private key never leaves this process except in the returned text.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    api = api_client(target)
+    certs = client.CertificatesV1Api(api)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
+                        + [x509.NameAttribute(NameOID.COMMON_NAME, user)])
+    csr_pem = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256()).public_bytes(
+        serialization.Encoding.PEM)
+    name = f"vcm-{naming.owner_binding_name('user', 'User', user)}-{int(time.time())}"
+    body = client.V1CertificateSigningRequest(
+        metadata=client.V1ObjectMeta(name=name, labels={naming.MANAGED_BY_KEY: naming.MANAGED_BY_VALUE}),
+        spec=client.V1CertificateSigningRequestSpec(
+            request=base64.b64encode(csr_pem).decode(), signer_name="kubernetes.io/kube-apiserver-client",
+            usages=["client auth"], expiration_seconds=expiration_seconds))
+    try:
+        certs.create_certificate_signing_request(body)
+        csr = certs.read_certificate_signing_request(name)
+        csr.status.conditions = [client.V1CertificateSigningRequestCondition(
+            type="Approved", status="True", reason="VcmKubeconfig", message="issued by vcm kubeconfig")]
+        certs.replace_certificate_signing_request_approval(name, csr)
+        deadline = time.monotonic() + timeout
+        cert_b64 = None
+        while time.monotonic() < deadline:
+            cert_b64 = certs.read_certificate_signing_request(name).status.certificate
+            if cert_b64:
+                break
+            time.sleep(0.2)
+        if not cert_b64:
+            raise errors.ProvisionError(
+                f"the cluster at {server_of(api)} approved but did not sign the certificate for {user} within "
+                f"{timeout:.0f}s (is the kube-apiserver-client signer enabled in kube-controller-manager?)")
+    except ApiException as exc:
+        raise errors.ProvisionError(f"certificate request for {user} on {server_of(api)}: {exc.reason}") from exc
+    except (HTTPError, OSError) as exc:
+        raise _unreachable(api, exc) from exc
+    finally:
+        try:
+            certs.delete_certificate_signing_request(name)
+        except (ApiException, HTTPError, OSError):
+            pass
+    cfg = api.configuration
+    ca_data = open(cfg.ssl_ca_cert, "rb").read() if cfg.ssl_ca_cert else b""  # noqa: SIM115
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    cluster_name = f"vcm-{target.name}"
+    doc = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": {
+            "server": cfg.host, "certificate-authority-data": base64.b64encode(ca_data).decode()}}],
+        "users": [{"name": user, "user": {"client-certificate-data": cert_b64,
+                                           "client-key-data": base64.b64encode(key_pem).decode()}}],
+        "contexts": [{"name": f"{user}@{cluster_name}", "context": {
+            "cluster": cluster_name, "user": user, "namespace": namespace}}],
+        "current-context": f"{user}@{cluster_name}",
+    }
+    return yaml.safe_dump(doc, sort_keys=False)

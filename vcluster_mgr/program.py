@@ -1,0 +1,113 @@
+"""Inline Pulumi programs built from specs: one tenant, the platform, or a whole folder (GitOps).
+
+A program is a plain function the engine calls; everything it creates goes through ``components``,
+fed by ``render``. The same functions serve ``vcm`` (through ``workspace``) and the top-level
+``Pulumi.yaml`` program run by plain ``pulumi up``, so both produce identical objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from vcluster_mgr import components, naming, render, spec
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One host cluster as the engine reaches it: a kubeconfig path and an optional context."""
+
+    name: str
+    kubeconfig: str | None = None
+    context: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Blueprint:
+    """The admin's side: policy and (optionally) their own templates folder."""
+
+    policy: spec.Policy = dataclasses.field(default_factory=lambda: spec.DEFAULT_POLICY)
+    templates_dir: str | None = None
+
+
+def provider(target: Target) -> k8s.Provider:
+    """The provider for a host cluster. Only the kubeconfig *path* enters the state, never its content."""
+    return k8s.Provider(f"host-{target.name}", kubeconfig=target.kubeconfig, context=target.context)
+
+
+def declare_tenant(tenant: spec.Tenant, blueprint: Blueprint, opts: pulumi.ResourceOptions) -> components.Tenant:
+    objects = render.render_tenant(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir)
+    owners = [{"kind": o.kind, "name": o.name, "role": o.role} for o in tenant.spec.owners]
+    return components.Tenant(tenant.name, components.TenantArgs(objects=objects, owners=owners), opts)
+
+
+def tenant_program(tenant: spec.Tenant, target: Target, blueprint: Blueprint) -> Callable[[], None]:
+    """The program of one tenant's own stack."""
+
+    def run() -> None:
+        prov = provider(target)
+        t = declare_tenant(tenant, blueprint, pulumi.ResourceOptions(provider=prov))
+        pulumi.export("tenant", tenant.name)
+        pulumi.export("cluster", target.name)
+        pulumi.export("namespaces", t.namespaces)
+        pulumi.export("owners", [{"kind": o.kind, "name": o.name, "role": o.role} for o in tenant.spec.owners])
+        pulumi.export("ttl", tenant.spec.ttl)
+        pulumi.export("source", tenant.source)
+
+    return run
+
+
+def platform_program(target: Target, blueprint: Blueprint) -> Callable[[], None]:
+    """What every tenant of a host cluster relies on (admission policies, the project's namespace)."""
+
+    def run() -> None:
+        prov = provider(target)
+        objects = render.render_platform(policy=blueprint.policy, templates_dir=blueprint.templates_dir)
+        components.Platform("platform", objects, pulumi.ResourceOptions(provider=prov))
+        pulumi.export("cluster", target.name)
+
+    return run
+
+
+def folder_program(tenants: Sequence[spec.Tenant], target: Target, blueprint: Blueprint, *,
+                   with_platform: bool = True) -> Callable[[], None]:
+    """GitOps: the platform and every tenant of a folder in one stack (the top-level Pulumi.yaml)."""
+
+    def run() -> None:
+        prov = provider(target)
+        opts = pulumi.ResourceOptions(provider=prov)
+        if with_platform:
+            objects = render.render_platform(policy=blueprint.policy, templates_dir=blueprint.templates_dir)
+            components.Platform("platform", objects, opts)
+        declared = {t.name: declare_tenant(t, blueprint, opts) for t in tenants}
+        pulumi.export("tenants", {name: t.namespaces for name, t in declared.items()})
+        pulumi.export("cluster", target.name)
+
+    return run
+
+
+def gitops_main() -> None:
+    """Entry point of the top-level ``Pulumi.yaml`` program (``stacks/gitops/__main__.py``).
+
+    Config (``pulumi config set``): ``vcluster-mgr:tenantsDir`` (default ``examples/tenants``),
+    ``vcluster-mgr:policy`` (a policy file), ``vcluster-mgr:templatesDir``, ``vcluster-mgr:kubeconfig``
+    and ``vcluster-mgr:context`` (default: the usual kubeconfig resolution), ``vcluster-mgr:cluster``
+    (a name for the host cluster, default ``default``).
+    """
+    import os
+
+    cfg = pulumi.Config("vcluster-mgr")
+    root = Path(os.getcwd())
+    tenants_dir = root / (cfg.get("tenantsDir") or "examples/tenants")
+    policy_path = cfg.get("policy")
+    policy = spec.load_policy(root / policy_path) if policy_path else spec.DEFAULT_POLICY
+    tenants = spec.load_specs([tenants_dir], policy=policy)
+    target = Target(cfg.get("cluster") or "default",
+                    cfg.get("kubeconfig") or os.environ.get("KUBECONFIG") or None, cfg.get("context"))
+    templates = cfg.get("templatesDir")
+    folder_program(tenants, target, Blueprint(policy, str(root / templates) if templates else None))()
