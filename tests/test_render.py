@@ -347,7 +347,9 @@ def test_placement_config_map() -> None:
     objects = render.render_tenant(spec.load_spec(EXAMPLES / "analytics.yaml"))
     maps = by_kind(objects, "ConfigMap")
     assert names(maps) == ["vcm-placement", "vcm-placement"]
-    assert [m["data"] for m in maps] == [{"pool": "batch", "node.kubernetes.io/instance-type": "m5.2xlarge"}] * 2
+    # ConfigMap keys cannot contain "/", so each pair is one "key=value" value under a plain key
+    wanted = {"selector-0": "node.kubernetes.io/instance-type=m5.2xlarge", "selector-1": "pool=batch"}
+    assert [m["data"] for m in maps] == [wanted] * 2
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from vcluster_mgr import errors, localcluster, toolchain
+from vcluster_mgr import errors, hostcluster, localcluster, platformconfig, render, spec, toolchain, workspace
 
 app = typer.Typer(
     name="vcm",
@@ -61,11 +62,31 @@ def failures() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from exc
 
 
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+
+
+def _emit(data: Any, fmt: OutputFormat) -> bool:
+    """Print ``data`` as JSON or YAML when asked; False means the caller prints its table."""
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+        return True
+    if fmt is OutputFormat.yaml:
+        typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+        return True
+    return False
+
+
+def _progress(message: str) -> None:
+    err.print(f"[dim]{message}[/dim]", highlight=False)
+
+
 # ---------------------------------------------------------------------------------------------
 # spec commands: validate, render, schema, init
 # ---------------------------------------------------------------------------------------------
 
-from vcluster_mgr import render, spec  # noqa: E402  (spec commands' own import; may join the one above)
 
 PolicyOpt = Annotated[
     Path | None,
@@ -164,29 +185,238 @@ def init_command(
 
 
 # ---------------------------------------------------------------------------------------------
-# toolchain and local host cluster
+# tenants: plan, apply, list, status, kubeconfig, delete; platform
 # ---------------------------------------------------------------------------------------------
 
+platform_app = typer.Typer(help="What every tenant of a host cluster relies on.", no_args_is_help=True)
+app.add_typer(platform_app, name="platform")
 
-class OutputFormat(str, enum.Enum):
-    table = "table"
-    json = "json"
-    yaml = "yaml"
+KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Host cluster kubeconfig (default: "
+                                                   "KUBECONFIG, then ~/.kube/config).", show_default=False)]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig context.", show_default=False)]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Platform config: host clusters, policy, "
+                                                "templates (or VCM_CONFIG).", show_default=False)]
+StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="Where stacks are kept (or VCM_STATE_DIR; "
+                                               "default ~/.local/state/vcluster-mgr).", show_default=False)]
+BackendOpt = Annotated[str | None, typer.Option("--backend-url", help="Any Pulumi backend URL (default: a "
+                                                "local file backend in the state dir).", show_default=False)]
+PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Admin policy file.", show_default=False)]
+ClusterOpt = Annotated[str | None, typer.Option("--cluster", help="Host cluster name from the platform config.",
+                                                show_default=False)]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+OutputOpt = Annotated[OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")]
 
 
-def _emit(data: Any, fmt: OutputFormat) -> bool:
-    """Print ``data`` as JSON or YAML when asked; False means the caller prints its table."""
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
-        return True
-    if fmt is OutputFormat.yaml:
-        typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
-        return True
-    return False
+@dataclasses.dataclass
+class _Env:
+    settings: workspace.Settings
+    config: platformconfig.PlatformConfig
 
 
-def _progress(message: str) -> None:
-    err.print(f"[dim]{message}[/dim]", highlight=False)
+def _env(kubeconfig: str | None, context: str | None, config: Path | None, state_dir: Path | None,
+         backend_url: str | None, policy: Path | None = None) -> _Env:
+    cfg = platformconfig.load(config, kubeconfig=kubeconfig, context=context, policy_path=policy)
+    toolchain.check_sdk_versions()
+    return _Env(workspace.settings(state_dir=state_dir, backend_url=backend_url, kubeconfig=kubeconfig,
+                                   context=context), cfg)
+
+
+def _jobs(env: _Env, paths: list[Path]) -> list[workspace.Job]:
+    tenants = spec.load_specs(paths, policy=env.config.blueprint.policy)
+    if not tenants:
+        raise errors.UsageError("no tenant specs found in " + ", ".join(map(str, paths)))
+    return [workspace.Job(t, env.config.target_for(t), env.config.blueprint) for t in tenants]
+
+
+def _tenant_progress(tenant: str, message: str) -> None:
+    err.print(f"[bold]{escape(tenant)}[/bold] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _changes_text(changes: dict[str, int]) -> str:
+    shown = {k: v for k, v in sorted(changes.items()) if v}
+    return ", ".join(f"{v} {k}" for k, v in shown.items()) or "-"
+
+
+def _summary(outcomes: list[workspace.Outcome], fmt: OutputFormat, title: str) -> None:
+    data = [dataclasses.asdict(o) for o in outcomes]
+    if _emit(data, fmt):
+        return
+    table = Table("tenant", "cluster", "result", "changes", "seconds", title=title)
+    for o in outcomes:
+        result = "[green]ok[/green]" if o.ok else "[red]failed[/red]"
+        table.add_row(o.tenant, o.cluster, result, _changes_text(o.changes), f"{o.seconds:.1f}")
+    out.print(table)
+    for o in outcomes:
+        if o.error:
+            err.print(f"[red]{escape(o.tenant)}:[/red] {escape(o.error)}", highlight=False, soft_wrap=True)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise errors.UsageError(f"{question} needs confirmation: rerun with --yes (no terminal to ask on)")
+    if not typer.confirm(question, default=False):
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example: vcm plan examples/tenants")
+def plan(
+    paths: Annotated[list[Path], typer.Argument(help="Tenant spec files or folders.")],
+    parallel: Annotated[int, typer.Option("--parallel", "-p", min=1, help="Stacks previewed at once.")] = 1,
+    output: OutputOpt = OutputFormat.table,
+    kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, config: ConfigOpt = None,
+    state_dir: StateOpt = None, backend_url: BackendOpt = None, policy: PolicyOpt = None,
+) -> None:
+    """Show what would be created, changed or deleted, per tenant (nothing is changed)."""
+    with failures():
+        env = _env(kubeconfig, context, config, state_dir, backend_url, policy)
+        outcomes = workspace.run_jobs(env.settings, _jobs(env, paths), "plan", parallel=parallel,
+                                      progress=_tenant_progress)
+        _summary(outcomes, output, "plan")
+        if output is OutputFormat.table:
+            for o in outcomes:
+                for step in o.steps:
+                    out.print(f"  {escape(o.tenant)}: {escape(step)}", highlight=False)
+        if not all(o.ok for o in outcomes):
+            raise typer.Exit(1)
+
+
+@app.command(epilog="Example: vcm apply examples/tenants --parallel 4 --yes")
+def apply(
+    paths: Annotated[list[Path], typer.Argument(help="Tenant spec files or folders.")],
+    parallel: Annotated[int, typer.Option("--parallel", "-p", min=1, help="Stacks applied at once "
+                                          "(each in its own worker process).")] = 1,
+    yes: YesOpt = False,
+    output: OutputOpt = OutputFormat.table,
+    kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, config: ConfigOpt = None,
+    state_dir: StateOpt = None, backend_url: BackendOpt = None, policy: PolicyOpt = None,
+) -> None:
+    """Provision tenants: one stack per host cluster and tenant; safe to re-run after any failure."""
+    with failures():
+        env = _env(kubeconfig, context, config, state_dir, backend_url, policy)
+        jobs = _jobs(env, paths)
+        _confirm(f"apply {len(jobs)} tenant(s)?", yes)
+        outcomes = workspace.run_jobs(env.settings, jobs, "apply", parallel=parallel, progress=_tenant_progress)
+        _summary(outcomes, output, "apply")
+        if not all(o.ok for o in outcomes):
+            raise typer.Exit(1)
+
+
+@app.command("list", epilog="Example: vcm list -o json")
+def list_command(
+    output: OutputOpt = OutputFormat.table, state_dir: StateOpt = None, backend_url: BackendOpt = None,
+) -> None:
+    """List the tenants this state knows, with their host cluster."""
+    with failures():
+        s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
+        rows = workspace.list_tenant_stacks(s)
+        if not _emit(rows, output):
+            table = Table("tenant", "cluster", "resources", "last update", "stack")
+            for r in rows:
+                table.add_row(r["tenant"], r["cluster"], str(r["resources"] or "-"), str(r["lastUpdate"] or "-"),
+                              r["stack"])
+            out.print(table)
+
+
+@app.command(epilog="Example: vcm status payments -o yaml")
+def status(
+    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    cluster: ClusterOpt = None, output: OutputOpt = OutputFormat.table,
+    config: ConfigOpt = None, state_dir: StateOpt = None, backend_url: BackendOpt = None,
+) -> None:
+    """Show one tenant: host cluster, namespaces, owners, lifetime."""
+    with failures():
+        cfg = platformconfig.load(config)
+        s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
+        data = workspace.tenant_outputs(s, cfg.target(cluster).name, name)
+        if not _emit(data, output):
+            table = Table("field", "value", show_header=False)
+            for key in ("tenant", "cluster", "namespaces", "owners", "ttl", "source"):
+                value = data.get(key)
+                if key == "owners" and value:
+                    value = ", ".join(f"{o['kind']} {o['name']} ({o['role']})" for o in value)
+                elif isinstance(value, list):
+                    value = ", ".join(map(str, value))
+                table.add_row(key, escape(str(value if value is not None else "-")))
+            out.print(table)
+
+
+@app.command(epilog="Example: vcm delete payments --yes")
+def delete(
+    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    cluster: ClusterOpt = None, yes: YesOpt = False, output: OutputOpt = OutputFormat.table,
+    kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, config: ConfigOpt = None,
+    state_dir: StateOpt = None, backend_url: BackendOpt = None,
+) -> None:
+    """Destroy a tenant's objects on its host cluster and remove its stack and state."""
+    with failures():
+        env = _env(kubeconfig, context, config, state_dir, backend_url)
+        target = env.config.target(cluster)
+        _confirm(f"delete tenant {name} on {target.name} and everything in its namespaces?", yes)
+        outcome = workspace.delete_tenant(env.settings, target, name, progress=_tenant_progress)
+        _summary([outcome], output, "delete")
+        if not outcome.ok:
+            raise typer.Exit(1)
+
+
+@app.command(epilog="Example: vcm kubeconfig payments --user alice@example.com -o alice.kubeconfig")
+def kubeconfig(
+    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    user: Annotated[str | None, typer.Option("--user", help="Owner (User) name; default: the first User "
+                                             "owner with role admin.", show_default=False)] = None,
+    output_file: Annotated[Path | None, typer.Option("-o", "--output-file", help="Write here (mode 600) "
+                                                     "instead of stdout.", show_default=False)] = None,
+    cluster: ClusterOpt = None,
+    kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, config: ConfigOpt = None,
+    state_dir: StateOpt = None, backend_url: BackendOpt = None,
+) -> None:
+    """A kubeconfig for an owner of the tenant, its context set to the tenant's first namespace.
+
+    The certificate is issued by the host cluster's own signer (CSR API); what it may do is exactly what
+    the tenant's RoleBindings give that owner.
+    """
+    with failures():
+        env = _env(kubeconfig, context, config, state_dir, backend_url)
+        target = env.config.target(cluster)
+        data = workspace.tenant_outputs(env.settings, target.name, name)
+        owners = data.get("owners") or []
+        users = [o for o in owners if o["kind"] == "User"]
+        chosen = next((o for o in users if o["name"] == user), None) if user else next(
+            (o for o in users if o["role"] == "admin"), users[0] if users else None)
+        if chosen is None:
+            raise errors.UsageError(f"tenant {name} has no User owner {user or ''}".strip()
+                                    + "; owners: " + ", ".join(o["name"] for o in owners))
+        text = hostcluster.owner_kubeconfig(target, user=chosen["name"], groups=(),
+                                            namespace=(data.get("namespaces") or ["default"])[0])
+        if output_file:
+            fd = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            err.print(f"kubeconfig for {escape(chosen['name'])} ({chosen['role']} of {escape(name)}) written to "
+                      f"{output_file}")
+        else:
+            typer.echo(text, nl=False)
+
+
+@platform_app.command("apply", epilog="Example: vcm platform apply --yes")
+def platform_apply(
+    cluster: ClusterOpt = None, yes: YesOpt = False,
+    kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, config: ConfigOpt = None,
+    state_dir: StateOpt = None, backend_url: BackendOpt = None, policy: PolicyOpt = None,
+) -> None:
+    """Provision the admission policies and the project's namespace on a host cluster (once per cluster)."""
+    with failures():
+        env = _env(kubeconfig, context, config, state_dir, backend_url, policy)
+        target = env.config.target(cluster)
+        _confirm(f"apply the platform objects to {target.name}?", yes)
+        outcome = workspace.platform_apply(env.settings, target, env.config.blueprint, progress=_tenant_progress)
+        _summary([outcome], OutputFormat.table, "platform")
+
+
+# ---------------------------------------------------------------------------------------------
+# toolchain and local host cluster
+# ---------------------------------------------------------------------------------------------
 
 
 @toolchain_app.command("ensure")

@@ -227,6 +227,13 @@ def _event_text(ev: auto.EngineEvent) -> str | None:
     return None
 
 
+def _failure_text(exc: Exception, steps: list[str]) -> str:
+    """The engine's own error lines when it reported any (they name the object and server), else the error."""
+    reported = [s[len("error: "):] for s in steps
+                if s.startswith("error: ") and not s.startswith(("error: update failed", "error: preview failed"))]
+    return "\n".join(reported) if reported else str(exc)
+
+
 def _run_job(s: Settings, job: Job, action: str, events: Any = None) -> Outcome:
     """Plan, apply or delete one tenant (runs in a worker process when parallel)."""
     import time
@@ -262,7 +269,7 @@ def _run_job(s: Settings, job: Job, action: str, events: Any = None) -> Outcome:
                        round(time.monotonic() - started, 2), steps=steps)
     except errors.VcmError as exc:
         return Outcome(job.tenant.name, job.target.name, action, False, {}, round(time.monotonic() - started, 2),
-                       error=str(exc), steps=steps)
+                       error=_failure_text(exc, steps), steps=steps)
 
 
 def run_jobs(s: Settings, jobs: list[Job], action: str, *, parallel: int = 1,
@@ -369,3 +376,34 @@ def tenant_outputs(s: Settings, cluster: str, tenant: str) -> dict[str, Any]:
         raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {cluster!r} in {s.backend_url}") from exc
     except auto.errors.CommandError as exc:
         raise errors.ProvisionError(f"cannot read stack {name}: {_clean(exc)}") from exc
+
+
+def delete_tenant(s: Settings, target: Any, tenant: str, *, progress: Progress | None = None) -> Outcome:
+    """Destroy a tenant's objects and remove its stack; ``ProvisionError`` if the stack is unknown."""
+    import time
+
+    started = time.monotonic()
+    name = tenant_stack_name(target.name, tenant)
+    ws = _project_workspace(s, TENANT_PROJECT)
+    try:
+        st = auto.Stack.select(name, ws)
+    except auto.errors.StackNotFoundError as exc:
+        raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {target.name!r} in {s.backend_url}") from exc
+    except auto.errors.CommandError as exc:
+        raise errors.ProvisionError(f"cannot open stack {name}: {_clean(exc)}") from exc
+    report = progress or (lambda _t, _m: None)
+    steps: list[str] = []
+
+    def on_event(ev: auto.EngineEvent) -> None:
+        text = _event_text(ev)
+        if text:
+            steps.append(text)
+            report(tenant, text)
+
+    try:
+        destroy(st, on_event=on_event, remove=True)
+    except errors.VcmError as exc:
+        return Outcome(tenant, target.name, "delete", False, {}, round(time.monotonic() - started, 2),
+                       error=str(exc), steps=steps)
+    return Outcome(tenant, target.name, "delete", True, {"delete": sum(s.startswith("delete") for s in steps)},
+                   round(time.monotonic() - started, 2), steps=steps)
