@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -129,6 +130,9 @@ def render_command(
     platform: Annotated[
         bool, typer.Option("--platform", help="Also print the cluster-wide platform objects (first).")
     ] = False,
+    control_plane_values: Annotated[
+        bool, typer.Option("--control-plane-values", help="Print each tenant's vcluster Helm values instead.")
+    ] = False,
 ) -> None:
     """Print the manifests of tenants as one YAML stream, offline (no cluster needed).
 
@@ -137,6 +141,9 @@ def render_command(
     With --platform, first vcluster-mgr's namespace, ValidatingAdmissionPolicies and ClusterRole.
     """
     with failures():
+        if control_plane_values:
+            _print_control_plane_values(paths or [], policy=policy, templates=templates, platform=platform)
+            return
         if not paths and not platform:
             raise errors.UsageError("name at least one tenant file or folder, or pass --platform")
         admin_policy = _load_policy(policy)
@@ -178,6 +185,78 @@ def init_command(
         if output.exists() and not force:
             raise errors.UsageError(f"{output} already exists; pass --force to overwrite it")
         try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise errors.UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    err.print(f"wrote {output}", markup=False, highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# control plane and CI commands
+# ---------------------------------------------------------------------------------------------
+
+ci_app = typer.Typer(help="CI pipelines that test against an ephemeral tenant.", no_args_is_help=True)
+app.add_typer(ci_app, name="ci")
+
+
+def _print_control_plane_values(
+    paths: list[Path], *, policy: Path | None, templates: Path | None, platform: bool
+) -> None:
+    """`vcm render --control-plane-values`: each tenant's vcluster Helm values, one YAML document per tenant."""
+    if platform:
+        raise errors.UsageError("--control-plane-values prints Helm values, not manifests; drop --platform")
+    if not paths:
+        raise errors.UsageError("name at least one tenant file or folder")
+    admin_policy = _load_policy(policy)
+    tenants = spec.load_specs(paths, policy=admin_policy)
+    documents = []
+    for tenant in tenants:
+        values = render.control_plane_values(tenant, policy=admin_policy, templates_dir=templates)
+        chart = render.control_plane_chart(tenant)
+        kind, source = next((k, v) for k, v in chart.items() if k in ("repository", "oci", "path"))
+        header = (
+            f"# vcluster Helm values for tenant {tenant.name}: release {chart['release']} in {chart['namespace']},\n"
+            f"# chart {chart['chart']} {chart['version']} from {kind} {source}\n"
+        )
+        documents.append(header + render.dump_values(values))
+        if not tenant.spec.control_plane.enabled:
+            err.print(
+                f"note: {tenant.name} has controlPlane.enabled false; these are the values enabling it would install",
+                markup=False, highlight=False, soft_wrap=True,
+            )
+    typer.echo("---\n".join(documents), nl=False)
+
+
+class CiSystem(str, enum.Enum):
+    github = "github"
+    gitlab = "gitlab"
+
+
+@ci_app.command("init", epilog="Example: vcm ci init github -o .github/workflows/ephemeral-tenant.yml")
+def ci_init(
+    system: Annotated[CiSystem, typer.Argument(help="github (GitHub Actions) or gitlab (.gitlab-ci.yml).")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write; stdout if left out.")] = None,
+    spec_path: Annotated[str, typer.Option("--spec", help="Tenant spec in the repository.")] = "tenant.yaml",
+    ttl: Annotated[str, typer.Option("--ttl", help="Lifetime of each CI tenant, such as 30m or 2h.")] = "2h",
+    name_prefix: Annotated[
+        str, typer.Option("--name-prefix", help="Start of each CI tenant's generated name.")
+    ] = "ci-",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+) -> None:
+    """Write a CI pipeline that runs your tests against a fresh tenant and deletes it, pass or fail.
+
+    The pipeline reads the host cluster's kubeconfig from the CI secret VCM_HOST_KUBECONFIG and never prints it.
+    Edit its `make test` step to run your own tests.
+    """
+    with failures():
+        text = render.ci_pipeline(system.value, spec_path=spec_path, ttl=ttl, name_prefix=name_prefix)
+        if output is None:
+            typer.echo(text, nl=False)
+            return
+        if output.exists() and not force:
+            raise errors.UsageError(f"{output} already exists; pass --force to overwrite it")
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise errors.UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
@@ -457,6 +536,25 @@ def toolchain_status(
     if not all(r.ok for r in rows):
         err.print("some binaries are missing: run `vcm toolchain ensure`")
         raise typer.Exit(1)
+
+
+@toolchain_app.command("env")
+def toolchain_env(state_dir: StateOpt = None, backend_url: BackendOpt = None) -> None:
+    """Print the exports that let plain `pulumi` use this toolchain and state (use with eval).
+
+    The passphrase is not printed: PULUMI_CONFIG_PASSPHRASE_FILE points at the file that holds it
+    (or set PULUMI_CONFIG_PASSPHRASE yourself if you chose one).
+
+    Example: [bold]eval "$(vcm toolchain env)" && pulumi up[/bold]
+    """
+    with failures():
+        s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
+        env = workspace.engine_env(s)
+        env.pop("PULUMI_CONFIG_PASSPHRASE")
+        if (s.state_dir / "passphrase").exists() and not os.environ.get("PULUMI_CONFIG_PASSPHRASE"):
+            env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(s.state_dir / "passphrase")
+        for key, value in env.items():
+            typer.echo(f"export {key}={shlex.quote(value)}")
 
 
 NameOpt = Annotated[str, typer.Option("--name", help="Which local cluster (several can run at once).")]

@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from vcluster_mgr import components, naming, render, spec
+from vcluster_mgr import components, errors, render, spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +91,21 @@ def folder_program(tenants: Sequence[spec.Tenant], target: Target, blueprint: Bl
     return run
 
 
+def _config_target(cfg: pulumi.Config) -> Target:
+    import os
+
+    return Target(cfg.get("cluster") or "default",
+                  cfg.get("kubeconfig") or os.environ.get("KUBECONFIG") or None, cfg.get("context"))
+
+
+def platform_main() -> None:
+    """Entry point of ``stacks/platform`` (config: ``vcluster-mgr:policy``, ``kubeconfig``, ``context``)."""
+    cfg = pulumi.Config("vcluster-mgr")
+    policy_path = cfg.get("policy")
+    policy = spec.load_policy(policy_path) if policy_path else spec.DEFAULT_POLICY
+    platform_program(_config_target(cfg), Blueprint(policy, cfg.get("templatesDir")))()
+
+
 def gitops_main() -> None:
     """Entry point of the top-level ``Pulumi.yaml`` program (``stacks/gitops/__main__.py``).
 
@@ -99,15 +114,16 @@ def gitops_main() -> None:
     and ``vcluster-mgr:context`` (default: the usual kubeconfig resolution), ``vcluster-mgr:cluster``
     (a name for the host cluster, default ``default``).
     """
-    import os
-
     cfg = pulumi.Config("vcluster-mgr")
-    root = Path(os.getcwd())
+    # paths in config are relative to the project root (where Pulumi.yaml is), not the program folder
+    root = Path(pulumi.get_root_directory())
     tenants_dir = root / (cfg.get("tenantsDir") or "examples/tenants")
     policy_path = cfg.get("policy")
-    policy = spec.load_policy(root / policy_path) if policy_path else spec.DEFAULT_POLICY
-    tenants = spec.load_specs([tenants_dir], policy=policy)
-    target = Target(cfg.get("cluster") or "default",
-                    cfg.get("kubeconfig") or os.environ.get("KUBECONFIG") or None, cfg.get("context"))
     templates = cfg.get("templatesDir")
-    folder_program(tenants, target, Blueprint(policy, str(root / templates) if templates else None))()
+    try:
+        policy = spec.load_policy(root / policy_path) if policy_path else spec.DEFAULT_POLICY
+        tenants = spec.load_specs([tenants_dir], policy=policy)
+    except errors.VcmError as exc:
+        # a clean message in the engine's output instead of a Python traceback
+        raise pulumi.RunError(f"invalid tenant specs in {tenants_dir}:\n{exc}") from exc
+    folder_program(tenants, _config_target(cfg), Blueprint(policy, str(root / templates) if templates else None))()
