@@ -24,7 +24,7 @@ test: toolchain
 	$(PY) -m pytest -ra -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: toolchain
-	$(VCM) local up
+	$(VCM) local up --reuse
 	KUBECONFIG=$$($(VCM) local env --kubeconfig-path) $(VCM) platform apply --yes
 	KUBECONFIG=$$($(VCM) local env --kubeconfig-path) $(VCM) apply examples/tenants --yes
 	KUBECONFIG=$$($(VCM) local env --kubeconfig-path) $(VCM) list

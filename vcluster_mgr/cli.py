@@ -494,6 +494,75 @@ def platform_apply(
 
 
 # ---------------------------------------------------------------------------------------------
+# verify
+# ---------------------------------------------------------------------------------------------
+
+
+def _verify_table(report: Any) -> None:
+    from vcluster_mgr import verify
+
+    colours = {"pass": "green", "fail": "red", "error": "yellow"}
+    who = report.identity.describe()
+    title = f"verify {report.tenant} on {report.cluster} as {who} ({report.identity.kind} owner {report.identity.name})"
+    table = Table("id", "level", "result", "tried", "detail", title=escape(title), show_lines=True)
+    for check_id, level, result, tried, detail in verify.table_rows(report):
+        table.add_row(check_id, level, f"[{colours[result]}]{result}[/{colours[result]}]", escape(tried),
+                      escape(detail))
+    out.print(table)
+    counts = report.counts()
+    verdict = "[green]PASSED[/green]" if report.passed else "[red]NOT PASSED[/red]"
+    out.print(f"{verdict} {escape(report.tenant)}: {counts['pass']} pass, {counts['fail']} fail, "
+              f"{counts['error']} error; {escape(verify.scope_note(report))}", highlight=False, soft_wrap=True)
+
+
+@app.command("verify", epilog="Example: vcm verify payments; vcm verify --all -o json")
+def verify_command(
+    name: Annotated[str | None, typer.Argument(help="Tenant name.", show_default=False)] = None,
+    all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant this state knows.")] = False,
+    check: Annotated[list[str] | None, typer.Option("--check", help="Run only this check (id or benchmark id); "
+                                                    "repeat for several.", show_default=False)] = None,
+    level: Annotated[int, typer.Option("--level", min=1, max=2, help="Run the checks up to this benchmark "
+                                       "profile level (2 includes 1).")] = 2,
+    cluster: ClusterOpt = None, output: OutputOpt = OutputFormat.table,
+    kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, config: ConfigOpt = None,
+    state_dir: StateOpt = None, backend_url: BackendOpt = None,
+) -> None:
+    """Show that a tenant's isolation holds, live: the multi-tenancy benchmark checks, run as its owner.
+
+    The admin's credentials impersonate the tenant's first admin User owner (else its first owner) and
+    everything a check tries is sent as a server-side dry-run, so nothing is left behind.
+
+    The checks and the JSON output (-o json) are described in docs/verify.md. Exits 1 if any check
+    fails or cannot be judged (error).
+    """
+    from vcluster_mgr import verify
+
+    with failures():
+        if (name is None) == (not all_tenants):
+            raise errors.UsageError("name one tenant, or pass --all")
+        checks = verify.select_checks(check, level=level)
+        env = _env(kubeconfig, context, config, state_dir, backend_url)
+        if all_tenants:
+            stacks = workspace.list_tenant_stacks(env.settings)
+            wanted = [(r["tenant"], r["cluster"]) for r in stacks if cluster is None or r["cluster"] == cluster]
+            if not wanted:
+                raise errors.UsageError("no tenants to verify" + (f" on host cluster {cluster}" if cluster else ""))
+        else:
+            wanted = [(str(name), env.config.target(cluster).name)]
+        reports = []
+        for tenant, cluster_name in wanted:
+            target = env.config.target(cluster_name)
+            outputs = workspace.tenant_outputs(env.settings, target.name, tenant)
+            _tenant_progress(tenant, f"verifying on {target.name}")
+            reports.append(verify.verify_live(target, outputs, checks=checks))
+    if not _emit(verify.reports_data(reports, many=all_tenants), output):
+        for report in reports:
+            _verify_table(report)
+    if not all(r.passed for r in reports):
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
 # toolchain and local host cluster
 # ---------------------------------------------------------------------------------------------
 
@@ -561,12 +630,24 @@ NameOpt = Annotated[str, typer.Option("--name", help="Which local cluster (sever
 
 
 @local_app.command("up")
-def local_up(name: NameOpt = localcluster.DEFAULT_NAME) -> None:
+def local_up(
+    name: NameOpt = localcluster.DEFAULT_NAME,
+    reuse: Annotated[bool, typer.Option("--reuse", help="If it already runs, say so and succeed.")] = False,
+) -> None:
     """Start the local host cluster (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1).
 
     Example: [bold]vcm local up && eval "$(vcm local env)" && kubectl get ns[/bold]
     """
     with failures():
+        if reuse:
+            try:
+                running = localcluster.load(name)
+            except errors.LocalClusterError:
+                running = None
+            if running is not None and all(running.running().values()):
+                err.print(f"local cluster [bold]{name}[/bold] already runs at {running.server}")
+                typer.echo(f"export KUBECONFIG={running.kubeconfig}")
+                return
         c = localcluster.up(name, progress=_progress)
         err.print(f"local cluster [bold]{name}[/bold] ready at {c.server} in {c.ready_seconds:.1f}s "
                   "(no nodes: pods are accepted but never run)")

@@ -343,3 +343,111 @@ def format_duration(duration: timedelta) -> str:
         if count:
             out += f"{count}{unit}"
     return out or "0s"
+
+
+def go_duration(duration: timedelta) -> str:
+    """``duration`` in Go's ``time.ParseDuration`` syntax (hours, minutes, seconds only): ``1d`` -> ``24h``.
+
+    Tools written in Go (the vcluster chart's ``sleep.auto.afterInactivity``) know no ``d`` or ``w`` unit.
+    """
+    seconds = int(duration.total_seconds())
+    out = ""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            out += f"{count}{unit}"
+    return out or "0s"
+
+
+# ---------------------------------------------------------------------------------------------
+# Virtual control planes (the vcluster Helm chart)
+# ---------------------------------------------------------------------------------------------
+
+CONTROL_PLANE_CHART = "vcluster"
+"""Name of the official vcluster Helm chart in its repository."""
+
+CONTROL_PLANE_CHART_VERSION = "0.35.3"
+"""The chart version vcluster-mgr generates values for (and tests them against)."""
+
+CONTROL_PLANE_CHART_REPOSITORY = "https://charts.loft.sh"
+"""The public Helm repository of the vcluster chart; the default chart source."""
+
+KUBERNETES_VERSION_PATTERN = r"v?(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})"
+_KUBERNETES_VERSION = re.compile(KUBERNETES_VERSION_PATTERN)
+
+CHART_VERSION_PATTERN = (
+    r"(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})(-[0-9A-Za-z][-0-9A-Za-z.]{0,63})?"
+)
+_CHART_VERSION = re.compile(CHART_VERSION_PATTERN)
+
+
+def check_kubernetes_version(value: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is a full Kubernetes release such as ``1.33.4`` or ``v1.33.4``.
+
+    The chart uses it as the tag of the ``ghcr.io/loft-sh/kubernetes`` image, which is published per
+    patch release (``v1.33.4``), so a minor version alone (``1.33``) names no image.
+    """
+    if not _KUBERNETES_VERSION.fullmatch(value):
+        raise ValueError(
+            "is not a Kubernetes release: expected MAJOR.MINOR.PATCH such as 1.33.4 or v1.33.4 "
+            "(it becomes the image tag ghcr.io/loft-sh/kubernetes:v1.33.4, published per patch release)"
+        )
+
+
+def kubernetes_image_tag(version: str) -> str:
+    """The image tag of a checked Kubernetes release: ``1.33.4`` -> ``v1.33.4``."""
+    return version if version.startswith("v") else f"v{version}"
+
+
+def check_chart_version(value: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is an exact semantic version such as ``0.35.3`` (no ranges)."""
+    if not _CHART_VERSION.fullmatch(value):
+        raise ValueError(
+            "is not an exact chart version: expected MAJOR.MINOR.PATCH with an optional -prerelease, "
+            "such as 0.35.3 (ranges and a leading 'v' are not allowed)"
+        )
+
+
+def control_plane_release(tenant: str) -> str:
+    """Helm release name of a tenant's virtual control plane: the tenant's name (``payments``).
+
+    The chart names the StatefulSet and Service after it, and the kubeconfig Secret ``vc-<release>``.
+    """
+    return tenant
+
+
+def control_plane_kubeconfig_secret(release: str) -> str:
+    """The Secret the vcluster control plane writes its admin kubeconfig to: ``vc-<release>``."""
+    return f"vc-{release}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Ephemeral tenants: expiry and generated names
+# ---------------------------------------------------------------------------------------------
+
+EXPIRES_AT_ANNOTATION = "vcluster-mgr.dev/expires-at"
+"""Annotation on an expiring tenant's objects: when it expires, RFC 3339 in UTC (``2025-01-02T03:04:05Z``)."""
+
+EXPIRES_AT_LABEL = "vcluster-mgr.dev/expires-at"
+"""Label with the same meaning, so expiring tenants can be listed by selector. Label values allow no ':',
+so its value is the compact ISO 8601 form ``20250102T030405Z`` (still UTC, to the second)."""
+
+NAME_PREFIX_MAX = 30
+"""Longest prefix of a generated tenant name; leaves room for the suffix and the namespace entries."""
+
+NAME_SUFFIX_LENGTH = 6
+"""Random characters appended to a prefix: 36**6, about 2.2e9 names per prefix."""
+
+_NAME_PREFIX = re.compile(r"[a-z]([-a-z0-9]*)?")
+
+
+def check_name_prefix(prefix: str) -> None:
+    """Raise ``ValueError`` unless ``prefix`` can start a generated tenant name (``ci-``, ``pr-42-``)."""
+    if not prefix or len(prefix) > NAME_PREFIX_MAX or not _NAME_PREFIX.fullmatch(prefix):
+        raise ValueError(
+            f"is not a name prefix: use 1-{NAME_PREFIX_MAX} characters of a-z, 0-9 and '-', "
+            "starting with a letter, such as ci-"
+        )
+    reason = reserved_reason(prefix + "x")
+    if reason:
+        raise ValueError(f"makes reserved names: {reason}")

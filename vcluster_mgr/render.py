@@ -13,12 +13,13 @@ Nothing here talks to a cluster; the only I/O is reading templates.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 import yaml
@@ -376,4 +377,240 @@ def starter_spec(name: str, *, owner: str = "you@example.com", templates_dir: st
         raise errors.SpecError([errors.FieldError("metadata.name", f"{spec.show(name)} {exc}")]) from None
     text = _template_text(INIT_TEMPLATE, {"name": name, "owner": owner}, templates_dir)
     spec.parse_spec_text(text)  # a reserved or too long name is a SpecError like any other
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Virtual control plane: Helm values for the vcluster chart
+# ---------------------------------------------------------------------------------------------
+
+CONTROL_PLANE_VALUES_TEMPLATE = "controlplane/values.yaml.j2"
+
+DEFAULT_PERSISTENCE_SIZE = "5Gi"
+"""Size of the control plane's data volume when spec.controlPlane.persistence.size is left out (the chart's)."""
+
+CHART_CONTAINER_RESOURCES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+    "distro": ({"cpu": "40m", "memory": "64Mi"}, {"cpu": "100m", "memory": "256Mi"}),
+    "coredns": ({"cpu": "20m", "memory": "64Mi"}, {"cpu": "1", "memory": "170Mi"}),
+    "etcd": ({"cpu": "20m", "memory": "150Mi"}, {"cpu": "1", "memory": "1Gi"}),
+}
+"""(requests, limits) of the chart's other containers: its own defaults (etcd gets limits it lacks), lowered
+to the tenant's limits.max so the namespace's LimitRange accepts them."""
+
+
+def _smallest(*quantities: str) -> str:
+    return min(quantities, key=lambda text: naming.parse_quantity(text).value)
+
+
+def _largest(*quantities: str) -> str:
+    return max(quantities, key=lambda text: naming.parse_quantity(text).value)
+
+
+def _fitted(requests: dict[str, str], limits: dict[str, str], ceiling: dict[str, str]) -> dict[str, Any]:
+    """Requests and limits with every limit lowered to ``ceiling`` and every request to its limit."""
+    capped = {r: _smallest(limits[r], ceiling[r]) for r in ("cpu", "memory")}
+    return {
+        "requests": {r: _smallest(requests[r], capped[r]) for r in ("cpu", "memory")},
+        "limits": capped,
+    }
+
+
+def _control_plane_resources(cp: spec.ControlPlane, tenant_max: dict[str, str], policy: spec.Policy) -> dict[str, Any]:
+    """The control plane container's requests and limits: the spec's, or defaults that fit the tenant and policy."""
+    policy_max = {"cpu": policy.max_control_plane_cpu, "memory": policy.max_control_plane_memory}
+    given_requests = cp.resources.requests or spec.ContainerResources()
+    given_limits = cp.resources.limits or spec.ContainerResources()
+    limits, requests = {}, {}
+    for r in ("cpu", "memory"):
+        request, limit = getattr(given_requests, r), getattr(given_limits, r)
+        if limit is None:
+            limit = _smallest(spec.DEFAULT_CONTROL_PLANE_LIMITS[r], tenant_max[r], policy_max[r])
+            limit = _largest(limit, request) if request is not None else limit
+        limits[r] = limit
+        requests[r] = request if request is not None else _smallest(spec.DEFAULT_CONTROL_PLANE_REQUESTS[r], limit)
+    return {"requests": requests, "limits": limits}
+
+
+def control_plane_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
+    """Everything the control plane values template sees, as plain JSON-able data (documented in the template)."""
+    tenant = spec.resolve(tenant, policy=policy)
+    s = tenant.spec
+    cp = s.control_plane
+    assert s.limits is not None and s.limits.max is not None  # resolve() fills both
+    tenant_max = {"cpu": s.limits.max.cpu or "", "memory": s.limits.max.memory or ""}
+    resources = {
+        name: _fitted(requests, limits, tenant_max)
+        for name, (requests, limits) in CHART_CONTAINER_RESOURCES.items()
+    }
+    resources["controlPlane"] = _control_plane_resources(cp, tenant_max, policy)
+    volume_claim: dict[str, Any] = {"enabled": cp.persistence.enabled}
+    if cp.persistence.enabled:
+        volume_claim["size"] = cp.persistence.size or DEFAULT_PERSISTENCE_SIZE
+        if cp.persistence.storage_class:
+            volume_claim["storageClass"] = cp.persistence.storage_class
+    return {
+        "release": naming.control_plane_release(tenant.name),
+        "namespace": tenant.namespace_names()[0],
+        "podSecurity": s.pod_security,
+        "kubernetesImageTag": naming.kubernetes_image_tag(cp.version) if cp.version else None,
+        "backingStore": cp.backing_store,
+        "resources": resources,
+        "volumeClaim": volume_claim,
+        "exposure": {"type": cp.exposure.type, "ingressHost": cp.exposure.ingress_host},
+        "sync": {
+            "ingresses": cp.sync.ingresses,
+            "storageClasses": cp.sync.storage_classes,
+            "nodes": cp.sync.nodes,
+        },
+        "sleepAfter": naming.go_duration(naming.parse_duration(cp.sleep_after)) if cp.sleep_after else None,
+        "nodeSelector": dict(sorted(s.placement.node_selector.items())),
+    }
+
+
+def merge_values(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` deep-merged over ``base`` as Helm merges values files: mappings key by key, anything
+    else (lists included) replaces; a null removes the key. Neither input is changed."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_values(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+_CHART_POLICIES_OFF = ("resourceQuota", "limitRange", "networkPolicy")
+
+
+def _check_values(name: str, values: Any) -> dict[str, Any]:
+    """The generated values (before spec.controlPlane.values): one mapping that keeps the chart's policies off."""
+    if not isinstance(values, dict):
+        raise RenderError(f"template {name} must render one mapping of Helm values, got {spec.show(values)}")
+    policies = values.get("policies")
+    for key in _CHART_POLICIES_OFF:
+        section = policies.get(key) if isinstance(policies, dict) else None
+        if not isinstance(section, dict) or section.get("enabled") is not False:
+            raise RenderError(
+                f"template {name} must set policies.{key}.enabled: false; the tenant's own objects on the "
+                "host namespace apply instead"
+            )
+    return values
+
+
+def control_plane_values(
+    tenant: spec.Tenant, *, policy: spec.Policy | None = None, templates_dir: str | Path | None = None
+) -> dict[str, Any]:
+    """Helm values for the vcluster chart that installs ``tenant``'s virtual control plane.
+
+    Rendered from ``templates/controlplane/values.yaml.j2`` (an admin's ``templates_dir`` may override it),
+    parsed back and checked, then ``spec.controlPlane.values`` is merged over it LAST (``merge_values``).
+    Works whether or not ``spec.controlPlane.enabled`` is set (it shows what enabling would install), but
+    always under the policy's control plane rules: raises ``SpecError`` if the policy forbids the control
+    plane as specified, ``RenderError`` for a broken template. Deterministic.
+    """
+    policy = policy or spec.DEFAULT_POLICY
+    spec.check_control_plane(tenant, policy=policy)
+    context = control_plane_context(tenant, policy)
+    name = CONTROL_PLANE_VALUES_TEMPLATE
+    documents = _documents(name, _template_text(name, context, templates_dir))
+    if len(documents) != 1:
+        raise RenderError(f"template {name} must render exactly one YAML document, got {len(documents)}")
+    return merge_values(_check_values(name, documents[0]), tenant.spec.control_plane.values)
+
+
+def control_plane_chart(tenant: spec.Tenant) -> dict[str, str]:
+    """Where and how the control plane's chart is installed: release, namespace, chart, version and the one
+    source (``repository``, ``oci`` or ``path``). For the component that runs Helm."""
+    cp = tenant.spec.control_plane
+    kind, reference = cp.chart.source()
+    return {
+        "release": naming.control_plane_release(tenant.name),
+        "namespace": tenant.namespace_names()[0],
+        "chart": naming.CONTROL_PLANE_CHART,
+        "version": cp.chart.version,
+        kind: reference,
+    }
+
+
+def dump_values(values: dict[str, Any]) -> str:
+    """Helm values as a YAML document, keys in order (the template's, then the overrides')."""
+    return str(yaml.safe_dump(values, sort_keys=False, allow_unicode=True, width=120))
+
+
+# ---------------------------------------------------------------------------------------------
+# CI pipelines with an ephemeral tenant
+# ---------------------------------------------------------------------------------------------
+
+CI_TEMPLATES: dict[str, str] = {"github": "ci/github.yml.j2", "gitlab": "ci/gitlab.yml.j2"}
+"""The pipeline template of each CI system ``vcm ci init`` knows."""
+
+HOST_KUBECONFIG_SECRET = "VCM_HOST_KUBECONFIG"
+"""Name of the CI secret (variable) holding the host cluster's kubeconfig."""
+
+
+def _check_pipeline(kind: str, text: str) -> None:
+    """The rendered pipeline parses as YAML and deletes the tenant even when the job fails."""
+    name = CI_TEMPLATES[kind]
+    documents = _documents(name, text)
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        raise RenderError(f"template {name} must render one YAML mapping")
+    doc = documents[0]
+    if kind == "github":
+        jobs = doc.get("jobs")
+        steps = [step for job in (jobs or {}).values() if isinstance(job, dict) for step in job.get("steps") or []]
+        deletes = [s for s in steps if isinstance(s, dict) and "vcm ephemeral delete" in str(s.get("run", ""))]
+        if not deletes or any(str(s.get("if", "")).strip() != "always()" for s in deletes):
+            raise RenderError(f"template {name} must delete the tenant in a step with if: always()")
+    else:
+        jobs = [job for key, job in doc.items() if isinstance(job, dict) and "script" in job]
+        if not jobs or not all("vcm ephemeral delete" in str(job.get("after_script", "")) for job in jobs):
+            raise RenderError(f"template {name} must delete the tenant in every job's after_script")
+
+
+def _check_ci_path(path: str) -> None:
+    naming.check_printable(path)
+    if "$" in path or "`" in path:
+        raise ValueError("must not contain '$' or '`' (CI systems would expand them)")
+
+
+def ci_pipeline(
+    kind: Literal["github", "gitlab"],
+    *,
+    spec_path: str = "tenant.yaml",
+    ttl: str = "2h",
+    name_prefix: str = "ci-",
+    templates_dir: str | Path | None = None,
+) -> str:
+    """A CI pipeline (GitHub Actions workflow or .gitlab-ci.yml) that tests against an ephemeral tenant.
+
+    It installs vcluster-mgr, writes the host kubeconfig from the CI secret ``VCM_HOST_KUBECONFIG`` to a
+    mode-600 file (never printing it), creates a tenant from ``spec_path`` named ``name_prefix`` + random
+    that expires after ``ttl``, runs the tests (``make test``, a placeholder to edit) with KUBECONFIG
+    pointing at the tenant, and deletes the tenant even when the job fails; ``ttl`` is the backstop if
+    even that fails. Raises ``UsageError`` for an unknown kind or a bad ttl, prefix or path.
+    """
+    if kind not in CI_TEMPLATES:
+        raise errors.UsageError(f"unknown CI system {kind!r}; choose one of: {', '.join(CI_TEMPLATES)}")
+    checks: list[tuple[str, str, Any]] = [
+        ("--ttl", ttl, naming.parse_duration),
+        ("--name-prefix", name_prefix, naming.check_name_prefix),
+        ("--spec", spec_path, _check_ci_path),
+    ]
+    for option, value, check in checks:
+        try:
+            if not value:
+                raise ValueError("must not be empty")
+            check(value)
+        except ValueError as exc:
+            raise errors.UsageError(f"{option} {spec.show(value)} {exc}") from None
+    context = {
+        "specPath": spec_path,
+        "ttl": ttl,
+        "namePrefix": name_prefix,
+        "hostKubeconfigSecret": HOST_KUBECONFIG_SECRET,
+    }
+    text = _template_text(CI_TEMPLATES[kind], context, templates_dir)
+    _check_pipeline(kind, text)
     return text

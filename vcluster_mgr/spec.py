@@ -21,6 +21,8 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import json
+import math
+import posixpath
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -268,10 +270,190 @@ class Placement(_Model):
     )
 
 
+ControlPlaneExposureType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
+ControlPlaneExposure = Literal["ClusterIP", "NodePort", "LoadBalancer", "Ingress"]
+ControlPlaneSyncResource = Literal["ingresses", "storageClasses", "nodes"]
+Hostname = Annotated[
+    str,
+    AfterValidator(_checked(naming.check_dns_subdomain)),
+    Field(**_schema(maxLength=naming.DNS1123_SUBDOMAIN_MAX)),
+]
+KubernetesVersion = Annotated[
+    str,
+    AfterValidator(_checked(naming.check_kubernetes_version)),
+    Field(**_schema(pattern=f"^{naming.KUBERNETES_VERSION_PATTERN}$")),
+]
+ChartVersion = Annotated[
+    str,
+    AfterValidator(_checked(naming.check_chart_version)),
+    Field(**_schema(pattern=f"^{naming.CHART_VERSION_PATTERN}$")),
+]
+
+
+def _json_value(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` is not plain JSON data (mappings with string keys, lists, strings, numbers, booleans,
+    null), or None if it is. YAML can also give dates, binary and sets, which Helm values cannot hold."""
+    if depth > 64:
+        return "is nested more than 64 levels deep"
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"holds {value}, which JSON cannot represent"
+    if isinstance(value, list):
+        return next((r for r in (_json_value(v, depth + 1) for v in value) if r), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"has the key {show(key)}; keys must be strings"
+            reason = _json_value(item, depth + 1)
+            if reason:
+                return reason
+        return None
+    return f"holds a {type(value).__name__} value ({show(value)}); only JSON data (no dates, binary or sets)"
+
+
+def _helm_values(value: dict[str, Any]) -> dict[str, Any]:
+    reason = _json_value(value)
+    if reason:
+        raise PydanticCustomError("vcm", "{reason}", {"reason": reason})
+    return value
+
+
+HelmValues = Annotated[dict[str, Any], AfterValidator(_helm_values)]
+
+
+class ControlPlaneResources(_Model):
+    """CPU and memory of the control plane container (the vcluster syncer with its API server)."""
+
+    requests: ContainerResources | None = Field(
+        default=None,
+        description="Requests; left out: cpu 200m and memory 256Mi, lowered to the limits if those are smaller.",
+    )
+    limits: ContainerResources | None = Field(
+        default=None,
+        description="Limits; left out: cpu 1 and memory 2Gi, lowered to the tenant's limits.max and the policy's "
+        "maxControlPlaneCpu / maxControlPlaneMemory (and raised to a request given above them). Must fit "
+        "limits.max, or the namespace's LimitRange refuses the pod.",
+    )
+
+
+class Persistence(_Model):
+    """Where the control plane keeps its data (the embedded database, or the deployed etcd)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="A PersistentVolumeClaim for the data; false keeps it in an emptyDir, lost with the pod "
+        "(fine for short-lived CI tenants).",
+    )
+    size: Quantity | None = Field(
+        default=None, description="Size of the volume; 5Gi if left out. Counts against quota.storage."
+    )
+    storage_class: Hostname | None = Field(
+        default=None, description="StorageClass of the volume; the cluster's default class if left out."
+    )
+
+
+class Exposure(_Model):
+    """How the control plane's API server is reached from outside the tenant's namespaces."""
+
+    type: ControlPlaneExposureType = Field(
+        default="ClusterIP",
+        description="Type of the control plane Service: ClusterIP (inside the cluster only), NodePort or "
+        "LoadBalancer. Must be in the policy's allowedControlPlaneExposures.",
+    )
+    ingress_host: Hostname | None = Field(
+        default=None,
+        description="Also expose the API server through an Ingress at this host name (TLS passthrough); the "
+        "policy's allowedControlPlaneExposures must list Ingress.",
+    )
+
+
+class ControlPlaneSync(_Model):
+    """Which extra resources the virtual cluster syncs with the host. Each must be in allowedControlPlaneSync."""
+
+    ingresses: bool = Field(
+        default=False,
+        description="Sync Ingresses created in the virtual cluster to the tenant's namespace, and show the host's "
+        "IngressClasses inside.",
+    )
+    storage_classes: bool = Field(
+        default=False,
+        description="Show the host's StorageClasses inside the virtual cluster (read-only; the virtual cluster "
+        "never creates StorageClasses on the host).",
+    )
+    nodes: bool = Field(
+        default=False,
+        description="Show the real host nodes the tenant's pods run on (read-only, image lists cleared) instead "
+        "of fake nodes. With placement.nodeSelector, only nodes carrying it.",
+    )
+
+
+class Chart(_Model):
+    """Which vcluster Helm chart installs the control plane. Give at most one source; none means repository."""
+
+    version: ChartVersion = Field(
+        default=naming.CONTROL_PLANE_CHART_VERSION,
+        description=f"Exact chart version. vcluster-mgr generates values for {naming.CONTROL_PLANE_CHART_VERSION}.",
+    )
+    repository: PrintableName | None = Field(
+        default=None,
+        description=f"Helm repository URL (http:// or https://); {naming.CONTROL_PLANE_CHART_REPOSITORY} if no "
+        "source is given.",
+    )
+    oci: PrintableName | None = Field(
+        default=None, description="OCI reference of the chart, such as oci://registry.example.com/charts/vcluster."
+    )
+    path: PrintableName | None = Field(
+        default=None,
+        description="Local chart folder or .tgz archive on the machine running vcm (air-gapped installs).",
+    )
+
+    def source(self) -> tuple[Literal["repository", "oci", "path"], str]:
+        """The one source of the chart as (kind, reference); the public repository when none is given."""
+        if self.oci is not None:
+            return "oci", self.oci
+        if self.path is not None:
+            return "path", self.path
+        return "repository", self.repository or naming.CONTROL_PLANE_CHART_REPOSITORY
+
+
 class ControlPlane(_Model):
-    """An optional virtual control plane for the tenant."""
+    """An optional virtual control plane (a vcluster) for the tenant, installed in its first namespace.
+
+    Everything the virtual cluster runs or syncs lands in the tenant's first namespace, so the tenant's
+    quota, limits, NetworkPolicies, pod security level and nodeSelector apply to it as to any other pod.
+    """
 
     enabled: bool = Field(default=False, description="Give the tenant its own virtual control plane.")
+    version: KubernetesVersion | None = Field(
+        default=None,
+        description="Kubernetes release of the virtual cluster, such as 1.33.4; the chart's default if left out.",
+    )
+    backing_store: Literal["embedded", "etcd"] = Field(
+        default="embedded",
+        description="embedded: a database inside the control plane pod (SQLite through kine). etcd: an etcd "
+        "StatefulSet beside it.",
+    )
+    resources: ControlPlaneResources = Field(
+        default_factory=ControlPlaneResources, description="CPU and memory of the control plane container."
+    )
+    persistence: Persistence = Field(default_factory=Persistence, description="Volume for the control plane's data.")
+    exposure: Exposure = Field(default_factory=Exposure, description="How the API server is reached.")
+    sync: ControlPlaneSync = Field(
+        default_factory=ControlPlaneSync, description="Extra resources synced between virtual cluster and host."
+    )
+    sleep_after: Duration | None = Field(
+        default=None,
+        description="Scale the virtual cluster's workloads down after this long without activity, such as 30m "
+        "(vCluster's sleep mode, a licensed vCluster feature). Null: never.",
+    )
+    values: HelmValues = Field(
+        default_factory=dict,
+        description="Helm values merged LAST into the generated ones (maps merge key by key, anything else "
+        "replaces; null removes a generated key). Only if the policy has allowControlPlaneValues; keys that "
+        "would reach outside the tenant (rbac, experimental, plugins, ...) are always refused.",
+    )
+    chart: Chart = Field(default_factory=Chart, description="Source and version of the vcluster Helm chart.")
 
 
 Namespaces = Annotated[list[DnsLabel], Field(min_length=1)]
@@ -377,6 +559,8 @@ class DefaultLimits(_Model):
 
 _POD_SECURITY_LEVELS: tuple[PodSecurityLevel, ...] = ("restricted", "baseline")
 _DEFAULT_ISOLATION: tuple[IsolationLevel, ...] = ("strict", "namespace")
+_DEFAULT_EXPOSURES: tuple[ControlPlaneExposure, ...] = ("ClusterIP",)
+_DEFAULT_SYNC: tuple[ControlPlaneSyncResource, ...] = ("ingresses", "storageClasses")
 
 
 class Policy(_Model):
@@ -415,6 +599,34 @@ class Policy(_Model):
         default=False, description="Allow LoadBalancer Services (otherwise quota services.loadbalancers is 0)."
     )
     allow_control_planes: bool = Field(default=True, description="Allow tenants to enable controlPlane.")
+    allowed_control_plane_exposures: list[ControlPlaneExposure] = Field(
+        default_factory=lambda: list(_DEFAULT_EXPOSURES),
+        description="How a tenant's control plane may be exposed: its Service type (ClusterIP, NodePort, "
+        "LoadBalancer) and Ingress for controlPlane.exposure.ingressHost. NodePort and LoadBalancer also need "
+        "allowNodePorts / allowLoadBalancers (the tenant's ResourceQuota allows none otherwise).",
+    )
+    max_control_plane_cpu: Quantity = Field(
+        default="2", description="Ceiling on controlPlane.resources requests.cpu and limits.cpu."
+    )
+    max_control_plane_memory: Quantity = Field(
+        default="4Gi", description="Ceiling on controlPlane.resources requests.memory and limits.memory."
+    )
+    allow_control_plane_values: bool = Field(
+        default=True,
+        description="Allow controlPlane.values, the free-form Helm values merged last. Keys that would reach "
+        "outside the tenant (rbac, experimental, plugins, integrations, ...) are refused either way.",
+    )
+    allowed_control_plane_sync: list[ControlPlaneSyncResource] = Field(
+        default_factory=lambda: list(_DEFAULT_SYNC),
+        description="Which controlPlane.sync switches tenants may turn on. nodes is left out by default: it "
+        "shows tenants the host's nodes (names, labels, capacity).",
+    )
+    allowed_chart_sources: list[PrintableName] = Field(
+        default_factory=lambda: [naming.CONTROL_PLANE_CHART_REPOSITORY],
+        description="Where the vcluster chart may come from: each entry is a repository URL, an oci:// reference "
+        "or a local path, and allows itself and everything below it (entry + '/...'). Local paths are "
+        "normalised first, so '..' cannot climb out.",
+    )
     allow_no_ttl: bool = Field(default=True, description="Allow tenants without a ttl (that never expire).")
     max_ttl: Duration | None = Field(default=None, description="Longest ttl a tenant may ask for; null for no limit.")
     default_quota: DefaultQuota = Field(
@@ -694,8 +906,9 @@ def _semantic_errors(p: _Parts, policy: Policy) -> list[tuple[str, str]]:
     if p.pod_security is not _INVALID and p.pod_security not in policy.pod_security_levels:
         allowed = ", ".join(policy.pod_security_levels)
         out.append(("spec.podSecurity", f"{show(p.pod_security)} is not allowed by the policy; allowed: {allowed}"))
-    if p.control_plane is not _INVALID and p.control_plane.enabled and not policy.allow_control_planes:
-        out.append(("spec.controlPlane.enabled", "true is not allowed: the policy has allowControlPlanes=false"))
+    if p.control_plane is not _INVALID:
+        limits = None if p.limits is _INVALID else _resolve_limits(p.limits, policy)
+        out += _control_plane_errors(p.control_plane, limits, policy)
     if p.ttl is not _INVALID:
         out += _ttl_errors(p.ttl, policy)
     return out
@@ -864,6 +1077,193 @@ def _ttl_errors(ttl: str | None, policy: Policy) -> list[tuple[str, str]]:
     if policy.max_ttl and naming.parse_duration(ttl) > naming.parse_duration(policy.max_ttl):
         return [("spec.ttl", f"{ttl} exceeds the policy ceiling maxTtl={policy.max_ttl}")]
     return []
+
+
+PROTECTED_VALUES: dict[str, str] = {
+    "rbac": "it sets the Roles and ClusterRoles the control plane gets on the host",
+    "experimental": "it can apply manifests to the host cluster and change how objects are synced",
+    "plugins": "plugins run extra containers with extra permissions on the host",
+    "plugin": "plugins run extra containers with extra permissions on the host",
+    "integrations": "integrations sync host-wide resources and add RBAC on the host",
+    "privateNodes": "private nodes join machines that are not the host cluster's nodes",
+    "networking.replicateServices": "it copies Services across host namespaces",
+    "policies.resourceQuota": "the tenant's own ResourceQuota on the host namespace applies instead",
+    "policies.limitRange": "the tenant's own LimitRange on the host namespace applies instead",
+    "policies.networkPolicy": "the chart's NetworkPolicies would add allow rules beside the tenant's own",
+    "sync.toHost.namespaces": "it creates namespaces on the host",
+    "sync.toHost.storageClasses": "it creates cluster-wide StorageClasses on the host",
+    "sync.toHost.persistentVolumes": "it creates cluster-wide PersistentVolumes on the host",
+    "sync.toHost.priorityClasses": "it creates cluster-wide PriorityClasses on the host",
+    "sync.toHost.volumeSnapshotContents": "it creates cluster-wide VolumeSnapshotContents on the host",
+    "sync.toHost.customResources": "it syncs arbitrary resources, cluster-wide ones included, to the host",
+    "sync.fromHost.secrets": "it reads Secrets of other host namespaces",
+    "sync.fromHost.configMaps": "it reads ConfigMaps of other host namespaces",
+    "sync.fromHost.customResources": "it reads arbitrary host resources",
+    "sync.fromHost.nodes": "use spec.controlPlane.sync.nodes (it keeps the tenant's nodeSelector and hides images)",
+    "controlPlane.advanced.serviceAccount": "the control plane must run as the ServiceAccount the chart makes for it",
+    "controlPlane.hostPathMapper": "it mounts host paths of the nodes",
+    "exportKubeConfig.secret": "it writes the kubeconfig Secret to other namespaces",
+    "exportKubeConfig.additionalSecrets": "it writes kubeconfig Secrets to other namespaces",
+}
+"""Keys of ``controlPlane.values`` refused whatever the policy says, with why: each would let the virtual
+cluster act outside the tenant's namespaces on the host, or undo what vcluster-mgr generates to keep it in."""
+
+DEFAULT_CONTROL_PLANE_REQUESTS = {"cpu": "200m", "memory": "256Mi"}
+"""Requests of the control plane container when the spec gives none (the chart's own defaults)."""
+
+DEFAULT_CONTROL_PLANE_LIMITS = {"cpu": "1", "memory": "2Gi"}
+"""Limits of the control plane container when the spec gives none (lowered to the tenant's limits.max and the
+policy's maxControlPlaneCpu / maxControlPlaneMemory)."""
+
+
+def _protected_values(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """(dotted path, message) for every protected key ``values`` sets."""
+    out = []
+    for dotted, why in PROTECTED_VALUES.items():
+        node: Any = values
+        keys = dotted.split(".")
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                break
+            node = node[key]
+        else:
+            path = format_path(["spec", "controlPlane", "values", *keys])
+            out.append((path, f"may not be set: {why}"))
+    return out
+
+
+def chart_source_allowed(kind: str, reference: str, allowed: Iterable[str]) -> bool:
+    """Whether a chart source is one of ``allowed`` or below one of them (``entry`` + ``/...``).
+
+    Local paths are normalised first (``/opt/charts/../etc`` is ``/etc``); URLs and OCI references are
+    compared as written, so ``https://charts.example.com.evil`` is not below ``https://charts.example.com``.
+    """
+    if kind == "path":
+        reference = posixpath.normpath(reference)
+    for entry in allowed:
+        if kind == "path":
+            entry = posixpath.normpath(entry)
+        if reference == entry or reference.startswith(entry.rstrip("/") + "/"):
+            return True
+    return False
+
+
+def _chart_errors(chart: Chart, policy: Policy, *, enabled: bool) -> list[tuple[str, str]]:
+    out = []
+    base = "spec.controlPlane.chart"
+    given = [kind for kind in ("repository", "oci", "path") if getattr(chart, kind) is not None]
+    if len(given) > 1:
+        out.append((base, f"gives {' and '.join(given)}; give exactly one chart source: repository, oci or path"))
+    if chart.repository is not None and not chart.repository.startswith(("https://", "http://")):
+        out.append((f"{base}.repository", f"{show(chart.repository)} is not an http:// or https:// URL"))
+    if chart.oci is not None and not chart.oci.startswith("oci://"):
+        message = f"{show(chart.oci)} is not an OCI reference such as oci://registry.example.com/charts/vcluster"
+        out.append((f"{base}.oci", message))
+    if not enabled or len(given) > 1:
+        return out
+    kind, reference = chart.source()
+    if not chart_source_allowed(kind, reference, policy.allowed_chart_sources):
+        allowed = ", ".join(policy.allowed_chart_sources) or "none"
+        what = show(reference) if given else f"the default {reference}"
+        message = f"{what} is not allowed by the policy's allowedChartSources ({allowed})"
+        out.append((f"{base}.{kind}", message))
+    return out
+
+
+def _control_plane_resource_errors(
+    cp: ControlPlane, limits: Limits | None, policy: Policy, *, enabled: bool
+) -> list[tuple[str, str]]:
+    """Requests within limits; when enabled, within the policy's ceilings and the tenant's limits.max."""
+    out = []
+    base = "spec.controlPlane.resources"
+    requests, caps = cp.resources.requests, cp.resources.limits
+    for resource in ("cpu", "memory"):
+        low = getattr(requests, resource) if requests else None
+        high = getattr(caps, resource) if caps else None
+        if low is not None and high is not None and _q(low).value > _q(high).value:
+            message = f"{low} is more than limits.{resource} ({high}); requests must be <= limits"
+            out.append((f"{base}.requests.{resource}", message))
+        if not enabled:
+            continue
+        ceiling = policy.max_control_plane_cpu if resource == "cpu" else policy.max_control_plane_memory
+        setting = "maxControlPlaneCpu" if resource == "cpu" else "maxControlPlaneMemory"
+        tenant_max = getattr(limits.max, resource) if limits is not None and limits.max is not None else None
+        for section, value in (("requests", low), ("limits", high)):
+            if value is None:
+                continue
+            problem = _ceiling(f"{base}.{section}.{resource}", value, ceiling, setting)
+            if problem:
+                out.append(problem)
+            elif tenant_max is not None and _q(value).value > _q(tenant_max).value:
+                message = (
+                    f"{value} is more than spec.limits.max.{resource} ({tenant_max}); the namespace's LimitRange "
+                    "would refuse the control plane pod"
+                )
+                out.append((f"{base}.{section}.{resource}", message))
+    return out
+
+
+def _control_plane_errors(
+    cp: ControlPlane, limits: Limits | None, policy: Policy, *, as_enabled: bool = False
+) -> list[tuple[str, str]]:
+    """Problems of spec.controlPlane: its own consistency always; the policy's rules when it is enabled.
+
+    ``limits`` are the tenant's resolved limits (None if they are invalid); ``as_enabled`` applies the
+    policy's rules even when ``enabled`` is false (render does, before generating values).
+    """
+    base = "spec.controlPlane"
+    enabled = cp.enabled or as_enabled
+    out = _chart_errors(cp.chart, policy, enabled=enabled)
+    if not cp.persistence.enabled:
+        for field, alias in (("size", "size"), ("storage_class", "storageClass")):
+            if getattr(cp.persistence, field) is not None:
+                message = "has no effect with enabled: false (the data lives in an emptyDir); remove it"
+                out.append((f"{base}.persistence.{alias}", message))
+    out += _control_plane_resource_errors(cp, limits, policy, enabled=enabled)
+    if not enabled:
+        return out
+    if not policy.allow_control_planes:
+        what = "true is not allowed" if cp.enabled else "a control plane is not allowed"
+        out.append((f"{base}.enabled", f"{what}: the policy has allowControlPlanes=false"))
+    exposure = cp.exposure
+    allowed = ", ".join(policy.allowed_control_plane_exposures) or "none"
+    if exposure.type not in policy.allowed_control_plane_exposures:
+        message = f"{show(exposure.type)} is not allowed by the policy; allowedControlPlaneExposures: {allowed}"
+        out.append((f"{base}.exposure.type", message))
+    elif exposure.type == "NodePort" and not policy.allow_node_ports:
+        message = "NodePort needs the policy's allowNodePorts=true (the tenant's ResourceQuota allows no NodePort)"
+        out.append((f"{base}.exposure.type", message))
+    elif exposure.type == "LoadBalancer" and not policy.allow_load_balancers:
+        message = (
+            "LoadBalancer needs the policy's allowLoadBalancers=true "
+            "(the tenant's ResourceQuota allows no LoadBalancer Service)"
+        )
+        out.append((f"{base}.exposure.type", message))
+    if exposure.ingress_host is not None and "Ingress" not in policy.allowed_control_plane_exposures:
+        message = f"{show(exposure.ingress_host)} is not allowed: the policy's allowedControlPlaneExposures ({allowed})"
+        out.append((f"{base}.exposure.ingressHost", f"{message} does not list Ingress"))
+    for field, alias in (("ingresses", "ingresses"), ("storage_classes", "storageClasses"), ("nodes", "nodes")):
+        if getattr(cp.sync, field) and alias not in policy.allowed_control_plane_sync:
+            allowed_sync = ", ".join(policy.allowed_control_plane_sync) or "none"
+            message = f"true is not allowed by the policy; allowedControlPlaneSync: {allowed_sync}"
+            out.append((f"{base}.sync.{alias}", message))
+    if cp.values and not policy.allow_control_plane_values:
+        out.append((f"{base}.values", "is not allowed: the policy has allowControlPlaneValues=false"))
+    out += _protected_values(cp.values)
+    return out
+
+
+def check_control_plane(tenant: Tenant, *, policy: Policy | None = None) -> None:
+    """Raise ``SpecError`` if the policy forbids ``tenant``'s control plane as specified, even when disabled.
+
+    ``parse_spec`` applies these rules only to enabled control planes; values generation applies them
+    always, so generated values never hold what the policy forbids.
+    """
+    policy = policy or DEFAULT_POLICY
+    limits = _resolve_limits(tenant.spec.limits or Limits(), policy)
+    problems = _control_plane_errors(tenant.spec.control_plane, limits, policy, as_enabled=True)
+    if problems:
+        raise errors.SpecError([errors.FieldError(path, message, tenant.source) for path, message in problems])
 
 
 def resolve(tenant: Tenant, *, policy: Policy | None = None) -> Tenant:
@@ -1106,6 +1506,13 @@ def _policy_errors(policy: Policy) -> list[tuple[str, str]]:
         out.append(("podSecurityLevels", "must allow at least one level"))
     if not policy.isolation_levels:
         out.append(("isolationLevels", "must allow at least one level"))
+    if policy.allow_control_planes and not policy.allowed_control_plane_exposures:
+        message = "must allow at least one exposure while allowControlPlanes is true (ClusterIP is the safe one)"
+        out.append(("allowedControlPlaneExposures", message))
+    if policy.allow_control_planes and not policy.allowed_chart_sources:
+        example = naming.CONTROL_PLANE_CHART_REPOSITORY
+        message = f"must allow at least one chart source while allowControlPlanes is true, such as {example}"
+        out.append(("allowedChartSources", message))
     for setting, low, high in (
         ("maxLimitsCpu", policy.max_cpu, policy.max_limits_cpu),
         ("maxLimitsMemory", policy.max_memory, policy.max_limits_memory),

@@ -312,15 +312,21 @@ def _ldflags(module: str) -> str:
     return "-s -w"
 
 
-def _module_copy(module: str) -> Path:
-    """Copy a wrapper module into the cache (the package dir may be read-only) keyed by its content."""
+def module_digest(module: str) -> str:
+    """Content hash of a wrapper module: a go-built binary is rebuilt when its sources change."""
     src = _MODULE_DIR / module
     digest = hashlib.sha256()
     files = sorted(p for p in src.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     for p in files:
         digest.update(str(p.relative_to(src)).encode())
         digest.update(p.read_bytes())
-    dest = cache_dir() / "src" / f"{module}-{digest.hexdigest()[:12]}"
+    return digest.hexdigest()[:12]
+
+
+def _module_copy(module: str) -> Path:
+    """Copy a wrapper module into the cache (the package dir may be read-only) keyed by its content."""
+    src = _MODULE_DIR / module
+    dest = cache_dir() / "src" / f"{module}-{module_digest(module)}"
     if not dest.exists():
         tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -400,7 +406,9 @@ def ensure(*, download: bool | None = None, progress: Progress = _quiet, force: 
     current = {s.name: s for s in status()}
     to_build: dict[str, list[Binary]] = {}
     for b in BINARIES:
-        if current[b.name].ok and not force:
+        entry = manifest.get(b.name, {})
+        stale = entry.get("source") == "go-build" and entry.get("module_digest") != module_digest(b.module)
+        if current[b.name].ok and not force and not stale:
             continue
         started = time.monotonic()
         on_path = None if force else _from_path(b)
@@ -421,7 +429,7 @@ def ensure(*, download: bool | None = None, progress: Progress = _quiet, force: 
         started = time.monotonic()
         _go_build(module, targets, progress)
         for t in targets:
-            manifest[t.name] = {"version": t.version, "source": "go-build",
+            manifest[t.name] = {"version": t.version, "source": "go-build", "module_digest": module_digest(module),
                                 "seconds": round(time.monotonic() - started, 1)}
         _write_manifest(manifest)
     _write_manifest(manifest)

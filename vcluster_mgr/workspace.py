@@ -140,9 +140,12 @@ def _clean(exc: Exception) -> str:
     return "\n".join(keep[-25:])
 
 
-def up(st: auto.Stack, *, on_event: EventCallback | None = None, parallel: int | None = None) -> auto.UpResult:
+def up(st: auto.Stack, *, on_event: EventCallback | None = None, parallel: int | None = None,
+       refresh: bool = True) -> auto.UpResult:
+    """``pulumi up``; with ``refresh`` (the default) the live objects are read first, so anything changed or
+    deleted outside the tool is applied again (the provider diffs desired fields against live ones)."""
     try:
-        return st.up(on_event=on_event, parallel=parallel, color="never")
+        return st.up(on_event=on_event, parallel=parallel, color="never", refresh=refresh)
     except auto.errors.ConcurrentUpdateError as exc:
         raise errors.ProvisionError(
             f"stack {st.name} is being updated by another process; wait for it to finish and retry "
@@ -152,9 +155,10 @@ def up(st: auto.Stack, *, on_event: EventCallback | None = None, parallel: int |
         raise errors.ProvisionError(f"update of {st.name} failed:\n{_clean(exc)}") from exc
 
 
-def preview(st: auto.Stack, *, on_event: EventCallback | None = None, diff: bool = False) -> auto.PreviewResult:
+def preview(st: auto.Stack, *, on_event: EventCallback | None = None, diff: bool = False,
+            refresh: bool = True) -> auto.PreviewResult:
     try:
-        return st.preview(on_event=on_event, diff=diff, color="never")
+        return st.preview(on_event=on_event, diff=diff, color="never", refresh=refresh)
     except auto.errors.CommandError as exc:
         raise errors.ProvisionError(f"preview of {st.name} failed:\n{_clean(exc)}") from exc
 
@@ -217,7 +221,8 @@ Progress = Callable[[str, str], None]
 
 def _event_text(ev: auto.EngineEvent) -> str | None:
     """A one-line summary of the engine events worth showing (changes and errors), else None."""
-    if ev.resource_pre_event and ev.resource_pre_event.metadata.op not in (auto.OpType.SAME, auto.OpType.READ):
+    quiet = (auto.OpType.SAME, auto.OpType.READ, auto.OpType.REFRESH)
+    if ev.resource_pre_event and ev.resource_pre_event.metadata.op not in quiet:
         meta = ev.resource_pre_event.metadata
         if meta.type.startswith("pulumi:"):
             return None

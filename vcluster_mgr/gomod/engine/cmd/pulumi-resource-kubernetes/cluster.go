@@ -182,11 +182,15 @@ func (c *cluster) apply(ctx context.Context, obj map[string]any, currentID strin
 	u.SetNamespace(t.namespace)
 
 	if mustNotExist {
-		_, err := t.res.Get(ctx, t.name, metav1.GetOptions{})
-		if err == nil {
+		existing, err := t.res.Get(ctx, t.name, metav1.GetOptions{})
+		switch {
+		case err == nil && appliedByUs(existing):
+			// Our own field manager applied it: a run interrupted between the
+			// apply and the state write (a crash, a kill). Taking it over is the
+			// only way a re-run converges, and it is ours to take.
+		case err == nil:
 			return nil, "", fmt.Errorf("%s already exists on %s; delete it or import it into the stack first", t, c.host)
-		}
-		if !apierrors.IsNotFound(err) {
+		case !apierrors.IsNotFound(err):
 			return nil, "", c.wrap(t, "reading", err)
 		}
 	}
@@ -202,6 +206,16 @@ func (c *cluster) apply(ctx context.Context, obj map[string]any, currentID strin
 		return nil, "", c.wrap(t, "applying", err)
 	}
 	return cleanLive(live), id, nil
+}
+
+// appliedByUs tells whether our field manager applied (part of) the object.
+func appliedByUs(u *unstructured.Unstructured) bool {
+	for _, m := range u.GetManagedFields() {
+		if m.Manager == fieldManager && m.Operation == metav1.ManagedFieldsOperationApply {
+			return true
+		}
+	}
+	return false
 }
 
 // get returns the live object, or nil when it does not exist.

@@ -390,6 +390,13 @@ func diffObject(oldInputs, oldLive, news resource.PropertyMap, defaultNamespace 
 	d := objectDiff{detailed: map[string]*pulumirpc.PropertyDiff{}}
 	diffValues(resource.PropertyPath{}, resource.NewProperty(stripInternal(oldInputs)),
 		resource.NewProperty(stripInternal(news)), d.detailed)
+	// Drift: after a refresh the old outputs are the live object. Any field we set
+	// whose live value differs (changed or removed outside Pulumi) is applied again.
+	// Only paths present in the inputs count, so server defaults never show up.
+	if len(oldLive) > 0 && !sameObject(oldInputs, oldLive) {
+		driftValues(resource.PropertyPath{}, resource.NewProperty(stripInternal(oldLive)),
+			resource.NewProperty(stripInternal(news)), d.detailed)
+	}
 
 	replacePaths := map[string]bool{}
 	oldGV, newGV := stringOr(oldInputs, "apiVersion"), stringOr(news, "apiVersion")
@@ -516,6 +523,61 @@ func diffValues(path resource.PropertyPath, old, new resource.PropertyValue, out
 			record(path, pulumirpc.PropertyDiff_UPDATE)
 		}
 	}
+}
+
+// sameObject is true when the "live" map is really the inputs (engines that do
+// not send old inputs), where a drift check would compare a thing with itself.
+func sameObject(a, b resource.PropertyMap) bool {
+	return reflect.DeepEqual(plain(resource.NewProperty(stripInternal(a))), plain(resource.NewProperty(stripInternal(b))))
+}
+
+// driftValues records an UPDATE for every leaf of new (the desired inputs)
+// whose value in live differs or is missing. Unlike diffValues it ignores what
+// live has beyond the inputs (defaults, status, fields of other managers).
+func driftValues(path resource.PropertyPath, live, new resource.PropertyValue, out map[string]*pulumirpc.PropertyDiff) {
+	live, new = unwrapSecret(live), unwrapSecret(new)
+	key := path.String()
+	if _, seen := out[key]; seen && key != "" {
+		return
+	}
+	record := func() {
+		out[key] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE, InputDiff: false}
+	}
+	switch {
+	case new.IsComputed() || new.IsNull():
+		return
+	case isEmptyCollection(new) && (live.IsNull() || isEmptyCollection(live)):
+		// The API server drops empty maps and lists (a ConfigMap's `data: {}`).
+		return
+	case new.IsObject():
+		if !live.IsObject() {
+			record()
+			return
+		}
+		lm := live.ObjectValue()
+		for k, nv := range new.ObjectValue() {
+			child := append(append(resource.PropertyPath{}, path...), string(k))
+			driftValues(child, lm[k], nv, out)
+		}
+	case new.IsArray():
+		if !live.IsArray() || len(live.ArrayValue()) != len(new.ArrayValue()) {
+			record()
+			return
+		}
+		la := live.ArrayValue()
+		for i, nv := range new.ArrayValue() {
+			child := append(append(resource.PropertyPath{}, path...), i)
+			driftValues(child, la[i], nv, out)
+		}
+	default:
+		if !reflect.DeepEqual(plain(live), plain(new)) {
+			record()
+		}
+	}
+}
+
+func isEmptyCollection(v resource.PropertyValue) bool {
+	return (v.IsObject() && len(v.ObjectValue()) == 0) || (v.IsArray() && len(v.ArrayValue()) == 0)
 }
 
 // plain gives a comparable value for leaves (secrets unwrapped, numbers as float).
