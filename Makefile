@@ -25,9 +25,8 @@ test: toolchain
 
 demo: toolchain
 	$(VCM) local up --reuse
-	KUBECONFIG=$$($(VCM) local env --kubeconfig-path) $(VCM) platform apply --yes
-	KUBECONFIG=$$($(VCM) local env --kubeconfig-path) $(VCM) apply examples/tenants --yes
-	KUBECONFIG=$$($(VCM) local env --kubeconfig-path) $(VCM) list
+	eval "$$($(VCM) local env)" && $(VCM) platform apply --yes && \
+	  $(VCM) apply examples/tenants --parallel 2 --yes && $(VCM) list
 
 demo-down: venv
 	$(VCM) local down

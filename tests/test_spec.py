@@ -833,3 +833,68 @@ def test_examples_validate_against_the_committed_schema() -> None:
     jsonschema.Draft202012Validator(policy_schema).validate(yaml.safe_load((REPO / "examples/policy.yaml").read_text()))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(tenant_schema).validate({**payments(), "status": {}})
+
+
+# ---------------------------------------------------------------------------------------------
+# spec.controlPlane (the rest of its rules: tests/test_controlplane.py)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_control_plane_defaults() -> None:
+    cp = spec.load_spec(PAYMENTS).spec.control_plane
+    assert (cp.enabled, cp.version, cp.backing_store, cp.sleep_after, cp.values) == (False, None, "embedded", None, {})
+    assert (cp.exposure.type, cp.exposure.ingress_host) == ("ClusterIP", None)
+    assert (cp.sync.ingresses, cp.sync.storage_classes, cp.sync.nodes) == (False, False, False)
+    assert (cp.persistence.enabled, cp.persistence.size, cp.persistence.storage_class) == (True, None, None)
+    assert cp.chart.version == naming.CONTROL_PLANE_CHART_VERSION == "0.35.3"
+    assert cp.chart.source() == ("repository", "https://charts.loft.sh")
+    p = spec.DEFAULT_POLICY
+    assert (p.allow_control_planes, p.allow_control_plane_values) == (True, True)
+    assert p.allowed_control_plane_exposures == ["ClusterIP"]
+    assert p.allowed_control_plane_sync == ["ingresses", "storageClasses"]
+    assert (p.max_control_plane_cpu, p.max_control_plane_memory) == ("2", "4Gi")
+    assert p.allowed_chart_sources == ["https://charts.loft.sh"]
+
+
+CONTROL_PLANE_RULES = [
+    ("version as float", _set("spec.controlPlane.version", 1.33), "spec.controlPlane.version", ["expected a string"]),
+    ("minor-only version", _set("spec.controlPlane.version", "1.33"), "spec.controlPlane.version", ["1.33.4"]),
+    ("bad backingStore", _set("spec.controlPlane.backingStore", "sqlite"), "spec.controlPlane.backingStore", ["etcd"]),
+    (
+        "exposure not allowed",
+        _set("spec.controlPlane", {"enabled": True, "exposure": {"type": "NodePort"}}),
+        "spec.controlPlane.exposure.type",
+        ["allowedControlPlaneExposures: ClusterIP"],
+    ),
+    (
+        "values key reaching the host",
+        _set("spec.controlPlane", {"enabled": True, "values": {"experimental": {}}}),
+        "spec.controlPlane.values.experimental",
+        ["may not be set", "host cluster"],
+    ),
+    (
+        "values with a set",
+        _set("spec.controlPlane.values", {"a": {1, 2}}),
+        "spec.controlPlane.values",
+        ["only JSON data"],
+    ),
+    (
+        "values with infinity",
+        _set("spec.controlPlane.values", {"a": [float("inf")]}),
+        "spec.controlPlane.values",
+        ["JSON cannot represent"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "fragments"), [r[1:] for r in CONTROL_PLANE_RULES], ids=[r[0] for r in CONTROL_PLANE_RULES]
+)
+def test_each_control_plane_rule_fails_with_its_path(mutate: Any, path: str, fragments: list[str]) -> None:
+    test_each_rule_fails_with_its_path(mutate, path, fragments)
+
+
+def test_disabled_control_plane_skips_policy_rules() -> None:
+    data = payments()
+    data["spec"]["controlPlane"] = {"enabled": False, "exposure": {"type": "LoadBalancer"}, "sync": {"nodes": True}}
+    assert not spec.parse_spec(data).spec.control_plane.enabled

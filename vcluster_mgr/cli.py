@@ -700,13 +700,18 @@ def local_env(
     name: NameOpt = localcluster.DEFAULT_NAME,
     kubeconfig_path: Annotated[bool, typer.Option(help="Print only the kubeconfig path.")] = False,
 ) -> None:
-    """Print `export KUBECONFIG=...` for the local cluster (use with eval).
+    """Print `export KUBECONFIG=...` for the local cluster, and a state dir that lives and dies with it.
 
     Example: [bold]eval "$(vcm local env)"[/bold]
     """
     with failures():
         c = localcluster.load(name)
-        typer.echo(str(c.kubeconfig) if kubeconfig_path else f"export KUBECONFIG={c.kubeconfig}")
+        if kubeconfig_path:
+            typer.echo(str(c.kubeconfig))
+            return
+        typer.echo(f"export KUBECONFIG={shlex.quote(str(c.kubeconfig))}")
+        # stacks describe objects of this cluster only: keep them with it, so `local down` forgets both
+        typer.echo(f"export VCM_STATE_DIR={shlex.quote(str(c.dir / 'state'))}")
 
 
 @local_app.command("kubeconfig")

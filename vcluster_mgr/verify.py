@@ -697,18 +697,44 @@ _SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"), ("authori
                  ("authentication.k8s.io", "selfsubjectreviews")}
 
 
-def granted_rules(rules: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Resource rules of a SelfSubjectRulesReview beyond the self-reviews every authenticated user may create."""
+def granted_rules(rules: Sequence[Mapping[str, Any]],
+                  cluster_scoped: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
+    """Resource rules of a SelfSubjectRulesReview that give access to namespaced objects.
+
+    A rules review in a namespace also lists the subject's cluster-wide rules; rules only about the
+    self-reviews every authenticated user may create, or only about ``cluster_scoped`` resources
+    ((group, resource) pairs; subresources count as their resource), are left out.
+    """
     out = []
     for rule in rules:
         groups, resources, verbs = rule.get("apiGroups") or [""], rule.get("resources") or [], rule.get("verbs") or []
         pairs = {(g, r) for g in groups for r in resources}
         if pairs and pairs <= _SELF_REVIEWS and set(verbs) <= {"create"}:
             continue
+        if pairs and all((g, r.split("/", 1)[0]) in cluster_scoped for g, r in pairs):
+            continue
         names = f" named {', '.join(rule['resourceNames'])}" if rule.get("resourceNames") else ""
         shown = ", ".join(f"{r}.{g}" if g else r for g, r in sorted(pairs))
         out.append(f"{'/'.join(verbs)} {shown}{names}")
     return out
+
+
+_AGGREGATED_DISCOVERY = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+                         "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList")
+
+
+def cluster_scoped_resources(documents: Iterable[Mapping[str, Any]]) -> frozenset[tuple[str, str]]:
+    """The (group, resource) pairs an aggregated discovery document (``APIGroupDiscoveryList``) calls
+    cluster-scoped; the core group is ``""``."""
+    found = set()
+    for doc in documents:
+        for group in doc.get("items") or []:
+            name = (group.get("metadata") or {}).get("name") or ""
+            for version in group.get("versions") or []:
+                for resource in version.get("resources") or []:
+                    if resource.get("scope") == "Cluster":
+                        found.add((name, str(resource.get("resource"))))
+    return frozenset(found)
 
 
 # Cluster resources a tenant must not see or touch (block-cluster-resources), and cluster-scoped kinds it
@@ -870,6 +896,27 @@ class _Session:
         return verdicts
 
     # -- what several checks share -------------------------------------------------------------
+
+    @functools.cached_property
+    def cluster_scoped(self) -> frozenset[tuple[str, str]]:
+        """Cluster-scoped resources, from the server's aggregated discovery (admin); empty if it has none."""
+        documents = []
+        for path in ("/api", "/apis"):
+            request = self.admin.param_serialize("GET", path, header_params={"Accept": _AGGREGATED_DISCOVERY},
+                                                 auth_settings=["BearerToken"])
+            try:
+                response = self.admin.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
+                response.read()
+            except ApiException as exc:
+                raise _CheckFailed(f"reading API discovery {path}: {exc.status} {_message(exc)}") from exc
+            except (HTTPError, OSError) as exc:
+                raise self._unreachable(exc) from exc
+            if response.status == 200:
+                try:
+                    documents.append(json.loads(response.data))
+                except ValueError:
+                    pass
+        return cluster_scoped_resources(documents)
 
     @functools.cached_property
     def placement(self) -> dict[str, dict[str, str]]:
@@ -1093,7 +1140,8 @@ def _block_other_tenants(s: _Session) -> Outcome:
             raise _CheckFailed(f"SelfSubjectRulesReview in {ns}: {exc.status} {_message(exc)}") from exc
         except (HTTPError, OSError) as exc:
             raise s._unreachable(exc) from exc
-        granted = granted_rules([s.owner.sanitize_for_serialization(r) for r in status.resource_rules or []])
+        granted = granted_rules([s.owner.sanitize_for_serialization(r) for r in status.resource_rules or []],
+                                s.cluster_scoped)
         if granted:
             verdicts.append(("fail", f"in {ns} the owner may: {'; '.join(granted)}"))
         elif status.incomplete:
