@@ -68,6 +68,8 @@ class Cluster:
     pids: dict[str, int]
     started_at: float
     ready_seconds: float
+    #: each process's command line, so one can be restarted alone (fault drills)
+    commands: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     @property
     def dir(self) -> Path:
@@ -239,6 +241,44 @@ def _spawn(args: list[str], log: Path) -> int:
     return proc.pid
 
 
+def _start(c: Cluster, proc: str, args: list[str]) -> int:
+    c.commands[proc] = args
+    return _spawn(args, c.dir / "logs" / f"{proc}.log")
+
+
+def _save(c: Cluster) -> None:
+    (c.dir / "state.json").write_text(json.dumps(dataclasses.asdict(c), indent=2))
+
+
+def stop_process(name: str, proc: str) -> None:
+    """Kill one process of a running cluster (SIGKILL, as a crash would); its data stays."""
+    c = load(name)
+    pid = c.pids[proc]
+    if _alive(pid, c.dir):
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _alive(pid, c.dir) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.05)
+    _reap(pid)
+
+
+def start_process(name: str, proc: str, *, timeout: float = READY_TIMEOUT) -> None:
+    """Start one stopped process again with its original command line (same ports, same data)."""
+    c = load(name)
+    if _alive(c.pids[proc], c.dir):
+        raise errors.LocalClusterError(f"{proc} of local cluster {name!r} is already running")
+    c.pids[proc] = _start(c, proc, c.commands[proc])
+    _save(c)
+    if proc == "kube-apiserver":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _readyz(c.server, c.dir / "pki")[0]:
+                return
+            time.sleep(0.1)
+        raise errors.LocalClusterError(f"kube-apiserver of {name!r} did not become ready again within {timeout:.0f}s")
+
+
 def load(name: str = DEFAULT_NAME) -> Cluster:
     """The recorded state of a local cluster; ``LocalClusterError`` if there is none."""
     path = cluster_dir(name) / "state.json"
@@ -299,24 +339,24 @@ def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT, progress=lam
                       time.time(), 0.0)
 
     def record() -> None:
-        (d / "state.json").write_text(json.dumps(dataclasses.asdict(cluster), indent=2))
+        _save(cluster)
 
     etcd_url = f"http://127.0.0.1:{ports['etcd_client']}"
     peer_url = f"http://127.0.0.1:{ports['etcd_peer']}"
     progress("starting etcd")
-    pids["etcd"] = _spawn([
+    pids["etcd"] = _start(cluster, "etcd", [
         str(bins / "etcd"), "--name", "vcm", "--data-dir", str(d / "etcd"),
         "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
         "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
         "--initial-cluster", f"vcm={peer_url}", "--initial-cluster-state", "new",
         "--unsafe-no-fsync", "--quota-backend-bytes", str(2 * 1024**3), "--log-level", "warn",
-    ], d / "logs" / "etcd.log")
+    ])
     record()
     if not _wait_port(ports["etcd_client"], time.monotonic() + 20):
         down(name)
         raise errors.LocalClusterError(f"etcd did not start; see {d / 'logs' / 'etcd.log'}")
     progress("starting kube-apiserver")
-    pids["kube-apiserver"] = _spawn([
+    pids["kube-apiserver"] = _start(cluster, "kube-apiserver", [
         str(bins / "kube-apiserver"),
         f"--etcd-servers={etcd_url}",
         "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={ports['apiserver']}",
@@ -332,7 +372,7 @@ def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT, progress=lam
         "--enable-priority-and-fairness=false", "--storage-media-type=application/vnd.kubernetes.protobuf",
         "--watch-cache=true", "--v=1",
         f"--cert-dir={pki}",
-    ], d / "logs" / "kube-apiserver.log")
+    ])
     record()
     progress("starting kube-controller-manager")
     kcm_kubeconfig = d / "controller-manager.kubeconfig"
@@ -344,7 +384,7 @@ def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT, progress=lam
     admin = _kubeconfig(server, (pki / "ca.crt").read_bytes(), (pki / "admin.crt").read_bytes(),
                         (pki / "admin.key").read_bytes(), cluster=f"vcm-local-{name}", user="vcm-admin")
     _write_private(cluster.kubeconfig, admin.encode())
-    pids["kube-controller-manager"] = _spawn([
+    pids["kube-controller-manager"] = _start(cluster, "kube-controller-manager", [
         str(bins / "kube-controller-manager"),
         f"--kubeconfig={kcm_kubeconfig}", "--secure-port=0", "--leader-elect=false",
         "--controllers=" + ",".join(f"{c}-controller" for c in (
@@ -356,7 +396,7 @@ def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT, progress=lam
         f"--cluster-signing-cert-file={pki / 'ca.crt'}", f"--cluster-signing-key-file={pki / 'ca.key'}",
         f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
         "--use-service-account-credentials=false", "--concurrent-gc-syncs=5", "--v=1",
-    ], d / "logs" / "kube-controller-manager.log")
+    ])
     record()
     progress("waiting for /readyz")
     deadline = time.monotonic() + timeout

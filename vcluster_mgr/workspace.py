@@ -44,6 +44,23 @@ def default_state_dir() -> Path:
     return Path(base) / "vcluster-mgr"
 
 
+def _check_writable(target: Path) -> None:
+    """Fail early and clearly on a state directory we cannot write (permissions, read-only mounts, immutable
+    files; a write probe, because access(2) says yes to root whatever the mount)."""
+    import tempfile
+
+    for d in (target, target / ".pulumi", target / ".pulumi" / "stacks"):
+        if not d.is_dir():
+            continue
+        try:
+            with tempfile.NamedTemporaryFile(dir=d, prefix=".vcm-write-probe-"):
+                pass
+        except OSError as exc:
+            raise errors.ProvisionError(
+                f"the state directory {d} is not writable ({exc.strerror}); fix that or choose another with "
+                "--state-dir / VCM_STATE_DIR. Nothing was changed.") from exc
+
+
 def _passphrase(state_dir: Path) -> str:
     """``VCM_PASSPHRASE`` / ``PULUMI_CONFIG_PASSPHRASE``, else one generated once and kept (mode 600)."""
     for var in ("VCM_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE"):
@@ -80,10 +97,7 @@ def settings(*, state_dir: Path | None = None, backend_url: str | None = None,
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise errors.ProvisionError(f"cannot create the state directory {target}: {exc.strerror}") from exc
-        if not os.access(target, os.W_OK):
-            raise errors.ProvisionError(
-                f"the state directory {target} is not writable; fix its permissions or choose another "
-                "with --state-dir / VCM_STATE_DIR")
+        _check_writable(target)
     kc = kubeconfig or os.environ.get("KUBECONFIG") or None
     return Settings(sd, url, _passphrase(sd), kc, context)
 
@@ -124,11 +138,50 @@ def _workspace_opts(s: Settings, project: str, work_dir: Path | None = None) -> 
     )
 
 
-def stack(s: Settings, name: str, program: auto.PulumiFn, *, project: str = PROJECT) -> auto.Stack:
-    """Create or select the stack ``name`` for an inline ``program``."""
+def _pid_is_pulumi(pid: int) -> bool:
     try:
-        return auto.create_or_select_stack(stack_name=name, project_name=project, program=program,
-                                           opts=_workspace_opts(s, project))
+        return b"pulumi" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def clear_stale_locks(s: Settings, project: str, name: str) -> list[str]:
+    """Remove locks of a file backend left by a process of this host that no longer runs (a killed apply).
+
+    A lock held by a live process, or by another host, is left alone: that update may still be running.
+    Returns a line per removed lock.
+    """
+    import json
+    import socket
+
+    if not s.backend_url.startswith("file://"):
+        return []
+    lock_dir = Path(s.backend_url[len("file://"):]) / ".pulumi" / "locks" / "organization" / project / name
+    removed = []
+    for lock in sorted(lock_dir.glob("*.json")) if lock_dir.is_dir() else []:
+        try:
+            info = json.loads(lock.read_text())
+        except (OSError, ValueError):
+            continue
+        if info.get("hostname") != socket.gethostname() or _pid_is_pulumi(int(info.get("pid", 0))):
+            continue
+        lock.unlink(missing_ok=True)
+        lock.with_name(lock.name + ".attrs").unlink(missing_ok=True)
+        removed.append(f"removed the stale lock of process {info.get('pid')} (no longer running) from {name}")
+    return removed
+
+
+def stack(s: Settings, name: str, program: auto.PulumiFn, *, project: str = PROJECT) -> auto.Stack:
+    """Create or select the stack ``name`` for an inline ``program`` (stale local locks are cleared first)."""
+    clear_stale_locks(s, project, name)
+    try:
+        try:
+            return auto.create_or_select_stack(stack_name=name, project_name=project, program=program,
+                                               opts=_workspace_opts(s, project))
+        except auto.errors.StackAlreadyExistsError:
+            # another process created it between our look and our create: use theirs
+            return auto.select_stack(stack_name=name, project_name=project, program=program,
+                                     opts=_workspace_opts(s, project))
     except auto.errors.CommandError as exc:
         raise errors.ProvisionError(f"cannot open stack {name}: {_clean(exc)}") from exc
 
@@ -149,8 +202,7 @@ def up(st: auto.Stack, *, on_event: EventCallback | None = None, parallel: int |
     except auto.errors.ConcurrentUpdateError as exc:
         raise errors.ProvisionError(
             f"stack {st.name} is being updated by another process; wait for it to finish and retry "
-            "(if that process died, `pulumi cancel` is not needed for a local backend: remove the lock with "
-            f"`vcm unlock {st.name}`)") from exc
+            "(a lock left by a process of this host that died is removed automatically on the next run)") from exc
     except auto.errors.CommandError as exc:
         raise errors.ProvisionError(f"update of {st.name} failed:\n{_clean(exc)}") from exc
 

@@ -1,0 +1,193 @@
+"""Fault drills: an apply killed midway, the API server gone during an apply, two applies of one tenant at
+once, a read-only state directory, and a delete that must leave nothing behind.
+
+Each drill runs `vcm` as a separate process (as a user or CI would) against a local host cluster of
+this module, so killing and restarting its parts disturbs no other test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config, dynamic
+from kubernetes.client.exceptions import ApiException
+
+from vcluster_mgr import localcluster, render, spec
+
+SPEC = """\
+apiVersion: vcluster-mgr.dev/v1alpha1
+kind: Tenant
+metadata: {{name: {name}}}
+spec:
+  owners: [{{kind: User, name: owner@example.com, role: admin}}]
+  namespaces: [a, b, c]
+"""
+
+
+@pytest.fixture(scope="module")
+def drill_cluster(bin_dir: Path) -> Iterator[localcluster.Cluster]:
+    name = f"drills-{os.getpid()}"
+    cluster = localcluster.up(name)
+    try:
+        yield cluster
+    finally:
+        localcluster.down(name)
+
+
+@pytest.fixture()
+def drill(drill_cluster: localcluster.Cluster, tmp_path: Path) -> "Drill":
+    return Drill(drill_cluster, tmp_path)
+
+
+class Drill:
+    def __init__(self, cluster: localcluster.Cluster, tmp: Path) -> None:
+        self.cluster = cluster
+        self.state = tmp / "state"
+        self.tmp = tmp
+        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "VCM_STATE_DIR": str(self.state)}
+
+    def spec(self, name: str) -> Path:
+        path = self.tmp / f"{name}.yaml"
+        path.write_text(SPEC.format(name=name))
+        return path
+
+    def vcm(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "vcluster_mgr", *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "vcluster_mgr", *args], env=self.env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+
+    def apply_json(self, path: Path) -> list[dict[str, object]]:
+        res = self.vcm("apply", str(path), "--yes", "-o", "json")
+        assert res.returncode == 0, res.stdout + res.stderr
+        return json.loads(res.stdout)  # type: ignore[no-any-return]
+
+    def api(self) -> client.ApiClient:
+        return config.new_client_from_config(str(self.cluster.kubeconfig))
+
+    def wait_for_namespace(self, name: str, timeout: float = 60) -> None:
+        core = client.CoreV1Api(self.api())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                core.read_namespace(name)
+                return
+            except ApiException:
+                time.sleep(0.05)
+        raise AssertionError(f"namespace {name} never appeared")
+
+    def tenant_objects(self, tenant: str) -> list[tuple[str, str, str]]:
+        """(kind, namespace, name) of every object carrying the tenant's label, cluster-wide."""
+        dyn = dynamic.DynamicClient(self.api())
+        found = []
+        for obj in render.render_tenant(spec.parse_spec_text(SPEC.format(name=tenant))):
+            res = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            for item in res.get(label_selector=f"vcluster-mgr.dev/tenant={tenant}").items:
+                found.append((obj["kind"], item.metadata.namespace or "", item.metadata.name))
+        return sorted(set(found))
+
+    def stack_files(self) -> list[Path]:
+        return sorted((self.state / "pulumi" / ".pulumi" / "stacks").rglob("*.json"))
+
+
+def expected_objects(tenant: str) -> list[tuple[str, str, str]]:
+    objs = render.render_tenant(spec.parse_spec_text(SPEC.format(name=tenant)))
+    return sorted((o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objs)
+
+
+def changes(outcome: list[dict[str, object]]) -> dict[str, int]:
+    return outcome[0]["changes"]  # type: ignore[return-value]
+
+
+def test_apply_killed_midway_then_rerun_converges(drill: Drill) -> None:
+    path = drill.spec("killed")
+    proc = drill.start("apply", str(path), "--yes")
+    drill.wait_for_namespace("killed-a")  # namespaces come first: the apply is under way
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole job: vcm, the pulumi CLI and its plugins
+    proc.wait(timeout=30)
+    partial = drill.tenant_objects("killed")
+    assert 0 < len(partial) < len(expected_objects("killed")) or partial == expected_objects("killed")
+    # the re-run clears the dead process's lock, adopts what it half-made, and completes
+    result = drill.apply_json(path)
+    assert result[0]["ok"] is True
+    assert drill.tenant_objects("killed") == expected_objects("killed")
+    # and nothing is left to do: no duplicate, no pending operation
+    again = drill.apply_json(path)
+    assert set(changes(again)) == {"same"}
+
+
+def test_api_server_down_during_apply_then_rerun_converges(drill: Drill) -> None:
+    path = drill.spec("outage")
+    proc = drill.start("apply", str(path), "--yes")
+    drill.wait_for_namespace("outage-a")
+    localcluster.stop_process(drill.cluster.name, "kube-apiserver")
+    try:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 1, out + err
+        assert drill.cluster.server in out + err  # the error names the server
+        assert "connection refused" in (out + err).lower()
+    finally:
+        localcluster.start_process(drill.cluster.name, "kube-apiserver")
+    result = drill.apply_json(path)
+    assert result[0]["ok"] is True
+    assert drill.tenant_objects("outage") == expected_objects("outage")
+
+
+def test_two_concurrent_applies_of_one_tenant(drill: Drill) -> None:
+    path = drill.spec("twice")
+    first, second = drill.start("apply", str(path), "--yes"), drill.start("apply", str(path), "--yes")
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in (first, second)]
+    codes = sorted(code for _, _, code in results)
+    assert codes[0] == 0, results
+    for out, err, code in results:
+        if code != 0:
+            assert code == 1 and "being updated by another process" in out + err, (out, err)
+    assert drill.tenant_objects("twice") == expected_objects("twice")
+    assert set(changes(drill.apply_json(path))) == {"same"}
+
+
+def test_read_only_state_dir_is_a_clear_error(drill: Drill) -> None:
+    path = drill.spec("readonly")
+    drill.apply_json(path)
+    before = {p: p.read_bytes() for p in drill.stack_files()}
+    # immutable files refuse even root (chmod would not); restored in finally
+    subprocess.run(["chattr", "-R", "+i", str(drill.state)], check=True)
+    try:
+        res = drill.vcm("apply", str(path), "--yes")
+    finally:
+        subprocess.run(["chattr", "-R", "-i", str(drill.state)], check=True)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "is not writable" in res.stderr and "Nothing was changed" in res.stderr
+    assert {p: p.read_bytes() for p in drill.stack_files()} == before
+
+
+def test_delete_leaves_no_object_and_no_stack(drill: Drill) -> None:
+    path = drill.spec("gone")
+    drill.apply_json(path)
+    assert drill.tenant_objects("gone") == expected_objects("gone")
+    assert any("gone" in p.name for p in drill.stack_files())
+    res = drill.vcm("delete", "gone", "--yes")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert drill.tenant_objects("gone") == []
+    core = client.CoreV1Api(drill.api())
+    for ns in ("gone-a", "gone-b", "gone-c"):
+        with pytest.raises(ApiException) as info:
+            core.read_namespace(ns)
+        assert info.value.status == 404
+    assert not any("gone" in p.name for p in drill.stack_files())
+    listed = drill.vcm("list", "-o", "json")
+    assert "gone" not in [r["tenant"] for r in json.loads(listed.stdout)]
+    # deleting it again says there is no such tenant
+    again = drill.vcm("delete", "gone", "--yes")
+    assert again.returncode == 1 and "no tenant 'gone'" in again.stderr
