@@ -478,6 +478,43 @@ def kubeconfig(
             typer.echo(text, nl=False)
 
 
+@app.command(epilog="Example: vcm drift --all -o json")
+def drift(
+    name: Annotated[str | None, typer.Argument(help="Tenant name (or --all).", show_default=False)] = None,
+    all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant in the state.")] = False,
+    fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 1 when anything drifted.")] = False,
+    cluster: ClusterOpt = None, output: OutputOpt = OutputFormat.table,
+    kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, config: ConfigOpt = None,
+    state_dir: StateOpt = None, backend_url: BackendOpt = None,
+) -> None:
+    """Show what was changed on the cluster outside the tool: every field the blueprint set whose live value
+    differs, and every object deleted. `vcm apply` puts them back."""
+    with failures():
+        if bool(name) == all_tenants:
+            raise errors.UsageError("give a tenant name or --all")
+        env = _env(kubeconfig, context, config, state_dir, backend_url)
+        if all_tenants:
+            wanted = [(r["cluster"], r["tenant"]) for r in workspace.list_tenant_stacks(env.settings)]
+        else:
+            wanted = [(env.config.target(cluster).name, str(name))]
+        rows = []
+        for cl, tenant in wanted:
+            target = env.config.target(cl)
+            for row in hostcluster.drift(target, workspace.applied_objects(env.settings, cl, tenant)):
+                rows.append({"tenant": tenant, "cluster": cl, **row})
+        if not _emit({"drifted": bool(rows), "changes": rows}, output):
+            if not rows:
+                err.print(f"no drift in {len(wanted)} tenant(s)")
+            else:
+                table = Table("tenant", "object", "field", "desired", "live")
+                for r in rows:
+                    table.add_row(r["tenant"], escape(r["object"]), escape(r["field"]),
+                                  escape(json.dumps(r["desired"])), escape(json.dumps(r["live"])))
+                out.print(table)
+        if rows and fail_on_drift:
+            raise typer.Exit(1)
+
+
 @platform_app.command("apply", epilog="Example: vcm platform apply --yes")
 def platform_apply(
     cluster: ClusterOpt = None, yes: YesOpt = False,
@@ -502,8 +539,8 @@ def _verify_table(report: Any) -> None:
     from vcluster_mgr import verify
 
     colours = {"pass": "green", "fail": "red", "error": "yellow"}
-    who = report.identity.describe()
-    title = f"verify {report.tenant} on {report.cluster} as {who} ({report.identity.kind} owner {report.identity.name})"
+    who = f"{report.identity.describe()} ({report.identity.kind} owner {report.identity.name})"
+    title = f"verify {report.tenant} on {report.cluster} as {who}"
     table = Table("id", "level", "result", "tried", "detail", title=escape(title), show_lines=True)
     for check_id, level, result, tried, detail in verify.table_rows(report):
         table.add_row(check_id, level, f"[{colours[result]}]{result}[/{colours[result]}]", escape(tried),

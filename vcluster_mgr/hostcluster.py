@@ -65,6 +65,8 @@ def check_ownership(target: program.Target, tenant: str, namespaces: list[str], 
     """Refuse to take over namespaces that belong to someone else, naming the owner."""
     problems = []
     for ns, owner in namespace_owners(target, namespaces).items():
+        if owner["stack"] == stack:
+            continue  # ours, even if its labels were changed by hand (the apply puts them back)
         if owner["managedBy"] != naming.MANAGED_BY_VALUE:
             problems.append(f"namespace {ns} already exists and is not managed by vcluster-mgr")
         elif owner["tenant"] != tenant:
@@ -162,3 +164,46 @@ def owner_kubeconfig(target: program.Target, *, user: str, groups: tuple[str, ..
         "current-context": f"{user}@{cluster_name}",
     }
     return yaml.safe_dump(doc, sort_keys=False)
+
+
+def _drift(path: str, desired: Any, live: Any, out: list[dict[str, Any]]) -> None:
+    """Every field we set whose live value differs (server additions ignored; empty == absent)."""
+    empty = ({}, [], None)
+    if desired is None:
+        return
+    if desired in ({}, []) and live in empty:
+        return
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            out.append({"field": path or ".", "desired": desired, "live": live})
+            return
+        for key, value in desired.items():
+            if not str(key).startswith("__"):
+                _drift(f"{path}.{key}" if path else str(key), value, live.get(key), out)
+    elif isinstance(desired, list):
+        if not isinstance(live, list) or len(live) != len(desired):
+            out.append({"field": path, "desired": desired, "live": live})
+            return
+        for i, (d, lv) in enumerate(zip(desired, live)):
+            _drift(f"{path}[{i}]", d, lv, out)
+    elif desired != live and not (isinstance(desired, (int, float)) and isinstance(live, (int, float))
+                                  and float(desired) == float(live)):
+        out.append({"field": path, "desired": desired, "live": live})
+
+
+def drift(target: program.Target, applied: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Compare what was applied with the live objects: one row per changed field or missing object."""
+    rows: list[dict[str, Any]] = []
+    for obj in applied:
+        inputs = obj["inputs"]
+        meta = inputs.get("metadata", {})
+        ns, name = meta.get("namespace"), meta.get("name")
+        what = f"{inputs.get('kind')} {ns + '/' if ns else ''}{name}"
+        live = get_object(target, inputs["apiVersion"], inputs["kind"], name, ns)
+        if live is None:
+            rows.append({"object": what, "field": "(object)", "desired": "present", "live": "deleted"})
+            continue
+        found: list[dict[str, Any]] = []
+        _drift("", {k: v for k, v in inputs.items() if not k.startswith("__")}, live, found)
+        rows.extend({"object": what, **f} for f in found)
+    return rows

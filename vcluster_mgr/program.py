@@ -40,10 +40,20 @@ def provider(target: Target) -> k8s.Provider:
     return k8s.Provider(f"host-{target.name}", kubeconfig=target.kubeconfig, context=target.context)
 
 
+def owner_outputs(tenant: spec.Tenant) -> list[dict[str, str]]:
+    """Owners as recorded in the stack (a ServiceAccount's namespace included)."""
+    rows = []
+    for o in tenant.spec.owners:
+        row = {"kind": o.kind, "name": o.name, "role": o.role}
+        if o.namespace:
+            row["namespace"] = o.namespace
+        rows.append(row)
+    return rows
+
+
 def declare_tenant(tenant: spec.Tenant, blueprint: Blueprint, opts: pulumi.ResourceOptions) -> components.Tenant:
     objects = render.render_tenant(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir)
-    owners = [{"kind": o.kind, "name": o.name, "role": o.role} for o in tenant.spec.owners]
-    return components.Tenant(tenant.name, components.TenantArgs(objects=objects, owners=owners), opts)
+    return components.Tenant(tenant.name, components.TenantArgs(objects=objects, owners=owner_outputs(tenant)), opts)
 
 
 def tenant_program(tenant: spec.Tenant, target: Target, blueprint: Blueprint) -> Callable[[], None]:
@@ -55,7 +65,8 @@ def tenant_program(tenant: spec.Tenant, target: Target, blueprint: Blueprint) ->
         pulumi.export("tenant", tenant.name)
         pulumi.export("cluster", target.name)
         pulumi.export("namespaces", t.namespaces)
-        pulumi.export("owners", [{"kind": o.kind, "name": o.name, "role": o.role} for o in tenant.spec.owners])
+        pulumi.export("owners", owner_outputs(tenant))
+        pulumi.export("controlPlane", {"enabled": tenant.spec.control_plane.enabled})
         pulumi.export("ttl", tenant.spec.ttl)
         pulumi.export("source", tenant.source)
 

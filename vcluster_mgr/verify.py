@@ -54,7 +54,7 @@ REQUEST_TIMEOUT = 15.0
 """Seconds each API call may take."""
 
 MAX_DETAIL_LINES = 12
-"""Lines of a check's detail kept before the rest is summarised as "... and N more"."""
+"""Lines of a check's detail the table shows before summarising the rest as "... and N more" (JSON keeps all)."""
 
 
 class VerifyError(errors.VcmError):
@@ -285,9 +285,6 @@ class Report:
     def counts(self) -> dict[str, int]:
         return {r: sum(c.result == r for c in self.checks) for r in ("pass", "fail", "error")}
 
-    def result_of(self, check_id: str) -> Result:
-        return next(c.result for c in self.checks if c.check.id == check_id)
-
     def failing(self) -> dict[str, Result]:
         """The checks that did not pass, with their result."""
         return {c.check.id: c.result for c in self.checks if c.result != "pass"}
@@ -306,10 +303,14 @@ def reports_data(reports: Sequence[Report], *, many: bool) -> Any:
 
 
 def table_rows(report: Report) -> list[tuple[str, str, str, str, str]]:
-    """Rows of the printed table: id, level, result, what was tried, and the detail (plus the remedy if failed)."""
+    """Rows of the printed table: id, level, result, what was tried, and the detail (at most
+    ``MAX_DETAIL_LINES`` lines) plus the remedy when the check did not pass."""
     rows = []
     for c in report.checks:
-        text = c.detail if c.result == "pass" else f"{c.detail}\nremedy: {c.check.remedy}"
+        lines = c.detail.splitlines()
+        if len(lines) > MAX_DETAIL_LINES:
+            lines = lines[:MAX_DETAIL_LINES] + [f"... and {len(lines) - MAX_DETAIL_LINES} more (see -o json)"]
+        text = "\n".join(lines) if c.result == "pass" else "\n".join([*lines, f"remedy: {c.check.remedy}"])
         rows.append((c.check.id, f"L{c.check.level}", c.result, c.tried, text))
     return rows
 
@@ -413,8 +414,8 @@ def must_allow(attempt: Attempt) -> Verdict:
 def combine(verdicts: Sequence[Verdict], summary: str | None = None) -> Verdict:
     """One result for many verdicts: any fail fails, else any error errors, else pass.
 
-    The detail lists what did not pass (at most ``MAX_DETAIL_LINES`` lines); for a pass it is
-    ``summary`` if given, else the passing lines.
+    The detail lists what did not pass, one line each; for a pass it is ``summary`` if given, else the
+    passing lines.
     """
     if not verdicts:
         return "error", "nothing was checked"
@@ -423,10 +424,7 @@ def combine(verdicts: Sequence[Verdict], summary: str | None = None) -> Verdict:
     if result == "pass" and summary is not None:
         return result, summary
     lines = [text for r, text in verdicts if r != "pass"] if result != "pass" else [t for _, t in verdicts]
-    lines = list(dict.fromkeys(lines))
-    if len(lines) > MAX_DETAIL_LINES:
-        lines = lines[:MAX_DETAIL_LINES] + [f"... and {len(lines) - MAX_DETAIL_LINES} more"]
-    return result, "\n".join(lines)
+    return result, "\n".join(dict.fromkeys(lines))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -693,8 +691,8 @@ def missing_object_limits(hard: Mapping[str, str], limit_ranges: Sequence[Mappin
 # Access reviews (pure)
 # ---------------------------------------------------------------------------------------------
 
-_SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"), ("authorization.k8s.io", "selfsubjectrulesreviews"),
-                 ("authentication.k8s.io", "selfsubjectreviews")}
+_SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"),
+                 ("authorization.k8s.io", "selfsubjectrulesreviews"), ("authentication.k8s.io", "selfsubjectreviews")}
 
 
 def granted_rules(rules: Sequence[Mapping[str, Any]],
@@ -880,7 +878,8 @@ class _Session:
         try:
             review = self.authz_o.create_self_subject_access_review(body, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
-            raise _CheckFailed(f"SelfSubjectAccessReview as {self.identity.user}: {exc.status} {_message(exc)}") from exc
+            raise _CheckFailed(f"SelfSubjectAccessReview as {self.identity.user}: {exc.status} "
+                               f"{_message(exc)}") from exc
         except (HTTPError, OSError) as exc:
             raise self._unreachable(exc) from exc
         return bool(review.status.allowed)
@@ -900,20 +899,24 @@ class _Session:
     @functools.cached_property
     def cluster_scoped(self) -> frozenset[tuple[str, str]]:
         """Cluster-scoped resources, from the server's aggregated discovery (admin); empty if it has none."""
+        cfg = self.admin.configuration
+        headers = {"Accept": _AGGREGATED_DISCOVERY}
+        token = cfg.auth_settings().get("BearerToken")
+        if token and token.get("value"):
+            headers[token["key"]] = token["value"]
         documents = []
         for path in ("/api", "/apis"):
-            request = self.admin.param_serialize("GET", path, header_params={"Accept": _AGGREGATED_DISCOVERY},
-                                                 auth_settings=["BearerToken"])
             try:
-                response = self.admin.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
-                response.read()
+                response = self.admin.rest_client.request("GET", cfg.host + path, headers=headers,
+                                                          _request_timeout=REQUEST_TIMEOUT)
+                data = response.data if getattr(response, "data", None) is not None else response.read()
             except ApiException as exc:
                 raise _CheckFailed(f"reading API discovery {path}: {exc.status} {_message(exc)}") from exc
             except (HTTPError, OSError) as exc:
                 raise self._unreachable(exc) from exc
             if response.status == 200:
                 try:
-                    documents.append(json.loads(response.data))
+                    documents.append(json.loads(data))
                 except ValueError:
                     pass
         return cluster_scoped_resources(documents)
@@ -1232,7 +1235,8 @@ def _require_pvc(s: _Session) -> Outcome:
         verdicts.append(must_allow(s.attempt(f"create PersistentVolumeClaim in {ns}", lambda ns=ns, pvc=pvc: (
             s.core_o.create_namespaced_persistent_volume_claim(ns, pvc, dry_run="All",
                                                                _request_timeout=REQUEST_TIMEOUT)))))
-    return tried, combine(verdicts, f"PersistentVolumes may not be written; PersistentVolumeClaims accepted in {_in(s)}")
+    return tried, combine(verdicts, "PersistentVolumes may not be written; PersistentVolumeClaims accepted in "
+                                    + _in(s))
 
 
 @_runs("block-existing-persistent-volumes")

@@ -464,3 +464,20 @@ def delete_tenant(s: Settings, target: Any, tenant: str, *, progress: Progress |
                        error=str(exc), steps=steps)
     return Outcome(tenant, target.name, "delete", True, {"delete": sum(s.startswith("delete") for s in steps)},
                    round(time.monotonic() - started, 2), steps=steps)
+
+
+def applied_objects(s: Settings, cluster: str, tenant: str) -> list[dict[str, Any]]:
+    """What the tenant's stack last applied: each Kubernetes object's inputs and id, from the state."""
+    ws = _project_workspace(s, TENANT_PROJECT)
+    name = tenant_stack_name(cluster, tenant)
+    try:
+        deployment = auto.Stack.select(name, ws).export_stack().deployment
+    except auto.errors.StackNotFoundError as exc:
+        raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {cluster!r} in {s.backend_url}") from exc
+    except auto.errors.CommandError as exc:
+        raise errors.ProvisionError(f"cannot read stack {name}: {_clean(exc)}") from exc
+    found = []
+    for res in (deployment or {}).get("resources", []):
+        if res.get("custom") and res.get("type", "").startswith("kubernetes:") and res.get("id"):
+            found.append({"id": res["id"], "inputs": res.get("inputs", {})})
+    return found

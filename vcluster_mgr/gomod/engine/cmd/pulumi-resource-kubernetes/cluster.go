@@ -38,6 +38,12 @@ type cluster struct {
 	dynamic          dynamic.Interface
 	mapper           *restmapper.DeferredDiscoveryRESTMapper
 
+	// For Helm (helm.go): the same connection, and a discovery cache of its
+	// own (Helm invalidates it on every action to read the capabilities).
+	restConfig   *rest.Config
+	clientConfig clientcmd.ClientConfig
+	helmDisc     discovery.CachedDiscoveryInterface
+
 	// refreshMu serialises discovery refreshes: several resources of a new
 	// CRD kind may fail to map at the same time.
 	refreshMu sync.Mutex
@@ -89,11 +95,18 @@ func connect(cfg providerConfig) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	helmDisc, err := discovery.NewDiscoveryClientForConfig(restConfig)
+	if err != nil {
+		return nil, err
+	}
 	return &cluster{
 		host:             restConfig.Host,
 		defaultNamespace: ns,
 		dynamic:          dyn,
 		mapper:           restmapper.NewDeferredDiscoveryRESTMapperWithContext(memory.NewMemCacheClientWithContext(disc)),
+		restConfig:       restConfig,
+		clientConfig:     cc,
+		helmDisc:         memory.NewMemCacheClient(helmDisc),
 	}, nil
 }
 

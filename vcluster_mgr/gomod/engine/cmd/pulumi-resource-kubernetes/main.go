@@ -17,9 +17,15 @@
 //   - provider configuration: kubeconfig (path or content), context, namespace,
 //     deleteTimeoutSeconds; other keys of the upstream provider are ignored.
 //
-// Not implemented: Invoke/Call/Construct (so no helm.v3.Release, yaml.ConfigFile
-// or other component/function of the SDK), await logic (readiness of
-// Deployments etc. is not waited for), client-side apply, renderYamlToDirectory.
+// One resource is not an object: kubernetes:helm.sh/v3:Release, a Helm release
+// installed, upgraded and uninstalled with the Helm Go SDK (release.go,
+// release_provider.go, helm.go). Unlike upstream, it does not wait for
+// readiness unless skipAwait is false.
+//
+// Not implemented: Invoke/Call/Construct (so no helm.v3.Chart, yaml.ConfigFile
+// or other component/function of the SDK), await logic for objects (readiness
+// of Deployments etc. is not waited for), client-side apply,
+// renderYamlToDirectory.
 package main
 
 import (
@@ -212,6 +218,9 @@ func (p *provider) Cancel(context.Context, *emptypb.Empty) (*emptypb.Empty, erro
 // ---- resources ----
 
 func (p *provider) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
+	if isRelease(req.GetUrn()) {
+		return p.checkRelease(req)
+	}
 	olds, err := unmarshal(req.GetOlds())
 	if err != nil {
 		return nil, err
@@ -234,6 +243,9 @@ func (p *provider) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulum
 }
 
 func (p *provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
+	if isRelease(req.GetUrn()) {
+		return p.diffRelease(req)
+	}
 	oldLive, err := unmarshal(req.GetOlds())
 	if err != nil {
 		return nil, err
@@ -264,6 +276,9 @@ func (p *provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumir
 }
 
 func (p *provider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
+	if isRelease(req.GetUrn()) {
+		return p.createRelease(ctx, req)
+	}
 	props, err := unmarshal(req.GetProperties())
 	if err != nil {
 		return nil, err
@@ -282,6 +297,9 @@ func (p *provider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*p
 }
 
 func (p *provider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
+	if isRelease(req.GetUrn()) {
+		return p.updateRelease(ctx, req)
+	}
 	news, err := unmarshal(req.GetNews())
 	if err != nil {
 		return nil, err
@@ -318,6 +336,9 @@ func (p *provider) applyInputs(ctx context.Context, props resource.PropertyMap, 
 }
 
 func (p *provider) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
+	if isRelease(req.GetUrn()) {
+		return p.readRelease(ctx, req)
+	}
 	props, err := unmarshal(req.GetProperties())
 	if err != nil {
 		return nil, err
@@ -366,6 +387,9 @@ func (p *provider) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulum
 }
 
 func (p *provider) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
+	if isRelease(req.GetUrn()) {
+		return p.deleteRelease(ctx, req)
+	}
 	props, err := unmarshal(req.GetProperties())
 	if err != nil {
 		return nil, err

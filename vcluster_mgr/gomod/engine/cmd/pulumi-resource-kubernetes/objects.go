@@ -238,7 +238,10 @@ func checkObject(urnName string, olds, news resource.PropertyMap, seed []byte) (
 
 // autoName builds "<sanitised resource name>-<8 hex chars>", a valid DNS-1123
 // name for the common kinds.
-func autoName(base string, seed []byte) string {
+func autoName(base string, seed []byte) string { return autoNameMax(base, seed, 61) }
+
+// autoNameMax is autoName for names of at most maxLen characters.
+func autoNameMax(base string, seed []byte, maxLen int) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(base) {
 		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '-' || r == '.' {
@@ -248,8 +251,8 @@ func autoName(base string, seed []byte) string {
 		}
 	}
 	prefix := strings.Trim(b.String(), "-.")
-	if len(prefix) > 52 {
-		prefix = strings.TrimRight(prefix[:52], "-.")
+	if keep := maxLen - 9; len(prefix) > keep { // 9: "-" and the suffix
+		prefix = strings.TrimRight(prefix[:keep], "-.")
 	}
 	var suffix []byte
 	if len(seed) > 0 {

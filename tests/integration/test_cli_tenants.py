@@ -1,0 +1,157 @@
+"""The tenant commands end to end through Typer's CliRunner: plan, apply (in-process and with worker
+processes), list, status, kubeconfig, drift, delete; and tenants placed on two host clusters at once."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from typer.testing import CliRunner
+
+from vcluster_mgr import cli, localcluster, workspace
+
+SPEC = """\
+apiVersion: vcluster-mgr.dev/v1alpha1
+kind: Tenant
+metadata: {{name: {name}}}
+spec:
+  owners:
+    - {{kind: User, name: {owner}, role: admin}}
+  namespaces: [one, two]
+{extra}"""
+
+
+def write_spec(folder: Path, name: str, owner: str = "dev@example.com", extra: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(SPEC.format(name=name, owner=owner, extra=extra))
+    return path
+
+
+@pytest.fixture()
+def vcm(engine_settings: workspace.Settings, host_cluster: localcluster.Cluster,
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("KUBECONFIG", str(host_cluster.kubeconfig))
+    monkeypatch.setenv("VCM_STATE_DIR", str(tmp_path / "state"))
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        res = runner.invoke(cli.app, list(args))
+        return res.exit_code, res.stdout, res.stderr
+
+    return run
+
+
+def test_tenant_lifecycle_through_the_cli(vcm, host_cluster: localcluster.Cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = write_spec(tmp_path / "specs", "clitest", owner="carol@example.com")
+    code, out, err = vcm("plan", str(path), "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)[0]["changes"]["create"] >= 10
+
+    code, out, err = vcm("apply", str(path), "--yes", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)[0]["ok"] is True
+
+    code, out, _ = vcm("list", "-o", "json")
+    assert [(r["tenant"], r["cluster"]) for r in json.loads(out)] == [("clitest", "default")]
+
+    code, out, _ = vcm("status", "clitest", "-o", "json")
+    status = json.loads(out)
+    assert status["namespaces"] == ["clitest-one", "clitest-two"]
+    assert status["owners"] == [{"kind": "User", "name": "carol@example.com", "role": "admin"}]
+
+    # the owner's kubeconfig works in the tenant and nowhere else
+    kc = tmp_path / "carol.kubeconfig"
+    code, _, err = vcm("kubeconfig", "clitest", "--user", "carol@example.com", "-o", str(kc))
+    assert code == 0, err
+    assert oct(kc.stat().st_mode & 0o777) == "0o600"
+    doc = yaml.safe_load(kc.read_text())
+    assert doc["contexts"][0]["context"]["namespace"] == "clitest-one"
+    carol = client.CoreV1Api(config.new_client_from_config(str(kc)))
+    carol.create_namespaced_config_map("clitest-two", {"metadata": {"name": "mine"}})
+    with pytest.raises(ApiException) as denied:
+        carol.list_namespaced_config_map("kube-system")
+    assert denied.value.status == 403
+
+    # drift: a change made outside the tool is reported, then put back by apply
+    admin = client.CoreV1Api(config.new_client_from_config(str(host_cluster.kubeconfig)))
+    admin.patch_namespaced_resource_quota("vcm-quota", "clitest-one", {"spec": {"hard": {"pods": "999"}}})
+    code, out, _ = vcm("drift", "clitest", "-o", "json", "--fail-on-drift")
+    report = json.loads(out)
+    assert code == 1 and report["drifted"] is True
+    assert [(c["object"], c["field"], c["live"]) for c in report["changes"]] == [
+        ("ResourceQuota clitest-one/vcm-quota", "spec.hard.pods", "999")]
+    code, out, err = vcm("apply", str(path), "--yes", "-o", "json")
+    assert code == 0, err and json.loads(out)[0]["changes"].get("update") == 1
+    code, out, _ = vcm("drift", "--all", "-o", "json", "--fail-on-drift")
+    assert code == 0 and json.loads(out) == {"drifted": False, "changes": []}
+
+    code, out, err = vcm("delete", "clitest", "--yes")
+    assert code == 0, err
+    code, out, _ = vcm("list", "-o", "json")
+    assert json.loads(out) == []
+    with pytest.raises(ApiException):
+        admin.read_namespace("clitest-one")
+
+
+def test_parallel_apply_in_worker_processes(vcm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "many"
+    for i in range(3):
+        write_spec(folder, f"par{i}")
+    code, out, err = vcm("apply", str(folder), "--parallel", "3", "--yes", "-o", "json")
+    assert code == 0, err
+    outcomes = json.loads(out)
+    assert sorted(o["tenant"] for o in outcomes) == ["par0", "par1", "par2"]
+    assert all(o["ok"] and o["changes"]["create"] >= 10 for o in outcomes)
+    # progress came from the workers' engine events
+    assert "par1 create Namespace" in err.replace("\n", " ")
+    for i in range(3):
+        assert vcm("delete", f"par{i}", "--yes")[0] == 0
+
+
+def test_invalid_spec_exits_2_and_changes_nothing(vcm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = write_spec(tmp_path / "bad", "broken", extra="  quota: {cpu: lots}\n  podSecurity: privileged\n")
+    code, _, err = vcm("apply", str(path), "--yes")
+    assert code == 2
+    assert "spec.quota.cpu" in err and "spec.podSecurity" in err
+    assert json.loads(vcm("list", "-o", "json")[1]) == []
+
+
+def test_apply_without_yes_and_without_terminal_is_refused(vcm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = vcm("apply", str(write_spec(tmp_path / "s", "noconfirm")))
+    assert code == 2 and "--yes" in err
+
+
+def test_tenants_on_two_host_clusters(vcm, host_cluster: localcluster.Cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    name = f"east-{os.getpid()}"
+    east = localcluster.up(name)
+    try:
+        cfg = tmp_path / "platform.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "clusters": [{"name": "west", "kubeconfig": str(host_cluster.kubeconfig)},
+                         {"name": "east", "kubeconfig": str(east.kubeconfig)}],
+            "defaultCluster": "west"}))
+        folder = tmp_path / "multi"
+        write_spec(folder, "westy")
+        write_spec(folder, "easty", extra="  placement: {cluster: east}\n")
+        code, out, err = vcm("apply", str(folder), "--config", str(cfg), "--yes", "-o", "json")
+        assert code == 0, err
+        assert sorted((o["tenant"], o["cluster"]) for o in json.loads(out)) == [("easty", "east"), ("westy", "west")]
+        listed = json.loads(vcm("list", "-o", "json")[1])
+        assert sorted((r["tenant"], r["cluster"], r["stack"]) for r in listed) == [
+            ("easty", "east", "east.easty"), ("westy", "west", "west.westy")]
+        east_ns = {n.metadata.name for n in client.CoreV1Api(
+            config.new_client_from_config(str(east.kubeconfig))).list_namespace().items}
+        west_ns = {n.metadata.name for n in client.CoreV1Api(
+            config.new_client_from_config(str(host_cluster.kubeconfig))).list_namespace().items}
+        assert {"easty-one", "easty-two"} <= east_ns and not {"easty-one"} & west_ns
+        assert {"westy-one", "westy-two"} <= west_ns and not {"westy-one"} & east_ns
+        assert vcm("delete", "westy", "--config", str(cfg), "--yes")[0] == 0
+        assert vcm("delete", "easty", "--cluster", "east", "--config", str(cfg), "--yes")[0] == 0
+    finally:
+        localcluster.down(name)
