@@ -65,27 +65,29 @@ class TenantArgs:
     owners: Sequence[Mapping[str, str]] = ()
     #: free-form facts recorded as outputs (cluster name, expiry, ...)
     info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: annotations added to the tenant's namespaces (e.g. the expiry of an ephemeral tenant)
+    namespace_annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 #: annotation on every namespace naming the stack that owns it (``project/stack``), checked before an apply
 STACK_ANNOTATION = "vcluster-mgr.dev/stack"
 
 
-def _owned(obj: Mapping[str, Any]) -> dict[str, Any]:
+def _owned(obj: Mapping[str, Any], extra: Mapping[str, str]) -> dict[str, Any]:
     """The namespace with the owning stack recorded, so another stack never takes it over silently."""
     meta = dict(obj["metadata"])
-    meta["annotations"] = {**meta.get("annotations", {}),
+    meta["annotations"] = {**meta.get("annotations", {}), **extra,
                            STACK_ANNOTATION: f"{pulumi.get_project()}/{pulumi.get_stack()}"}
     return {**obj, "metadata": meta}
 
 
-def _apply_all(parent: pulumi.ComponentResource, objects: Sequence[Mapping[str, Any]]
-               ) -> dict[str, pulumi.CustomResource]:
+def _apply_all(parent: pulumi.ComponentResource, objects: Sequence[Mapping[str, Any]],
+               namespace_annotations: Mapping[str, str] | None = None) -> dict[str, pulumi.CustomResource]:
     namespaces: dict[str, pulumi.CustomResource] = {}
     resources: dict[str, pulumi.CustomResource] = {}
     for obj in objects:
         if obj["kind"] == "Namespace" and obj["apiVersion"] == "v1":
-            res = apply_object(_owned(obj), pulumi.ResourceOptions(parent=parent))
+            res = apply_object(_owned(obj, namespace_annotations or {}), pulumi.ResourceOptions(parent=parent))
             namespaces[obj["metadata"]["name"]] = res
             resources[logical_name(obj)] = res
     cluster_scoped: list[pulumi.CustomResource] = []
@@ -111,7 +113,7 @@ class Tenant(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TenantArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TENANT_TYPE, name, None, opts)
-        self.resources = _apply_all(self, args.objects)
+        self.resources = _apply_all(self, args.objects, args.namespace_annotations)
         ns_names = [o["metadata"]["name"] for o in args.objects if o["kind"] == "Namespace"]
         self.namespaces = pulumi.Output.all(*[self.resources[f"namespace:{n}"].metadata["name"]  # type: ignore[attr-defined]
                                               for n in ns_names]).apply(list)

@@ -207,3 +207,29 @@ def drift(target: program.Target, applied: list[dict[str, Any]]) -> list[dict[st
         _drift("", {k: v for k, v in inputs.items() if not k.startswith("__")}, live, found)
         rows.extend({"object": what, **f} for f in found)
     return rows
+
+
+def wait_namespaces_active(target: program.Target, namespaces: list[str], *, timeout: float = 120) -> None:
+    """Wait until every namespace exists and is Active; say what is missing when the time is up."""
+    api = api_client(target)
+    core = client.CoreV1Api(api)
+    deadline = time.monotonic() + timeout
+    pending = list(namespaces)
+    while pending and time.monotonic() < deadline:
+        still = []
+        for ns in pending:
+            try:
+                if core.read_namespace(ns, _request_timeout=10).status.phase != "Active":
+                    still.append(ns)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise errors.ProvisionError(f"reading namespace {ns} on {server_of(api)}: {exc.reason}") from exc
+                still.append(ns)
+            except (HTTPError, OSError) as exc:
+                raise _unreachable(api, exc) from exc
+        pending = still
+        if pending:
+            time.sleep(0.5)
+    if pending:
+        raise errors.ProvisionError(f"namespaces {', '.join(pending)} not active on {server_of(api)} "
+                                    f"after {timeout:.0f}s")

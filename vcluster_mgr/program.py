@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from vcluster_mgr import components, errors, render, spec
+from vcluster_mgr import components, errors, naming, render, spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,17 +51,22 @@ def owner_outputs(tenant: spec.Tenant) -> list[dict[str, str]]:
     return rows
 
 
-def declare_tenant(tenant: spec.Tenant, blueprint: Blueprint, opts: pulumi.ResourceOptions) -> components.Tenant:
+def declare_tenant(tenant: spec.Tenant, blueprint: Blueprint, opts: pulumi.ResourceOptions, *,
+                   expires_at: str | None = None) -> components.Tenant:
     objects = render.render_tenant(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir)
-    return components.Tenant(tenant.name, components.TenantArgs(objects=objects, owners=owner_outputs(tenant)), opts)
+    annotations = {naming.EXPIRES_AT_ANNOTATION: expires_at} if expires_at else {}
+    args = components.TenantArgs(objects=objects, owners=owner_outputs(tenant), namespace_annotations=annotations)
+    return components.Tenant(tenant.name, args, opts)
 
 
-def tenant_program(tenant: spec.Tenant, target: Target, blueprint: Blueprint) -> Callable[[], None]:
-    """The program of one tenant's own stack."""
+def tenant_program(tenant: spec.Tenant, target: Target, blueprint: Blueprint, *,
+                   expires_at: str | None = None) -> Callable[[], None]:
+    """The program of one tenant's own stack; ``expires_at`` (RFC 3339) marks an ephemeral tenant."""
 
     def run() -> None:
         prov = provider(target)
-        t = declare_tenant(tenant, blueprint, pulumi.ResourceOptions(provider=prov))
+        t = declare_tenant(tenant, blueprint, pulumi.ResourceOptions(provider=prov), expires_at=expires_at)
+        pulumi.export("expiresAt", expires_at)
         pulumi.export("tenant", tenant.name)
         pulumi.export("cluster", target.name)
         pulumi.export("namespaces", t.namespaces)

@@ -248,6 +248,8 @@ class Job:
     tenant: Any  # spec.Tenant
     target: Any  # program.Target
     blueprint: Any  # program.Blueprint
+    #: RFC 3339 expiry of a tenant with a ttl; None: kept from the stack, else now + ttl
+    expires_at: str | None = None
 
     @property
     def stack_name(self) -> str:
@@ -291,6 +293,23 @@ def _failure_text(exc: Exception, steps: list[str]) -> str:
     return "\n".join(reported) if reported else str(exc)
 
 
+def _expiry_of(s: Settings, job: Job) -> str | None:
+    """A ttl tenant keeps the expiry its stack recorded (a re-apply does not extend it); a new one gets
+    now + ttl. Tenants without a ttl never expire."""
+    from vcluster_mgr import lifecycle
+
+    if not job.tenant.spec.ttl:
+        return None
+    try:
+        recorded = tenant_outputs(s, job.target.name, job.tenant.name).get("expiresAt")
+    except errors.ProvisionError:
+        recorded = None
+    if recorded:
+        return str(recorded)
+    moment = lifecycle.expiry(job.tenant, lifecycle.utc_now())
+    return lifecycle.format_expiry(moment) if moment else None
+
+
 def _run_job(s: Settings, job: Job, action: str, events: Any = None) -> Outcome:
     """Plan, apply or delete one tenant (runs in a worker process when parallel)."""
     import time
@@ -311,8 +330,9 @@ def _run_job(s: Settings, job: Job, action: str, events: Any = None) -> Outcome:
         if action in ("apply", "plan"):
             hostcluster.check_ownership(job.target, job.tenant.name, job.tenant.namespace_names(),
                                         f"{TENANT_PROJECT}/{job.stack_name}")
-        st = stack(s, job.stack_name, program.tenant_program(job.tenant, job.target, job.blueprint),
-                   project=TENANT_PROJECT)
+        expires_at = job.expires_at or _expiry_of(s, job)
+        st = stack(s, job.stack_name, program.tenant_program(job.tenant, job.target, job.blueprint,
+                                                             expires_at=expires_at), project=TENANT_PROJECT)
         if action == "apply":
             res = up(st, on_event=on_event)
             changes = dict(res.summary.resource_changes or {})
@@ -400,9 +420,9 @@ def platform_apply(s: Settings, target: Any, blueprint: Any, *, progress: Progre
 
 
 def _project_workspace(s: Settings, project: str) -> auto.LocalWorkspace:
-    import tempfile
-
-    work = Path(tempfile.mkdtemp(prefix="vcm-ws-"))
+    """A workspace for reading a project's stacks (its Pulumi.yaml lives in the state dir, reused)."""
+    work = s.state_dir / "workspaces" / project
+    work.mkdir(parents=True, exist_ok=True)
     return auto.LocalWorkspace(**vars(_workspace_opts(s, project, work)))
 
 

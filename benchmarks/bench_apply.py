@@ -1,0 +1,217 @@
+"""Provisioning speed: vcm apply (a stack per tenant) and the GitOps single stack, against
+`kubectl apply --server-side` of the very same rendered manifests, measured in one run.
+
+    .venv/bin/python benchmarks/bench_apply.py --tenants 10,100 --parallel 1,2,4
+
+For each N it starts a fresh local host cluster, writes N tenant specs, and measures each mode twice:
+a first apply (everything created) and a no-change re-apply (baseline: `kubectl diff --server-side`).
+Between modes the tenants' namespaces are deleted and the cluster is waited on, so every mode starts
+from the same empty cluster. Reported per run: wall time, tenants per minute, peak memory of the whole
+process tree (sum of RSS, sampled every 0.2 s), bytes written to storage by the process tree
+(/proc/self/io of this process, which includes waited-for children), and the ratio to the baseline.
+
+This is a benchmark, not a test: it asserts nothing and prints a table (and `--json FILE`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vcluster_mgr import localcluster, render, spec, toolchain, workspace  # noqa: E402
+
+SPEC = """\
+apiVersion: vcluster-mgr.dev/v1alpha1
+kind: Tenant
+metadata: {{name: {name}, labels: {{bench: "yes"}}}}
+spec:
+  owners:
+    - {{kind: User, name: {name}-lead@example.com, role: admin}}
+    - {{kind: Group, name: {name}-devs, role: edit}}
+  namespaces: [app, ci]
+  quota: {{cpu: "4", memory: 8Gi, storage: 20Gi, pods: 40, services: 10}}
+  network:
+    isolation: strict
+    allowIngressFrom: [{{namespace: ingress-nginx}}]
+  podSecurity: restricted
+"""
+
+
+def _tree_rss(root: int) -> int:
+    """Sum of RSS (bytes) of ``root`` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid, ppid = int(entry), int(fields[1])
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def _written() -> int:
+    io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    return int(io["write_bytes"]) - int(io["cancelled_write_bytes"])
+
+
+def measure(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> dict[str, Any]:
+    """Run a command; wall seconds, peak tree RSS, bytes written, and exit code."""
+    before = _written()
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    done.set()
+    sampler.join()
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        print(f"  ! {' '.join(cmd[:3])} exited {proc.returncode}: {(out + err)[-600:]}", file=sys.stderr)
+    return {"seconds": round(seconds, 2), "peak_rss_mib": round(peak / 2**20, 1),
+            "written_mib": round((_written() - before) / 2**20, 2), "rc": proc.returncode}
+
+
+class Bench:
+    def __init__(self, n: int, work: Path) -> None:
+        self.n = n
+        self.work = work
+        self.cluster = localcluster.up(f"bench-{os.getpid()}")
+        self.specs = work / "specs"
+        self.specs.mkdir()
+        for i in range(n):
+            (self.specs / f"b{i:04d}.yaml").write_text(SPEC.format(name=f"b{i:04d}"))
+        tenants = spec.load_specs([self.specs])
+        objects = [o for t in tenants for o in render.render_tenant(t)]
+        self.objects = len(objects)
+        self.manifests = work / "all.yaml"
+        self.manifests.write_text(render.dump_manifests(objects))
+        self.bin = toolchain.require()
+        self.env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)}
+
+    def kubectl(self, *args: str) -> list[str]:
+        return [str(self.bin / "kubectl"), f"--kubeconfig={self.cluster.kubeconfig}", *args]
+
+    def reset(self) -> None:
+        """Delete every bench namespace and wait until they are gone (the namespace controller runs)."""
+        subprocess.run(self.kubectl("delete", "ns", "-l", "app.kubernetes.io/managed-by=vcluster-mgr",
+                                    "--wait=true", "--timeout=600s"), capture_output=True, check=False)
+
+    def vcm_env(self, state: Path) -> dict[str, str]:
+        return {**self.env, "VCM_STATE_DIR": str(state)}
+
+    def close(self) -> None:
+        localcluster.down(self.cluster.name)
+
+
+def gitops_cmd(bench: Bench, state: Path) -> list[str]:
+    """One stack holding every tenant, run through the Automation API in its own process."""
+    code = (
+        "import sys; from pathlib import Path;"
+        "from vcluster_mgr import program, spec, workspace;"
+        f"s = workspace.settings(state_dir=Path({str(state)!r}));"
+        f"ts = spec.load_specs([Path({str(bench.specs)!r})]);"
+        f"t = program.Target('default', {str(bench.cluster.kubeconfig)!r});"
+        "st = workspace.stack(s, 'gitops', program.folder_program(ts, t, program.Blueprint(), with_platform=False),"
+        " project='vcm-bench-gitops');"
+        "r = workspace.up(st);"
+        "print(r.summary.resource_changes)"
+    )
+    return [sys.executable, "-c", code]
+
+
+def run(n: int, parallels: list[int], with_gitops: bool) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="vcm-bench-") as tmp:
+        bench = Bench(n, Path(tmp))
+        try:
+            print(f"N={n}: {bench.objects} objects, cluster {bench.cluster.server}", file=sys.stderr)
+
+            def record(mode: str, phase: str, result: dict[str, Any], baseline: dict[str, Any] | None) -> None:
+                row = {"tenants": n, "mode": mode, "phase": phase, **result,
+                       "tenants_per_min": round(n / result["seconds"] * 60, 1) if result["seconds"] else None,
+                       "ratio": round(result["seconds"] / baseline["seconds"], 2) if baseline else 1.0}
+                rows.append(row)
+                print(f"  {mode:28} {phase:8} {row['seconds']:8.1f}s  x{row['ratio']:<6} "
+                      f"{row['peak_rss_mib']:7.0f} MiB  {row['written_mib']:8.1f} MiB written  rc={row['rc']}",
+                      file=sys.stderr)
+
+            base_apply = measure(bench.kubectl("apply", "--server-side", "--field-manager=bench",
+                                               "-f", str(bench.manifests)), bench.env)
+            record("kubectl --server-side", "apply", base_apply, None)
+            base_diff = measure(bench.kubectl("diff", "--server-side", "--field-manager=bench",
+                                              "-f", str(bench.manifests)), bench.env)
+            base_diff["rc"] = 0 if base_diff["rc"] in (0, 1) else base_diff["rc"]  # 1 = differences found
+            record("kubectl diff --server-side", "reapply", base_diff, None)
+            bench.reset()
+
+            modes: list[tuple[str, Callable[[Path, bool], list[str]]]] = []
+            for p in parallels:
+                modes.append((f"vcm apply --parallel {p}", lambda state, refresh, p=p: [
+                    sys.executable, "-m", "vcluster_mgr", "apply", str(bench.specs), "--parallel", str(p),
+                    "--yes", "-o", "json"]))
+            if with_gitops:
+                modes.append(("gitops single stack", lambda state, refresh: gitops_cmd(bench, state)))
+            for mode, cmd in modes:
+                state = bench.work / f"state-{len(rows)}"
+                env = bench.vcm_env(state)
+                record(mode, "apply", measure(cmd(state, True), env), base_apply)
+                record(mode, "reapply", measure(cmd(state, True), env), base_diff)
+                bench.reset()
+        finally:
+            bench.close()
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tenants", default="10,100", help="comma-separated tenant counts (default 10,100)")
+    ap.add_argument("--parallel", default="1,2,4", help="comma-separated --parallel values (default 1,2,4)")
+    ap.add_argument("--no-gitops", action="store_true", help="skip the single-stack GitOps mode")
+    ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = ap.parse_args()
+    rows = []
+    for n in (int(x) for x in args.tenants.split(",")):
+        rows += run(n, [int(p) for p in args.parallel.split(",")], not args.no_gitops)
+    print("| tenants | mode | phase | seconds | tenants/min | x baseline | peak MiB | MiB written |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['tenants']} | {r['mode']} | {r['phase']} | {r['seconds']} | {r['tenants_per_min']} | "
+              f"{r['ratio']} | {r['peak_rss_mib']} | {r['written_mib']} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
