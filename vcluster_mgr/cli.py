@@ -447,11 +447,16 @@ def kubeconfig(
                                              "owner with role admin.", show_default=False)] = None,
     output_file: Annotated[Path | None, typer.Option("-o", "--output-file", help="Write here (mode 600) "
                                                      "instead of stdout.", show_default=False)] = None,
+    host: Annotated[bool, typer.Option("--host", help="For a tenant with a control plane: the owner's "
+                                       "host-namespace kubeconfig instead of the virtual cluster's.")] = False,
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the virtual cluster's kubeconfig "
+                                        "Secret.")] = 60.0,
     cluster: ClusterOpt = None,
     kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, config: ConfigOpt = None,
     state_dir: StateOpt = None, backend_url: BackendOpt = None,
 ) -> None:
-    """A kubeconfig for an owner of the tenant, its context set to the tenant's first namespace.
+    """A kubeconfig for the tenant: its virtual cluster's (admin) when it has a control plane, else one for
+    an owner with its context set to the tenant's first namespace.
 
     The certificate is issued by the host cluster's own signer (CSR API); what it may do is exactly what
     the tenant's RoleBindings give that owner.
@@ -460,6 +465,17 @@ def kubeconfig(
         env = _env(kubeconfig, context, config, state_dir, backend_url)
         target = env.config.target(cluster)
         data = workspace.tenant_outputs(env.settings, target.name, name)
+        if (data.get("controlPlane") or {}).get("enabled") and not host and data.get("spec"):
+            tenant = spec.parse_spec(data["spec"], policy=env.config.blueprint.policy)
+            text = hostcluster.control_plane_kubeconfig(target, tenant, wait=wait, progress=_progress)
+            if text is None:
+                raise errors.ProvisionError(
+                    f"the control plane of {name} has not written its kubeconfig Secret "
+                    f"{tenant.namespace_names()[0]}/vc-{name} after {wait:.0f}s (is it running? there must be "
+                    "nodes for its pod); use --host for the owner's host-namespace kubeconfig")
+            _, how = hostcluster.control_plane_server(target, tenant)
+            _write_kubeconfig(text, output_file, f"admin of {name}'s virtual cluster, reachable {how}")
+            return
         owners = data.get("owners") or []
         users = [o for o in owners if o["kind"] == "User"]
         chosen = next((o for o in users if o["name"] == user), None) if user else next(
@@ -469,14 +485,18 @@ def kubeconfig(
                                     + "; owners: " + ", ".join(o["name"] for o in owners))
         text = hostcluster.owner_kubeconfig(target, user=chosen["name"], groups=(),
                                             namespace=(data.get("namespaces") or ["default"])[0])
-        if output_file:
-            fd = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            err.print(f"kubeconfig for {escape(chosen['name'])} ({chosen['role']} of {escape(name)}) written to "
-                      f"{output_file}")
-        else:
-            typer.echo(text, nl=False)
+        _write_kubeconfig(text, output_file, f"{chosen['name']} ({chosen['role']} of {name})")
+
+
+def _write_kubeconfig(text: str, output_file: Path | None, who: str) -> None:
+    """To a file created with mode 600, or to stdout; never into logs."""
+    if output_file:
+        fd = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        err.print(f"kubeconfig for {escape(who)} written to {output_file}")
+    else:
+        typer.echo(text, nl=False)
 
 
 @app.command(epilog="Example: vcm drift --all -o json")
@@ -632,6 +652,48 @@ def gc(
             if outcomes:
                 _summary(outcomes, OutputFormat.table, "gc")
         if data["failed"]:
+            raise typer.Exit(1)
+
+
+def _set_asleep(name: str, asleep: bool, cluster: str | None, env: _Env) -> workspace.Outcome:
+    target = env.config.target(cluster)
+    recorded = workspace.tenant_outputs(env.settings, target.name, name)
+    if not recorded.get("spec"):
+        raise errors.UsageError(f"tenant {name} was applied by an older vcm: apply it again first")
+    tenant = spec.parse_spec(recorded["spec"], source=recorded.get("source"), policy=env.config.blueprint.policy)
+    if not tenant.spec.control_plane.enabled:
+        raise errors.UsageError(f"tenant {name} has no control plane to put to sleep or wake")
+    job = workspace.Job(tenant, target, env.config.blueprint, asleep=asleep)
+    return workspace.run_jobs(env.settings, [job], "apply", progress=_tenant_progress)[0]
+
+
+@app.command(epilog="Example: vcm sleep payments")
+def sleep(
+    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    cluster: ClusterOpt = None, output: OutputOpt = OutputFormat.table,
+    kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, config: ConfigOpt = None,
+    state_dir: StateOpt = None, backend_url: BackendOpt = None,
+) -> None:
+    """Scale a tenant's control plane to zero replicas; its data (the volume) is kept."""
+    with failures():
+        outcome = _set_asleep(name, True, cluster, _env(kubeconfig, context, config, state_dir, backend_url))
+        _summary([outcome], output, "sleep")
+        if not outcome.ok:
+            raise typer.Exit(1)
+
+
+@app.command(epilog="Example: vcm wake payments")
+def wake(
+    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    cluster: ClusterOpt = None, output: OutputOpt = OutputFormat.table,
+    kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, config: ConfigOpt = None,
+    state_dir: StateOpt = None, backend_url: BackendOpt = None,
+) -> None:
+    """Bring a sleeping control plane back (same data)."""
+    with failures():
+        outcome = _set_asleep(name, False, cluster, _env(kubeconfig, context, config, state_dir, backend_url))
+        _summary([outcome], output, "wake")
+        if not outcome.ok:
             raise typer.Exit(1)
 
 

@@ -67,6 +67,10 @@ class TenantArgs:
     info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     #: annotations added to the tenant's namespaces (e.g. the expiry of an ephemeral tenant)
     namespace_annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: the virtual control plane, if any: ``chart`` (``render.control_plane_chart``) and Helm ``values``
+    control_plane: Mapping[str, Any] | None = None
+    #: the control plane's kubeconfig (already rewritten for its exposure), exported as a secret
+    kubeconfig: str | None = None
 
 
 #: annotation on every namespace naming the stack that owns it (``project/stack``), checked before an apply
@@ -117,8 +121,28 @@ class Tenant(pulumi.ComponentResource):
         ns_names = [o["metadata"]["name"] for o in args.objects if o["kind"] == "Namespace"]
         self.namespaces = pulumi.Output.all(*[self.resources[f"namespace:{n}"].metadata["name"]  # type: ignore[attr-defined]
                                               for n in ns_names]).apply(list)
+        self.release: pulumi.CustomResource | None = None
+        if args.control_plane:
+            # after every host-side policy of its namespace: the quota, limits, network policies and pod
+            # security must already hold for everything the chart creates
+            self.release = control_plane_release(name, args.control_plane, pulumi.ResourceOptions(
+                parent=self, depends_on=list(self.resources.values())))
+        self.kubeconfig = pulumi.Output.secret(args.kubeconfig) if args.kubeconfig else None
         self.register_outputs({"namespaces": self.namespaces, "owners": list(args.owners),
-                               "objects": len(self.resources), **dict(args.info)})
+                               "objects": len(self.resources), "kubeconfig": self.kubeconfig, **dict(args.info)})
+
+
+def control_plane_release(name: str, control_plane: Mapping[str, Any],
+                          opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """The vcluster chart as a Helm release in the tenant's first namespace (never waited on: without
+    nodes its pods cannot run, and with nodes readiness is the chart's business)."""
+    chart = control_plane["chart"]
+    source = chart.get("path") or chart.get("oci") or chart["chart"]
+    repository = {"repo": chart["repository"]} if chart.get("repository") else None
+    return k8s.helm.v3.Release(
+        f"{name}-control-plane", chart=source, version=None if chart.get("path") else chart["version"],
+        name=chart["release"], namespace=chart["namespace"], values=dict(control_plane["values"]),
+        repository_opts=repository, skip_await=True, max_history=5, opts=opts)
 
 
 class Platform(pulumi.ComponentResource):

@@ -233,3 +233,61 @@ def wait_namespaces_active(target: program.Target, namespaces: list[str], *, tim
     if pending:
         raise errors.ProvisionError(f"namespaces {', '.join(pending)} not active on {server_of(api)} "
                                     f"after {timeout:.0f}s")
+
+
+def control_plane_server(target: program.Target, tenant: Any) -> tuple[str, str]:
+    """(server URL, how to reach it) for the tenant's control plane, from its exposure."""
+    cp = tenant.spec.control_plane
+    release = naming.control_plane_release(tenant.name)
+    namespace = tenant.namespace_names()[0]
+    if cp.exposure.ingress_host:
+        return f"https://{cp.exposure.ingress_host}", "through the Ingress"
+    if cp.exposure.type == "LoadBalancer":
+        api = api_client(target)
+        try:
+            svc = client.CoreV1Api(api).read_namespaced_service(release, namespace, _request_timeout=10)
+            ingress = (svc.status.load_balancer.ingress or [None])[0]
+        except (ApiException, HTTPError, OSError):
+            ingress = None
+        if ingress is not None:
+            return f"https://{ingress.ip or ingress.hostname}:443", "through the LoadBalancer"
+    return ("https://localhost:8443",
+            f"after `kubectl port-forward -n {namespace} svc/{release} 8443:443` on the host cluster")
+
+
+def control_plane_kubeconfig(target: program.Target, tenant: Any, *, wait: float = 0.0,
+                             progress: Any = None) -> str | None:
+    """The virtual cluster's admin kubeconfig from its Secret ``vc-<release>``, server pointed at the chosen
+    exposure; None if the Secret is not there (after waiting up to ``wait`` seconds, saying so)."""
+    release = naming.control_plane_release(tenant.name)
+    namespace = tenant.namespace_names()[0]
+    secret_name = naming.control_plane_kubeconfig_secret(release)
+    api = api_client(target)
+    core = client.CoreV1Api(api)
+    deadline = time.monotonic() + wait
+    announced = False
+    while True:
+        try:
+            secret = core.read_namespaced_secret(secret_name, namespace, _request_timeout=10)
+            break
+        except ApiException as exc:
+            if exc.status != 404:
+                raise errors.ProvisionError(f"reading Secret {namespace}/{secret_name} on {server_of(api)}: "
+                                            f"{exc.reason}") from exc
+        except (HTTPError, OSError) as exc:
+            raise _unreachable(api, exc) from exc
+        if time.monotonic() >= deadline:
+            return None
+        if progress and not announced:
+            progress(f"waiting up to {wait:.0f}s for Secret {namespace}/{secret_name}, which the virtual cluster "
+                     "writes once its control plane runs")
+            announced = True
+        time.sleep(1.0)
+    raw = (secret.data or {}).get("config")
+    if not raw:
+        raise errors.ProvisionError(f"Secret {namespace}/{secret_name} has no `config` key")
+    doc = yaml.safe_load(base64.b64decode(raw))
+    server, _ = control_plane_server(target, tenant)
+    for entry in doc.get("clusters", []):
+        entry.setdefault("cluster", {})["server"] = server
+    return str(yaml.safe_dump(doc, sort_keys=False))

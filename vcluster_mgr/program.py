@@ -51,22 +51,47 @@ def owner_outputs(tenant: spec.Tenant) -> list[dict[str, str]]:
     return rows
 
 
+#: Helm values that put a control plane to sleep: no replicas, data (the PVC) kept
+SLEEP_VALUES: dict[str, Any] = {"controlPlane": {"statefulSet": {"highAvailability": {"replicas": 0}}}}
+
+
+def control_plane_args(tenant: spec.Tenant, blueprint: Blueprint, *, asleep: bool = False) -> dict[str, Any] | None:
+    """Chart and values of the tenant's control plane (None without one); asleep scales it to zero."""
+    if not tenant.spec.control_plane.enabled:
+        return None
+    values = render.control_plane_values(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir)
+    if asleep:
+        values = render.merge_values(values, SLEEP_VALUES)
+    return {"chart": render.control_plane_chart(tenant), "values": values}
+
+
 def declare_tenant(tenant: spec.Tenant, blueprint: Blueprint, opts: pulumi.ResourceOptions, *,
-                   expires_at: str | None = None) -> components.Tenant:
+                   expires_at: str | None = None, asleep: bool = False,
+                   kubeconfig: str | None = None) -> components.Tenant:
     objects = render.render_tenant(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir)
     annotations = {naming.EXPIRES_AT_ANNOTATION: expires_at} if expires_at else {}
-    args = components.TenantArgs(objects=objects, owners=owner_outputs(tenant), namespace_annotations=annotations)
+    args = components.TenantArgs(objects=objects, owners=owner_outputs(tenant), namespace_annotations=annotations,
+                                 control_plane=control_plane_args(tenant, blueprint, asleep=asleep),
+                                 kubeconfig=kubeconfig)
     return components.Tenant(tenant.name, args, opts)
 
 
 def tenant_program(tenant: spec.Tenant, target: Target, blueprint: Blueprint, *,
-                   expires_at: str | None = None) -> Callable[[], None]:
-    """The program of one tenant's own stack; ``expires_at`` (RFC 3339) marks an ephemeral tenant."""
+                   expires_at: str | None = None, asleep: bool = False,
+                   kubeconfig: str | None = None) -> Callable[[], None]:
+    """The program of one tenant's own stack; ``expires_at`` (RFC 3339) marks an ephemeral tenant, ``asleep``
+    scales its control plane to zero, ``kubeconfig`` is the control plane's (exported as a secret)."""
 
     def run() -> None:
         prov = provider(target)
-        t = declare_tenant(tenant, blueprint, pulumi.ResourceOptions(provider=prov), expires_at=expires_at)
+        t = declare_tenant(tenant, blueprint, pulumi.ResourceOptions(provider=prov), expires_at=expires_at,
+                           asleep=asleep, kubeconfig=kubeconfig)
         pulumi.export("expiresAt", expires_at)
+        pulumi.export("asleep", asleep)
+        # the spec itself, so sleep/wake/re-apply work from the stack alone
+        pulumi.export("spec", tenant.model_dump(mode="json", by_alias=True, exclude_none=True))
+        if t.kubeconfig is not None:
+            pulumi.export("kubeconfig", t.kubeconfig)
         pulumi.export("tenant", tenant.name)
         pulumi.export("cluster", target.name)
         pulumi.export("namespaces", t.namespaces)

@@ -250,6 +250,8 @@ class Job:
     blueprint: Any  # program.Blueprint
     #: RFC 3339 expiry of a tenant with a ttl; None: kept from the stack, else now + ttl
     expires_at: str | None = None
+    #: control plane scaled to zero; None: as the stack recorded it (awake for a new tenant)
+    asleep: bool | None = None
 
     @property
     def stack_name(self) -> str:
@@ -293,19 +295,25 @@ def _failure_text(exc: Exception, steps: list[str]) -> str:
     return "\n".join(reported) if reported else str(exc)
 
 
-def _expiry_of(s: Settings, job: Job) -> str | None:
+def _recorded(s: Settings, job: Job) -> dict[str, Any]:
+    """What the tenant's stack recorded, when it matters (a ttl or a control plane); else nothing is read."""
+    if not (job.tenant.spec.ttl or job.tenant.spec.control_plane.enabled):
+        return {}
+    try:
+        return dict(tenant_outputs(s, job.target.name, job.tenant.name))
+    except errors.ProvisionError:
+        return {}
+
+
+def _expiry_of(job: Job, recorded: dict[str, Any]) -> str | None:
     """A ttl tenant keeps the expiry its stack recorded (a re-apply does not extend it); a new one gets
     now + ttl. Tenants without a ttl never expire."""
     from vcluster_mgr import lifecycle
 
     if not job.tenant.spec.ttl:
         return None
-    try:
-        recorded = tenant_outputs(s, job.target.name, job.tenant.name).get("expiresAt")
-    except errors.ProvisionError:
-        recorded = None
-    if recorded:
-        return str(recorded)
+    if recorded.get("expiresAt"):
+        return str(recorded["expiresAt"])
     moment = lifecycle.expiry(job.tenant, lifecycle.utc_now())
     return lifecycle.format_expiry(moment) if moment else None
 
@@ -330,9 +338,18 @@ def _run_job(s: Settings, job: Job, action: str, events: Any = None) -> Outcome:
         if action in ("apply", "plan"):
             hostcluster.check_ownership(job.target, job.tenant.name, job.tenant.namespace_names(),
                                         f"{TENANT_PROJECT}/{job.stack_name}")
-        expires_at = job.expires_at or _expiry_of(s, job)
+        recorded = _recorded(s, job)
+        expires_at = job.expires_at or _expiry_of(job, recorded)
+        asleep = job.asleep if job.asleep is not None else bool(recorded.get("asleep"))
+        kubeconfig = None
+        if job.tenant.spec.control_plane.enabled and action == "apply":
+            kubeconfig = hostcluster.control_plane_kubeconfig(job.target, job.tenant)
+            if kubeconfig is None:
+                steps.append("control plane: its kubeconfig Secret does not exist yet (the virtual cluster "
+                             "writes it once running); `vcm kubeconfig` waits for it")
         st = stack(s, job.stack_name, program.tenant_program(job.tenant, job.target, job.blueprint,
-                                                             expires_at=expires_at), project=TENANT_PROJECT)
+                                                             expires_at=expires_at, asleep=asleep,
+                                                             kubeconfig=kubeconfig), project=TENANT_PROJECT)
         if action == "apply":
             res = up(st, on_event=on_event)
             changes = dict(res.summary.resource_changes or {})
