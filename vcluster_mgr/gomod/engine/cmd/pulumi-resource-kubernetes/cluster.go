@@ -197,10 +197,11 @@ func (c *cluster) apply(ctx context.Context, obj map[string]any, currentID strin
 	if mustNotExist {
 		existing, err := t.res.Get(ctx, t.name, metav1.GetOptions{})
 		switch {
-		case err == nil && appliedByUs(existing):
-			// Our own field manager applied it: a run interrupted between the
-			// apply and the state write (a crash, a kill). Taking it over is the
-			// only way a re-run converges, and it is ours to take.
+		case err == nil && appliedByUs(existing) && sameOwner(existing, u):
+			// Our own field manager applied it, for the same owning stack: a run
+			// interrupted between the apply and the state write (a crash, a
+			// kill). Taking it over is the only way a re-run converges, and it is
+			// ours to take.
 		case err == nil:
 			return nil, "", fmt.Errorf("%s already exists on %s; delete it or import it into the stack first", t, c.host)
 		case !apierrors.IsNotFound(err):
@@ -229,6 +230,20 @@ func appliedByUs(u *unstructured.Unstructured) bool {
 		}
 	}
 	return false
+}
+
+// ownerAnnotation names the stack that owns an object (vcluster-mgr puts it on
+// namespaces); objects of one stack are never adopted by another.
+const ownerAnnotation = "vcluster-mgr.dev/stack"
+
+// sameOwner is false when the desired object names an owning stack and the live
+// one names another (or none).
+func sameOwner(live, desired *unstructured.Unstructured) bool {
+	want, ok := desired.GetAnnotations()[ownerAnnotation]
+	if !ok {
+		return true
+	}
+	return live.GetAnnotations()[ownerAnnotation] == want
 }
 
 // get returns the live object, or nil when it does not exist.
