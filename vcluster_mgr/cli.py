@@ -655,7 +655,8 @@ def gc(
             raise typer.Exit(1)
 
 
-def _set_asleep(name: str, asleep: bool, cluster: str | None, env: _Env) -> workspace.Outcome:
+def _set_asleep(name: str, asleep: bool, cluster: str | None, env: _Env, output: OutputFormat) -> None:
+    """Re-apply the tenant's recorded spec with its control plane asleep or awake; print the outcome."""
     target = env.config.target(cluster)
     recorded = workspace.tenant_outputs(env.settings, target.name, name)
     if not recorded.get("spec"):
@@ -664,7 +665,10 @@ def _set_asleep(name: str, asleep: bool, cluster: str | None, env: _Env) -> work
     if not tenant.spec.control_plane.enabled:
         raise errors.UsageError(f"tenant {name} has no control plane to put to sleep or wake")
     job = workspace.Job(tenant, target, env.config.blueprint, asleep=asleep)
-    return workspace.run_jobs(env.settings, [job], "apply", progress=_tenant_progress)[0]
+    outcome = workspace.run_jobs(env.settings, [job], "apply", progress=_tenant_progress)[0]
+    _summary([outcome], output, "sleep" if asleep else "wake")
+    if not outcome.ok:
+        raise typer.Exit(1)
 
 
 @app.command(epilog="Example: vcm sleep payments")
@@ -676,10 +680,7 @@ def sleep(
 ) -> None:
     """Scale a tenant's control plane to zero replicas; its data (the volume) is kept."""
     with failures():
-        outcome = _set_asleep(name, True, cluster, _env(kubeconfig, context, config, state_dir, backend_url))
-        _summary([outcome], output, "sleep")
-        if not outcome.ok:
-            raise typer.Exit(1)
+        _set_asleep(name, True, cluster, _env(kubeconfig, context, config, state_dir, backend_url), output)
 
 
 @app.command(epilog="Example: vcm wake payments")
@@ -691,10 +692,7 @@ def wake(
 ) -> None:
     """Bring a sleeping control plane back (same data)."""
     with failures():
-        outcome = _set_asleep(name, False, cluster, _env(kubeconfig, context, config, state_dir, backend_url))
-        _summary([outcome], output, "wake")
-        if not outcome.ok:
-            raise typer.Exit(1)
+        _set_asleep(name, False, cluster, _env(kubeconfig, context, config, state_dir, backend_url), output)
 
 
 @platform_app.command("apply", epilog="Example: vcm platform apply --yes")

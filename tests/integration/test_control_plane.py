@@ -1,0 +1,138 @@
+"""A tenant with its own control plane, on the local host cluster.
+
+The real vcluster chart's pods cannot run here (no nodes), so the release installs the fixture chart
+``tests/data/charts/fake-vcluster`` (same kinds of objects: StatefulSet, Services, ServiceAccount, Role,
+RoleBinding) from a local path, with the values generated for the real chart; and the test writes the
+kubeconfig Secret the way the virtual cluster would. Everything else is real: the Helm release through
+the engine and our provider, the kubeconfig as a secret output, sleep and wake, the upgrade preview,
+and a delete that leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from typer.testing import CliRunner
+
+from vcluster_mgr import cli, localcluster
+
+CHART = Path(__file__).resolve().parents[1] / "data" / "charts" / "fake-vcluster"
+SPEC = """\
+apiVersion: vcluster-mgr.dev/v1alpha1
+kind: Tenant
+metadata: {{name: vteam}}
+spec:
+  owners: [{{kind: User, name: lead@example.com, role: admin}}]
+  namespaces: [cp, work]
+  quota: {{cpu: "8", memory: 16Gi, storage: 40Gi, pods: 40, services: 10}}
+  limits:
+    max: {{cpu: "2", memory: 4Gi}}
+  placement: {{nodeSelector: {{pool: tenants}}}}
+  controlPlane:
+    enabled: true
+    version: "{version}"
+    chart: {{path: "{chart}"}}
+"""
+POLICY = {"allowedChartSources": [str(CHART)]}
+VIRTUAL_KUBECONFIG = {
+    "apiVersion": "v1", "kind": "Config",
+    "clusters": [{"name": "vcluster", "cluster": {"server": "https://localhost:8443",
+                                                  "certificate-authority-data": "Zm9v"}}],
+    "users": [{"name": "admin", "user": {"token": "s3cr3t-virtual-admin-token"}}],
+    "contexts": [{"name": "vcluster", "context": {"cluster": "vcluster", "user": "admin"}}],
+    "current-context": "vcluster",
+}
+
+
+@pytest.fixture()
+def vcm(host_cluster: localcluster.Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("KUBECONFIG", str(host_cluster.kubeconfig))
+    monkeypatch.setenv("VCM_STATE_DIR", str(tmp_path / "state"))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump(POLICY))
+    runner = CliRunner()
+
+    def run(*args: str, with_policy: bool = False) -> tuple[int, str, str]:
+        extra = ["--policy", str(policy)] if with_policy else []
+        res = runner.invoke(cli.app, [*args, *extra])
+        return res.exit_code, res.stdout, res.stderr
+
+    return run
+
+
+def write(tmp_path: Path, version: str = "1.33.4") -> Path:
+    path = tmp_path / "vteam.yaml"
+    path.write_text(SPEC.format(version=version, chart=CHART))
+    return path
+
+
+def test_control_plane_lifecycle(vcm, host_cluster: localcluster.Cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    api = config.new_client_from_config(str(host_cluster.kubeconfig))
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    path = write(tmp_path)
+    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", with_policy=True)
+    assert code == 0, err
+    assert "kubeconfig Secret does not exist yet" in json.dumps(json.loads(out)[0]["steps"])
+
+    sts = apps.read_namespaced_stateful_set("vteam", "vteam-cp")
+    assert sts.spec.replicas == 1
+    pod = sts.spec.template.spec
+    assert pod.node_selector == {"pool": "tenants"}  # the tenant's placement reaches the control plane
+    assert all(c.image_pull_policy == "Always" for c in pod.containers)
+    assert core.read_namespaced_service("vteam", "vteam-cp").spec.type == "ClusterIP"
+    releases = core.list_namespaced_secret("vteam-cp", label_selector="owner=helm,name=vteam").items
+    assert [s.type for s in releases] == ["helm.sh/release.v1"]
+
+    # no kubeconfig yet: vcm kubeconfig says what it waits for, and gives up clearly
+    code, _, err = vcm("kubeconfig", "vteam", "--wait", "1")
+    assert code == 1 and "vc-vteam" in err and "after 1s" in err
+
+    # the virtual cluster writes its kubeconfig Secret once running: do it as it would
+    core.create_namespaced_secret("vteam-cp", {"metadata": {"name": "vc-vteam"}, "data": {
+        "config": base64.b64encode(yaml.safe_dump(VIRTUAL_KUBECONFIG).encode()).decode()}})
+    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", with_policy=True)
+    assert code == 0, err
+    kc = tmp_path / "virtual.kubeconfig"
+    code, _, err = vcm("kubeconfig", "vteam", "-o", str(kc))
+    assert code == 0, err
+    doc = yaml.safe_load(kc.read_text())
+    assert doc["users"][0]["user"]["token"] == "s3cr3t-virtual-admin-token"
+    assert doc["clusters"][0]["cluster"]["server"] == "https://localhost:8443"  # ClusterIP: port-forward
+    assert "port-forward -n vteam-cp svc/vteam 8443:443" in err
+    # a secret output: never in plain text in the state, never in what vcm printed
+    state_text = "".join(p.read_text() for p in (tmp_path / "state").rglob("*.json"))
+    assert "s3cr3t-virtual-admin-token" not in state_text
+    assert "s3cr3t-virtual-admin-token" not in out + err
+    code, out, _ = vcm("status", "vteam", "-o", "json")
+    assert "s3cr3t" not in out
+
+    # sleep: zero replicas, data kept; wake: back
+    code, _, err = vcm("sleep", "vteam")
+    assert code == 0, err
+    assert apps.read_namespaced_stateful_set("vteam", "vteam-cp").spec.replicas == 0
+    core.read_namespaced_secret("vc-vteam", "vteam-cp")
+    code, _, err = vcm("wake", "vteam")
+    assert code == 0, err
+    assert apps.read_namespaced_stateful_set("vteam", "vteam-cp").spec.replicas == 1
+
+    # upgrade preview: a new Kubernetes version shows as an update of the release, nothing changes yet
+    newer = write(tmp_path, version="1.34.1")
+    code, out, err = vcm("plan", str(newer), "-o", "json", with_policy=True)
+    assert code == 0, err
+    steps = json.loads(out)[0]["steps"]
+    assert any(s.startswith("update Release") for s in steps), steps
+
+    # delete: the release, its objects, the Secrets and the stack are gone
+    code, _, err = vcm("delete", "vteam", "--yes")
+    assert code == 0, err
+    for ns in ("vteam-cp", "vteam-work"):
+        with pytest.raises(ApiException) as gone:
+            core.read_namespace(ns)
+        assert gone.value.status == 404
+    assert json.loads(vcm("list", "-o", "json")[1]) == []
