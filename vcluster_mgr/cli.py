@@ -466,7 +466,8 @@ def kubeconfig(
         target = env.config.target(cluster)
         data = workspace.tenant_outputs(env.settings, target.name, name)
         if (data.get("controlPlane") or {}).get("enabled") and not host and data.get("spec"):
-            tenant = spec.parse_spec(data["spec"], policy=env.config.blueprint.policy)
+            # the spec as the stack recorded it (it passed the policy when applied): no policy check to read it
+            tenant = spec.Tenant.model_validate(data["spec"])
             text = hostcluster.control_plane_kubeconfig(target, tenant, wait=wait, progress=_progress)
             if text is None:
                 raise errors.ProvisionError(
@@ -676,11 +677,11 @@ def sleep(
     name: Annotated[str, typer.Argument(help="Tenant name.")],
     cluster: ClusterOpt = None, output: OutputOpt = OutputFormat.table,
     kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, config: ConfigOpt = None,
-    state_dir: StateOpt = None, backend_url: BackendOpt = None,
+    state_dir: StateOpt = None, backend_url: BackendOpt = None, policy: PolicyOpt = None,
 ) -> None:
     """Scale a tenant's control plane to zero replicas; its data (the volume) is kept."""
     with failures():
-        _set_asleep(name, True, cluster, _env(kubeconfig, context, config, state_dir, backend_url), output)
+        _set_asleep(name, True, cluster, _env(kubeconfig, context, config, state_dir, backend_url, policy), output)
 
 
 @app.command(epilog="Example: vcm wake payments")
@@ -688,11 +689,11 @@ def wake(
     name: Annotated[str, typer.Argument(help="Tenant name.")],
     cluster: ClusterOpt = None, output: OutputOpt = OutputFormat.table,
     kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, config: ConfigOpt = None,
-    state_dir: StateOpt = None, backend_url: BackendOpt = None,
+    state_dir: StateOpt = None, backend_url: BackendOpt = None, policy: PolicyOpt = None,
 ) -> None:
     """Bring a sleeping control plane back (same data)."""
     with failures():
-        _set_asleep(name, False, cluster, _env(kubeconfig, context, config, state_dir, backend_url), output)
+        _set_asleep(name, False, cluster, _env(kubeconfig, context, config, state_dir, backend_url, policy), output)
 
 
 @platform_app.command("apply", epilog="Example: vcm platform apply --yes")

@@ -62,7 +62,12 @@ def control_plane_args(tenant: spec.Tenant, blueprint: Blueprint, *, asleep: boo
     values = render.control_plane_values(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir)
     if asleep:
         values = render.merge_values(values, SLEEP_VALUES)
-    return {"chart": render.control_plane_chart(tenant), "values": values}
+    chart = render.control_plane_chart(tenant)
+    if chart.get("path") and not Path(chart["path"]).is_absolute():
+        # relative to the spec file, never to the engine's working directory (a temp dir for inline programs)
+        base = Path(tenant.source).resolve().parent if tenant.source else Path.cwd()
+        chart["path"] = str(base / chart["path"])
+    return {"chart": chart, "values": values}
 
 
 def declare_tenant(tenant: spec.Tenant, blueprint: Blueprint, opts: pulumi.ResourceOptions, *,

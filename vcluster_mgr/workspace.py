@@ -225,7 +225,7 @@ def destroy(st: auto.Stack, *, on_event: EventCallback | None = None, remove: bo
 
 
 def outputs(st: auto.Stack) -> Mapping[str, Any]:
-    return {k: v.value for k, v in st.outputs().items()}
+    return {k: "[secret]" if v.secret else v.value for k, v in st.outputs().items()}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -465,7 +465,8 @@ def tenant_outputs(s: Settings, cluster: str, tenant: str) -> dict[str, Any]:
     name = tenant_stack_name(cluster, tenant)
     try:
         st = auto.Stack.select(name, ws)
-        return {k: v.value for k, v in st.outputs().items()}
+        # secret outputs (a control plane's kubeconfig) stay out of everything that prints or returns outputs
+        return {k: "[secret]" if v.secret else v.value for k, v in st.outputs().items()}
     except auto.errors.StackNotFoundError as exc:
         raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {cluster!r} in {s.backend_url}") from exc
     except auto.errors.CommandError as exc:

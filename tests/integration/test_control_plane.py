@@ -113,11 +113,11 @@ def test_control_plane_lifecycle(vcm, host_cluster: localcluster.Cluster, tmp_pa
     assert "s3cr3t" not in out
 
     # sleep: zero replicas, data kept; wake: back
-    code, _, err = vcm("sleep", "vteam")
+    code, _, err = vcm("sleep", "vteam", with_policy=True)
     assert code == 0, err
     assert apps.read_namespaced_stateful_set("vteam", "vteam-cp").spec.replicas == 0
     core.read_namespaced_secret("vc-vteam", "vteam-cp")
-    code, _, err = vcm("wake", "vteam")
+    code, _, err = vcm("wake", "vteam", with_policy=True)
     assert code == 0, err
     assert apps.read_namespaced_stateful_set("vteam", "vteam-cp").spec.replicas == 1
 

@@ -183,8 +183,8 @@ func parseRelease(m resource.PropertyMap) (releaseSpec, *propReader) {
 
 // releaseValues computes the values given to Helm: the valueYamlFiles in order,
 // then values on top (maps merge deeply, anything else is replaced). Nulls are
-// dropped unless allowNullValues (a null then removes a chart default, as in
-// Helm). wholeSecret is set when the values cannot be told apart from a secret
+// ignored unless allowNullValues (a null then removes the value of a file or a
+// chart default, as in Helm). wholeSecret is set when the values cannot be told apart from a secret
 // (valueYamlFiles, or values as a whole, are secret); finer secrets are found
 // by toObject. unknown is set during previews when a value is not known yet.
 func releaseValues(m resource.PropertyMap, allowNull bool) (vals map[string]any, wholeSecret, unknown bool, err error) {
@@ -215,6 +215,9 @@ func releaseValues(m resource.PropertyMap, allowNull bool) (vals map[string]any,
 			if err != nil {
 				return nil, wholeSecret, false, fmt.Errorf("valueYamlFiles[%d] is not a YAML map: %w", i, err)
 			}
+			if !allowNull {
+				dropNulls(fileVals)
+			}
 			mergeValues(vals, fileVals)
 		}
 	}
@@ -230,11 +233,11 @@ func releaseValues(m resource.PropertyMap, allowNull bool) (vals map[string]any,
 		}
 		obj, _, _ := toObject(resource.PropertyMap{"values": v})
 		if given, ok := obj["values"].(map[string]any); ok {
+			if !allowNull {
+				dropNulls(given)
+			}
 			mergeValues(vals, given)
 		}
-	}
-	if !allowNull {
-		dropNulls(vals)
 	}
 	return vals, wholeSecret, false, nil
 }
