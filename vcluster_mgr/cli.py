@@ -280,7 +280,6 @@ StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="Where stacks
                                                "default ~/.local/state/vcluster-mgr).", show_default=False)]
 BackendOpt = Annotated[str | None, typer.Option("--backend-url", help="Any Pulumi backend URL (default: a "
                                                 "local file backend in the state dir).", show_default=False)]
-PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Admin policy file.", show_default=False)]
 ClusterOpt = Annotated[str | None, typer.Option("--cluster", help="Host cluster name from the platform config.",
                                                 show_default=False)]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]

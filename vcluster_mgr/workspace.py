@@ -8,15 +8,23 @@ the toolchain's bin directory (first on ``PATH``), so nothing the engine does re
 from __future__ import annotations
 
 import dataclasses
+import json
+import multiprocessing
 import os
+import queue as queue_mod
 import secrets
+import socket
+import sys
+import tempfile
+import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from pulumi import automation as auto
 
-from vcluster_mgr import errors, toolchain
+from vcluster_mgr import errors, hostcluster, lifecycle, program, spec, toolchain
 
 PROJECT = "vcluster-mgr"
 EventCallback = Callable[[auto.EngineEvent], None]
@@ -47,8 +55,6 @@ def default_state_dir() -> Path:
 def _check_writable(target: Path) -> None:
     """Fail early and clearly on a state directory we cannot write (permissions, read-only mounts, immutable
     files; a write probe, because access(2) says yes to root whatever the mount)."""
-    import tempfile
-
     for d in (target, target / ".pulumi", target / ".pulumi" / "stacks"):
         if not d.is_dir():
             continue
@@ -120,8 +126,6 @@ def engine_env(s: Settings) -> dict[str, str]:
 
 
 def _python() -> str:
-    import sys
-
     return sys.executable
 
 
@@ -151,9 +155,6 @@ def clear_stale_locks(s: Settings, project: str, name: str) -> list[str]:
     A lock held by a live process, or by another host, is left alone: that update may still be running.
     Returns a line per removed lock.
     """
-    import json
-    import socket
-
     if not s.backend_url.startswith("file://"):
         return []
     lock_dir = Path(s.backend_url[len("file://"):]) / ".pulumi" / "locks" / "organization" / project / name
@@ -245,9 +246,9 @@ def tenant_stack_name(cluster: str, tenant: str) -> str:
 class Job:
     """One tenant to plan, apply or delete on one host cluster (picklable: it crosses processes)."""
 
-    tenant: Any  # spec.Tenant
-    target: Any  # program.Target
-    blueprint: Any  # program.Blueprint
+    tenant: spec.Tenant
+    target: program.Target
+    blueprint: program.Blueprint
     #: RFC 3339 expiry of a tenant with a ttl; None: kept from the stack, else now + ttl
     expires_at: str | None = None
     #: control plane scaled to zero; None: as the stack recorded it (awake for a new tenant)
@@ -308,8 +309,6 @@ def _recorded(s: Settings, job: Job) -> dict[str, Any]:
 def _expiry_of(job: Job, recorded: dict[str, Any]) -> str | None:
     """A ttl tenant keeps the expiry its stack recorded (a re-apply does not extend it); a new one gets
     now + ttl. Tenants without a ttl never expire."""
-    from vcluster_mgr import lifecycle
-
     if not job.tenant.spec.ttl:
         return None
     if recorded.get("expiresAt"):
@@ -320,10 +319,6 @@ def _expiry_of(job: Job, recorded: dict[str, Any]) -> str | None:
 
 def _run_job(s: Settings, job: Job, action: str, events: Any = None) -> Outcome:
     """Plan, apply or delete one tenant (runs in a worker process when parallel)."""
-    import time
-
-    from vcluster_mgr import hostcluster, program
-
     started = time.monotonic()
     steps: list[str] = []
 
@@ -384,10 +379,6 @@ def run_jobs(s: Settings, jobs: list[Job], action: str, *, parallel: int = 1,
             report(job.tenant.name, "done" if outcome.ok else "failed")
             outcomes.append(outcome)
         return outcomes
-    import multiprocessing
-    import queue as queue_mod
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager:
         events = manager.Queue()
@@ -423,11 +414,8 @@ class _Direct:
         self._report(*item)
 
 
-def platform_apply(s: Settings, target: Any, blueprint: Any, *, progress: Progress | None = None) -> Outcome:
-    from vcluster_mgr import program
-
-    import time
-
+def platform_apply(s: Settings, target: program.Target, blueprint: program.Blueprint, *,
+                   progress: Progress | None = None) -> Outcome:
     started = time.monotonic()
     st = stack(s, target.name, program.platform_program(target, blueprint), project=PLATFORM_PROJECT)
     report = progress or (lambda _t, _m: None)
@@ -473,10 +461,9 @@ def tenant_outputs(s: Settings, cluster: str, tenant: str) -> dict[str, Any]:
         raise errors.ProvisionError(f"cannot read stack {name}: {_clean(exc)}") from exc
 
 
-def delete_tenant(s: Settings, target: Any, tenant: str, *, progress: Progress | None = None) -> Outcome:
+def delete_tenant(s: Settings, target: program.Target, tenant: str, *,
+                  progress: Progress | None = None) -> Outcome:
     """Destroy a tenant's objects and remove its stack; ``ProvisionError`` if the stack is unknown."""
-    import time
-
     started = time.monotonic()
     name = tenant_stack_name(target.name, tenant)
     ws = _project_workspace(s, TENANT_PROJECT)
