@@ -175,16 +175,25 @@ def clear_stale_locks(s: Settings, project: str, name: str) -> list[str]:
 def stack(s: Settings, name: str, program: auto.PulumiFn, *, project: str = PROJECT) -> auto.Stack:
     """Create or select the stack ``name`` for an inline ``program`` (stale local locks are cleared first)."""
     clear_stale_locks(s, project, name)
-    try:
+    for attempt in range(6):
         try:
-            return auto.create_or_select_stack(stack_name=name, project_name=project, program=program,
-                                               opts=_workspace_opts(s, project))
-        except auto.errors.StackAlreadyExistsError:
-            # another process created it between our look and our create: use theirs
-            return auto.select_stack(stack_name=name, project_name=project, program=program,
-                                     opts=_workspace_opts(s, project))
-    except auto.errors.CommandError as exc:
-        raise errors.ProvisionError(f"cannot open stack {name}: {_clean(exc)}") from exc
+            try:
+                return auto.create_or_select_stack(stack_name=name, project_name=project, program=program,
+                                                   opts=_workspace_opts(s, project))
+            except auto.errors.StackAlreadyExistsError:
+                # another process created it between our look and our create: use theirs
+                return auto.select_stack(stack_name=name, project_name=project, program=program,
+                                         opts=_workspace_opts(s, project))
+        except auto.errors.CommandError as exc:
+            # another process holds the stack's lock while it creates the stack: wait a little for it
+            if "created by" in str(exc) and attempt < 5:
+                time.sleep(1.0)
+                continue
+            if "created by" in str(exc):
+                raise errors.ProvisionError(
+                    f"stack {name} is being updated by another process; wait for it to finish and retry") from exc
+            raise errors.ProvisionError(f"cannot open stack {name}: {_clean(exc)}") from exc
+    raise AssertionError("unreachable")
 
 
 def _clean(exc: Exception) -> str:

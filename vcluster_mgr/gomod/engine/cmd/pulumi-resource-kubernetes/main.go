@@ -246,17 +246,7 @@ func (p *provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumir
 	if isRelease(req.GetUrn()) {
 		return p.diffRelease(req)
 	}
-	oldLive, err := unmarshal(req.GetOlds())
-	if err != nil {
-		return nil, err
-	}
-	oldInputs := oldLive // only engines that predate old_inputs omit them
-	if req.GetOldInputs() != nil {
-		if oldInputs, err = unmarshal(req.GetOldInputs()); err != nil {
-			return nil, err
-		}
-	}
-	news, err := unmarshal(req.GetNews())
+	oldInputs, oldLive, news, err := diffInputs(req)
 	if err != nil {
 		return nil, err
 	}

@@ -447,19 +447,7 @@ func diffObject(oldInputs, oldLive, news resource.PropertyMap, defaultNamespace 
 		if !contains(d.replaces, top) {
 			d.replaces = append(d.replaces, top)
 		}
-		pd, ok := d.detailed[p]
-		if !ok {
-			pd = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE, InputDiff: true}
-			d.detailed[p] = pd
-		}
-		switch pd.Kind {
-		case pulumirpc.PropertyDiff_ADD:
-			pd.Kind = pulumirpc.PropertyDiff_ADD_REPLACE
-		case pulumirpc.PropertyDiff_DELETE:
-			pd.Kind = pulumirpc.PropertyDiff_DELETE_REPLACE
-		case pulumirpc.PropertyDiff_UPDATE:
-			pd.Kind = pulumirpc.PropertyDiff_UPDATE_REPLACE
-		}
+		markReplace(d.detailed, p)
 	}
 
 	for p := range d.detailed {
@@ -526,6 +514,40 @@ func diffValues(path resource.PropertyPath, old, new resource.PropertyValue, out
 			record(path, pulumirpc.PropertyDiff_UPDATE)
 		}
 	}
+}
+
+// markReplace turns the detailed diff at key into its replacing kind (adding an
+// UPDATE_REPLACE entry when the key had no diff of its own).
+func markReplace(detailed map[string]*pulumirpc.PropertyDiff, key string) {
+	pd, ok := detailed[key]
+	if !ok {
+		pd = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE, InputDiff: true}
+		detailed[key] = pd
+	}
+	switch pd.Kind {
+	case pulumirpc.PropertyDiff_ADD:
+		pd.Kind = pulumirpc.PropertyDiff_ADD_REPLACE
+	case pulumirpc.PropertyDiff_DELETE:
+		pd.Kind = pulumirpc.PropertyDiff_DELETE_REPLACE
+	case pulumirpc.PropertyDiff_UPDATE:
+		pd.Kind = pulumirpc.PropertyDiff_UPDATE_REPLACE
+	}
+}
+
+// diffInputs reads a Diff request: old inputs (the old outputs on engines that
+// predate old_inputs), old outputs (the live object after a refresh) and news.
+func diffInputs(req *pulumirpc.DiffRequest) (oldInputs, oldLive, news resource.PropertyMap, err error) {
+	if oldLive, err = unmarshal(req.GetOlds()); err != nil {
+		return nil, nil, nil, err
+	}
+	oldInputs = oldLive
+	if req.GetOldInputs() != nil {
+		if oldInputs, err = unmarshal(req.GetOldInputs()); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	news, err = unmarshal(req.GetNews())
+	return oldInputs, oldLive, news, err
 }
 
 // sameObject is true when the "live" map is really the inputs (engines that do

@@ -417,19 +417,7 @@ func diffRelease(oldInputs, oldLive, news resource.PropertyMap, defaultNamespace
 	}
 
 	replace := func(key string) {
-		pd, ok := d.detailed[key]
-		if !ok {
-			pd = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE, InputDiff: true}
-			d.detailed[key] = pd
-		}
-		switch pd.Kind {
-		case pulumirpc.PropertyDiff_ADD:
-			pd.Kind = pulumirpc.PropertyDiff_ADD_REPLACE
-		case pulumirpc.PropertyDiff_DELETE:
-			pd.Kind = pulumirpc.PropertyDiff_DELETE_REPLACE
-		case pulumirpc.PropertyDiff_UPDATE:
-			pd.Kind = pulumirpc.PropertyDiff_UPDATE_REPLACE
-		}
+		markReplace(d.detailed, key)
 		d.replaces = append(d.replaces, key)
 	}
 

@@ -56,17 +56,7 @@ func (p *provider) checkRelease(req *pulumirpc.CheckRequest) (*pulumirpc.CheckRe
 }
 
 func (p *provider) diffRelease(req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	oldLive, err := unmarshal(req.GetOlds())
-	if err != nil {
-		return nil, err
-	}
-	oldInputs := oldLive
-	if req.GetOldInputs() != nil {
-		if oldInputs, err = unmarshal(req.GetOldInputs()); err != nil {
-			return nil, err
-		}
-	}
-	news, err := unmarshal(req.GetNews())
+	oldInputs, oldLive, news, err := diffInputs(req)
 	if err != nil {
 		return nil, err
 	}
