@@ -179,16 +179,22 @@ def init_command(
 ) -> None:
     """Write a commented starter tenant spec (it validates as it is; edit it from there)."""
     with failures():
-        text = render.starter_spec(name, owner=owner)
-        if output is None:
-            typer.echo(text, nl=False)
-            return
-        if output.exists() and not force:
-            raise errors.UsageError(f"{output} already exists; pass --force to overwrite it")
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise errors.UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+        _write_or_echo(render.starter_spec(name, owner=owner), output, force)
+
+
+def _write_or_echo(text: str, output: Path | None, force: bool) -> None:
+    """Print ``text``, or write it to ``output`` (its folder made if missing), refusing to overwrite without
+    ``force``."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    if output.exists() and not force:
+        raise errors.UsageError(f"{output} already exists; pass --force to overwrite it")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise errors.UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
     err.print(f"wrote {output}", markup=False, highlight=False, soft_wrap=True)
 
 
@@ -250,18 +256,8 @@ def ci_init(
     Edit its `make test` step to run your own tests.
     """
     with failures():
-        text = render.ci_pipeline(system.value, spec_path=spec_path, ttl=ttl, name_prefix=name_prefix)
-        if output is None:
-            typer.echo(text, nl=False)
-            return
-        if output.exists() and not force:
-            raise errors.UsageError(f"{output} already exists; pass --force to overwrite it")
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise errors.UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    err.print(f"wrote {output}", markup=False, highlight=False, soft_wrap=True)
+        _write_or_echo(render.ci_pipeline(system.value, spec_path=spec_path, ttl=ttl, name_prefix=name_prefix),
+                       output, force)
 
 
 # ---------------------------------------------------------------------------------------------

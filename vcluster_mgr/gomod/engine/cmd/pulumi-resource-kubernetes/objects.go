@@ -450,22 +450,21 @@ func diffObject(oldInputs, oldLive, news resource.PropertyMap, defaultNamespace 
 		markReplace(d.detailed, p)
 	}
 
+	d.finish()
+	return d
+}
+
+// finish derives the changed top-level keys from the detailed diff, sorts, and
+// sets changed.
+func (d *objectDiff) finish() {
 	for p := range d.detailed {
-		path, err := resource.ParsePropertyPath(p)
-		top := p
-		if err == nil && len(path) > 0 {
-			if s, ok := path[0].(string); ok {
-				top = s
-			}
-		}
-		if !contains(d.keys, top) {
+		if top := topKey(p); !contains(d.keys, top) {
 			d.keys = append(d.keys, top)
 		}
 	}
 	sort.Strings(d.keys)
 	sort.Strings(d.replaces)
 	d.changed = len(d.detailed) > 0
-	return d
 }
 
 // diffValues records, for each differing leaf (or the smallest differing

@@ -449,15 +449,7 @@ func diffRelease(oldInputs, oldLive, news resource.PropertyMap, defaultNamespace
 		}
 	}
 
-	for p := range d.detailed {
-		top := topKey(p)
-		if !contains(d.keys, top) {
-			d.keys = append(d.keys, top)
-		}
-	}
-	sort.Strings(d.keys)
-	sort.Strings(d.replaces)
-	d.changed = len(d.detailed) > 0
+	d.finish()
 	return d
 }
 
