@@ -12,6 +12,7 @@ import io
 import json
 import re
 import subprocess
+import sys
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -34,6 +35,18 @@ def test_wrapper_modules_pin_the_same_versions() -> None:
     assert f"github.com/pulumi/pulumi/pkg/v3 v{toolchain.PULUMI_VERSION}" in (gomod / "pulumi" / "go.mod").read_text()
     assert f"k8s.io/kubernetes v{toolchain.KUBERNETES_VERSION}" in (gomod / "kubernetes" / "go.mod").read_text()
     assert f"go.etcd.io/etcd/server/v3 v{toolchain.ETCD_VERSION}" in (gomod / "etcd" / "go.mod").read_text()
+    provider = (gomod / "pulumi-kubernetes" / "go.mod").read_text()
+    assert f"{toolchain.KUBERNETES_PROVIDER_MODULE} {toolchain.KUBERNETES_PROVIDER_PSEUDO_VERSION}" in provider
+    # upstream replaces its SDK with ../sdk; the wrapper names the published SDK of the same release
+    assert (f"github.com/pulumi/pulumi-kubernetes/sdk/v4 => github.com/pulumi/pulumi-kubernetes/sdk/v4 "
+            f"v{toolchain.KUBERNETES_PROVIDER_VERSION}") in provider
+
+
+def test_no_resource_provider_of_our_own() -> None:
+    """Every resource provider the engine loads is upstream's: no Go code of ours registers one."""
+    gomod = Path(toolchain.__file__).parent / "gomod"
+    ours = [p for p in gomod.rglob("*.go") if "RegisterResourceProviderServer" in p.read_text()]
+    assert ours == []
 
 
 def test_kubernetes_replaces_match_upstream_gomod() -> None:
@@ -61,6 +74,32 @@ def _script(text: str) -> bytes:
     return f"#!/bin/sh\necho '{text}'\n".encode()
 
 
+def _plugin(version: str) -> bytes:
+    """A stand-in Pulumi plugin: serves GetPluginInfo on a loopback port it prints first, as plugins do."""
+    return f"""#!{sys.executable}
+from concurrent import futures
+import grpc
+from pulumi.runtime.proto import plugin_pb2, provider_pb2_grpc
+class Provider(provider_pb2_grpc.ResourceProviderServicer):
+    def GetPluginInfo(self, request, context):
+        return plugin_pb2.PluginInfo(version="{version}")
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+provider_pb2_grpc.add_ResourceProviderServicer_to_server(Provider(), server)
+port = server.add_insecure_port("127.0.0.1:0")
+server.start()
+print(port, flush=True)
+server.wait_for_termination(60)
+""".encode()
+
+
+def _standin(b: toolchain.Binary, version: str | None = None) -> bytes:
+    """What a release would hold for ``b``: answers its version command (or GetPluginInfo) with ``version``."""
+    v = version or b.version
+    if not b.version_args:
+        return _plugin(v)
+    return _script({"pulumi": f"v{v}", "etcd": f"etcd Version: {v}"}.get(b.name, f"v{v}"))
+
+
 def _tar(members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
@@ -81,7 +120,7 @@ def release_server() -> Iterator[tuple[str, list[str]]]:
             "pulumi/pulumi": _script(f"v{pv}"), "pulumi/pulumi-language-python": _script(pv),
             f"pulumi/{toolchain.EXEC_SCRIPT}": b"#!/usr/bin/env python\n"}),
         f"/plugins/pulumi-resource-kubernetes-v{kp}-linux-amd64.tar.gz": _tar(
-            {"pulumi-resource-kubernetes": _script(kp)}),
+            {"pulumi-resource-kubernetes": _plugin(kp)}),
         f"/v{ev}/etcd-v{ev}-linux-amd64.tar.gz": _tar(
             {f"etcd-v{ev}-linux-amd64/etcd": _script(f"etcd Version: {ev}")}),
     }
@@ -131,8 +170,7 @@ def test_path_source_is_preferred(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     onpath = tmp_path / "onpath"
     onpath.mkdir()
     for b in toolchain.BINARIES:
-        text = {"pulumi": f"v{b.version}", "etcd": f"etcd Version: {b.version}"}.get(b.name, f"v{b.version}")
-        (onpath / b.name).write_bytes(_script(text))
+        (onpath / b.name).write_bytes(_standin(b))
         (onpath / b.name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{onpath}:/usr/bin:/bin")
     final = toolchain.ensure()
@@ -145,3 +183,27 @@ def test_status_of_the_real_toolchain_lists_seven_binaries() -> None:
     rows = json.loads(res.stdout)
     assert [r["name"] for r in rows] == [b.name for b in toolchain.BINARIES]
     assert all(r["ok"] and r["found"] == r["wanted"] and r["source"] for r in rows)
+
+
+def test_provider_version_is_read_from_the_binary_not_its_name(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file called pulumi-resource-kubernetes that serves another version is not taken, and a changed
+    binary is asked again (the remembered answer is tied to the file)."""
+    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+    provider = next(b for b in toolchain.BINARIES if b.name == "pulumi-resource-kubernetes")
+    assert provider.version_args == ()  # upstream has no version flag: asked over gRPC
+    toolchain.bin_dir().mkdir(parents=True)
+    path = toolchain.bin_dir() / provider.name
+    path.write_bytes(_standin(provider, "9.9.9"))
+    path.chmod(0o755)
+    (toolchain.bin_dir() / "manifest.json").write_text(json.dumps({provider.name: {"source": "go-build"}}))
+    row = next(s for s in toolchain.status() if s.name == provider.name)
+    assert row.found == "9.9.9" and not row.ok
+    path.write_bytes(_standin(provider))
+    path.chmod(0o755)
+    row = next(s for s in toolchain.status() if s.name == provider.name)
+    assert row.ok and row.found == toolchain.KUBERNETES_PROVIDER_VERSION
+    assert row.source == f"go-build {toolchain.KUBERNETES_PROVIDER_MODULE}@{toolchain.KUBERNETES_PROVIDER_PSEUDO_VERSION}"
+    # a binary that is not a plugin at all has no version
+    path.write_bytes(_script(toolchain.KUBERNETES_PROVIDER_VERSION))
+    assert toolchain.plugin_version(path, timeout=5) is None

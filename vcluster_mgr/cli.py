@@ -807,7 +807,7 @@ def toolchain_status(
 
     Example: [bold]vcm toolchain status -o json[/bold]
     """
-    rows = toolchain.status()
+    rows = toolchain.status(fresh=True)
     data = [dataclasses.asdict(r) | {"ok": r.ok} for r in rows]
     if not _emit(data, output):
         table = Table("binary", "wanted", "found", "source", "path")

@@ -37,6 +37,20 @@ def _unreachable(api: client.ApiClient, exc: Exception) -> errors.ProvisionError
     return errors.ProvisionError(f"the API server {server_of(api)} is not reachable: {exc}")
 
 
+def cluster_uid(target: program.Target) -> str:
+    """The identity of a host cluster: the UID of its ``kube-system`` namespace, made once when the cluster
+    was created and never reused, whatever its server address or kubeconfig say."""
+    api = api_client(target)
+    try:
+        obj = client.CoreV1Api(api).read_namespace("kube-system", _request_timeout=15)
+    except ApiException as exc:
+        raise errors.ProvisionError(f"reading namespace kube-system on {server_of(api)} (to identify host "
+                                    f"cluster {target.name!r}): {exc.reason}") from exc
+    except (HTTPError, OSError) as exc:
+        raise _unreachable(api, exc) from exc
+    return str(obj.metadata.uid)
+
+
 def namespace_owners(target: program.Target, namespaces: list[str]) -> dict[str, dict[str, str]]:
     """For each existing namespace: its tenant label, managed-by label and owning stack annotation."""
     api = api_client(target)

@@ -20,11 +20,19 @@ from vcluster_mgr import components, errors, naming, render, spec
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-    """One host cluster as the engine reaches it: a kubeconfig path and an optional context."""
+    """One host cluster as the engine reaches it: a kubeconfig path and an optional context.
+
+    ``in_state`` says where the provider learns them. False (``vcm``): from the engine's environment at
+    each run (``workspace.engine_env``), so the provider configuration a stack records holds neither and a
+    kubeconfig that moved, broke or changed context on one run cannot break the next. True (the GitOps
+    program, when its stack config names a kubeconfig or context): as provider inputs, recorded in the
+    stack, as plain Pulumi programs do.
+    """
 
     name: str
     kubeconfig: str | None = None
     context: str | None = None
+    in_state: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,8 +44,12 @@ class Blueprint:
 
 
 def provider(target: Target) -> k8s.Provider:
-    """The provider for a host cluster. Only the kubeconfig *path* enters the state, never its content."""
-    return k8s.Provider(f"host-{target.name}", kubeconfig=target.kubeconfig, context=target.context)
+    """The provider for a host cluster. Never a kubeconfig's content in the state; its path and context
+    only when ``target.in_state``. An empty ``kubeconfig`` makes the provider use the usual resolution
+    (``KUBECONFIG`` of its own process) and keeps the SDK from filling the input in from ours."""
+    if target.in_state:
+        return k8s.Provider(f"host-{target.name}", kubeconfig=target.kubeconfig or "", context=target.context)
+    return k8s.Provider(f"host-{target.name}", kubeconfig="")
 
 
 def owner_outputs(tenant: spec.Tenant) -> list[dict[str, str]]:
@@ -81,11 +93,16 @@ def declare_tenant(tenant: spec.Tenant, blueprint: Blueprint, opts: pulumi.Resou
     return components.Tenant(tenant.name, args, opts)
 
 
+#: stack output recording the host cluster a stack was applied to (the UID of its kube-system namespace)
+CLUSTER_UID_OUTPUT = "clusterUID"
+
+
 def tenant_program(tenant: spec.Tenant, target: Target, blueprint: Blueprint, *,
                    expires_at: str | None = None, asleep: bool = False,
-                   kubeconfig: str | None = None) -> Callable[[], None]:
+                   kubeconfig: str | None = None, cluster_uid: str | None = None) -> Callable[[], None]:
     """The program of one tenant's own stack; ``expires_at`` (RFC 3339) marks an ephemeral tenant, ``asleep``
-    scales its control plane to zero, ``kubeconfig`` is the control plane's (exported as a secret)."""
+    scales its control plane to zero, ``kubeconfig`` is the control plane's (exported as a secret),
+    ``cluster_uid`` the identity of the host cluster (checked by ``workspace`` before every run)."""
 
     def run() -> None:
         prov = provider(target)
@@ -104,11 +121,12 @@ def tenant_program(tenant: spec.Tenant, target: Target, blueprint: Blueprint, *,
         pulumi.export("controlPlane", {"enabled": tenant.spec.control_plane.enabled})
         pulumi.export("ttl", tenant.spec.ttl)
         pulumi.export("source", tenant.source)
+        pulumi.export(CLUSTER_UID_OUTPUT, cluster_uid)
 
     return run
 
 
-def platform_program(target: Target, blueprint: Blueprint) -> Callable[[], None]:
+def platform_program(target: Target, blueprint: Blueprint, *, cluster_uid: str | None = None) -> Callable[[], None]:
     """What every tenant of a host cluster relies on (admission policies, the project's namespace)."""
 
     def run() -> None:
@@ -116,6 +134,7 @@ def platform_program(target: Target, blueprint: Blueprint) -> Callable[[], None]
         objects = render.render_platform(policy=blueprint.policy, templates_dir=blueprint.templates_dir)
         components.Platform("platform", objects, pulumi.ResourceOptions(provider=prov))
         pulumi.export("cluster", target.name)
+        pulumi.export(CLUSTER_UID_OUTPUT, cluster_uid)
 
     return run
 
@@ -138,10 +157,11 @@ def folder_program(tenants: Sequence[spec.Tenant], target: Target, blueprint: Bl
 
 
 def _config_target(cfg: pulumi.Config) -> Target:
-    import os
-
-    return Target(cfg.get("cluster") or "default",
-                  cfg.get("kubeconfig") or os.environ.get("KUBECONFIG") or None, cfg.get("context"))
+    """The host cluster of a plain ``pulumi up``: the stack config's kubeconfig and context, recorded in the
+    provider's inputs as plain Pulumi programs do; without them the provider resolves ``KUBECONFIG`` itself
+    at each run."""
+    kubeconfig, context = cfg.get("kubeconfig"), cfg.get("context")
+    return Target(cfg.get("cluster") or "default", kubeconfig, context, in_state=bool(kubeconfig or context))
 
 
 def platform_main() -> None:

@@ -12,10 +12,18 @@ of them can be downloaded, so each has three possible sources, tried in this ord
 
 Each Go build uses a small wrapper module shipped in ``vcluster_mgr/gomod/<name>/`` (a ``go.mod`` and
 ``go.sum`` that require the upstream modules and restate their ``replace`` lines with published
-versions, since ``go install pkg@version`` refuses modules with replace directives). Two of the seven
-binaries are built from this project's own Go code (``gomod/engine``): the upstream Python language host
-and the upstream Kubernetes provider are not served by the module proxy, so we ship small, compatible
-replacements (see ``gomod/engine/README.md``).
+versions, since ``go install pkg@version`` refuses modules with replace directives). Six of the seven
+binaries are upstream code, unchanged. The Kubernetes provider is upstream pulumi-kubernetes built from its
+``provider/v4`` module (``gomod/pulumi-kubernetes``, whose ``main.go`` is upstream's one-line ``Serve`` call;
+the two files upstream embeds are generated at build time from that module, as its ``generate.go`` does).
+One binary is this project's own Go code (``gomod/engine``): the Python language host, because the module
+proxy does not serve upstream's ``sdk/python/cmd/pulumi-language-python``; it runs the SDK's own
+``pulumi-language-python-exec`` script, so programs behave as under the upstream host.
+
+A binary's version is always read from the binary itself: its version command, or for the provider (which
+has none) the ``GetPluginInfo`` gRPC call every Pulumi plugin answers. ``status()`` remembers the answer
+beside the file's size and modification time, so commands that only need "is it there" do not start seven
+processes; ``status(fresh=True)`` (``vcm toolchain status``) asks every binary again.
 
 Everything lands in the cache directory (``VCM_CACHE_DIR``, default ``~/.cache/vcluster-mgr``):
 ``bin/`` holds the binaries and ``bin/manifest.json`` records where each came from; ``go/mod`` and
@@ -44,9 +52,13 @@ from vcluster_mgr import errors
 
 #: Pulumi CLI version; must equal the installed ``pulumi`` Python SDK (checked by ``check_sdk_versions``).
 PULUMI_VERSION = "3.259.0"
-#: Version our Kubernetes provider reports; must equal the installed ``pulumi_kubernetes`` SDK, which
-#: asks the engine for plugin ``kubernetes`` at exactly this version.
-KUBERNETES_PROVIDER_VERSION = "4.34.2"
+#: Upstream pulumi-kubernetes release; must equal the installed ``pulumi_kubernetes`` SDK, which asks the
+#: engine for plugin ``kubernetes`` at exactly this version.
+KUBERNETES_PROVIDER_VERSION = "4.25.0"
+#: The provider's Go module. It has no tags of its own (upstream tags the repository as ``v4.25.0``), so
+#: Go names the tagged commit (f47bc2d6) by this pseudo-version.
+KUBERNETES_PROVIDER_MODULE = "github.com/pulumi/pulumi-kubernetes/provider/v4"
+KUBERNETES_PROVIDER_PSEUDO_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
 #: Kubernetes release for kube-apiserver, kube-controller-manager and kubectl (one build, one version).
 KUBERNETES_VERSION = "1.37.2"
 #: etcd release (3.6.x: the line Kubernetes 1.37 is tested with).
@@ -72,26 +84,31 @@ class Binary:
     module: str
     #: Go package path to build
     package: str
-    #: arguments that print the version, and a regex that finds it in the output
+    #: arguments that print the version, and a regex that finds it in the output; no arguments: the binary
+    #: is a Pulumi plugin without a version flag, asked over gRPC (``GetPluginInfo``)
     version_args: tuple[str, ...]
     version_re: str
+    #: the upstream Go module the binary comes from, as shown by ``status`` (``module@version``)
+    upstream: str = ""
 
 
 BINARIES: tuple[Binary, ...] = (
     Binary("pulumi", PULUMI_VERSION, "pulumi", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
-           ("version",), r"v?(\d+\.\d+\.\d+)"),
+           ("version",), r"v?(\d+\.\d+\.\d+)", f"github.com/pulumi/pulumi/pkg/v3@v{PULUMI_VERSION}"),
     Binary("pulumi-language-python", PULUMI_VERSION, "engine", "./cmd/pulumi-language-python",
-           ("-version",), r"(\d+\.\d+\.\d+)"),
-    Binary("pulumi-resource-kubernetes", KUBERNETES_PROVIDER_VERSION, "engine",
-           "./cmd/pulumi-resource-kubernetes", ("-version",), r"(\d+\.\d+\.\d+)"),
+           ("-version",), r"(\d+\.\d+\.\d+)", "vcluster_mgr/gomod/engine (ours)"),
+    Binary("pulumi-resource-kubernetes", KUBERNETES_PROVIDER_VERSION, "pulumi-kubernetes",
+           "./cmd/pulumi-resource-kubernetes", (), "",
+           f"{KUBERNETES_PROVIDER_MODULE}@{KUBERNETES_PROVIDER_PSEUDO_VERSION}"),
     Binary("kube-apiserver", KUBERNETES_VERSION, "kubernetes", "k8s.io/kubernetes/cmd/kube-apiserver",
-           ("--version",), r"v(\d+\.\d+\.\d+)"),
+           ("--version",), r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
     Binary("kube-controller-manager", KUBERNETES_VERSION, "kubernetes",
-           "k8s.io/kubernetes/cmd/kube-controller-manager", ("--version",), r"v(\d+\.\d+\.\d+)"),
+           "k8s.io/kubernetes/cmd/kube-controller-manager", ("--version",), r"v(\d+\.\d+\.\d+)",
+           f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
     Binary("kubectl", KUBERNETES_VERSION, "kubernetes", "k8s.io/kubernetes/cmd/kubectl",
-           ("version", "--client"), r"v(\d+\.\d+\.\d+)"),
+           ("version", "--client"), r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
     Binary("etcd", ETCD_VERSION, "etcd", "go.etcd.io/etcd/server/v3", ("--version",),
-           r"etcd Version: (\d+\.\d+\.\d+)"),
+           r"etcd Version: (\d+\.\d+\.\d+)", f"go.etcd.io/etcd/server/v3@v{ETCD_VERSION}"),
 )
 
 #: The Python script the language host runs; shipped in the Pulumi Go SDK module, copied beside the host.
@@ -150,7 +167,9 @@ class Status:
 
 
 def probe_version(binary: Binary, path: Path) -> str | None:
-    """Run the binary's version command; ``None`` if it does not run or says nothing we understand."""
+    """Ask the binary its version; ``None`` if it does not run or says nothing we understand."""
+    if not binary.version_args:
+        return plugin_version(path)
     try:
         proc = subprocess.run([str(path), *binary.version_args], capture_output=True, text=True,
                               timeout=30, check=False)
@@ -160,16 +179,89 @@ def probe_version(binary: Binary, path: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def status() -> list[Status]:
-    """The state of every binary: the cached one if it runs at the right version."""
+def plugin_version(path: Path, *, timeout: float = 30.0) -> str | None:
+    """The version a Pulumi plugin reports over gRPC (``GetPluginInfo``), as the engine itself asks it.
+
+    A plugin started without an engine address serves on a loopback port it prints as its first line.
+    """
+    import grpc  # the engine's own RPC stack, shipped with the Pulumi SDK: imported only when probing
+    from google.protobuf import empty_pb2
+    from pulumi.runtime.proto import provider_pb2_grpc
+
+    try:
+        proc = subprocess.Popen([str(path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                start_new_session=True)
+    except OSError:
+        return None
+    try:
+        assert proc.stdout is not None
+        port = _first_line(proc, timeout).strip()
+        if not port.isdigit():
+            return None
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(empty_pb2.Empty(), timeout=timeout)
+        version = str(info.version).lstrip("v")
+        return version or None
+    except grpc.RpcError:
+        return None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The first line a process prints, or "" if it prints none within ``timeout`` seconds."""
+    import selectors
+
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            return ""
+    return proc.stdout.readline()
+
+
+def _stat_key(path: Path) -> list[int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def status(*, fresh: bool = False) -> list[Status]:
+    """The state of every binary: the cached one if it runs at the right version.
+
+    The version is asked of the binary; the answer is remembered in the manifest with the file's size,
+    modification time and inode, and reused while those are unchanged, unless ``fresh``.
+    """
     manifest = _read_manifest()
     result = []
+    changed = False
     for b in BINARIES:
         path = bin_dir() / b.name
         entry = manifest.get(b.name, {})
-        found = probe_version(b, path) if path.exists() else None
-        result.append(Status(b.name, b.version, found, str(path) if found else None,
-                             str(entry.get("source")) if found and entry else None))
+        key = _stat_key(path)
+        probed = entry.get("probed")
+        if key is None:
+            found = None
+        elif not fresh and isinstance(probed, dict) and probed.get("stat") == key:
+            found = probed.get("version")
+        else:
+            found = probe_version(b, path)
+            if entry:
+                entry["probed"] = {"stat": key, "version": found}
+                changed = True
+        source = entry.get("source") if found and entry else None
+        if source == "go-build" and b.upstream:
+            source = f"go-build {b.upstream}"
+        result.append(Status(b.name, b.version, str(found) if found else None, str(path) if found else None,
+                             str(source) if source else None))
+    if changed:
+        try:
+            _write_manifest(manifest)
+        except OSError:
+            pass  # a read-only cache still works, it only probes every time
     return result
 
 
@@ -308,7 +400,9 @@ def _ldflags(module: str) -> str:
         ])
     if module == "etcd":
         return f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v{ETCD_VERSION}"
-    # the engine module states its versions as constants (a test checks them against these pins)
+    if module == "pulumi-kubernetes":
+        return f"-s -w -X {KUBERNETES_PROVIDER_MODULE}/pkg/version.Version={KUBERNETES_PROVIDER_VERSION}"
+    # the engine module (our language host) states its version as a constant (a test checks it)
     return "-s -w"
 
 
@@ -344,6 +438,8 @@ def _go_build(module: str, targets: list[Binary], progress: Progress) -> None:
     outdir.mkdir(parents=True)
     names = ", ".join(t.name for t in targets)
     progress(f"go build {names} (module {module}; a cold build downloads modules and compiles for minutes)")
+    if module == "pulumi-kubernetes":
+        _generate_provider_embeds(go, workdir)
     cmd = [str(go), "build", "-v", "-trimpath", "-ldflags", _ldflags(module), "-o", str(outdir) + os.sep,
            *[t.package for t in targets]]
     started = time.monotonic()
@@ -373,6 +469,26 @@ def _go_build(module: str, targets: list[Binary], progress: Progress) -> None:
     if module == "engine":
         _install_exec_script()
     progress(f"  {names}: built in {time.monotonic() - started:.0f}s")
+
+
+def _generate_provider_embeds(go: Path, workdir: Path) -> None:
+    """Write the two files upstream's provider main embeds, as its ``generate.go`` makes them: the
+    module's ``schema.json`` with ``version`` set, and ``terraform-mapping.json``, both compacted."""
+    proc = subprocess.run([str(go), "mod", "download", "-json",
+                           f"{KUBERNETES_PROVIDER_MODULE}@{KUBERNETES_PROVIDER_PSEUDO_VERSION}"],
+                          cwd=workdir, env=go_env(), capture_output=True, text=True, check=False)
+    try:
+        src = Path(json.loads(proc.stdout)["Dir"]) / "cmd" / "pulumi-resource-kubernetes"
+        schema = json.loads((src / "schema.json").read_text())
+        mapping = json.loads((src / "terraform-mapping.json").read_text())
+    except (ValueError, KeyError, OSError) as exc:
+        raise errors.ToolchainError(
+            f"cannot read the schema of {KUBERNETES_PROVIDER_MODULE}@{KUBERNETES_PROVIDER_PSEUDO_VERSION} "
+            f"from the module cache: {proc.stderr.strip() or exc}") from exc
+    schema["version"] = KUBERNETES_PROVIDER_VERSION
+    dest = workdir / "cmd" / "pulumi-resource-kubernetes"
+    (dest / "schema-embed.json").write_text(json.dumps(schema, separators=(",", ":")))
+    (dest / "terraform-mapping-embed.json").write_text(json.dumps(mapping, separators=(",", ":")))
 
 
 def _go_binary_name(package: str) -> str:

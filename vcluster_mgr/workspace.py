@@ -8,12 +8,14 @@ the toolchain's bin directory (first on ``PATH``), so nothing the engine does re
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import multiprocessing
 import os
 import queue as queue_mod
 import secrets
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -108,10 +110,37 @@ def settings(*, state_dir: Path | None = None, backend_url: str | None = None,
     return Settings(sd, url, _passphrase(sd), kc, context)
 
 
-def engine_env(s: Settings) -> dict[str, str]:
-    """Environment for every engine process: our binaries first, nothing reaching out."""
+def provider_kubeconfig(s: Settings, target: program.Target) -> str:
+    """``KUBECONFIG`` for the provider of ``target``: its kubeconfig path(s) as they are at this run.
+
+    The provider's configuration in the stack holds no path and no context (``program.provider``), so what
+    the engine reaches is decided here, each run. A context is chosen the way kubectl's own merging rules
+    allow without copying credentials: a small file (in the state dir) that only sets ``current-context``
+    goes first in the list, and the first file to set it wins.
+    """
+    paths = target.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    if not target.context:
+        return paths
+    folder = s.state_dir / "kube-contexts"
+    override = folder / f"{hashlib.sha256(target.context.encode()).hexdigest()[:16]}.yaml"
+    if not override.exists():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = override.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps({"apiVersion": "v1", "kind": "Config", "current-context": target.context}))
+            tmp.replace(override)
+        except OSError as exc:
+            raise errors.ProvisionError(f"cannot write {override}: {exc.strerror}") from exc
+    return f"{override}{os.pathsep}{paths}"
+
+
+def engine_env(s: Settings, target: program.Target | None = None) -> dict[str, str]:
+    """Environment for every engine process: our binaries first, nothing reaching out; with a ``target``,
+    the ``KUBECONFIG`` its provider uses (``provider_kubeconfig``)."""
     bin_dir = toolchain.require()
+    extra = {"KUBECONFIG": provider_kubeconfig(s, target)} if target is not None and not target.in_state else {}
     return {
+        **extra,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "PULUMI_HOME": str(toolchain.cache_dir() / "pulumi-home"),
         "PULUMI_BACKEND_URL": s.backend_url,
@@ -129,8 +158,9 @@ def _python() -> str:
     return sys.executable
 
 
-def _workspace_opts(s: Settings, project: str, work_dir: Path | None = None) -> auto.LocalWorkspaceOptions:
-    env = engine_env(s)
+def _workspace_opts(s: Settings, project: str, work_dir: Path | None = None,
+                    target: program.Target | None = None) -> auto.LocalWorkspaceOptions:
+    env = engine_env(s, target)
     return auto.LocalWorkspaceOptions(
         work_dir=str(work_dir) if work_dir else None,
         pulumi_home=env["PULUMI_HOME"],
@@ -172,18 +202,19 @@ def clear_stale_locks(s: Settings, project: str, name: str) -> list[str]:
     return removed
 
 
-def stack(s: Settings, name: str, program: auto.PulumiFn, *, project: str = PROJECT) -> auto.Stack:
-    """Create or select the stack ``name`` for an inline ``program`` (stale local locks are cleared first)."""
+def stack(s: Settings, name: str, fn: auto.PulumiFn, *, project: str = PROJECT,
+          target: program.Target | None = None) -> auto.Stack:
+    """Create or select the stack ``name`` for an inline program ``fn`` (stale local locks are cleared
+    first); its engine reaches ``target`` (see ``engine_env``), by default the settings' kubeconfig."""
     clear_stale_locks(s, project, name)
+    opts = _workspace_opts(s, project, target=target or program.Target("default", s.kubeconfig, s.context))
     for attempt in range(6):
         try:
             try:
-                return auto.create_or_select_stack(stack_name=name, project_name=project, program=program,
-                                                   opts=_workspace_opts(s, project))
+                return auto.create_or_select_stack(stack_name=name, project_name=project, program=fn, opts=opts)
             except auto.errors.StackAlreadyExistsError:
                 # another process created it between our look and our create: use theirs
-                return auto.select_stack(stack_name=name, project_name=project, program=program,
-                                         opts=_workspace_opts(s, project))
+                return auto.select_stack(stack_name=name, project_name=project, program=fn, opts=opts)
         except auto.errors.CommandError as exc:
             # another process holds the stack's lock while it creates the stack: wait a little for it
             if "created by" in str(exc) and attempt < 5:
@@ -294,7 +325,8 @@ def _event_text(ev: auto.EngineEvent) -> str | None:
             return None
         return f"{meta.op.value} {meta.type.split(':')[-1]} {meta.urn.rsplit('::', 1)[-1]}"
     if ev.diagnostic_event and ev.diagnostic_event.severity == "error":
-        return "error: " + ev.diagnostic_event.message.strip().splitlines()[0][:300]
+        # the whole first line: the provider names the object, the server and the cause in it
+        return "error: " + ev.diagnostic_event.message.strip().splitlines()[0]
     return None
 
 
@@ -305,14 +337,39 @@ def _failure_text(exc: Exception, steps: list[str]) -> str:
     return "\n".join(reported) if reported else str(exc)
 
 
-def _recorded(s: Settings, job: Job) -> dict[str, Any]:
-    """What the tenant's stack recorded, when it matters (a ttl or a control plane); else nothing is read."""
-    if not (job.tenant.spec.ttl or job.tenant.spec.control_plane.enabled):
-        return {}
+def recorded_outputs(s: Settings, project: str, name: str) -> dict[str, Any] | None:
+    """A stack's outputs with secrets shown as ``[secret]``, in one CLI run and no key derivation;
+    ``None`` if there is no such stack."""
+    work = _project_dir(s, project)
+    proc = subprocess.run([str(toolchain.bin_dir() / "pulumi"), "stack", "output", "--json", "--stack", name],
+                          cwd=work, env={**os.environ, **engine_env(s)}, capture_output=True, text=True,
+                          timeout=300, check=False)
+    if proc.returncode != 0:
+        if "no stack named" in proc.stderr or "not found" in proc.stderr:
+            return None
+        raise errors.ProvisionError(f"cannot read stack {name}: {proc.stderr.strip()[-2000:]}")
     try:
-        return dict(tenant_outputs(s, job.target.name, job.tenant.name))
-    except errors.ProvisionError:
-        return {}
+        data = json.loads(proc.stdout or "{}")
+    except ValueError as exc:
+        raise errors.ProvisionError(f"cannot read stack {name}: the engine printed no JSON") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def check_cluster_identity(target: program.Target, stack_name: str, recorded: Mapping[str, Any] | None,
+                           uid: str) -> None:
+    """Refuse to run a stack against another cluster than the one it was applied to.
+
+    A stack records its host cluster's identity (``hostcluster.cluster_uid``) at every apply; a stack from
+    before that records nothing and is bound from its next apply on.
+    """
+    expected = (recorded or {}).get(program.CLUSTER_UID_OUTPUT)
+    if expected and expected != uid:
+        raise errors.ProvisionError(
+            f"stack {stack_name} belongs to the host cluster whose kube-system namespace has UID {expected}, "
+            f"but the kubeconfig for {target.name!r} ({target.kubeconfig or 'KUBECONFIG'}"
+            f"{', context ' + target.context if target.context else ''}) now reaches a cluster with UID {uid}. "
+            "Nothing was changed. Point --kubeconfig/--context at the cluster the stack belongs to, or give "
+            "this cluster its own name in the platform config (--config).")
 
 
 def _expiry_of(job: Job, recorded: dict[str, Any]) -> str | None:
@@ -339,10 +396,12 @@ def _run_job(s: Settings, job: Job, action: str, events: Any = None) -> Outcome:
                 events.put((job.tenant.name, text))
 
     try:
+        uid = hostcluster.cluster_uid(job.target)
+        recorded = recorded_outputs(s, TENANT_PROJECT, job.stack_name) or {}
+        check_cluster_identity(job.target, job.stack_name, recorded, uid)
         if action in ("apply", "plan"):
             hostcluster.check_ownership(job.target, job.tenant.name, job.tenant.namespace_names(),
                                         f"{TENANT_PROJECT}/{job.stack_name}")
-        recorded = _recorded(s, job)
         expires_at = job.expires_at or _expiry_of(job, recorded)
         asleep = job.asleep if job.asleep is not None else bool(recorded.get("asleep"))
         kubeconfig = None
@@ -351,9 +410,9 @@ def _run_job(s: Settings, job: Job, action: str, events: Any = None) -> Outcome:
             if kubeconfig is None:
                 steps.append("control plane: its kubeconfig Secret does not exist yet (the virtual cluster "
                              "writes it once running); `vcm kubeconfig` waits for it")
-        st = stack(s, job.stack_name, program.tenant_program(job.tenant, job.target, job.blueprint,
-                                                             expires_at=expires_at, asleep=asleep,
-                                                             kubeconfig=kubeconfig), project=TENANT_PROJECT)
+        fn = program.tenant_program(job.tenant, job.target, job.blueprint, expires_at=expires_at, asleep=asleep,
+                                    kubeconfig=kubeconfig, cluster_uid=uid)
+        st = stack(s, job.stack_name, fn, project=TENANT_PROJECT, target=job.target)
         if action == "apply":
             res = up(st, on_event=on_event)
             changes = dict(res.summary.resource_changes or {})
@@ -426,18 +485,35 @@ class _Direct:
 def platform_apply(s: Settings, target: program.Target, blueprint: program.Blueprint, *,
                    progress: Progress | None = None) -> Outcome:
     started = time.monotonic()
-    st = stack(s, target.name, program.platform_program(target, blueprint), project=PLATFORM_PROJECT)
+    uid = hostcluster.cluster_uid(target)
+    check_cluster_identity(target, target.name, recorded_outputs(s, PLATFORM_PROJECT, target.name), uid)
+    st = stack(s, target.name, program.platform_program(target, blueprint, cluster_uid=uid),
+               project=PLATFORM_PROJECT, target=target)
     report = progress or (lambda _t, _m: None)
     res = up(st, on_event=lambda ev: (t := _event_text(ev)) and report("platform", t))
     return Outcome("platform", target.name, "apply", True, dict(res.summary.resource_changes or {}),
                    round(time.monotonic() - started, 2))
 
 
-def _project_workspace(s: Settings, project: str) -> auto.LocalWorkspace:
-    """A workspace for reading a project's stacks (its Pulumi.yaml lives in the state dir, reused)."""
+def _project_dir(s: Settings, project: str) -> Path:
+    """A folder holding the project's ``Pulumi.yaml`` (in the state dir, reused), for reading its stacks."""
     work = s.state_dir / "workspaces" / project
-    work.mkdir(parents=True, exist_ok=True)
-    return auto.LocalWorkspace(**vars(_workspace_opts(s, project, work)))
+    settings_file = work / "Pulumi.yaml"
+    if not settings_file.exists():
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+            tmp = settings_file.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps({"name": project, "runtime": "python",
+                                       "backend": {"url": s.backend_url}}))
+            tmp.replace(settings_file)
+        except OSError as exc:
+            raise errors.ProvisionError(f"cannot write {settings_file}: {exc.strerror}") from exc
+    return work
+
+
+def _project_workspace(s: Settings, project: str, target: program.Target | None = None) -> auto.LocalWorkspace:
+    """A workspace for reading (or destroying) a project's stacks."""
+    return auto.LocalWorkspace(**vars(_workspace_opts(s, project, _project_dir(s, project), target=target)))
 
 
 def list_tenant_stacks(s: Settings) -> list[dict[str, Any]]:
@@ -457,17 +533,11 @@ def list_tenant_stacks(s: Settings) -> list[dict[str, Any]]:
 
 
 def tenant_outputs(s: Settings, cluster: str, tenant: str) -> dict[str, Any]:
-    """The outputs of a tenant's stack; ``ProvisionError`` if there is no such stack."""
-    ws = _project_workspace(s, TENANT_PROJECT)
-    name = tenant_stack_name(cluster, tenant)
-    try:
-        st = auto.Stack.select(name, ws)
-        # secret outputs (a control plane's kubeconfig) stay out of everything that prints or returns outputs
-        return {k: "[secret]" if v.secret else v.value for k, v in st.outputs().items()}
-    except auto.errors.StackNotFoundError as exc:
-        raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {cluster!r} in {s.backend_url}") from exc
-    except auto.errors.CommandError as exc:
-        raise errors.ProvisionError(f"cannot read stack {name}: {_clean(exc)}") from exc
+    """The outputs of a tenant's stack (secrets as ``[secret]``); ``ProvisionError`` if there is no such stack."""
+    found = recorded_outputs(s, TENANT_PROJECT, tenant_stack_name(cluster, tenant))
+    if found is None:
+        raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {cluster!r} in {s.backend_url}")
+    return found
 
 
 def delete_tenant(s: Settings, target: program.Target, tenant: str, *,
@@ -475,7 +545,11 @@ def delete_tenant(s: Settings, target: program.Target, tenant: str, *,
     """Destroy a tenant's objects and remove its stack; ``ProvisionError`` if the stack is unknown."""
     started = time.monotonic()
     name = tenant_stack_name(target.name, tenant)
-    ws = _project_workspace(s, TENANT_PROJECT)
+    recorded = recorded_outputs(s, TENANT_PROJECT, name)
+    if recorded is None:
+        raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {target.name!r} in {s.backend_url}")
+    check_cluster_identity(target, name, recorded, hostcluster.cluster_uid(target))
+    ws = _project_workspace(s, TENANT_PROJECT, target)
     try:
         st = auto.Stack.select(name, ws)
     except auto.errors.StackNotFoundError as exc:

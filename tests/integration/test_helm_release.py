@@ -1,5 +1,6 @@
-"""``pulumi_kubernetes.helm.v3.Release`` through the real engine and our provider, against the real local
-API server. The chart is the test double ``tests/data/charts/fake-vcluster`` (the kinds of objects the
+"""``pulumi_kubernetes.helm.v3.Release`` through the real engine and the upstream provider, against the real
+local API server. Releases are applied with ``skip_await`` (upstream would otherwise wait for the chart's
+pods to become ready, which cannot happen on a cluster without nodes). The chart is the test double ``tests/data/charts/fake-vcluster`` (the kinds of objects the
 vcluster chart makes), installed from its local path (air-gapped); a changed value upgrades it to
 revision 2; destroy uninstalls it and leaves nothing of it behind.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi.automation._stack import ImportResource  # not re-exported by pulumi.automation in 3.259
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -60,7 +62,7 @@ def test_helm_release_install_upgrade_destroy(engine_settings: workspace.Setting
             opts=pulumi.ResourceOptions(provider=provider, retain_on_delete=True))
         release = k8s.helm.v3.Release(
             "vcluster", chart=str(CHART), version="0.35.3", name=rel_name, namespace=ns.metadata["name"],
-            max_history=3,
+            max_history=3, skip_await=True,
             values={
                 # flat values of the test double ...
                 "replicas": wanted["replicas"],
@@ -92,9 +94,9 @@ def test_helm_release_install_upgrade_destroy(engine_settings: workspace.Setting
         assert status["version"] == "0.35.3" and status["chart"] == "vcluster"
         assert result.outputs["values"].secret, "values holding a secret must be a secret output"
         assert result.outputs["values"].value["sync"] == {"toHost": {"ingresses": {"enabled": True}}}
-        names = result.outputs["resource_names"].value
-        assert sorted(names["Service/v1"]) == sorted([rel_name, f"{rel_name}-headless"])
-        assert names["StatefulSet/apps/v1"] == [rel_name]
+        names = result.outputs["resource_names"].value  # upstream names them namespace/name
+        assert sorted(names["Service/v1"]) == sorted([f"{ns_name}/{rel_name}", f"{ns_name}/{rel_name}-headless"])
+        assert names["StatefulSet.apps/apps/v1"] == [f"{ns_name}/{rel_name}"]
 
         sts = apps.read_namespaced_stateful_set(rel_name, ns_name)
         assert sts.spec.replicas == 1
@@ -199,7 +201,7 @@ def test_helm_release_recovers_failed_install_and_lost_state(engine_settings: wo
         ns = k8s.core.v1.Namespace("ns", metadata={"name": ns_name},
                                    opts=pulumi.ResourceOptions(provider=provider))
         release = k8s.helm.v3.Release(
-            "vcluster", chart=str(CHART), name=rel_name, namespace=ns.metadata["name"],
+            "vcluster", chart=str(CHART), name=rel_name, namespace=ns.metadata["name"], skip_await=True,
             values={"nodeSelector": dict(node_selector)}, opts=pulumi.ResourceOptions(provider=provider))
         pulumi.export("status", release.status)
 
@@ -226,15 +228,30 @@ def test_helm_release_recovers_failed_install_and_lost_state(engine_settings: wo
             (2, "deployed")
         assert apps.read_namespaced_stateful_set(rel_name, ns_name).spec.template.spec.node_selector == NODE_SELECTOR
 
-        # Lose the release from the state, as a run killed right after `helm install` would.
+        # Lose the release from the state, as a run killed right after `helm install` would. Upstream does
+        # not take over a release it did not record: the re-run says the name is in use, and the release
+        # is adopted the Pulumi way, by importing it (id namespace/name); the next up has nothing to do.
         deployment = st.export_stack()
         deployment.deployment["resources"] = [r for r in deployment.deployment["resources"]
                                               if r["type"] != "kubernetes:helm.sh/v3:Release"]
         st.import_stack(deployment)
+        try:
+            workspace.up(st)
+        except Exception as exc:  # noqa: BLE001 - the refusal is the point
+            assert "cannot re-use a name that is still in use" in str(exc), exc
+        else:
+            raise AssertionError("a release missing from the state must not be installed over")
+        provider_urn = next(r["urn"] for r in st.export_stack().deployment["resources"]
+                            if r["type"] == "pulumi:providers:kubernetes")
+        st.import_resources(resources=[ImportResource(
+            type="kubernetes:helm.sh/v3:Release", name="vcluster", id=f"{ns_name}/{rel_name}",
+            provider="host")], name_table={"host": provider_urn}, protect=False, generate_code=False)
         adopted = workspace.up(st)
-        assert adopted.summary.resource_changes.get("create") == 1
-        assert (adopted.outputs["status"].value["revision"], adopted.outputs["status"].value["status"]) == \
-            (3, "deployed")
+        assert adopted.summary.result == "succeeded"
+        assert adopted.outputs["status"].value["status"] == "deployed"
+        releases = [r for r in st.export_stack().deployment["resources"]
+                    if r["type"] == "kubernetes:helm.sh/v3:Release"]
+        assert len(releases) == 1
 
         workspace.destroy(st)
         assert _gone(apps.read_namespaced_stateful_set, rel_name, ns_name)

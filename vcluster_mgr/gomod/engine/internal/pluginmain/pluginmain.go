@@ -1,5 +1,5 @@
-// Package pluginmain holds the start-up protocol shared by every Pulumi plugin
-// in this module: how the engine's command line is read, how the gRPC server is
+// Package pluginmain holds the start-up protocol of a Pulumi plugin (our language
+// host): how the engine's command line is read, how the gRPC server is
 // exposed on loopback, and when the process stops.
 //
 // The Pulumi engine starts a plugin as `pulumi-<kind>-<name> [flags] ENGINE_ADDRESS`,
