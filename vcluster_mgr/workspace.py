@@ -150,6 +150,9 @@ def engine_env(s: Settings, target: program.Target | None = None) -> dict[str, s
         "PULUMI_SKIP_CONFIRMATIONS": "true",
         "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
         "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+        # the blueprint is authoritative: a field someone else changed (drift) is taken back on the next
+        # apply instead of failing with a server-side apply conflict (the provider's documented switch)
+        "PULUMI_K8S_ENABLE_PATCH_FORCE": "true",
         "PULUMI_PYTHON_CMD": os.environ.get("PULUMI_PYTHON_CMD", _python()),
     }
 
@@ -325,8 +328,10 @@ def _event_text(ev: auto.EngineEvent) -> str | None:
             return None
         return f"{meta.op.value} {meta.type.split(':')[-1]} {meta.urn.rsplit('::', 1)[-1]}"
     if ev.diagnostic_event and ev.diagnostic_event.severity == "error":
-        # the whole first line: the provider names the object, the server and the cause in it
-        return "error: " + ev.diagnostic_event.message.strip().splitlines()[0]
+        # the whole message on one line: the provider names the object, the server and the cause in it,
+        # sometimes under a first line such as "1 error occurred:"
+        lines = [ln.strip(" \t*") for ln in ev.diagnostic_event.message.strip().splitlines()]
+        return "error: " + " ".join(ln for ln in lines if ln)
     return None
 
 

@@ -87,7 +87,8 @@ def test_tenant_lifecycle_through_the_cli(vcm, host_cluster: localcluster.Cluste
     assert [(c["object"], c["field"], c["live"]) for c in report["changes"]] == [
         ("ResourceQuota clitest-one/vcm-quota", "spec.hard.pods", "999")]
     code, out, err = vcm("apply", str(path), "--yes", "-o", "json")
-    assert code == 0, err and json.loads(out)[0]["changes"].get("update") == 1
+    assert code == 0, err + out
+    assert json.loads(out)[0]["changes"].get("update") == 1, out
     code, out, _ = vcm("drift", "--all", "-o", "json", "--fail-on-drift")
     assert code == 0 and json.loads(out) == {"drifted": False, "changes": []}
 
@@ -97,6 +98,36 @@ def test_tenant_lifecycle_through_the_cli(vcm, host_cluster: localcluster.Cluste
     assert json.loads(out) == []
     with pytest.raises(ApiException):
         admin.read_namespace("clitest-one")
+
+
+def test_drift_of_a_label_and_a_deleted_object_is_reported_and_repaired(  # type: ignore[no-untyped-def]
+        vcm, host_cluster: localcluster.Cluster, tmp_path: Path) -> None:
+    """Someone else relabels a tenant namespace and deletes one of its NetworkPolicies: `vcm drift` sees
+    both, `vcm apply` (refresh, then apply) puts both back, and nothing is left to repair."""
+    path = write_spec(tmp_path / "specs", "drifty")
+    code, _, err = vcm("apply", str(path), "--yes")
+    assert code == 0, err
+    api = config.new_client_from_config(str(host_cluster.kubeconfig))
+    core, net = client.CoreV1Api(api), client.NetworkingV1Api(api)
+    level = core.read_namespace("drifty-one").metadata.labels["pod-security.kubernetes.io/enforce"]
+    assert level != "privileged"
+    core.patch_namespace("drifty-one", {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}})
+    deleted = net.list_namespaced_network_policy("drifty-two").items[0].metadata.name
+    net.delete_namespaced_network_policy(deleted, "drifty-two")
+    code, out, _ = vcm("drift", "drifty", "-o", "json", "--fail-on-drift")
+    report = json.loads(out)
+    assert code == 1 and report["drifted"] is True, out
+    objects = {c["object"] for c in report["changes"]}
+    assert "Namespace drifty-one" in objects and f"NetworkPolicy drifty-two/{deleted}" in objects, out
+    code, out, err = vcm("apply", str(path), "--yes", "-o", "json")
+    assert code == 0, err + out
+    changes = json.loads(out)[0]["changes"]
+    assert changes.get("update") == 1 and changes.get("create") == 1, changes
+    assert core.read_namespace("drifty-one").metadata.labels["pod-security.kubernetes.io/enforce"] == level
+    net.read_namespaced_network_policy(deleted, "drifty-two")
+    code, out, _ = vcm("drift", "drifty", "-o", "json", "--fail-on-drift")
+    assert code == 0 and json.loads(out) == {"drifted": False, "changes": []}, out
+    assert vcm("delete", "drifty", "--yes")[0] == 0
 
 
 def test_parallel_apply_in_worker_processes(vcm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

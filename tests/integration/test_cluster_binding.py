@@ -113,6 +113,12 @@ def test_broken_context_does_not_poison_a_tenant_stack(
     assert ok.returncode == 0, ok.stdout + ok.stderr
     bad = vcm("apply", str(spec_path), "--yes", "--context", "nosuch", kubeconfig=str(path))
     assert bad.returncode != 0 and "Traceback" not in bad.stdout + bad.stderr
+    # the stack's provider records neither the kubeconfig path nor the context
+    for stack_file in (state / "pulumi" / ".pulumi" / "stacks").rglob("*ctxbind*.json"):
+        resources = json.loads(stack_file.read_text())["checkpoint"]["latest"]["resources"]
+        providers = [r for r in resources if r["type"] == "pulumi:providers:kubernetes"]
+        assert providers and all(p["inputs"].get("kubeconfig", "") == "" and "context" not in p["inputs"]
+                                 for p in providers), providers
     # the next good run, with another context and the default one, both converge with nothing to do
     for extra in (["--context", base["name"]], []):
         res = vcm("apply", str(spec_path), "--yes", "-o", "json", *extra, kubeconfig=str(path))
