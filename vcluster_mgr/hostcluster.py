@@ -15,12 +15,12 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from vcluster_mgr import components, errors, naming, program
+from vcluster_mgr import components, errors, naming, platformconfig
 
 STACK_ANNOTATION = components.STACK_ANNOTATION
 
 
-def api_client(target: program.Target) -> client.ApiClient:
+def api_client(target: platformconfig.Target) -> client.ApiClient:
     try:
         return config.new_client_from_config(config_file=target.kubeconfig, context=target.context)
     except (config.ConfigException, OSError) as exc:
@@ -37,7 +37,7 @@ def _unreachable(api: client.ApiClient, exc: Exception) -> errors.ProvisionError
     return errors.ProvisionError(f"the API server {server_of(api)} is not reachable: {exc}")
 
 
-def namespace_owners(target: program.Target, namespaces: list[str]) -> dict[str, dict[str, str]]:
+def namespace_owners(target: platformconfig.Target, namespaces: list[str]) -> dict[str, dict[str, str]]:
     """For each existing namespace: its tenant label, managed-by label and owning stack annotation."""
     api = api_client(target)
     core = client.CoreV1Api(api)
@@ -61,7 +61,7 @@ def namespace_owners(target: program.Target, namespaces: list[str]) -> dict[str,
     return found
 
 
-def check_ownership(target: program.Target, tenant: str, namespaces: list[str], stack: str) -> None:
+def check_ownership(target: platformconfig.Target, tenant: str, namespaces: list[str], stack: str) -> None:
     """Refuse to take over namespaces that belong to someone else, naming the owner."""
     problems = []
     for ns, owner in namespace_owners(target, namespaces).items():
@@ -78,7 +78,7 @@ def check_ownership(target: program.Target, tenant: str, namespaces: list[str], 
                                     + "; ".join(problems))
 
 
-def get_object(target: program.Target, api_version: str, kind: str, name: str,
+def get_object(target: platformconfig.Target, api_version: str, kind: str, name: str,
                namespace: str | None) -> dict[str, Any] | None:
     """One live object as a dict, or None if it does not exist (dynamic client: any kind)."""
     from kubernetes import dynamic
@@ -96,7 +96,7 @@ def get_object(target: program.Target, api_version: str, kind: str, name: str,
     return obj.to_dict()  # type: ignore[no-any-return]
 
 
-def owner_kubeconfig(target: program.Target, *, user: str, groups: tuple[str, ...], namespace: str,
+def owner_kubeconfig(target: platformconfig.Target, *, user: str, groups: tuple[str, ...], namespace: str,
                      expiration_seconds: int = 24 * 3600, timeout: float = 60.0) -> str:
     """A kubeconfig authenticating as ``user`` with a client certificate signed by the cluster.
 
@@ -191,7 +191,7 @@ def _drift(path: str, desired: Any, live: Any, out: list[dict[str, Any]]) -> Non
         out.append({"field": path, "desired": desired, "live": live})
 
 
-def drift(target: program.Target, applied: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def drift(target: platformconfig.Target, applied: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Compare what was applied with the live objects: one row per changed field or missing object."""
     rows: list[dict[str, Any]] = []
     for obj in applied:
@@ -209,7 +209,7 @@ def drift(target: program.Target, applied: list[dict[str, Any]]) -> list[dict[st
     return rows
 
 
-def wait_namespaces_active(target: program.Target, namespaces: list[str], *, timeout: float = 120) -> None:
+def wait_namespaces_active(target: platformconfig.Target, namespaces: list[str], *, timeout: float = 120) -> None:
     """Wait until every namespace exists and is Active; say what is missing when the time is up."""
     api = api_client(target)
     core = client.CoreV1Api(api)
@@ -235,7 +235,7 @@ def wait_namespaces_active(target: program.Target, namespaces: list[str], *, tim
                                     f"after {timeout:.0f}s")
 
 
-def control_plane_server(target: program.Target, tenant: Any) -> tuple[str, str]:
+def control_plane_server(target: platformconfig.Target, tenant: Any) -> tuple[str, str]:
     """(server URL, how to reach it) for the tenant's control plane, from its exposure."""
     cp = tenant.spec.control_plane
     release = naming.control_plane_release(tenant.name)
@@ -255,7 +255,7 @@ def control_plane_server(target: program.Target, tenant: Any) -> tuple[str, str]
             f"after `kubectl port-forward -n {namespace} svc/{release} 8443:443` on the host cluster")
 
 
-def control_plane_kubeconfig(target: program.Target, tenant: Any, *, wait: float = 0.0,
+def control_plane_kubeconfig(target: platformconfig.Target, tenant: Any, *, wait: float = 0.0,
                              progress: Any = None) -> str | None:
     """The virtual cluster's admin kubeconfig from its Secret ``vc-<release>``, server pointed at the chosen
     exposure; None if the Secret is not there (after waiting up to ``wait`` seconds, saying so)."""

@@ -25,18 +25,36 @@ from typing import Any
 
 import yaml
 
-from vcluster_mgr import errors, program, spec
+from vcluster_mgr import errors, spec
 
 DEFAULT_CLUSTER = "default"
+"""The one host cluster's name when no platform config names any."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One host cluster as the engine reaches it: a kubeconfig path and an optional context."""
+
+    name: str
+    kubeconfig: str | None = None
+    context: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Blueprint:
+    """The admin's side: policy and (optionally) their own templates folder."""
+
+    policy: spec.Policy = dataclasses.field(default_factory=lambda: spec.DEFAULT_POLICY)
+    templates_dir: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class PlatformConfig:
-    clusters: dict[str, program.Target]
+    clusters: dict[str, Target]
     default_cluster: str
-    blueprint: program.Blueprint
+    blueprint: Blueprint
 
-    def target_for(self, tenant: spec.Tenant) -> program.Target:
+    def target_for(self, tenant: spec.Tenant) -> Target:
         name = tenant.spec.placement.cluster or self.default_cluster
         if name not in self.clusters:
             raise errors.SpecError([errors.FieldError(
@@ -44,7 +62,7 @@ class PlatformConfig:
                 + ", ".join(sorted(self.clusters)), tenant.source)])
         return self.clusters[name]
 
-    def target(self, name: str | None) -> program.Target:
+    def target(self, name: str | None) -> Target:
         key = name or self.default_cluster
         if key not in self.clusters:
             raise errors.UsageError(f"unknown host cluster {key!r}; known: {', '.join(sorted(self.clusters))}")
@@ -76,24 +94,24 @@ def load(path: Path | None = None, *, kubeconfig: str | None = None, context: st
             raise _fail(source, sorted(unknown)[0], "unknown key; valid: clusters, defaultCluster, policy, templatesDir")
         data = loaded
         base = path.parent
-    clusters: dict[str, program.Target] = {}
+    clusters: dict[str, Target] = {}
     for i, entry in enumerate(data.get("clusters") or []):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise _fail(str(path), f"clusters[{i}]", "each cluster needs a name (and optionally kubeconfig, context)")
         kc = entry.get("kubeconfig")
-        clusters[entry["name"]] = program.Target(
+        clusters[entry["name"]] = Target(
             entry["name"], str((base / Path(kc).expanduser()).resolve()) if kc else None, entry.get("context"))
     if not clusters:
-        clusters[DEFAULT_CLUSTER] = program.Target(DEFAULT_CLUSTER, kubeconfig or os.environ.get("KUBECONFIG"),
+        clusters[DEFAULT_CLUSTER] = Target(DEFAULT_CLUSTER, kubeconfig or os.environ.get("KUBECONFIG"),
                                                    context)
     elif kubeconfig or context:
         # flags override the default cluster's access, as kubectl's do
         d = data.get("defaultCluster") or next(iter(clusters))
-        clusters[d] = program.Target(d, kubeconfig or clusters[d].kubeconfig, context or clusters[d].context)
+        clusters[d] = Target(d, kubeconfig or clusters[d].kubeconfig, context or clusters[d].context)
     default = data.get("defaultCluster") or next(iter(clusters))
     if default not in clusters:
         raise _fail(str(path), "defaultCluster", f"{default!r} is not one of the clusters: {', '.join(clusters)}")
     pol_file = policy_path or (base / data["policy"] if data.get("policy") else None)
     policy = spec.load_policy(pol_file) if pol_file else spec.DEFAULT_POLICY
     tdir = templates_dir or (base / data["templatesDir"] if data.get("templatesDir") else None)
-    return PlatformConfig(clusters, default, program.Blueprint(policy, str(tdir) if tdir else None))
+    return PlatformConfig(clusters, default, Blueprint(policy, str(tdir) if tdir else None))

@@ -15,27 +15,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from vcluster_mgr import components, errors, naming, render, spec
+from vcluster_mgr import components, errors, naming, platformconfig, render, spec
 
 
-@dataclasses.dataclass(frozen=True)
-class Target:
-    """One host cluster as the engine reaches it: a kubeconfig path and an optional context."""
-
-    name: str
-    kubeconfig: str | None = None
-    context: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Blueprint:
-    """The admin's side: policy and (optionally) their own templates folder."""
-
-    policy: spec.Policy = dataclasses.field(default_factory=lambda: spec.DEFAULT_POLICY)
-    templates_dir: str | None = None
-
-
-def provider(target: Target) -> k8s.Provider:
+def provider(target: platformconfig.Target) -> k8s.Provider:
     """The provider for a host cluster. Only the kubeconfig *path* enters the state, never its content."""
     return k8s.Provider(f"host-{target.name}", kubeconfig=target.kubeconfig, context=target.context)
 
@@ -55,7 +38,9 @@ def owner_outputs(tenant: spec.Tenant) -> list[dict[str, str]]:
 SLEEP_VALUES: dict[str, Any] = {"controlPlane": {"statefulSet": {"highAvailability": {"replicas": 0}}}}
 
 
-def control_plane_args(tenant: spec.Tenant, blueprint: Blueprint, *, asleep: bool = False) -> dict[str, Any] | None:
+def control_plane_args(
+    tenant: spec.Tenant, blueprint: platformconfig.Blueprint, *, asleep: bool = False
+) -> dict[str, Any] | None:
     """Chart and values of the tenant's control plane (None without one); asleep scales it to zero."""
     if not tenant.spec.control_plane.enabled:
         return None
@@ -70,7 +55,7 @@ def control_plane_args(tenant: spec.Tenant, blueprint: Blueprint, *, asleep: boo
     return {"chart": chart, "values": values}
 
 
-def declare_tenant(tenant: spec.Tenant, blueprint: Blueprint, opts: pulumi.ResourceOptions, *,
+def declare_tenant(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, opts: pulumi.ResourceOptions, *,
                    expires_at: str | None = None, asleep: bool = False,
                    kubeconfig: str | None = None) -> components.Tenant:
     objects = render.render_tenant(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir)
@@ -81,7 +66,7 @@ def declare_tenant(tenant: spec.Tenant, blueprint: Blueprint, opts: pulumi.Resou
     return components.Tenant(tenant.name, args, opts)
 
 
-def tenant_program(tenant: spec.Tenant, target: Target, blueprint: Blueprint, *,
+def tenant_program(tenant: spec.Tenant, target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
                    expires_at: str | None = None, asleep: bool = False,
                    kubeconfig: str | None = None) -> Callable[[], None]:
     """The program of one tenant's own stack; ``expires_at`` (RFC 3339) marks an ephemeral tenant, ``asleep``
@@ -108,7 +93,7 @@ def tenant_program(tenant: spec.Tenant, target: Target, blueprint: Blueprint, *,
     return run
 
 
-def platform_program(target: Target, blueprint: Blueprint) -> Callable[[], None]:
+def platform_program(target: platformconfig.Target, blueprint: platformconfig.Blueprint) -> Callable[[], None]:
     """What every tenant of a host cluster relies on (admission policies, the project's namespace)."""
 
     def run() -> None:
@@ -120,7 +105,8 @@ def platform_program(target: Target, blueprint: Blueprint) -> Callable[[], None]
     return run
 
 
-def folder_program(tenants: Sequence[spec.Tenant], target: Target, blueprint: Blueprint, *,
+def folder_program(tenants: Sequence[spec.Tenant], target: platformconfig.Target,
+                   blueprint: platformconfig.Blueprint, *,
                    with_platform: bool = True) -> Callable[[], None]:
     """GitOps: the platform and every tenant of a folder in one stack (the top-level Pulumi.yaml)."""
 
@@ -137,10 +123,10 @@ def folder_program(tenants: Sequence[spec.Tenant], target: Target, blueprint: Bl
     return run
 
 
-def _config_target(cfg: pulumi.Config) -> Target:
+def _config_target(cfg: pulumi.Config) -> platformconfig.Target:
     import os
 
-    return Target(cfg.get("cluster") or "default",
+    return platformconfig.Target(cfg.get("cluster") or "default",
                   cfg.get("kubeconfig") or os.environ.get("KUBECONFIG") or None, cfg.get("context"))
 
 
@@ -149,7 +135,7 @@ def platform_main() -> None:
     cfg = pulumi.Config("vcluster-mgr")
     policy_path = cfg.get("policy")
     policy = spec.load_policy(policy_path) if policy_path else spec.DEFAULT_POLICY
-    platform_program(_config_target(cfg), Blueprint(policy, cfg.get("templatesDir")))()
+    platform_program(_config_target(cfg), platformconfig.Blueprint(policy, cfg.get("templatesDir")))()
 
 
 def gitops_main() -> None:
@@ -172,4 +158,5 @@ def gitops_main() -> None:
     except errors.VcmError as exc:
         # a clean message in the engine's output instead of a Python traceback
         raise pulumi.RunError(f"invalid tenant specs in {tenants_dir}:\n{exc}") from exc
-    folder_program(tenants, _config_target(cfg), Blueprint(policy, str(root / templates) if templates else None))()
+    blueprint = platformconfig.Blueprint(policy, str(root / templates) if templates else None)
+    folder_program(tenants, _config_target(cfg), blueprint)()

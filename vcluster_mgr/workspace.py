@@ -24,7 +24,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from vcluster_mgr import errors, hostcluster, lifecycle, program, spec, toolchain
+from vcluster_mgr import errors, hostcluster, lifecycle, platformconfig, program, spec, toolchain
 
 PROJECT = "vcluster-mgr"
 EventCallback = Callable[[auto.EngineEvent], None]
@@ -256,8 +256,8 @@ class Job:
     """One tenant to plan, apply or delete on one host cluster (picklable: it crosses processes)."""
 
     tenant: spec.Tenant
-    target: program.Target
-    blueprint: program.Blueprint
+    target: platformconfig.Target
+    blueprint: platformconfig.Blueprint
     #: RFC 3339 expiry of a tenant with a ttl; None: kept from the stack, else now + ttl
     expires_at: str | None = None
     #: control plane scaled to zero; None: as the stack recorded it (awake for a new tenant)
@@ -423,7 +423,7 @@ class _Direct:
         self._report(*item)
 
 
-def platform_apply(s: Settings, target: program.Target, blueprint: program.Blueprint, *,
+def platform_apply(s: Settings, target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
                    progress: Progress | None = None) -> Outcome:
     started = time.monotonic()
     st = stack(s, target.name, program.platform_program(target, blueprint), project=PLATFORM_PROJECT)
@@ -470,7 +470,7 @@ def tenant_outputs(s: Settings, cluster: str, tenant: str) -> dict[str, Any]:
         raise errors.ProvisionError(f"cannot read stack {name}: {_clean(exc)}") from exc
 
 
-def delete_tenant(s: Settings, target: program.Target, tenant: str, *,
+def delete_tenant(s: Settings, target: platformconfig.Target, tenant: str, *,
                   progress: Progress | None = None) -> Outcome:
     """Destroy a tenant's objects and remove its stack; ``ProvisionError`` if the stack is unknown."""
     started = time.monotonic()

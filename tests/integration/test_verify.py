@@ -28,7 +28,7 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, program, verify, workspace
+from vcluster_mgr import cli, platformconfig, verify, workspace
 
 from .conftest import Applied
 
@@ -52,7 +52,7 @@ POD_CHECKS = set(verify.POD_PROBES)
 @dataclasses.dataclass(frozen=True)
 class Env:
     admin: client.ApiClient
-    target: program.Target
+    target: platformconfig.Target
     outputs: Mapping[str, Mapping[str, Any]]
     settings: workspace.Settings
 

@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from vcluster_mgr import errors, naming, program
+from vcluster_mgr import errors, naming, platformconfig
 from vcluster_mgr.verify import catalogue, report, runners, session
 
 
@@ -125,7 +125,7 @@ def tenant_from_outputs(outputs: Mapping[str, Any], live: Mapping[str, report.Te
     return report.TenantInfo(name, namespaces, tuple(owners), _control_plane_enabled(outputs))
 
 
-def verify_live(target: program.Target, outputs: Mapping[str, Any], *,
+def verify_live(target: platformconfig.Target, outputs: Mapping[str, Any], *,
                 checks: Sequence[catalogue.Check] | None = None) -> report.Report:
     """Verify one tenant of ``target`` from its stack outputs (``workspace.tenant_outputs``)."""
     clients = session.client_factory(target)

@@ -17,7 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from vcluster_mgr import errors, hostcluster, naming, program
+from vcluster_mgr import errors, hostcluster, naming, platformconfig
 from vcluster_mgr.verify import analysis, catalogue, judging, probe_objects, report
 
 # ---------------------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ def impersonate(api: client.ApiClient, identity: report.Identity) -> client.ApiC
     return api
 
 
-def client_factory(target: program.Target) -> ClientFactory:
+def client_factory(target: platformconfig.Target) -> ClientFactory:
     """ApiClients for a host cluster: the admin's kubeconfig, impersonating the identity when one is given."""
 
     def make(identity: report.Identity | None) -> client.ApiClient:
