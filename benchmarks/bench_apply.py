@@ -30,7 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vcluster_mgr import localcluster, render, spec, toolchain, workspace  # noqa: E402
+from vcluster_mgr import localcluster, render, spec, toolchain  # noqa: E402
 
 SPEC = """\
 apiVersion: vcluster-mgr.dev/v1alpha1
@@ -143,7 +143,8 @@ def gitops_cmd(bench: Bench, state: Path) -> list[str]:
         f"s = workspace.settings(state_dir=Path({str(state)!r}));"
         f"ts = spec.load_specs([Path({str(bench.specs)!r})]);"
         f"t = platformconfig.Target('default', {str(bench.cluster.kubeconfig)!r});"
-        "st = workspace.stack(s, 'gitops', program.folder_program(ts, t, platformconfig.Blueprint(), with_platform=False),"
+        "st = workspace.stack(s, 'gitops', program.folder_program(ts, t, platformconfig.Blueprint(), "
+        "with_platform=False),"
         " project='vcm-bench-gitops');"
         "r = workspace.up(st);"
         "print(r.summary.resource_changes)"

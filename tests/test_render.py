@@ -83,7 +83,7 @@ def test_order_is_namespaces_first_then_kind_namespace_name() -> None:
     order = list(render.TENANT_KINDS)
     keys = [(order.index(o["kind"]), o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objects]
     assert keys == sorted(keys)
-    assert [k for k in dict.fromkeys(kinds)] == [
+    assert list(dict.fromkeys(kinds)) == [
         "Namespace",
         "ResourceQuota",
         "LimitRange",

@@ -184,7 +184,7 @@ def _drift(path: str, desired: Any, live: Any, out: list[dict[str, Any]]) -> Non
         if not isinstance(live, list) or len(live) != len(desired):
             out.append({"field": path, "desired": desired, "live": live})
             return
-        for i, (d, lv) in enumerate(zip(desired, live)):
+        for i, (d, lv) in enumerate(zip(desired, live, strict=False)):
             _drift(f"{path}[{i}]", d, lv, out)
     elif desired != live and not (isinstance(desired, (int, float)) and isinstance(live, (int, float))
                                   and float(desired) == float(live)):

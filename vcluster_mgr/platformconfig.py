@@ -57,9 +57,16 @@ class PlatformConfig:
     def target_for(self, tenant: spec.Tenant) -> Target:
         name = tenant.spec.placement.cluster or self.default_cluster
         if name not in self.clusters:
-            raise errors.SpecError([errors.FieldError(
-                "spec.placement.cluster", f"unknown host cluster {name!r}; the platform config names: "
-                + ", ".join(sorted(self.clusters)), tenant.source)])
+            raise errors.SpecError(
+                [
+                    errors.FieldError(
+                        "spec.placement.cluster",
+                        f"unknown host cluster {name!r}; the platform config names: "
+                        + ", ".join(sorted(self.clusters)),
+                        tenant.source,
+                    )
+                ]
+            )
         return self.clusters[name]
 
     def target(self, name: str | None) -> Target:
@@ -73,8 +80,14 @@ def _fail(source: str, path: str, message: str) -> errors.SpecError:
     return errors.SpecError([errors.FieldError(path, message, source)])
 
 
-def load(path: Path | None = None, *, kubeconfig: str | None = None, context: str | None = None,
-         policy_path: Path | None = None, templates_dir: Path | None = None) -> PlatformConfig:
+def load(
+    path: Path | None = None,
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    policy_path: Path | None = None,
+    templates_dir: Path | None = None,
+) -> PlatformConfig:
     """Read the admin config (or build the single-cluster default); command-line flags win."""
     path = path or (Path(os.environ["VCM_CONFIG"]) if os.environ.get("VCM_CONFIG") else None)
     data: dict[str, Any] = {}
@@ -91,7 +104,9 @@ def load(path: Path | None = None, *, kubeconfig: str | None = None, context: st
             raise _fail(source, "(document)", "must be a mapping with clusters, defaultCluster, policy, templatesDir")
         unknown = set(loaded) - {"clusters", "defaultCluster", "policy", "templatesDir"}
         if unknown:
-            raise _fail(source, sorted(unknown)[0], "unknown key; valid: clusters, defaultCluster, policy, templatesDir")
+            raise _fail(
+                source, sorted(unknown)[0], "unknown key; valid: clusters, defaultCluster, policy, templatesDir"
+            )
         data = loaded
         base = path.parent
     clusters: dict[str, Target] = {}
@@ -100,10 +115,10 @@ def load(path: Path | None = None, *, kubeconfig: str | None = None, context: st
             raise _fail(str(path), f"clusters[{i}]", "each cluster needs a name (and optionally kubeconfig, context)")
         kc = entry.get("kubeconfig")
         clusters[entry["name"]] = Target(
-            entry["name"], str((base / Path(kc).expanduser()).resolve()) if kc else None, entry.get("context"))
+            entry["name"], str((base / Path(kc).expanduser()).resolve()) if kc else None, entry.get("context")
+        )
     if not clusters:
-        clusters[DEFAULT_CLUSTER] = Target(DEFAULT_CLUSTER, kubeconfig or os.environ.get("KUBECONFIG"),
-                                                   context)
+        clusters[DEFAULT_CLUSTER] = Target(DEFAULT_CLUSTER, kubeconfig or os.environ.get("KUBECONFIG"), context)
     elif kubeconfig or context:
         # flags override the default cluster's access, as kubectl's do
         d = data.get("defaultCluster") or next(iter(clusters))

@@ -7,7 +7,6 @@ fed by ``render``. The same functions serve ``vcm`` (through ``workspace``) and 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any

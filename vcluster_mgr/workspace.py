@@ -405,7 +405,7 @@ def run_jobs(s: Settings, jobs: list[Job], action: str, *, parallel: int = 1,
                     job = pending.pop(fut)
                     try:
                         outcome = fut.result()
-                    except Exception as exc:  # a worker died: report it as this tenant's failure
+                    except Exception as exc:  # noqa: BLE001 - a worker died: report it as this tenant's failure
                         outcome = Outcome(job.tenant.name, job.target.name, action, False, {}, 0.0,
                                           error=f"worker process failed: {exc}")
                     report(job.tenant.name, "done" if outcome.ok else "failed")

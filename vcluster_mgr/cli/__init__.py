@@ -14,6 +14,7 @@ from __future__ import annotations
 
 # Imported in the order `vcm --help` lists the commands (Typer keeps registration order).
 from vcluster_mgr.cli import apps
+
 from vcluster_mgr.cli import spec_commands  # isort: skip
 from vcluster_mgr.cli import tenant_commands  # isort: skip
 from vcluster_mgr.cli import ephemeral_commands  # isort: skip

@@ -1,5 +1,4 @@
-"""``vcm ci init``: write a CI pipeline that tests against an ephemeral tenant (offline).
-"""
+"""``vcm ci init``: write a CI pipeline that tests against an ephemeral tenant (offline)."""
 
 from __future__ import annotations
 
@@ -37,5 +36,6 @@ def ci_init(
     Edit its `make test` step to run your own tests.
     """
     with printing.failures():
-        printing.write_or_echo(render.ci_pipeline(system.value, spec_path=spec_path, ttl=ttl, name_prefix=name_prefix),
-                       output, force)
+        printing.write_or_echo(
+            render.ci_pipeline(system.value, spec_path=spec_path, ttl=ttl, name_prefix=name_prefix), output, force
+        )

@@ -29,17 +29,26 @@ class Env:
     config: platformconfig.PlatformConfig
 
 
-def env(kubeconfig: str | None, context: str | None, config: Path | None, state_dir: Path | None,
-         backend_url: str | None, policy: Path | None = None) -> Env:
+def env(
+    kubeconfig: str | None,
+    context: str | None,
+    config: Path | None,
+    state_dir: Path | None,
+    backend_url: str | None,
+    policy: Path | None = None,
+) -> Env:
     from vcluster_mgr import workspace
+
     cfg = platformconfig.load(config, kubeconfig=kubeconfig, context=context, policy_path=policy)
     toolchain.check_sdk_versions()
-    return Env(workspace.settings(state_dir=state_dir, backend_url=backend_url, kubeconfig=kubeconfig,
-                                   context=context), cfg)
+    return Env(
+        workspace.settings(state_dir=state_dir, backend_url=backend_url, kubeconfig=kubeconfig, context=context), cfg
+    )
 
 
 def jobs(env: Env, paths: list[Path]) -> list[workspace.Job]:
     from vcluster_mgr import workspace
+
     tenants = spec.load_specs(paths, policy=env.config.blueprint.policy)
     if not tenants:
         raise errors.UsageError("no tenant specs found in " + ", ".join(map(str, paths)))

@@ -1,5 +1,4 @@
-"""Short-lived tenants: ``vcm ephemeral create`` / ``delete``, and ``vcm gc`` for those past their expiry.
-"""
+"""Short-lived tenants: ``vcm ephemeral create`` / ``delete``, and ``vcm gc`` for those past their expiry."""
 
 from __future__ import annotations
 
@@ -23,29 +22,46 @@ spec:
 """
 
 
-@apps.ephemeral_app.command("create", epilog="Example: vcm ephemeral create ci/tenant.yaml --ttl 2h --wait "
-                       "--kubeconfig-out tenant.kubeconfig -o json")
+@apps.ephemeral_app.command(
+    "create",
+    epilog="Example: vcm ephemeral create ci/tenant.yaml --ttl 2h --wait --kubeconfig-out tenant.kubeconfig -o json",
+)
 def ephemeral_create(
-    path: Annotated[Path | None, typer.Argument(help="Tenant spec (its name is replaced by a unique one); "
-                                                "default: one namespace, owner ci@vcluster-mgr.local.",
-                                                show_default=False)] = None,
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Tenant spec (its name is replaced by a unique one); "
+            "default: one namespace, owner ci@vcluster-mgr.local.",
+            show_default=False,
+        ),
+    ] = None,
     ttl: Annotated[str, typer.Option("--ttl", help="Lifetime, e.g. 30m, 2h, 1d; `vcm gc` deletes it after.")] = "2h",
     name_prefix: Annotated[str, typer.Option("--name-prefix", help="Prefix of the generated name.")] = "ci-",
     wait: Annotated[bool, typer.Option("--wait", help="Wait until its namespaces are active.")] = False,
-    kubeconfig_out: Annotated[Path | None, typer.Option("--kubeconfig-out", help="Write the owner's kubeconfig "
-                                                        "here (mode 600).", show_default=False)] = None,
+    kubeconfig_out: Annotated[
+        Path | None,
+        typer.Option("--kubeconfig-out", help="Write the owner's kubeconfig here (mode 600).", show_default=False),
+    ] = None,
     output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None, context: options.ContextOpt = None, config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None, backend_url: options.BackendOpt = None, policy: options.PolicyOpt = None,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
+    policy: options.PolicyOpt = None,
 ) -> None:
     """Create a tenant with a unique name that expires after --ttl (recorded on its namespaces and stack)."""
     from vcluster_mgr import hostcluster, workspace
+
     with printing.failures():
         env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
         text = path.read_text() if path else _EPHEMERAL_DEFAULT
         data = yaml.safe_load(text)
-        if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict) or \
-                not isinstance(data.get("spec"), dict):
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("metadata"), dict)
+            or not isinstance(data.get("spec"), dict)
+        ):
             raise errors.SpecError([errors.FieldError("(document)", "not a Tenant document", str(path))])
         name = lifecycle.unique_name(name_prefix)
         data["metadata"]["name"] = name
@@ -62,15 +78,21 @@ def ephemeral_create(
             hostcluster.wait_namespaces_active(job.target, tenant.namespace_names(), timeout=120)
             if tenant.spec.control_plane.enabled:
                 printing.err.print("note: the control plane's readiness is not awaited (it needs nodes to run)")
-        result = {"name": name, "cluster": job.target.name, "expiresAt": expires_at,
-                  "namespaces": tenant.namespace_names(), "kubeconfig": None}
+        result = {
+            "name": name,
+            "cluster": job.target.name,
+            "expiresAt": expires_at,
+            "namespaces": tenant.namespace_names(),
+            "kubeconfig": None,
+        }
         if kubeconfig_out:
             users = [o for o in tenant.spec.owners if o.kind == "User"]
             if not users:
                 raise errors.UsageError("--kubeconfig-out needs a User owner in the spec")
             owner = next((o for o in users if o.role == "admin"), users[0])
-            text = hostcluster.owner_kubeconfig(job.target, user=owner.name, groups=(),
-                                                namespace=tenant.namespace_names()[0])
+            text = hostcluster.owner_kubeconfig(
+                job.target, user=owner.name, groups=(), namespace=tenant.namespace_names()[0]
+            )
             fd = os.open(kubeconfig_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(text)
@@ -83,48 +105,81 @@ def ephemeral_create(
 @apps.ephemeral_app.command("delete", epilog="Example: vcm ephemeral delete ci-7f3k2q")
 def ephemeral_delete(
     name: Annotated[str, typer.Argument(help="Tenant name.")],
-    cluster: options.ClusterOpt = None, output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None, context: options.ContextOpt = None, config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None, backend_url: options.BackendOpt = None,
+    cluster: options.ClusterOpt = None,
+    output: options.OutputOpt = printing.OutputFormat.table,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
 ) -> None:
     """Delete an ephemeral tenant now (no confirmation: it was made to be thrown away)."""
-    tenant_commands.delete(name, cluster=cluster, yes=True, output=output, kubeconfig=kubeconfig, context=context, config=config,
-           state_dir=state_dir, backend_url=backend_url)
+    tenant_commands.delete(
+        name,
+        cluster=cluster,
+        yes=True,
+        output=output,
+        kubeconfig=kubeconfig,
+        context=context,
+        config=config,
+        state_dir=state_dir,
+        backend_url=backend_url,
+    )
 
 
 @apps.app.command(epilog="Example: vcm gc --dry-run")
 def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be deleted.")] = False,
-    now: Annotated[str | None, typer.Option("--now", help="Pretend the time is this (RFC 3339); for tests "
-                                            "and what-if runs.", show_default=False)] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now", help="Pretend the time is this (RFC 3339); for tests and what-if runs.", show_default=False
+        ),
+    ] = None,
     output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None, context: options.ContextOpt = None, config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None, backend_url: options.BackendOpt = None,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
 ) -> None:
     """Delete every tenant past its expiry. Safe on a schedule: tenants without an expiry are never touched,
     and a failed delete is retried by the next run."""
     from vcluster_mgr import workspace
+
     with printing.failures():
         env = environment.env(kubeconfig, context, config, state_dir, backend_url)
         moment = lifecycle.parse_expiry(now) if now else lifecycle.utc_now()
         records = []
         for row in workspace.list_tenant_stacks(env.settings):
             outputs = workspace.tenant_outputs(env.settings, row["cluster"], row["tenant"])
-            records.append({"tenant": row["tenant"], "cluster": row["cluster"],
-                            "expiresAt": outputs.get("expiresAt")})
+            records.append({"tenant": row["tenant"], "cluster": row["cluster"], "expiresAt": outputs.get("expiresAt")})
         expired = lifecycle.select_expired(records, moment)
         outcomes = []
         if not dry_run:
             for rec in expired:
-                outcomes.append(workspace.delete_tenant(env.settings, env.config.target(rec["cluster"]),
-                                                        rec["tenant"], progress=printing.tenant_progress))
-        data = {"now": lifecycle.format_expiry(moment), "dryRun": dry_run,
-                "expired": [dict(r) for r in expired], "kept": len(records) - len(expired),
-                "deleted": [o.tenant for o in outcomes if o.ok], "failed": [o.tenant for o in outcomes if not o.ok]}
+                outcomes.append(
+                    workspace.delete_tenant(
+                        env.settings,
+                        env.config.target(rec["cluster"]),
+                        rec["tenant"],
+                        progress=printing.tenant_progress,
+                    )
+                )
+        data = {
+            "now": lifecycle.format_expiry(moment),
+            "dryRun": dry_run,
+            "expired": [dict(r) for r in expired],
+            "kept": len(records) - len(expired),
+            "deleted": [o.tenant for o in outcomes if o.ok],
+            "failed": [o.tenant for o in outcomes if not o.ok],
+        }
         if not printing.emit(data, output):
             verb = "would delete" if dry_run else "deleted"
-            printing.err.print(f"{len(expired)} expired of {len(records)} tenant(s); {verb}: "
-                      + (", ".join(r["tenant"] for r in expired) or "none"))
+            printing.err.print(
+                f"{len(expired)} expired of {len(records)} tenant(s); {verb}: "
+                + (", ".join(r["tenant"] for r in expired) or "none")
+            )
             if outcomes:
                 environment.summary(outcomes, printing.OutputFormat.table, "gc")
         if data["failed"]:

@@ -1,5 +1,4 @@
-"""``vcm local up|down|status|env|kubeconfig``: the built-in throwaway local host cluster.
-"""
+"""``vcm local up|down|status|env|kubeconfig``: the built-in throwaway local host cluster."""
 
 from __future__ import annotations
 
@@ -40,8 +39,10 @@ def local_up(
                 typer.echo(f"export KUBECONFIG={running.kubeconfig}")
                 return
         c = localcluster.up(name, progress=printing.progress)
-        printing.err.print(f"local cluster [bold]{name}[/bold] ready at {c.server} in {c.ready_seconds:.1f}s "
-                  "(no nodes: pods are accepted but never run)")
+        printing.err.print(
+            f"local cluster [bold]{name}[/bold] ready at {c.server} in {c.ready_seconds:.1f}s "
+            "(no nodes: pods are accepted but never run)"
+        )
         typer.echo(f"export KUBECONFIG={c.kubeconfig}")
 
 
@@ -60,7 +61,9 @@ def local_down(name: NameOpt = localcluster.DEFAULT_NAME) -> None:
 
 @apps.local_app.command("status")
 def local_status(
-    output: Annotated[printing.OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")] = printing.OutputFormat.table,
+    output: Annotated[
+        printing.OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")
+    ] = printing.OutputFormat.table,
 ) -> None:
     """Show which local clusters run, where, and their processes.
 
@@ -70,16 +73,25 @@ def local_status(
         rows = []
         for c in localcluster.list_clusters():
             running = c.running()
-            rows.append({"name": c.name, "server": c.server, "kubeconfig": str(c.kubeconfig),
-                         "processes": {p: {"pid": c.pids[p], "running": running[p]} for p in c.pids},
-                         "ready_seconds": c.ready_seconds, "nodes": 0})
+            rows.append(
+                {
+                    "name": c.name,
+                    "server": c.server,
+                    "kubeconfig": str(c.kubeconfig),
+                    "processes": {p: {"pid": c.pids[p], "running": running[p]} for p in c.pids},
+                    "ready_seconds": c.ready_seconds,
+                    "nodes": 0,
+                }
+            )
         if not printing.emit(rows, output):
             if not rows:
                 printing.err.print("no local cluster is running (start one with `vcm local up`)")
             table = Table("name", "server", "processes", "kubeconfig")
             for r in rows:
-                procs = ", ".join(f"{p} {'up' if v['running'] else '[red]down[/red]'} (pid {v['pid']})"
-                                  for p, v in r["processes"].items())
+                procs = ", ".join(
+                    f"{p} {'up' if v['running'] else '[red]down[/red]'} (pid {v['pid']})"
+                    for p, v in r["processes"].items()
+                )
                 table.add_row(r["name"], r["server"], procs, r["kubeconfig"])
             if rows:
                 printing.out.print(table)

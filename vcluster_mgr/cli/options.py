@@ -21,16 +21,37 @@ PolicyOpt = Annotated[
     typer.Option("--policy", help="Admin policy file (YAML). Without it the built-in default policy applies."),
 ]
 
-KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Host cluster kubeconfig (default: "
-                                                   "KUBECONFIG, then ~/.kube/config).", show_default=False)]
+KubeconfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kubeconfig", help="Host cluster kubeconfig (default: KUBECONFIG, then ~/.kube/config).", show_default=False
+    ),
+]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig context.", show_default=False)]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Platform config: host clusters, policy, "
-                                                "templates (or VCM_CONFIG).", show_default=False)]
-StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="Where stacks are kept (or VCM_STATE_DIR; "
-                                               "default ~/.local/state/vcluster-mgr).", show_default=False)]
-BackendOpt = Annotated[str | None, typer.Option("--backend-url", help="Any Pulumi backend URL (default: a "
-                                                "local file backend in the state dir).", show_default=False)]
-ClusterOpt = Annotated[str | None, typer.Option("--cluster", help="Host cluster name from the platform config.",
-                                                show_default=False)]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="Platform config: host clusters, policy, templates (or VCM_CONFIG).", show_default=False
+    ),
+]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        help="Where stacks are kept (or VCM_STATE_DIR; default ~/.local/state/vcluster-mgr).",
+        show_default=False,
+    ),
+]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backend-url",
+        help="Any Pulumi backend URL (default: a local file backend in the state dir).",
+        show_default=False,
+    ),
+]
+ClusterOpt = Annotated[
+    str | None, typer.Option("--cluster", help="Host cluster name from the platform config.", show_default=False)
+]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 OutputOpt = Annotated[printing.OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")]

@@ -129,6 +129,8 @@ def _print_control_plane_values(
         if not tenant.spec.control_plane.enabled:
             printing.err.print(
                 f"note: {tenant.name} has controlPlane.enabled false; these are the values enabling it would install",
-                markup=False, highlight=False, soft_wrap=True,
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
     typer.echo("---\n".join(documents), nl=False)

@@ -1,5 +1,4 @@
-"""The tenant commands: ``vcm plan``, ``apply``, ``list``, ``status``, ``delete``, ``kubeconfig``, ``drift``.
-"""
+"""The tenant commands: ``vcm plan``, ``apply``, ``list``, ``status``, ``delete``, ``kubeconfig``, ``drift``."""
 
 from __future__ import annotations
 
@@ -20,15 +19,21 @@ def plan(
     paths: Annotated[list[Path], typer.Argument(help="Tenant spec files or folders.")],
     parallel: Annotated[int, typer.Option("--parallel", "-p", min=1, help="Stacks previewed at once.")] = 1,
     output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None, context: options.ContextOpt = None, config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None, backend_url: options.BackendOpt = None, policy: options.PolicyOpt = None,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
+    policy: options.PolicyOpt = None,
 ) -> None:
     """Show what would be created, changed or deleted, per tenant (nothing is changed)."""
     from vcluster_mgr import workspace
+
     with printing.failures():
         env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
-        outcomes = workspace.run_jobs(env.settings, environment.jobs(env, paths), "plan", parallel=parallel,
-                                      progress=printing.tenant_progress)
+        outcomes = workspace.run_jobs(
+            env.settings, environment.jobs(env, paths), "plan", parallel=parallel, progress=printing.tenant_progress
+        )
         environment.summary(outcomes, output, "plan")
         if output is printing.OutputFormat.table:
             for o in outcomes:
@@ -41,15 +46,21 @@ def plan(
 @apps.app.command(epilog="Example: vcm apply examples/tenants --parallel 4 --yes")
 def apply(
     paths: Annotated[list[Path], typer.Argument(help="Tenant spec files or folders.")],
-    parallel: Annotated[int, typer.Option("--parallel", "-p", min=1, help="Stacks applied at once "
-                                          "(each in its own worker process).")] = 1,
+    parallel: Annotated[
+        int, typer.Option("--parallel", "-p", min=1, help="Stacks applied at once (each in its own worker process).")
+    ] = 1,
     yes: options.YesOpt = False,
     output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None, context: options.ContextOpt = None, config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None, backend_url: options.BackendOpt = None, policy: options.PolicyOpt = None,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
+    policy: options.PolicyOpt = None,
 ) -> None:
     """Provision tenants: one stack per host cluster and tenant; safe to re-run after any failure."""
     from vcluster_mgr import workspace
+
     with printing.failures():
         env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
         jobs = environment.jobs(env, paths)
@@ -62,29 +73,37 @@ def apply(
 
 @apps.app.command("list", epilog="Example: vcm list -o json")
 def list_command(
-    output: options.OutputOpt = printing.OutputFormat.table, state_dir: options.StateOpt = None, backend_url: options.BackendOpt = None,
+    output: options.OutputOpt = printing.OutputFormat.table,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
 ) -> None:
     """List the tenants this state knows, with their host cluster."""
     from vcluster_mgr import workspace
+
     with printing.failures():
         s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
         rows = workspace.list_tenant_stacks(s)
         if not printing.emit(rows, output):
             table = Table("tenant", "cluster", "resources", "last update", "stack")
             for r in rows:
-                table.add_row(r["tenant"], r["cluster"], str(r["resources"] or "-"), str(r["lastUpdate"] or "-"),
-                              r["stack"])
+                table.add_row(
+                    r["tenant"], r["cluster"], str(r["resources"] or "-"), str(r["lastUpdate"] or "-"), r["stack"]
+                )
             printing.out.print(table)
 
 
 @apps.app.command(epilog="Example: vcm status payments -o yaml")
 def status(
     name: Annotated[str, typer.Argument(help="Tenant name.")],
-    cluster: options.ClusterOpt = None, output: options.OutputOpt = printing.OutputFormat.table,
-    config: options.ConfigOpt = None, state_dir: options.StateOpt = None, backend_url: options.BackendOpt = None,
+    cluster: options.ClusterOpt = None,
+    output: options.OutputOpt = printing.OutputFormat.table,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
 ) -> None:
     """Show one tenant: host cluster, namespaces, owners, lifetime."""
     from vcluster_mgr import workspace
+
     with printing.failures():
         cfg = platformconfig.load(config)
         s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
@@ -104,12 +123,18 @@ def status(
 @apps.app.command(epilog="Example: vcm delete payments --yes")
 def delete(
     name: Annotated[str, typer.Argument(help="Tenant name.")],
-    cluster: options.ClusterOpt = None, yes: options.YesOpt = False, output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None, context: options.ContextOpt = None, config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None, backend_url: options.BackendOpt = None,
+    cluster: options.ClusterOpt = None,
+    yes: options.YesOpt = False,
+    output: options.OutputOpt = printing.OutputFormat.table,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
 ) -> None:
     """Destroy a tenant's objects on its host cluster and remove its stack and state."""
     from vcluster_mgr import workspace
+
     with printing.failures():
         env = environment.env(kubeconfig, context, config, state_dir, backend_url)
         target = env.config.target(cluster)
@@ -123,17 +148,33 @@ def delete(
 @apps.app.command(epilog="Example: vcm kubeconfig payments --user alice@example.com -o alice.kubeconfig")
 def kubeconfig(
     name: Annotated[str, typer.Argument(help="Tenant name.")],
-    user: Annotated[str | None, typer.Option("--user", help="Owner (User) name; default: the first User "
-                                             "owner with role admin.", show_default=False)] = None,
-    output_file: Annotated[Path | None, typer.Option("-o", "--output-file", help="Write here (mode 600) "
-                                                     "instead of stdout.", show_default=False)] = None,
-    host: Annotated[bool, typer.Option("--host", help="For a tenant with a control plane: the owner's "
-                                       "host-namespace kubeconfig instead of the virtual cluster's.")] = False,
-    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the virtual cluster's kubeconfig "
-                                        "Secret.")] = 60.0,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user", help="Owner (User) name; default: the first User owner with role admin.", show_default=False
+        ),
+    ] = None,
+    output_file: Annotated[
+        Path | None,
+        typer.Option("-o", "--output-file", help="Write here (mode 600) instead of stdout.", show_default=False),
+    ] = None,
+    host: Annotated[
+        bool,
+        typer.Option(
+            "--host",
+            help="For a tenant with a control plane: the owner's "
+            "host-namespace kubeconfig instead of the virtual cluster's.",
+        ),
+    ] = False,
+    wait: Annotated[
+        float, typer.Option("--wait", help="Seconds to wait for the virtual cluster's kubeconfig Secret.")
+    ] = 60.0,
     cluster: options.ClusterOpt = None,
-    kubeconfig: options.KubeconfigOpt = None, context: options.ContextOpt = None, config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None, backend_url: options.BackendOpt = None,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
 ) -> None:
     """A kubeconfig for the tenant: its virtual cluster's (admin) when it has a control plane, else one for
     an owner with its context set to the tenant's first namespace.
@@ -142,6 +183,7 @@ def kubeconfig(
     the tenant's RoleBindings give that owner.
     """
     from vcluster_mgr import hostcluster, workspace
+
     with printing.failures():
         env = environment.env(kubeconfig, context, config, state_dir, backend_url)
         target = env.config.target(cluster)
@@ -154,19 +196,27 @@ def kubeconfig(
                 raise errors.ProvisionError(
                     f"the control plane of {name} has not written its kubeconfig Secret "
                     f"{tenant.namespace_names()[0]}/vc-{name} after {wait:.0f}s (is it running? there must be "
-                    "nodes for its pod); use --host for the owner's host-namespace kubeconfig")
+                    "nodes for its pod); use --host for the owner's host-namespace kubeconfig"
+                )
             _, how = hostcluster.control_plane_server(target, tenant)
             printing.write_kubeconfig(text, output_file, f"admin of {name}'s virtual cluster, reachable {how}")
             return
         owners = data.get("owners") or []
         users = [o for o in owners if o["kind"] == "User"]
-        chosen = next((o for o in users if o["name"] == user), None) if user else next(
-            (o for o in users if o["role"] == "admin"), users[0] if users else None)
+        chosen = (
+            next((o for o in users if o["name"] == user), None)
+            if user
+            else next((o for o in users if o["role"] == "admin"), users[0] if users else None)
+        )
         if chosen is None:
-            raise errors.UsageError(f"tenant {name} has no User owner {user or ''}".strip()
-                                    + "; owners: " + ", ".join(o["name"] for o in owners))
-        text = hostcluster.owner_kubeconfig(target, user=chosen["name"], groups=(),
-                                            namespace=(data.get("namespaces") or ["default"])[0])
+            raise errors.UsageError(
+                f"tenant {name} has no User owner {user or ''}".strip()
+                + "; owners: "
+                + ", ".join(o["name"] for o in owners)
+            )
+        text = hostcluster.owner_kubeconfig(
+            target, user=chosen["name"], groups=(), namespace=(data.get("namespaces") or ["default"])[0]
+        )
         printing.write_kubeconfig(text, output_file, f"{chosen['name']} ({chosen['role']} of {name})")
 
 
@@ -175,13 +225,18 @@ def drift(
     name: Annotated[str | None, typer.Argument(help="Tenant name (or --all).", show_default=False)] = None,
     all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant in the state.")] = False,
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 1 when anything drifted.")] = False,
-    cluster: options.ClusterOpt = None, output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None, context: options.ContextOpt = None, config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None, backend_url: options.BackendOpt = None,
+    cluster: options.ClusterOpt = None,
+    output: options.OutputOpt = printing.OutputFormat.table,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
 ) -> None:
     """Show what was changed on the cluster outside the tool: every field the blueprint set whose live value
     differs, and every object deleted. `vcm apply` puts them back."""
     from vcluster_mgr import hostcluster, workspace
+
     with printing.failures():
         if bool(name) == all_tenants:
             raise errors.UsageError("give a tenant name or --all")
@@ -201,8 +256,13 @@ def drift(
             else:
                 table = Table("tenant", "object", "field", "desired", "live")
                 for r in rows:
-                    table.add_row(r["tenant"], escape(r["object"]), escape(r["field"]),
-                                  escape(json.dumps(r["desired"])), escape(json.dumps(r["live"])))
+                    table.add_row(
+                        r["tenant"],
+                        escape(r["object"]),
+                        escape(r["field"]),
+                        escape(json.dumps(r["desired"])),
+                        escape(json.dumps(r["live"])),
+                    )
                 printing.out.print(table)
         if rows and fail_on_drift:
             raise typer.Exit(1)

@@ -1,5 +1,4 @@
-"""``vcm toolchain ensure|status|env``: the engine's binaries, and plain ``pulumi`` on this state.
-"""
+"""``vcm toolchain ensure|status|env``: the engine's binaries, and plain ``pulumi`` on this state."""
 
 from __future__ import annotations
 
@@ -41,7 +40,9 @@ def toolchain_ensure(
 
 @apps.toolchain_app.command("status")
 def toolchain_status(
-    output: Annotated[printing.OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")] = printing.OutputFormat.table,
+    output: Annotated[
+        printing.OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")
+    ] = printing.OutputFormat.table,
 ) -> None:
     """List each binary with its version and where it came from; exit 1 if any is missing.
 
@@ -70,6 +71,7 @@ def toolchain_env(state_dir: options.StateOpt = None, backend_url: options.Backe
     Example: [bold]eval "$(vcm toolchain env)" && pulumi up[/bold]
     """
     from vcluster_mgr import workspace
+
     with printing.failures():
         s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
         env = workspace.engine_env(s)

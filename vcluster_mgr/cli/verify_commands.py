@@ -1,5 +1,4 @@
-"""``vcm verify``: run the isolation checks against the live cluster and print the report.
-"""
+"""``vcm verify``: run the isolation checks against the live cluster and print the report."""
 
 from __future__ import annotations
 
@@ -25,26 +24,41 @@ def _verify_table(report: Any) -> None:
     title = f"verify {report.tenant} on {report.cluster} as {who}"
     table = Table("id", "level", "result", "tried", "detail", title=escape(title), show_lines=True)
     for check_id, level, result, tried, detail in verify.table_rows(report):
-        table.add_row(check_id, level, f"[{colours[result]}]{result}[/{colours[result]}]", escape(tried),
-                      escape(detail))
+        table.add_row(
+            check_id, level, f"[{colours[result]}]{result}[/{colours[result]}]", escape(tried), escape(detail)
+        )
     printing.out.print(table)
     counts = report.counts()
     verdict = "[green]PASSED[/green]" if report.passed else "[red]NOT PASSED[/red]"
-    printing.out.print(f"{verdict} {escape(report.tenant)}: {counts['pass']} pass, {counts['fail']} fail, "
-              f"{counts['error']} error; {escape(verify.scope_note(report))}", highlight=False, soft_wrap=True)
+    printing.out.print(
+        f"{verdict} {escape(report.tenant)}: {counts['pass']} pass, {counts['fail']} fail, "
+        f"{counts['error']} error; {escape(verify.scope_note(report))}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @apps.app.command("verify", epilog="Example: vcm verify payments; vcm verify --all -o json")
 def verify_command(
     name: Annotated[str | None, typer.Argument(help="Tenant name.", show_default=False)] = None,
     all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant this state knows.")] = False,
-    check: Annotated[list[str] | None, typer.Option("--check", help="Run only this check (id or benchmark id); "
-                                                    "repeat for several.", show_default=False)] = None,
-    level: Annotated[int, typer.Option("--level", min=1, max=2, help="Run the checks up to this benchmark "
-                                       "profile level (2 includes 1).")] = 2,
-    cluster: options.ClusterOpt = None, output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None, context: options.ContextOpt = None, config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None, backend_url: options.BackendOpt = None,
+    check: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--check", help="Run only this check (id or benchmark id); repeat for several.", show_default=False
+        ),
+    ] = None,
+    level: Annotated[
+        int,
+        typer.Option("--level", min=1, max=2, help="Run the checks up to this benchmark profile level (2 includes 1)."),
+    ] = 2,
+    cluster: options.ClusterOpt = None,
+    output: options.OutputOpt = printing.OutputFormat.table,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
 ) -> None:
     """Show that a tenant's isolation holds, live: the multi-tenancy benchmark checks, run as its owner.
 

@@ -68,7 +68,7 @@ def parse_quantity(raw: object) -> Quantity:
     """
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
         # ValueError, not TypeError: a wrong type in a spec is one more invalid value to report
-        raise ValueError("is not a quantity: expected a string or number such as 500m, 2, 16Gi or 1e3")  # noqa: TRY004
+        raise ValueError("is not a quantity: expected a string or number such as 500m, 2, 16Gi or 1e3")
     if isinstance(raw, float):
         if not math.isfinite(raw):
             raise ValueError("is not a finite quantity")

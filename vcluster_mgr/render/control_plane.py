@@ -72,8 +72,7 @@ def control_plane_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str,
     assert s.limits is not None and s.limits.max is not None  # resolve() fills both
     tenant_max = {"cpu": s.limits.max.cpu or "", "memory": s.limits.max.memory or ""}
     resources = {
-        name: _fitted(requests, limits, tenant_max)
-        for name, (requests, limits) in CHART_CONTAINER_RESOURCES.items()
+        name: _fitted(requests, limits, tenant_max) for name, (requests, limits) in CHART_CONTAINER_RESOURCES.items()
     }
     resources["controlPlane"] = _control_plane_resources(cp, tenant_max, policy)
     volume_claim: dict[str, Any] = {"enabled": cp.persistence.enabled}

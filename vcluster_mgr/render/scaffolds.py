@@ -34,7 +34,7 @@ def starter_spec(name: str, *, owner: str = "you@example.com", templates_dir: st
 CI_TEMPLATES: dict[str, str] = {"github": "ci/github.yml.j2", "gitlab": "ci/gitlab.yml.j2"}
 """The pipeline template of each CI system ``vcm ci init`` knows."""
 
-HOST_KUBECONFIG_SECRET = "VCM_HOST_KUBECONFIG"
+HOST_KUBECONFIG_SECRET = "VCM_HOST_KUBECONFIG"  # noqa: S105 - the name of a CI secret, not a secret
 """Name of the CI secret (variable) holding the host cluster's kubeconfig."""
 
 

@@ -26,7 +26,6 @@ BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 """The built-in blueprint: ``vcluster_mgr/templates/``, shipped in the wheel as package data."""
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Templates
 # ---------------------------------------------------------------------------------------------
@@ -52,7 +51,7 @@ def _environment(templates_dir: str | None) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        autoescape=False,  # noqa: S701 - YAML, not HTML: values go in only through | tojson
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -152,7 +151,9 @@ def render_checked(
         for obj in parse_documents(name, template_text(name, context, templates_dir)):
             key = _check(name, obj, kinds=kinds, namespaces=namespaces, cluster_names=cluster_names, labels=labels)
             if key in keyed:
-                raise errors.RenderError(f"template {name} rendered {key[0]} {key[2]} in {key[1] or 'the cluster'} twice")
+                raise errors.RenderError(
+                    f"template {name} rendered {key[0]} {key[2]} in {key[1] or 'the cluster'} twice"
+                )
             keyed[key] = obj
     return [keyed[key] for key in sorted(keyed, key=lambda k: (order[k[0]], k[1], k[2]))]
 

@@ -126,7 +126,8 @@ def tenant_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
         "placement": {"nodeSelector": dict(s.placement.node_selector)},
         # ConfigMap keys cannot hold a "/" (label keys can): one entry per pair, "key=value" in the value
         "placementData": {
-            f"selector-{i}": f"{key}={value}" for i, (key, value) in enumerate(sorted(s.placement.node_selector.items()))
+            f"selector-{i}": f"{key}={value}"
+            for i, (key, value) in enumerate(sorted(s.placement.node_selector.items()))
         },
         "placementConfigMap": naming.PLACEMENT_CONFIGMAP,
         "policy": policy.model_dump(mode="json"),

@@ -88,7 +88,9 @@ def _chart_errors(chart: tenant_model.Chart, policy: policy_model.Policy, *, ena
     if chart.repository is not None and not chart.repository.startswith(("https://", "http://")):
         out.append((f"{base}.repository", f"{messages.show(chart.repository)} is not an http:// or https:// URL"))
     if chart.oci is not None and not chart.oci.startswith("oci://"):
-        message = f"{messages.show(chart.oci)} is not an OCI reference such as oci://registry.example.com/charts/vcluster"
+        message = (
+            f"{messages.show(chart.oci)} is not an OCI reference such as oci://registry.example.com/charts/vcluster"
+        )
         out.append((f"{base}.oci", message))
     if not enabled or len(given) > 1:
         return out
@@ -111,7 +113,11 @@ def _control_plane_resource_errors(
     for resource in ("cpu", "memory"):
         low = getattr(requests, resource) if requests else None
         high = getattr(caps, resource) if caps else None
-        if low is not None and high is not None and policy_model.as_quantity(low).value > policy_model.as_quantity(high).value:
+        if (
+            low is not None
+            and high is not None
+            and policy_model.as_quantity(low).value > policy_model.as_quantity(high).value
+        ):
             message = f"{low} is more than limits.{resource} ({high}); requests must be <= limits"
             out.append((f"{base}.requests.{resource}", message))
         if not enabled:
@@ -125,7 +131,10 @@ def _control_plane_resource_errors(
             problem = policy_model.over_ceiling(f"{base}.{section}.{resource}", value, ceiling, setting)
             if problem:
                 out.append(problem)
-            elif tenant_max is not None and policy_model.as_quantity(value).value > policy_model.as_quantity(tenant_max).value:
+            elif (
+                tenant_max is not None
+                and policy_model.as_quantity(value).value > policy_model.as_quantity(tenant_max).value
+            ):
                 message = (
                     f"{value} is more than spec.limits.max.{resource} ({tenant_max}); the namespace's LimitRange "
                     "would refuse the control plane pod"
@@ -135,7 +144,11 @@ def _control_plane_resource_errors(
 
 
 def control_plane_errors(
-    cp: tenant_model.ControlPlane, limits: tenant_model.Limits | None, policy: policy_model.Policy, *, as_enabled: bool = False
+    cp: tenant_model.ControlPlane,
+    limits: tenant_model.Limits | None,
+    policy: policy_model.Policy,
+    *,
+    as_enabled: bool = False,
 ) -> list[tuple[str, str]]:
     """Problems of spec.controlPlane: its own consistency always; the policy's rules when it is enabled.
 
@@ -159,7 +172,9 @@ def control_plane_errors(
     exposure = cp.exposure
     allowed = ", ".join(policy.allowed_control_plane_exposures) or "none"
     if exposure.type not in policy.allowed_control_plane_exposures:
-        message = f"{messages.show(exposure.type)} is not allowed by the policy; allowedControlPlaneExposures: {allowed}"
+        message = (
+            f"{messages.show(exposure.type)} is not allowed by the policy; allowedControlPlaneExposures: {allowed}"
+        )
         out.append((f"{base}.exposure.type", message))
     elif exposure.type == "NodePort" and not policy.allow_node_ports:
         message = "NodePort needs the policy's allowNodePorts=true (the tenant's ResourceQuota allows no NodePort)"
@@ -171,7 +186,10 @@ def control_plane_errors(
         )
         out.append((f"{base}.exposure.type", message))
     if exposure.ingress_host is not None and "Ingress" not in policy.allowed_control_plane_exposures:
-        message = f"{messages.show(exposure.ingress_host)} is not allowed: the policy's allowedControlPlaneExposures ({allowed})"
+        message = (
+            f"{messages.show(exposure.ingress_host)} is not allowed: the policy's "
+            f"allowedControlPlaneExposures ({allowed})"
+        )
         out.append((f"{base}.exposure.ingressHost", f"{message} does not list Ingress"))
     for field, alias in (("ingresses", "ingresses"), ("storage_classes", "storageClasses"), ("nodes", "nodes")):
         if getattr(cp.sync, field) and alias not in policy.allowed_control_plane_sync:

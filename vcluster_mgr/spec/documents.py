@@ -127,7 +127,9 @@ def _read(path: Path) -> str:
         ) from None
 
 
-def parse_spec(data: Any, *, source: str | None = None, policy: policy_model.Policy | None = None) -> tenant_model.Tenant:
+def parse_spec(
+    data: Any, *, source: str | None = None, policy: policy_model.Policy | None = None
+) -> tenant_model.Tenant:
     """Check one Tenant document (already parsed YAML) against the model and ``policy``.
 
     Returns the tenant with every value the spec left out filled from the policy; raises
@@ -143,7 +145,9 @@ def parse_spec(data: Any, *, source: str | None = None, policy: policy_model.Pol
     except ValidationError as exc:
         failed = [tuple(p for p in item["loc"] if p != "[key]") for item in exc.errors(include_url=False)]
         parts = rules.parts_of_raw(data, failed)
-        raise errors.SpecError(messages.field_errors(exc, tenant_model.Tenant, source) + located(rules.semantic_errors(parts, policy))) from None
+        raise errors.SpecError(
+            messages.field_errors(exc, tenant_model.Tenant, source) + located(rules.semantic_errors(parts, policy))
+        ) from None
     except RecursionError:
         raise errors.SpecError([errors.FieldError("(document)", "is nested too deeply", source)]) from None
     problems = located(rules.semantic_errors(rules.parts_of(tenant), policy))
@@ -154,7 +158,9 @@ def parse_spec(data: Any, *, source: str | None = None, policy: policy_model.Pol
     return tenant
 
 
-def parse_spec_text(text: str, *, source: str | None = None, policy: policy_model.Policy | None = None) -> tenant_model.Tenant:
+def parse_spec_text(
+    text: str, *, source: str | None = None, policy: policy_model.Policy | None = None
+) -> tenant_model.Tenant:
     """``parse_spec`` for YAML text: one document, loaded with ``yaml.safe_load`` (no custom tags)."""
     return parse_spec(_load_document(text, source, "Tenant"), source=source, policy=policy)
 

@@ -1,5 +1,4 @@
-"""Turning pydantic's validation errors into ``errors.FieldError``: dotted paths, short values, valid keys.
-"""
+"""Turning pydantic's validation errors into ``errors.FieldError``: dotted paths, short values, valid keys."""
 
 from __future__ import annotations
 

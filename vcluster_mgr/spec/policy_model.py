@@ -128,7 +128,9 @@ class Policy(field_types.Model):
         "normalised first, so '..' cannot climb out.",
     )
     allow_no_ttl: bool = Field(default=True, description="Allow tenants without a ttl (that never expire).")
-    max_ttl: field_types.Duration | None = Field(default=None, description="Longest ttl a tenant may ask for; null for no limit.")
+    max_ttl: field_types.Duration | None = Field(
+        default=None, description="Longest ttl a tenant may ask for; null for no limit."
+    )
     default_quota: DefaultQuota = Field(
         default_factory=DefaultQuota, description="Quota for fields a tenant's spec leaves out."
     )
@@ -151,7 +153,9 @@ def as_quantity(text: str) -> kube.Quantity:
 
 def over_ceiling(path: str, value: str | int, ceiling: str | int, setting: str) -> tuple[str, str] | None:
     """A problem if ``value`` (a quantity text or a count) is above the policy's ``ceiling``."""
-    over = as_quantity(value).value > as_quantity(str(ceiling)).value if isinstance(value, str) else value > int(ceiling)
+    over = (
+        as_quantity(value).value > as_quantity(str(ceiling)).value if isinstance(value, str) else value > int(ceiling)
+    )
     return (path, f"{value} exceeds the policy ceiling {setting}={ceiling}") if over else None
 
 

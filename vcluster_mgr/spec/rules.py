@@ -179,7 +179,9 @@ def semantic_errors(p: _Parts, policy: policy_model.Policy) -> list[tuple[str, s
         out += _network_errors(p.network, policy)
     if p.pod_security is not _INVALID and p.pod_security not in policy.pod_security_levels:
         allowed = ", ".join(policy.pod_security_levels)
-        out.append(("spec.podSecurity", f"{messages.show(p.pod_security)} is not allowed by the policy; allowed: {allowed}"))
+        out.append(
+            ("spec.podSecurity", f"{messages.show(p.pod_security)} is not allowed by the policy; allowed: {allowed}")
+        )
     if p.control_plane is not _INVALID:
         limits = None if p.limits is _INVALID else policy_model.resolve_limits(p.limits, policy)
         out += control_plane_rules.control_plane_errors(p.control_plane, limits, policy)
@@ -202,11 +204,16 @@ def _namespace_errors(name: Any, suffixes: list[tuple[int, str]]) -> list[tuple[
         full = naming.namespace_name(name, suffix)
         if len(full) > kube.DNS1123_LABEL_MAX:
             limit = kube.DNS1123_LABEL_MAX
-            message = f"{messages.show(suffix)} makes namespace {messages.show(full)} of {len(full)} characters; namespace names have"
+            message = (
+                f"{messages.show(suffix)} makes namespace {messages.show(full)} of {len(full)} "
+                "characters; namespace names have"
+            )
             out.append((path, f"{message} at most {limit} (shorten the tenant name or this entry)"))
         reason = naming.reserved_reason(full)
         if reason:
-            out.append((path, f"{messages.show(suffix)} makes namespace {messages.show(full)}, which is reserved: {reason}"))
+            out.append(
+                (path, f"{messages.show(suffix)} makes namespace {messages.show(full)}, which is reserved: {reason}")
+            )
     return out
 
 
@@ -223,7 +230,9 @@ def _owner_errors(owners: list[tuple[int, tenant_model.Owner]], own: list[str] |
         seen.add(key)
         if owner.kind != "ServiceAccount":
             if owner.namespace is not None:
-                message = f"{messages.show(owner.namespace)} is only for ServiceAccount owners; remove it for a {owner.kind}"
+                message = (
+                    f"{messages.show(owner.namespace)} is only for ServiceAccount owners; remove it for a {owner.kind}"
+                )
                 out.append((f"{path}.namespace", message))
             continue
         try:
@@ -238,7 +247,9 @@ def _owner_errors(owners: list[tuple[int, tenant_model.Owner]], own: list[str] |
     return out
 
 
-def _quota_errors(q: tenant_model.Quota, given: tenant_model.Quota, policy: policy_model.Policy) -> list[tuple[str, str]]:
+def _quota_errors(
+    q: tenant_model.Quota, given: tenant_model.Quota, policy: policy_model.Policy
+) -> list[tuple[str, str]]:
     """Limits below requests (on the resolved quota ``q``), and ceilings (on the values ``given``)."""
     out = []
     for requests, limits, alias in (("cpu", "limits_cpu", "limitsCpu"), ("memory", "limits_memory", "limitsMemory")):
@@ -287,7 +298,10 @@ def _network_errors(network: tenant_model.Network, policy: policy_model.Policy) 
     if network.isolation not in policy.isolation_levels:
         allowed = ", ".join(policy.isolation_levels)
         out.append(
-            ("spec.network.isolation", f"{messages.show(network.isolation)} is not allowed by the policy; allowed: {allowed}")
+            (
+                "spec.network.isolation",
+                f"{messages.show(network.isolation)} is not allowed by the policy; allowed: {allowed}",
+            )
         )
     if network.isolation == "none" and network.allow_ingress_from:
         out.append(

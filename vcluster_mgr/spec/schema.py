@@ -1,5 +1,4 @@
-"""The JSON Schema of the Tenant and Policy documents, generated from the models (``vcm schema``).
-"""
+"""The JSON Schema of the Tenant and Policy documents, generated from the models (``vcm schema``)."""
 
 from __future__ import annotations
 

@@ -50,17 +50,23 @@ class Owner(field_types.Model):
         description="ServiceAccount owners only: the namespace of the ServiceAccount, which must be one of "
         "the tenant's own namespaces (e.g. payments-ci).",
     )
-    role: field_types.Role = Field(description="Built-in ClusterRole bound in each tenant namespace: admin, edit or view.")
+    role: field_types.Role = Field(
+        description="Built-in ClusterRole bound in each tenant namespace: admin, edit or view."
+    )
 
 
 class Quota(field_types.Model):
     """Resource totals for the whole tenant. Fields left out come from the policy's defaultQuota."""
 
-    cpu: field_types.Quantity | None = Field(default=None, description=f"CPU requests (requests.cpu). {field_types.SPLIT_QUANTITY}")
+    cpu: field_types.Quantity | None = Field(
+        default=None, description=f"CPU requests (requests.cpu). {field_types.SPLIT_QUANTITY}"
+    )
     limits_cpu: field_types.Quantity | None = Field(
         default=None, description=f"CPU limits (limits.cpu); defaults to cpu. {field_types.SPLIT_QUANTITY}"
     )
-    memory: field_types.Quantity | None = Field(default=None, description=f"Memory requests (requests.memory). {field_types.SPLIT_QUANTITY}")
+    memory: field_types.Quantity | None = Field(
+        default=None, description=f"Memory requests (requests.memory). {field_types.SPLIT_QUANTITY}"
+    )
     limits_memory: field_types.Quantity | None = Field(
         default=None, description=f"Memory limits (limits.memory); defaults to memory. {field_types.SPLIT_QUANTITY}"
     )
@@ -68,8 +74,12 @@ class Quota(field_types.Model):
         default=None, description=f"Requested persistent storage (requests.storage). {field_types.SPLIT_QUANTITY}"
     )
     pods: field_types.Count | None = Field(default=None, description=f"Number of pods. {field_types.SPLIT_COUNT}")
-    services: field_types.Count | None = Field(default=None, description=f"Number of Services. {field_types.SPLIT_COUNT}")
-    gpu: field_types.Count | None = Field(default=None, description=f"nvidia.com/gpu requests. {field_types.SPLIT_COUNT}")
+    services: field_types.Count | None = Field(
+        default=None, description=f"Number of Services. {field_types.SPLIT_COUNT}"
+    )
+    gpu: field_types.Count | None = Field(
+        default=None, description=f"nvidia.com/gpu requests. {field_types.SPLIT_COUNT}"
+    )
 
 
 class ContainerResources(field_types.Model):
@@ -102,7 +112,9 @@ class EgressRule(field_types.Model):
     """A destination outside the cluster the tenant's pods may reach (strict isolation only)."""
 
     cidr: field_types.Cidr = Field(description="Destination network; must lie inside one of the policy's egressCidrs.")
-    ports: list[field_types.Port] = Field(default_factory=list, description="Destination ports; empty means every port.")
+    ports: list[field_types.Port] = Field(
+        default_factory=list, description="Destination ports; empty means every port."
+    )
     protocol: Literal["TCP", "UDP", "SCTP"] = Field(default="TCP", description="Protocol of the ports.")
 
 

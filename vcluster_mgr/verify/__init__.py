@@ -22,6 +22,9 @@ Nothing here prints or exits; problems that stop a whole run raise ``errors.Veri
 from __future__ import annotations
 
 from vcluster_mgr.errors import VerifyError
+
+# Each registers its checks in runners.RUNNERS when imported.
+from vcluster_mgr.verify import access_checks, policy_checks, workload_checks  # isort: skip
 from vcluster_mgr.verify.analysis import (
     ALL_VERBS,
     CLUSTER_RESOURCES,
@@ -101,6 +104,9 @@ from vcluster_mgr.verify.session import (
 )
 
 __all__ = [
+    "access_checks",
+    "policy_checks",
+    "workload_checks",
     "ALL_VERBS",
     "Attempt",
     "CHECKS",

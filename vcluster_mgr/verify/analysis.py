@@ -129,12 +129,16 @@ def missing_object_limits(hard: Mapping[str, str], limit_ranges: Sequence[Mappin
 # Access reviews (pure)
 # ---------------------------------------------------------------------------------------------
 
-_SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"),
-                 ("authorization.k8s.io", "selfsubjectrulesreviews"), ("authentication.k8s.io", "selfsubjectreviews")}
+_SELF_REVIEWS = {
+    ("authorization.k8s.io", "selfsubjectaccessreviews"),
+    ("authorization.k8s.io", "selfsubjectrulesreviews"),
+    ("authentication.k8s.io", "selfsubjectreviews"),
+}
 
 
-def granted_rules(rules: Sequence[Mapping[str, Any]],
-                  cluster_scoped: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
+def granted_rules(
+    rules: Sequence[Mapping[str, Any]], cluster_scoped: frozenset[tuple[str, str]] = frozenset()
+) -> list[str]:
     """Resource rules of a SelfSubjectRulesReview that give access to namespaced objects.
 
     A rules review in a namespace also lists the subject's cluster-wide rules; rules only about the
@@ -155,8 +159,10 @@ def granted_rules(rules: Sequence[Mapping[str, Any]],
     return out
 
 
-AGGREGATED_DISCOVERY = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
-                         "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList")
+AGGREGATED_DISCOVERY = (
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+)
 
 
 def cluster_scoped_resources(documents: Iterable[Mapping[str, Any]]) -> frozenset[tuple[str, str]]:
@@ -176,21 +182,27 @@ def cluster_scoped_resources(documents: Iterable[Mapping[str, Any]]) -> frozense
 # Cluster resources a tenant must not see or touch (block-cluster-resources), and cluster-scoped kinds it
 # must not write (block-multitenant-resources): (API group, resource).
 CLUSTER_RESOURCES = (
-    ("", "nodes"), ("", "namespaces"), ("rbac.authorization.k8s.io", "clusterroles"),
-    ("rbac.authorization.k8s.io", "clusterrolebindings"), ("apiextensions.k8s.io", "customresourcedefinitions"),
-    ("storage.k8s.io", "storageclasses"), ("", "persistentvolumes"),
+    ("", "nodes"),
+    ("", "namespaces"),
+    ("rbac.authorization.k8s.io", "clusterroles"),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ("storage.k8s.io", "storageclasses"),
+    ("", "persistentvolumes"),
 )
 ALL_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 READ_VERBS = ("get", "list", "watch")
 MULTITENANT_RESOURCES = (
-    ("", "namespaces"), ("rbac.authorization.k8s.io", "clusterroles"),
+    ("", "namespaces"),
+    ("rbac.authorization.k8s.io", "clusterroles"),
     ("rbac.authorization.k8s.io", "clusterrolebindings"),
     ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
     ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
     ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
     ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"),
-    ("scheduling.k8s.io", "priorityclasses"), ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ("scheduling.k8s.io", "priorityclasses"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
 )
 
 

@@ -85,8 +85,10 @@ def must_refuse(attempt: Attempt, control: Attempt | None = None) -> Verdict:
     if not attempt.refused:
         return "error", f"{attempt.what}: unexpected answer {attempt.status}: {short_message(attempt.message)}"
     if control is not None and not control.allowed:
-        return "error", (f"{attempt.what}: refused, but so was the compliant control ({control.what}: "
-                         f"{short_message(control.message)}), so the refusal proves nothing")
+        return "error", (
+            f"{attempt.what}: refused, but so was the compliant control ({control.what}: "
+            f"{short_message(control.message)}), so the refusal proves nothing"
+        )
     return "pass", f"{attempt.what}: refused by {refused_by(attempt.message)} ({short_message(attempt.message)})"
 
 

@@ -17,9 +17,15 @@ from vcluster_mgr import errors, naming, platformconfig
 from vcluster_mgr.verify import catalogue, report, runners, session
 
 
-def verify_tenant(tenant: report.TenantInfo, *, cluster: str, clients: session.ClientFactory,
-                  others: Sequence[report.TenantInfo] = (), checks: Sequence[catalogue.Check] | None = None,
-                  identity: report.Identity | None = None) -> report.Report:
+def verify_tenant(
+    tenant: report.TenantInfo,
+    *,
+    cluster: str,
+    clients: session.ClientFactory,
+    others: Sequence[report.TenantInfo] = (),
+    checks: Sequence[catalogue.Check] | None = None,
+    identity: report.Identity | None = None,
+) -> report.Report:
     """Run ``checks`` (default: all) for ``tenant`` and return the report.
 
     ``clients`` makes the admin's ApiClient (``None``) and the owner's (an ``Identity``); ``others`` are
@@ -37,8 +43,9 @@ def verify_tenant(tenant: report.TenantInfo, *, cluster: str, clients: session.C
                 s.core_a.read_namespace(ns, _request_timeout=catalogue.REQUEST_TIMEOUT)
             except ApiException as exc:
                 reason = "does not exist" if exc.status == 404 else f"cannot be read: {session.api_message(exc)}"
-                raise errors.VerifyError(f"namespace {ns} of tenant {tenant.name} {reason} on {s.server}; "
-                                  "re-apply the tenant (vcm apply)") from exc
+                raise errors.VerifyError(
+                    f"namespace {ns} of tenant {tenant.name} {reason} on {s.server}; re-apply the tenant (vcm apply)"
+                ) from exc
             except (HTTPError, OSError) as exc:
                 raise s._unreachable(exc) from exc
         seen_as = runners.whoami(s)
@@ -46,14 +53,15 @@ def verify_tenant(tenant: report.TenantInfo, *, cluster: str, clients: session.C
         for check in selected:
             try:
                 tried, (result, detail) = runners.RUNNERS[check.id](s)
-            except session.CheckFailed as exc:
+            except session.CheckFailedError as exc:
                 tried, result, detail = "(could not run)", "error", str(exc)
             results.append(report.CheckResult(check, f"as {identity.describe()}: {tried}", result, detail))
     finally:
         admin.close()
         owner.close()
-    return report.Report(tenant.name, cluster, identity, seen_as, tuple(tenant.namespaces), tenant.control_plane,
-                  tuple(results))
+    return report.Report(
+        tenant.name, cluster, identity, seen_as, tuple(tenant.namespaces), tenant.control_plane, tuple(results)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,7 +73,9 @@ def discover_tenants(api: client.ApiClient) -> dict[str, report.TenantInfo]:
     """Every tenant on the cluster, from its namespaces' tenant label and the blueprint's owner RoleBindings."""
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
     try:
-        namespaces = core.list_namespace(label_selector=naming.TENANT_LABEL, _request_timeout=catalogue.REQUEST_TIMEOUT).items
+        namespaces = core.list_namespace(
+            label_selector=naming.TENANT_LABEL, _request_timeout=catalogue.REQUEST_TIMEOUT
+        ).items
         found: dict[str, list[str]] = {}
         for ns in namespaces:
             found.setdefault(ns.metadata.labels[naming.TENANT_LABEL], []).append(ns.metadata.name)
@@ -74,18 +84,26 @@ def discover_tenants(api: client.ApiClient) -> dict[str, report.TenantInfo]:
             owners: list[dict[str, Any]] = []
             for ns in sorted(names):
                 bindings = rbac.list_namespaced_role_binding(
-                    ns, label_selector=f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE}",
-                    _request_timeout=catalogue.REQUEST_TIMEOUT).items
+                    ns,
+                    label_selector=f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE}",
+                    _request_timeout=catalogue.REQUEST_TIMEOUT,
+                ).items
                 for rb in bindings:
                     for subject in rb.subjects or []:
-                        entry = {"kind": subject.kind, "name": subject.name, "role": rb.role_ref.name,
-                                 "namespace": subject.namespace}
+                        entry = {
+                            "kind": subject.kind,
+                            "name": subject.name,
+                            "role": rb.role_ref.name,
+                            "namespace": subject.namespace,
+                        }
                         if not any(report.same_owner(entry, o) for o in owners):
                             owners.append(entry)
             tenants[name] = report.TenantInfo(name, tuple(sorted(names)), tuple(owners))
         return tenants
     except ApiException as exc:
-        raise errors.VerifyError(f"reading tenant namespaces on {api.configuration.host}: {session.api_message(exc)}") from exc
+        raise errors.VerifyError(
+            f"reading tenant namespaces on {api.configuration.host}: {session.api_message(exc)}"
+        ) from exc
     except (HTTPError, OSError) as exc:
         raise errors.VerifyError(f"the API server {api.configuration.host} is not reachable: {exc}") from exc
 
@@ -113,7 +131,9 @@ def tenant_from_outputs(outputs: Mapping[str, Any], live: Mapping[str, report.Te
     name = str(outputs.get("tenant") or "")
     namespaces = tuple(outputs.get("namespaces") or ())
     if not name or not namespaces:
-        raise errors.VerifyError(f"the stack outputs of tenant {name or '?'} name no namespaces; re-apply it (vcm apply)")
+        raise errors.VerifyError(
+            f"the stack outputs of tenant {name or '?'} name no namespaces; re-apply it (vcm apply)"
+        )
     seen = live.get(name)
     owners = []
     for owner in outputs.get("owners") or []:
@@ -125,8 +145,9 @@ def tenant_from_outputs(outputs: Mapping[str, Any], live: Mapping[str, report.Te
     return report.TenantInfo(name, namespaces, tuple(owners), _control_plane_enabled(outputs))
 
 
-def verify_live(target: platformconfig.Target, outputs: Mapping[str, Any], *,
-                checks: Sequence[catalogue.Check] | None = None) -> report.Report:
+def verify_live(
+    target: platformconfig.Target, outputs: Mapping[str, Any], *, checks: Sequence[catalogue.Check] | None = None
+) -> report.Report:
     """Verify one tenant of ``target`` from its stack outputs (``workspace.tenant_outputs``)."""
     clients = session.client_factory(target)
     admin = clients(None)
@@ -136,5 +157,6 @@ def verify_live(target: platformconfig.Target, outputs: Mapping[str, Any], *,
         admin.close()
     tenant = tenant_from_outputs(outputs, live)
     others = [t for name, t in live.items() if name != tenant.name]
-    return verify_tenant(tenant, cluster=str(outputs.get("cluster") or target.name), clients=clients,
-                         others=others, checks=checks)
+    return verify_tenant(
+        tenant, cluster=str(outputs.get("cluster") or target.name), clients=clients, others=others, checks=checks
+    )

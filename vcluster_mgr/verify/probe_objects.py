@@ -46,18 +46,27 @@ def compliant_pod(name: str, *, node_selector: Mapping[str, str], resources: Map
     """A pod every tenant namespace must accept: Pod Security restricted, imagePullPolicy Always, the
     tenant's nodeSelector and resources inside its LimitRange."""
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": name, "labels": {"app.kubernetes.io/name": catalogue.PROBE_PREFIX}},
         "spec": {
             "automountServiceAccountToken": False,
             "nodeSelector": dict(node_selector),
             "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{
-                "name": "probe", "image": PROBE_IMAGE, "imagePullPolicy": "Always",
-                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                                    "runAsNonRoot": True, "readOnlyRootFilesystem": True},
-                "resources": copy.deepcopy(dict(resources)),
-            }],
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": PROBE_IMAGE,
+                    "imagePullPolicy": "Always",
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                        "runAsNonRoot": True,
+                        "readOnlyRootFilesystem": True,
+                    },
+                    "resources": copy.deepcopy(dict(resources)),
+                }
+            ],
         },
     }
 
@@ -126,18 +135,20 @@ class PodProbe:
 
 
 POD_PROBES: dict[str, tuple[PodProbe, ...]] = {
-    "block-add-capabilities": (PodProbe("add-capabilities", "capabilities.add: [NET_ADMIN, SYS_ADMIN]",
-                                        _add_capabilities),),
+    "block-add-capabilities": (
+        PodProbe("add-capabilities", "capabilities.add: [NET_ADMIN, SYS_ADMIN]", _add_capabilities),
+    ),
     "require-run-as-non-root": (
-        PodProbe("no-run-as-non-root", "no runAsNonRoot and no runAsUser (the image's user, often root)",
-                 _no_run_as_non_root),
+        PodProbe(
+            "no-run-as-non-root", "no runAsNonRoot and no runAsUser (the image's user, often root)", _no_run_as_non_root
+        ),
         PodProbe("run-as-root", "runAsUser: 0", _run_as_root),
     ),
     "block-privileged-containers": (PodProbe("privileged", "privileged: true", _privileged),),
-    "block-privilege-escalation": (PodProbe("privilege-escalation", "allowPrivilegeEscalation: true",
-                                            _privilege_escalation),),
-    "require-always-image-pull": (PodProbe("image-pull", "imagePullPolicy: IfNotPresent",
-                                           _image_pull_if_not_present),),
+    "block-privilege-escalation": (
+        PodProbe("privilege-escalation", "allowPrivilegeEscalation: true", _privilege_escalation),
+    ),
+    "require-always-image-pull": (PodProbe("image-pull", "imagePullPolicy: IfNotPresent", _image_pull_if_not_present),),
     "block-host-path-volumes": (PodProbe("host-path", "a hostPath volume (/etc, read-only)", _host_path),),
     "block-host-networking-and-ports": (
         PodProbe("host-network", "hostNetwork: true", _host_network),
@@ -150,7 +161,13 @@ POD_PROBES: dict[str, tuple[PodProbe, ...]] = {
 
 
 def probe_service(service_type: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": f"{catalogue.PROBE_PREFIX}-{service_type.lower()}"},
-            "spec": {"type": service_type, "selector": {"app.kubernetes.io/name": catalogue.PROBE_PREFIX},
-                     "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": f"{catalogue.PROBE_PREFIX}-{service_type.lower()}"},
+        "spec": {
+            "type": service_type,
+            "selector": {"app.kubernetes.io/name": catalogue.PROBE_PREFIX},
+            "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}],
+        },
+    }

@@ -28,8 +28,11 @@ class Identity:
     namespace: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"owner": {"kind": self.kind, "name": self.name, "namespace": self.namespace, "role": self.role},
-                "user": self.user, "groups": list(self.groups)}
+        return {
+            "owner": {"kind": self.kind, "name": self.name, "namespace": self.namespace, "role": self.role},
+            "user": self.user,
+            "groups": list(self.groups),
+        }
 
     def describe(self) -> str:
         groups = f" (groups {', '.join(self.groups)})" if self.groups else ""
@@ -52,8 +55,14 @@ def identity_for(owner: Mapping[str, Any]) -> Identity:
         ns = owner.get("namespace")
         if not ns:
             raise errors.VerifyError(f"ServiceAccount owner {name!r} has no namespace; cannot act as it")
-        return Identity(kind, name, role, f"system:serviceaccount:{ns}:{name}",
-                        ("system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"), str(ns))
+        return Identity(
+            kind,
+            name,
+            role,
+            f"system:serviceaccount:{ns}:{name}",
+            ("system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"),
+            str(ns),
+        )
     raise errors.VerifyError(f"owner {name!r} has unknown kind {kind!r}")
 
 
@@ -67,7 +76,10 @@ def choose_identity(owners: Sequence[Mapping[str, Any]]) -> Identity:
 
 def same_owner(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return (a.get("kind"), a.get("name"), a.get("namespace") or None) == (
-        b.get("kind"), b.get("name"), b.get("namespace") or None)
+        b.get("kind"),
+        b.get("name"),
+        b.get("namespace") or None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,9 +106,16 @@ class CheckResult:
 
     def as_dict(self) -> dict[str, Any]:
         c = self.check
-        return {"id": c.id, "title": c.title, "level": c.level, "benchmark": c.benchmark, "tried": self.tried,
-                "result": self.result, "detail": self.detail,
-                "remedy": None if self.result == "pass" else c.remedy}
+        return {
+            "id": c.id,
+            "title": c.title,
+            "level": c.level,
+            "benchmark": c.benchmark,
+            "tried": self.tried,
+            "result": self.result,
+            "detail": self.detail,
+            "remedy": None if self.result == "pass" else c.remedy,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,9 +144,17 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         identity = self.identity.as_dict() | {"seenByServer": dict(self.seen_as) if self.seen_as else None}
-        return {"tenant": self.tenant, "cluster": self.cluster, "identity": identity, "scope": catalogue.SCOPE,
-                "controlPlane": self.control_plane, "namespaces": list(self.namespaces),
-                "checks": [c.as_dict() for c in self.checks], "summary": self.counts(), "passed": self.passed}
+        return {
+            "tenant": self.tenant,
+            "cluster": self.cluster,
+            "identity": identity,
+            "scope": catalogue.SCOPE,
+            "controlPlane": self.control_plane,
+            "namespaces": list(self.namespaces),
+            "checks": [c.as_dict() for c in self.checks],
+            "summary": self.counts(),
+            "passed": self.passed,
+        }
 
 
 def reports_data(reports: Sequence[Report], *, many: bool) -> Any:
@@ -143,7 +170,9 @@ def table_rows(report: Report) -> list[tuple[str, str, str, str, str]]:
     for c in report.checks:
         lines = c.detail.splitlines()
         if len(lines) > catalogue.MAX_DETAIL_LINES:
-            lines = lines[:catalogue.MAX_DETAIL_LINES] + [f"... and {len(lines) - catalogue.MAX_DETAIL_LINES} more (see -o json)"]
+            lines = lines[: catalogue.MAX_DETAIL_LINES] + [
+                f"... and {len(lines) - catalogue.MAX_DETAIL_LINES} more (see -o json)"
+            ]
         text = "\n".join(lines) if c.result == "pass" else "\n".join([*lines, f"remedy: {c.check.remedy}"])
         rows.append((c.check.id, f"L{c.check.level}", c.result, c.tried, text))
     return rows
@@ -153,6 +182,8 @@ def scope_note(report: Report) -> str:
     """One line saying what the checks covered (and that a virtual control plane was not checked)."""
     where = ", ".join(report.namespaces)
     if report.control_plane:
-        return (f"scope: host namespaces {where}; the tenant has a virtual control plane, whose own API these "
-                "checks do not cover")
+        return (
+            f"scope: host namespaces {where}; the tenant has a virtual control plane, whose own API these "
+            "checks do not cover"
+        )
     return f"scope: host namespaces {where}"

@@ -79,15 +79,21 @@ def api_message(exc: ApiException) -> str:
         return str(exc.reason)
 
 
-class CheckFailed(Exception):
+class CheckFailedError(Exception):
     """An admin read a check needs failed; the check reports ``error`` with this message."""
 
 
 class Session:
     """One tenant's verification: the admin's and the owner's clients, and what several checks share."""
 
-    def __init__(self, tenant: report.TenantInfo, identity: report.Identity, others: Sequence[report.TenantInfo],
-                 admin: client.ApiClient, owner: client.ApiClient) -> None:
+    def __init__(
+        self,
+        tenant: report.TenantInfo,
+        identity: report.Identity,
+        others: Sequence[report.TenantInfo],
+        admin: client.ApiClient,
+        owner: client.ApiClient,
+    ) -> None:
         self.tenant = tenant
         self.identity = identity
         self.others = others
@@ -111,7 +117,7 @@ class Session:
         try:
             return call()
         except ApiException as exc:
-            raise CheckFailed(f"reading {what} as admin: {exc.status} {api_message(exc)}") from exc
+            raise CheckFailedError(f"reading {what} as admin: {exc.status} {api_message(exc)}") from exc
         except (HTTPError, OSError) as exc:
             raise self._unreachable(exc) from exc
 
@@ -129,17 +135,16 @@ class Session:
             raise self._unreachable(exc) from exc
         return judging.Attempt(what, True)
 
-    def can(self, verb: str, group: str, resource: str, namespace: str | None = None,
-            name: str | None = None) -> bool:
+    def can(self, verb: str, group: str, resource: str, namespace: str | None = None, name: str | None = None) -> bool:
         """Whether the owner may ``verb`` the resource (SelfSubjectAccessReview as the owner)."""
-        attrs = client.V1ResourceAttributes(verb=verb, group=group, resource=resource, namespace=namespace,
-                                            name=name)
+        attrs = client.V1ResourceAttributes(verb=verb, group=group, resource=resource, namespace=namespace, name=name)
         body = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs))
         try:
             review = self.authz_o.create_self_subject_access_review(body, _request_timeout=catalogue.REQUEST_TIMEOUT)
         except ApiException as exc:
-            raise CheckFailed(f"SelfSubjectAccessReview as {self.identity.user}: {exc.status} "
-                               f"{api_message(exc)}") from exc
+            raise CheckFailedError(
+                f"SelfSubjectAccessReview as {self.identity.user}: {exc.status} {api_message(exc)}"
+            ) from exc
         except (HTTPError, OSError) as exc:
             raise self._unreachable(exc) from exc
         return bool(review.status.allowed)
@@ -149,7 +154,9 @@ class Session:
         for group, resource in resources:
             allowed = [v for v in verbs if self.can(v, group, resource)]
             if allowed:
-                verdicts.append(("fail", f"may {', '.join(allowed)} {analysis.resource_text(group, resource)} (cluster scope)"))
+                verdicts.append(
+                    ("fail", f"may {', '.join(allowed)} {analysis.resource_text(group, resource)} (cluster scope)")
+                )
             else:
                 verdicts.append(("pass", f"may not {'/'.join(verbs)} {analysis.resource_text(group, resource)}"))
         return verdicts
@@ -167,11 +174,12 @@ class Session:
         documents = []
         for path in ("/api", "/apis"):
             try:
-                response = self.admin.rest_client.request("GET", cfg.host + path, headers=headers,
-                                                          _request_timeout=catalogue.REQUEST_TIMEOUT)
+                response = self.admin.rest_client.request(
+                    "GET", cfg.host + path, headers=headers, _request_timeout=catalogue.REQUEST_TIMEOUT
+                )
                 data = response.data if getattr(response, "data", None) is not None else response.read()
             except ApiException as exc:
-                raise CheckFailed(f"reading API discovery {path}: {exc.status} {api_message(exc)}") from exc
+                raise CheckFailedError(f"reading API discovery {path}: {exc.status} {api_message(exc)}") from exc
             except (HTTPError, OSError) as exc:
                 raise self._unreachable(exc) from exc
             if response.status == 200:
@@ -186,11 +194,16 @@ class Session:
         out = {}
         for ns in self.ns:
             try:
-                cm = self.admin.sanitize_for_serialization(self.core_a.read_namespaced_config_map(
-                    naming.PLACEMENT_CONFIGMAP, ns, _request_timeout=catalogue.REQUEST_TIMEOUT))
+                cm = self.admin.sanitize_for_serialization(
+                    self.core_a.read_namespaced_config_map(
+                        naming.PLACEMENT_CONFIGMAP, ns, _request_timeout=catalogue.REQUEST_TIMEOUT
+                    )
+                )
             except ApiException as exc:
                 if exc.status != 404:
-                    raise CheckFailed(f"reading ConfigMap {ns}/{naming.PLACEMENT_CONFIGMAP}: {api_message(exc)}") from exc
+                    raise CheckFailedError(
+                        f"reading ConfigMap {ns}/{naming.PLACEMENT_CONFIGMAP}: {api_message(exc)}"
+                    ) from exc
                 cm = None
             except (HTTPError, OSError) as exc:
                 raise self._unreachable(exc) from exc
@@ -199,29 +212,51 @@ class Session:
 
     @functools.cached_property
     def limit_ranges(self) -> dict[str, list[dict[str, Any]]]:
-        return {ns: self.items(f"LimitRanges in {ns}", functools.partial(
-            self.core_a.list_namespaced_limit_range, ns, _request_timeout=catalogue.REQUEST_TIMEOUT)) for ns in self.ns}
+        return {
+            ns: self.items(
+                f"LimitRanges in {ns}",
+                functools.partial(
+                    self.core_a.list_namespaced_limit_range, ns, _request_timeout=catalogue.REQUEST_TIMEOUT
+                ),
+            )
+            for ns in self.ns
+        }
 
     @functools.cached_property
     def quotas(self) -> dict[str, list[dict[str, Any]]]:
-        return {ns: self.items(f"ResourceQuotas in {ns}", functools.partial(
-            self.core_a.list_namespaced_resource_quota, ns, _request_timeout=catalogue.REQUEST_TIMEOUT)) for ns in self.ns}
+        return {
+            ns: self.items(
+                f"ResourceQuotas in {ns}",
+                functools.partial(
+                    self.core_a.list_namespaced_resource_quota, ns, _request_timeout=catalogue.REQUEST_TIMEOUT
+                ),
+            )
+            for ns in self.ns
+        }
 
     def blueprint(self, what: str, call: Callable[..., Any], ns: str) -> list[dict[str, Any]]:
         """Objects of one kind in ``ns`` labelled as the blueprint's (managed-by vcluster-mgr)."""
         selector = f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE}"
-        return self.items(f"{what} in {ns}", functools.partial(call, ns, label_selector=selector,
-                                                               _request_timeout=catalogue.REQUEST_TIMEOUT))
+        return self.items(
+            f"{what} in {ns}",
+            functools.partial(call, ns, label_selector=selector, _request_timeout=catalogue.REQUEST_TIMEOUT),
+        )
 
     def pod(self, ns: str, probe: probe_objects.PodProbe | None = None) -> dict[str, Any]:
         resources = probe_objects.container_resources(self.limit_ranges[ns])
         if probe is None:
-            return probe_objects.compliant_pod(f"{catalogue.PROBE_PREFIX}-compliant", node_selector=self.placement[ns], resources=resources)
+            return probe_objects.compliant_pod(
+                f"{catalogue.PROBE_PREFIX}-compliant", node_selector=self.placement[ns], resources=resources
+            )
         return probe.pod(node_selector=self.placement[ns], resources=resources)
 
     def create_pod(self, ns: str, body: dict[str, Any], what: str) -> judging.Attempt:
-        return self.attempt(what, lambda: self.core_o.create_namespaced_pod(
-            ns, body, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT))
+        return self.attempt(
+            what,
+            lambda: self.core_o.create_namespaced_pod(
+                ns, body, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
+            ),
+        )
 
     def compliant(self, ns: str) -> judging.Attempt:
         if ns not in self._compliant:
