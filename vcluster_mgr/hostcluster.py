@@ -22,7 +22,10 @@ STACK_ANNOTATION = components.STACK_ANNOTATION
 
 def api_client(target: platformconfig.Target) -> client.ApiClient:
     try:
-        return config.new_client_from_config(config_file=target.kubeconfig, context=target.context)
+        # new_client_from_config is unannotated in the kubernetes client
+        api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=target.kubeconfig, context=target.context)
+        return api
     except (config.ConfigException, OSError) as exc:
         raise errors.ProvisionError(
             f"cannot load the kubeconfig for host cluster {target.name!r} "
@@ -51,8 +54,8 @@ def namespace_owners(target: platformconfig.Target, namespaces: list[str]) -> di
             raise errors.ProvisionError(f"reading namespace {ns} on {server_of(api)}: {exc.reason}") from exc
         except (HTTPError, OSError) as exc:
             raise _unreachable(api, exc) from exc
-        labels = obj.metadata.labels or {}
-        annotations = obj.metadata.annotations or {}
+        labels = (obj.metadata.labels if obj.metadata else None) or {}
+        annotations = (obj.metadata.annotations if obj.metadata else None) or {}
         found[ns] = {
             "tenant": labels.get(naming.TENANT_LABEL, ""),
             "managedBy": labels.get(naming.MANAGED_BY_KEY, ""),
@@ -85,7 +88,8 @@ def get_object(target: platformconfig.Target, api_version: str, kind: str, name:
 
     api = api_client(target)
     try:
-        res = dynamic.DynamicClient(api).resources.get(api_version=api_version, kind=kind)
+        dyn = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+        res = dyn.resources.get(api_version=api_version, kind=kind)
         obj = res.get(name=name, namespace=namespace) if namespace else res.get(name=name)
     except ApiException as exc:
         if exc.status == 404:
@@ -125,13 +129,15 @@ def owner_kubeconfig(target: platformconfig.Target, *, user: str, groups: tuple[
     try:
         certs.create_certificate_signing_request(body)
         csr = certs.read_certificate_signing_request(name)
+        assert csr.status is not None  # the server always returns a status object, empty when new
         csr.status.conditions = [client.V1CertificateSigningRequestCondition(
             type="Approved", status="True", reason="VcmKubeconfig", message="issued by vcm kubeconfig")]
         certs.replace_certificate_signing_request_approval(name, csr)
         deadline = time.monotonic() + timeout
         cert_b64 = None
         while time.monotonic() < deadline:
-            cert_b64 = certs.read_certificate_signing_request(name).status.certificate
+            status = certs.read_certificate_signing_request(name).status
+            cert_b64 = status.certificate if status else None
             if cert_b64:
                 break
             time.sleep(0.2)
@@ -168,7 +174,7 @@ def owner_kubeconfig(target: platformconfig.Target, *, user: str, groups: tuple[
 
 def _drift(path: str, desired: Any, live: Any, out: list[dict[str, Any]]) -> None:
     """Every field we set whose live value differs (server additions ignored; empty == absent)."""
-    empty = ({}, [], None)
+    empty: tuple[Any, ...] = ({}, [], None)
     if desired is None:
         return
     if desired in ({}, []) and live in empty:
@@ -219,7 +225,8 @@ def wait_namespaces_active(target: platformconfig.Target, namespaces: list[str],
         still = []
         for ns in pending:
             try:
-                if core.read_namespace(ns, _request_timeout=10).status.phase != "Active":
+                status = core.read_namespace(ns, _request_timeout=10).status
+                if status is None or status.phase != "Active":
                     still.append(ns)
             except ApiException as exc:
                 if exc.status != 404:
@@ -246,7 +253,9 @@ def control_plane_server(target: platformconfig.Target, tenant: Any) -> tuple[st
         api = api_client(target)
         try:
             svc = client.CoreV1Api(api).read_namespaced_service(release, namespace, _request_timeout=10)
-            ingress = (svc.status.load_balancer.ingress or [None])[0]
+            balancer = svc.status.load_balancer if svc.status else None
+            found = (balancer.ingress if balancer else None) or []
+            ingress = found[0] if found else None
         except (ApiException, HTTPError, OSError):
             ingress = None
         if ingress is not None:

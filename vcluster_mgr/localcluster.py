@@ -29,6 +29,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -145,7 +146,7 @@ def _issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, common
             x509.DNSName("localhost"), x509.DNSName("kubernetes"), x509.DNSName("kubernetes.default"),
             x509.DNSName("kubernetes.default.svc"), x509.DNSName("kubernetes.default.svc.cluster.local"),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(next(ipaddress.ip_network(SERVICE_CIDR).hosts())),
+            x509.IPAddress(next(ipaddress.IPv4Network(SERVICE_CIDR).hosts())),
         ]), critical=False)
     return key, builder.sign(ca_key, hashes.SHA256())
 
@@ -313,7 +314,8 @@ def _wait_port(port: int, deadline: float) -> bool:
     return False
 
 
-def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT, progress=lambda _: None) -> Cluster:
+def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT,
+       progress: Callable[[str], object] = lambda _: None) -> Cluster:
     """Start a local cluster and wait for ``/readyz``; refuses if one of that name already runs."""
     d = cluster_dir(name)
     if (d / "state.json").exists():

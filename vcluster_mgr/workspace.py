@@ -356,10 +356,11 @@ def _run_job(s: Settings, job: Job, action: str, events: Any = None) -> Outcome:
                                                              kubeconfig=kubeconfig), project=TENANT_PROJECT)
         if action == "apply":
             res = up(st, on_event=on_event)
-            changes = dict(res.summary.resource_changes or {})
+            # the engine's op names as plain strings (OpType is a str enum)
+            changes: dict[str, int] = dict(res.summary.resource_changes or {})  # type: ignore[arg-type]
         elif action == "plan":
             pre = preview(st, on_event=on_event)
-            changes = dict(pre.change_summary)
+            changes = dict(pre.change_summary)  # type: ignore[arg-type]  # str enum keys, as above
         else:
             destroy(st, on_event=on_event, remove=True)
             changes = {"delete": len([x for x in steps if x.startswith("delete")])}
@@ -428,8 +429,14 @@ def platform_apply(s: Settings, target: platformconfig.Target, blueprint: platfo
     started = time.monotonic()
     st = stack(s, target.name, program.platform_program(target, blueprint), project=PLATFORM_PROJECT)
     report = progress or (lambda _t, _m: None)
-    res = up(st, on_event=lambda ev: (t := _event_text(ev)) and report("platform", t))
-    return Outcome("platform", target.name, "apply", True, dict(res.summary.resource_changes or {}),
+    def on_event(ev: auto.EngineEvent) -> None:
+        text = _event_text(ev)
+        if text:
+            report("platform", text)
+
+    res = up(st, on_event=on_event)
+    changes: dict[str, int] = dict(res.summary.resource_changes or {})  # type: ignore[arg-type]  # str enum keys
+    return Outcome("platform", target.name, "apply", True, changes,
                    round(time.monotonic() - started, 2))
 
 

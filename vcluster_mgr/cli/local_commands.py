@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -70,7 +70,7 @@ def local_status(
     Example: [bold]vcm local status -o json[/bold]
     """
     with printing.failures():
-        rows = []
+        rows: list[dict[str, Any]] = []
         for c in localcluster.list_clusters():
             running = c.running()
             rows.append(

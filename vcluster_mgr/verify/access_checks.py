@@ -31,7 +31,7 @@ def _block_cluster_resources(s: session.Session) -> runners.Outcome:
         "scope; then list each of them"
     )
     verdicts = s.denied_matrix(analysis.CLUSTER_RESOURCES, analysis.ALL_VERBS)
-    lists: dict[str, Callable[[], Any]] = {
+    lists: dict[str, Callable[..., Any]] = {
         "nodes": s.core_o.list_node,
         "namespaces": s.core_o.list_namespace,
         "persistentvolumes": s.core_o.list_persistent_volume,
@@ -84,8 +84,8 @@ def _block_multitenant_resources(s: session.Session) -> runners.Outcome:
             judging.must_refuse(
                 s.attempt(
                     f"relabel Namespace {ns} enforce=privileged",
-                    lambda ns=ns: s.core_o.patch_namespace(
-                        ns, relabel, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
+                    functools.partial(
+                        s.core_o.patch_namespace, ns, relabel, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
                     ),
                 )
             )
@@ -94,8 +94,8 @@ def _block_multitenant_resources(s: session.Session) -> runners.Outcome:
             judging.must_refuse(
                 s.attempt(
                     f"delete Namespace {ns}",
-                    lambda ns=ns: s.core_o.delete_namespace(
-                        ns, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
+                    functools.partial(
+                        s.core_o.delete_namespace, ns, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
                     ),
                 )
             )
@@ -182,8 +182,10 @@ def _block_other_tenants(s: session.Session) -> runners.Outcome:
             ) from exc
         except (HTTPError, OSError) as exc:
             raise s._unreachable(exc) from exc
+        if status is None:
+            raise session.CheckFailedError(f"SelfSubjectRulesReview in {ns}: the server sent no status")
         granted = analysis.granted_rules(
-            [s.owner.sanitize_for_serialization(r) for r in status.resource_rules or []], s.cluster_scoped
+            [session.plain(s.owner, r) for r in status.resource_rules or []], s.cluster_scoped
         )
         if granted:
             verdicts.append(("fail", f"in {ns} the owner may: {'; '.join(granted)}"))
@@ -193,7 +195,9 @@ def _block_other_tenants(s: session.Session) -> runners.Outcome:
             judging.must_refuse(
                 s.attempt(
                     f"list pods in {ns}",
-                    lambda ns=ns: s.core_o.list_namespaced_pod(ns, limit=1, _request_timeout=catalogue.REQUEST_TIMEOUT),
+                    functools.partial(
+                        s.core_o.list_namespaced_pod, ns, limit=1, _request_timeout=catalogue.REQUEST_TIMEOUT
+                    ),
                 )
             )
         )
@@ -201,8 +205,8 @@ def _block_other_tenants(s: session.Session) -> runners.Outcome:
             judging.must_refuse(
                 s.attempt(
                     f"list secrets in {ns}",
-                    lambda ns=ns: s.core_o.list_namespaced_secret(
-                        ns, limit=1, _request_timeout=catalogue.REQUEST_TIMEOUT
+                    functools.partial(
+                        s.core_o.list_namespaced_secret, ns, limit=1, _request_timeout=catalogue.REQUEST_TIMEOUT
                     ),
                 )
             )
@@ -214,8 +218,12 @@ def _block_other_tenants(s: session.Session) -> runners.Outcome:
             judging.must_refuse(
                 s.attempt(
                     f"create ConfigMap in {ns}",
-                    lambda ns=ns, cm=cm: s.core_o.create_namespaced_config_map(
-                        ns, cm, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
+                    functools.partial(
+                        s.core_o.create_namespaced_config_map,
+                        ns,
+                        cm,
+                        dry_run="All",
+                        _request_timeout=catalogue.REQUEST_TIMEOUT,
                     ),
                 )
             )
@@ -247,8 +255,12 @@ def _create_rolebindings(s: session.Session) -> runners.Outcome:
             )
             attempt = s.attempt(
                 f"RoleBinding to {role} in {ns}",
-                lambda ns=ns, body=body: s.rbac_o.create_namespaced_role_binding(
-                    ns, body, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
+                functools.partial(
+                    s.rbac_o.create_namespaced_role_binding,
+                    ns,
+                    body,
+                    dry_run="All",
+                    _request_timeout=catalogue.REQUEST_TIMEOUT,
                 ),
             )
             verdicts.append(check(attempt))
@@ -282,8 +294,12 @@ def _create_networkpolicies(s: session.Session) -> runners.Outcome:
             judging.must_allow(
                 s.attempt(
                     f"create NetworkPolicy in {ns}",
-                    lambda ns=ns, body=body: s.net_o.create_namespaced_network_policy(
-                        ns, body, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
+                    functools.partial(
+                        s.net_o.create_namespaced_network_policy,
+                        ns,
+                        body,  # type: ignore[arg-type]  # the client serialises plain dicts as well as its models
+                        dry_run="All",
+                        _request_timeout=catalogue.REQUEST_TIMEOUT,
                     ),
                 )
             )
@@ -321,8 +337,8 @@ def _create_roles(s: session.Session) -> runners.Outcome:
             body = client.V1Role(metadata=client.V1ObjectMeta(name=f"{catalogue.PROBE_PREFIX}-{name}"), rules=[rule])
             attempt = s.attempt(
                 f"Role {name} in {ns}",
-                lambda ns=ns, body=body: s.rbac_o.create_namespaced_role(
-                    ns, body, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
+                functools.partial(
+                    s.rbac_o.create_namespaced_role, ns, body, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
                 ),
             )
             verdicts.append(check(attempt))

@@ -57,8 +57,8 @@ def verify_tenant(
                 tried, result, detail = "(could not run)", "error", str(exc)
             results.append(report.CheckResult(check, f"as {identity.describe()}: {tried}", result, detail))
     finally:
-        admin.close()
-        owner.close()
+        session.close(admin)
+        session.close(owner)
     return report.Report(
         tenant.name, cluster, identity, seen_as, tuple(tenant.namespaces), tenant.control_plane, tuple(results)
     )
@@ -77,8 +77,9 @@ def discover_tenants(api: client.ApiClient) -> dict[str, report.TenantInfo]:
             label_selector=naming.TENANT_LABEL, _request_timeout=catalogue.REQUEST_TIMEOUT
         ).items
         found: dict[str, list[str]] = {}
-        for ns in namespaces:
-            found.setdefault(ns.metadata.labels[naming.TENANT_LABEL], []).append(ns.metadata.name)
+        for namespace in namespaces:
+            meta = session.plain(api, namespace.metadata)  # labels selected above: always present
+            found.setdefault(meta["labels"][naming.TENANT_LABEL], []).append(meta["name"])
         tenants = {}
         for name, names in sorted(found.items()):
             owners: list[dict[str, Any]] = []
@@ -154,7 +155,7 @@ def verify_live(
     try:
         live = discover_tenants(admin)
     finally:
-        admin.close()
+        session.close(admin)
     tenant = tenant_from_outputs(outputs, live)
     others = [t for name, t in live.items() if name != tenant.name]
     return verify_tenant(

@@ -79,8 +79,12 @@ def _block_quota_modification(s: session.Session) -> runners.Outcome:
             judging.must_refuse(
                 s.attempt(
                     f"create ResourceQuota in {ns}",
-                    lambda ns=ns, q=quota: s.core_o.create_namespaced_resource_quota(
-                        ns, q, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
+                    functools.partial(
+                        s.core_o.create_namespaced_resource_quota,
+                        ns,
+                        quota,
+                        dry_run="All",
+                        _request_timeout=catalogue.REQUEST_TIMEOUT,
                     ),
                 )
             )

@@ -166,7 +166,7 @@ def reports_data(reports: Sequence[Report], *, many: bool) -> Any:
 def table_rows(report: Report) -> list[tuple[str, str, str, str, str]]:
     """Rows of the printed table: id, level, result, what was tried, and the detail (at most
     ``MAX_DETAIL_LINES`` lines) plus the remedy when the check did not pass."""
-    rows = []
+    rows: list[tuple[str, str, str, str, str]] = []
     for c in report.checks:
         lines = c.detail.splitlines()
         if len(lines) > catalogue.MAX_DETAIL_LINES:

@@ -55,5 +55,7 @@ def whoami(s: session.Session) -> dict[str, Any] | None:
         return None
     except (HTTPError, OSError) as exc:
         raise s._unreachable(exc) from exc
-    info = review.status.user_info
+    info = review.status.user_info if review.status is not None else None
+    if info is None:
+        return None
     return {"username": info.username, "groups": list(info.groups or [])}

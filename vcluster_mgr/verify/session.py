@@ -52,7 +52,8 @@ class _Impersonating:
 
 def impersonate(api: client.ApiClient, identity: report.Identity) -> client.ApiClient:
     """``api`` made to act as ``identity`` (its credentials must be allowed to impersonate)."""
-    api.rest_client.pool_manager = _Impersonating(api.rest_client.pool_manager, identity)
+    # the REST client only ever calls request() on its pool, which _Impersonating forwards
+    api.rest_client.pool_manager = _Impersonating(api.rest_client.pool_manager, identity)  # type: ignore[assignment]
     return api
 
 
@@ -69,6 +70,17 @@ def client_factory(target: platformconfig.Target) -> ClientFactory:
 # ---------------------------------------------------------------------------------------------
 # Running the checks
 # ---------------------------------------------------------------------------------------------
+
+
+def plain(api: client.ApiClient, obj: Any) -> Any:
+    """A client model as plain JSON-shaped data (camelCase keys, as in manifests)."""
+    # the kubernetes client leaves sanitize_for_serialization unannotated
+    return api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+
+
+def close(api: client.ApiClient) -> None:
+    """Close an ApiClient's connection pool (and its thread pool, if one was started)."""
+    api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
 
 
 def api_message(exc: ApiException) -> str:
@@ -123,7 +135,7 @@ class Session:
 
     def items(self, what: str, call: Callable[[], Any]) -> list[dict[str, Any]]:
         """An admin list call, its items as plain dicts (camelCase keys, as in manifests)."""
-        return [self.admin.sanitize_for_serialization(i) for i in self.read(what, call).items]
+        return [plain(self.admin, i) for i in self.read(what, call).items]
 
     def attempt(self, what: str, call: Callable[[], Any]) -> judging.Attempt:
         """A request as the owner."""
@@ -147,7 +159,7 @@ class Session:
             ) from exc
         except (HTTPError, OSError) as exc:
             raise self._unreachable(exc) from exc
-        return bool(review.status.allowed)
+        return review.status is not None and bool(review.status.allowed)
 
     def denied_matrix(self, resources: Sequence[tuple[str, str]], verbs: Sequence[str]) -> list[judging.Verdict]:
         verdicts: list[judging.Verdict] = []
@@ -174,7 +186,8 @@ class Session:
         documents = []
         for path in ("/api", "/apis"):
             try:
-                response = self.admin.rest_client.request(
+                # RESTClientObject.request is unannotated in the kubernetes client
+                response = self.admin.rest_client.request(  # type: ignore[no-untyped-call]
                     "GET", cfg.host + path, headers=headers, _request_timeout=catalogue.REQUEST_TIMEOUT
                 )
                 data = response.data if getattr(response, "data", None) is not None else response.read()
@@ -194,10 +207,11 @@ class Session:
         out = {}
         for ns in self.ns:
             try:
-                cm = self.admin.sanitize_for_serialization(
+                cm = plain(
+                    self.admin,
                     self.core_a.read_namespaced_config_map(
                         naming.PLACEMENT_CONFIGMAP, ns, _request_timeout=catalogue.REQUEST_TIMEOUT
-                    )
+                    ),
                 )
             except ApiException as exc:
                 if exc.status != 404:
@@ -254,7 +268,10 @@ class Session:
         return self.attempt(
             what,
             lambda: self.core_o.create_namespaced_pod(
-                ns, body, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
+                ns,
+                body,  # type: ignore[arg-type]  # the client serialises plain dicts as well as its models
+                dry_run="All",
+                _request_timeout=catalogue.REQUEST_TIMEOUT,
             ),
         )
 

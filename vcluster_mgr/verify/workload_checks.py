@@ -69,8 +69,12 @@ def _block_nodeports(s: session.Session) -> runners.Outcome:
     for ns in s.ns:
 
         def create(body: dict[str, Any], ns: str = ns) -> Any:
+            # the client serialises plain dicts as well as its models
             return s.core_o.create_namespaced_service(
-                ns, body, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
+                ns,
+                body,  # type: ignore[arg-type]
+                dry_run="All",
+                _request_timeout=catalogue.REQUEST_TIMEOUT,
             )
 
         control = s.attempt(
@@ -127,8 +131,12 @@ def _require_pvc(s: session.Session) -> runners.Outcome:
             judging.must_allow(
                 s.attempt(
                     f"create PersistentVolumeClaim in {ns}",
-                    lambda ns=ns, pvc=pvc: s.core_o.create_namespaced_persistent_volume_claim(
-                        ns, pvc, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
+                    functools.partial(
+                        s.core_o.create_namespaced_persistent_volume_claim,
+                        ns,
+                        pvc,
+                        dry_run="All",
+                        _request_timeout=catalogue.REQUEST_TIMEOUT,
                     ),
                 )
             )
