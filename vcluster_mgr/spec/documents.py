@@ -28,7 +28,7 @@ MAX_EXPANDED_NODES = 100_000
 # ---------------------------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]  # Any without types-PyYAML
+class _Loader(yaml.SafeLoader):
     """``yaml.SafeLoader`` (no custom tags) whose value errors carry the position of the bad node.
 
     PyYAML's safe constructors raise plain ``ValueError``/``KeyError`` for values that do not fit
