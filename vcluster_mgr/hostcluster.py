@@ -26,7 +26,7 @@ def api_client(target: platformconfig.Target) -> client.ApiClient:
         api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=target.kubeconfig, context=target.context)
         return api
-    except (config.ConfigException, OSError) as exc:
+    except (config.ConfigException, OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise errors.ProvisionError(
             f"cannot load the kubeconfig for host cluster {target.name!r} "
             f"({target.kubeconfig or 'default resolution'}): {exc}") from exc

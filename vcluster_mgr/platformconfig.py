@@ -95,7 +95,9 @@ def load(
     if path is not None:
         source = str(path)
         try:
-            loaded = yaml.safe_load(path.read_text())
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise _fail(source, "(file)", f"is not UTF-8 text ({exc.reason})") from exc
         except OSError as exc:
             raise errors.UsageError(f"cannot read platform config {path}: {exc.strerror}") from exc
         except yaml.YAMLError as exc:

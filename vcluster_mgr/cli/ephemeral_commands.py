@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
 from vcluster_mgr import errors, lifecycle, spec
 from vcluster_mgr.cli import apps, environment, options, printing, tenant_commands
@@ -54,16 +52,24 @@ def ephemeral_create(
     from vcluster_mgr import hostcluster, workspace
 
     with printing.failures():
-        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
-        text = path.read_text() if path else _EPHEMERAL_DEFAULT
-        data = yaml.safe_load(text)
+        # everything the command line gives is checked before anything is touched
+        if kubeconfig_out:
+            printing.check_output_file(kubeconfig_out, "--kubeconfig-out")
+        try:
+            name = lifecycle.unique_name(name_prefix)
+        except ValueError as exc:
+            raise errors.UsageError(f"--name-prefix: {exc}") from None
+        if path is not None:
+            data = spec.read_document(path, "Tenant")
+        else:
+            data = spec.load_document(_EPHEMERAL_DEFAULT, None, "Tenant")
         if (
             not isinstance(data, dict)
             or not isinstance(data.get("metadata"), dict)
             or not isinstance(data.get("spec"), dict)
         ):
             raise errors.SpecError([errors.FieldError("(document)", "not a Tenant document", str(path))])
-        name = lifecycle.unique_name(name_prefix)
+        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
         data["metadata"]["name"] = name
         data["spec"]["ttl"] = ttl
         tenant = spec.parse_spec(data, source=str(path) if path else None, policy=env.config.blueprint.policy)
@@ -93,9 +99,7 @@ def ephemeral_create(
             text = hostcluster.owner_kubeconfig(
                 job.target, user=owner.name, groups=(), namespace=tenant.namespace_names()[0]
             )
-            fd = os.open(kubeconfig_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
+            printing.write_secret(kubeconfig_out, text)
             result["kubeconfig"] = str(kubeconfig_out)
         if not printing.emit(result, output):
             printing.err.print(f"ephemeral tenant [bold]{name}[/bold] on {job.target.name}, expires {expires_at}")
@@ -148,8 +152,11 @@ def gc(
     from vcluster_mgr import workspace
 
     with printing.failures():
+        try:
+            moment = lifecycle.parse_expiry(now) if now else lifecycle.utc_now()
+        except ValueError as exc:
+            raise errors.UsageError(f"--now: {exc}") from None
         env = environment.env(kubeconfig, context, config, state_dir, backend_url)
-        moment = lifecycle.parse_expiry(now) if now else lifecycle.utc_now()
         records = []
         for row in workspace.list_tenant_stacks(env.settings):
             outputs = workspace.tenant_outputs(env.settings, row["cluster"], row["tenant"])

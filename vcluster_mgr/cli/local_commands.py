@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 from typing import Annotated, Any
@@ -129,11 +128,7 @@ def local_kubeconfig(
     Example: [bold]vcm local kubeconfig --user alice@example.com --group payments-devs -o alice.kubeconfig[/bold]
     """
     with printing.failures():
-        text = localcluster.user_kubeconfig(name, user, tuple(group or ()))
         if output_file:
-            fd = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            printing.err.print(f"kubeconfig for {user} written to {output_file}")
-        else:
-            typer.echo(text, nl=False)
+            printing.check_output_file(output_file, "--output-file")
+        text = localcluster.user_kubeconfig(name, user, tuple(group or ()))
+        printing.write_kubeconfig(text, output_file, user)

@@ -87,12 +87,29 @@ def tenant_progress(tenant: str, message: str) -> None:
     err.print(f"[bold]{escape(tenant)}[/bold] {escape(message)}", highlight=False, soft_wrap=True)
 
 
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse, before any work is done, an output file that cannot be created: its folder must exist."""
+    if path.is_dir():
+        raise errors.UsageError(f"{option}: {path} is a folder, not a file")
+    if not path.parent.is_dir():
+        raise errors.UsageError(f"{option}: the folder {path.parent} does not exist")
+
+
+def write_secret(path: Path, text: str) -> None:
+    """The one way vcm writes a secret (a kubeconfig): to ``path``, mode 600 even if the file existed before."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            fh.write(text)
+    except OSError as exc:
+        raise errors.UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
 def write_kubeconfig(text: str, output_file: Path | None, who: str) -> None:
     """To a file created with mode 600, or to stdout; never into logs."""
     if output_file:
-        fd = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        write_secret(output_file, text)
         err.print(f"kubeconfig for {escape(who)} written to {output_file}")
     else:
         typer.echo(text, nl=False)

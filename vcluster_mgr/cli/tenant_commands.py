@@ -185,6 +185,8 @@ def kubeconfig(
     from vcluster_mgr import hostcluster, workspace
 
     with printing.failures():
+        if output_file:
+            printing.check_output_file(output_file, "--output-file")
         env = environment.env(kubeconfig, context, config, state_dir, backend_url)
         target = env.config.target(cluster)
         data = workspace.tenant_outputs(env.settings, target.name, name)

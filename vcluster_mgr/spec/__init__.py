@@ -31,6 +31,7 @@ from vcluster_mgr.spec.control_plane_rules import (
 from vcluster_mgr.spec.documents import (
     MAX_EXPANDED_NODES,
     check_namespace_clashes,
+    load_document,
     load_policy,
     load_spec,
     load_specs,
@@ -38,6 +39,8 @@ from vcluster_mgr.spec.documents import (
     parse_policy,
     parse_spec,
     parse_spec_text,
+    read_document,
+    read_text,
     spec_files,
 )
 from vcluster_mgr.spec.field_types import (
@@ -105,6 +108,9 @@ from vcluster_mgr.spec.tenant_model import (
 )
 
 __all__ = [
+    "load_document",
+    "read_document",
+    "read_text",
     "Chart",
     "ChartVersion",
     "Cidr",

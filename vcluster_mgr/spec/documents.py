@@ -76,7 +76,7 @@ def _position(text: str, index: int) -> str:
     return f"line {line}, column {column}"
 
 
-def _load_document(text: str, source: str | None, what: str) -> Any:
+def load_document(text: str, source: str | None, what: str) -> Any:
     """The one YAML document in ``text``; SpecError for syntax errors, tags, several documents, bombs."""
 
     def fail(path: str, message: str) -> errors.SpecError:
@@ -116,7 +116,8 @@ def _load_document(text: str, source: str | None, what: str) -> Any:
     return docs[0]
 
 
-def _read(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A spec-like file's text; ``SpecError`` (naming the file) if it cannot be read or is not UTF-8."""
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -125,6 +126,12 @@ def _read(path: Path) -> str:
         raise errors.SpecError(
             [errors.FieldError("(file)", f"cannot be read: {exc.strerror or exc}", str(path))]
         ) from None
+
+
+def read_document(path: str | Path, what: str) -> Any:
+    """The one YAML document of a file, parsed but not checked; ``SpecError`` for anything unreadable."""
+    path = Path(path)
+    return load_document(read_text(path), str(path), what)
 
 
 def parse_spec(
@@ -162,13 +169,13 @@ def parse_spec_text(
     text: str, *, source: str | None = None, policy: policy_model.Policy | None = None
 ) -> tenant_model.Tenant:
     """``parse_spec`` for YAML text: one document, loaded with ``yaml.safe_load`` (no custom tags)."""
-    return parse_spec(_load_document(text, source, "Tenant"), source=source, policy=policy)
+    return parse_spec(load_document(text, source, "Tenant"), source=source, policy=policy)
 
 
 def load_spec(path: str | Path, *, policy: policy_model.Policy | None = None) -> tenant_model.Tenant:
     """Read and check one tenant file; raises ``SpecError`` with every problem in it."""
     path = Path(path)
-    return parse_spec_text(_read(path), source=str(path), policy=policy)
+    return parse_spec_text(read_text(path), source=str(path), policy=policy)
 
 
 def spec_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -256,4 +263,4 @@ def parse_policy(data: Any, *, source: str | None = None) -> policy_model.Policy
 def load_policy(path: str | Path) -> policy_model.Policy:
     """Read and check an admin policy file; raises ``SpecError`` with every problem in it."""
     path = Path(path)
-    return parse_policy(_load_document(_read(path), str(path), "Policy"), source=str(path))
+    return parse_policy(load_document(read_text(path), str(path), "Policy"), source=str(path))
