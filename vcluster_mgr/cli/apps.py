@@ -20,17 +20,9 @@ app.add_typer(toolchain_app, name="toolchain")
 app.add_typer(local_app, name="local")
 
 
-# ---------------------------------------------------------------------------------------------
-# control plane and CI commands
-# ---------------------------------------------------------------------------------------------
-
 ci_app = typer.Typer(help="CI pipelines that test against an ephemeral tenant.", no_args_is_help=True)
 app.add_typer(ci_app, name="ci")
 
-
-# ---------------------------------------------------------------------------------------------
-# tenants: plan, apply, list, status, kubeconfig, delete; platform
-# ---------------------------------------------------------------------------------------------
 
 platform_app = typer.Typer(help="What every tenant of a host cluster relies on.", no_args_is_help=True)
 app.add_typer(platform_app, name="platform")

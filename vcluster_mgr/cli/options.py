@@ -11,11 +11,6 @@ import typer
 
 from vcluster_mgr.cli import printing
 
-# ---------------------------------------------------------------------------------------------
-# spec commands: validate, render, schema, init
-# ---------------------------------------------------------------------------------------------
-
-
 PolicyOpt = Annotated[
     Path | None,
     typer.Option("--policy", help="Admin policy file (YAML). Without it the built-in default policy applies."),

@@ -14,10 +14,6 @@ from rich.table import Table
 from vcluster_mgr import toolchain
 from vcluster_mgr.cli import apps, options, printing
 
-# ---------------------------------------------------------------------------------------------
-# toolchain and local host cluster
-# ---------------------------------------------------------------------------------------------
-
 
 @apps.toolchain_app.command("ensure")
 def toolchain_ensure(

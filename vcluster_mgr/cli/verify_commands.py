@@ -11,10 +11,6 @@ from rich.table import Table
 from vcluster_mgr import errors
 from vcluster_mgr.cli import apps, environment, options, printing
 
-# ---------------------------------------------------------------------------------------------
-# verify
-# ---------------------------------------------------------------------------------------------
-
 
 def _verify_table(report: Any) -> None:
     from vcluster_mgr import verify

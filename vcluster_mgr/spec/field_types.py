@@ -25,7 +25,7 @@ from pydantic_core import PydanticCustomError
 from vcluster_mgr import kube, naming
 
 # ---------------------------------------------------------------------------------------------
-# Field types: each wraps one check from ``naming`` so pydantic reports it at the field's path
+# Field types: each wraps one check from ``kube`` or ``naming`` so pydantic reports it at the field's path
 # ---------------------------------------------------------------------------------------------
 
 

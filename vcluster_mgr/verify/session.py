@@ -125,7 +125,7 @@ class Session:
         return errors.VerifyError(f"the API server {self.server} is not reachable: {exc}")
 
     def read(self, what: str, call: Callable[[], Any]) -> Any:
-        """An admin read; ``_CheckFailed`` if the server refuses it."""
+        """An admin read; ``CheckFailedError`` if the server refuses it."""
         try:
             return call()
         except ApiException as exc:
