@@ -1,4 +1,7 @@
-"""The platform admin's config: host clusters, policy and blueprint folder.
+"""The platform admin's config: host clusters (``Target``), policy and blueprint folder (``Blueprint``).
+
+Plain data below the Pulumi layer: the offline commands read it without importing the Pulumi SDK or the
+kubernetes client, and ``program``, ``workspace`` and ``hostcluster`` take these types as they are.
 
 A YAML file (``--config FILE`` or ``VCM_CONFIG``)::
 
@@ -50,6 +53,8 @@ class Blueprint:
 
 @dataclasses.dataclass(frozen=True)
 class PlatformConfig:
+    """The host clusters by name, the one a tenant without ``spec.placement.cluster`` goes to, the blueprint."""
+
     clusters: dict[str, Target]
     default_cluster: str
     blueprint: Blueprint

@@ -13,7 +13,7 @@ from vcluster_mgr import (
     errors,
     localcluster,
 )
-from vcluster_mgr.cli import apps, printing
+from vcluster_mgr.cli import apps, options, printing
 
 NameOpt = Annotated[str, typer.Option("--name", help="Which local cluster (several can run at once).")]
 
@@ -60,9 +60,7 @@ def local_down(name: NameOpt = localcluster.DEFAULT_NAME) -> None:
 
 @apps.local_app.command("status")
 def local_status(
-    output: Annotated[
-        printing.OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")
-    ] = printing.OutputFormat.table,
+    output: options.OutputOpt = printing.OutputFormat.table,
 ) -> None:
     """Show which local clusters run, where, and their processes.
 

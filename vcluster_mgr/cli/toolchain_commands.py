@@ -36,9 +36,7 @@ def toolchain_ensure(
 
 @apps.toolchain_app.command("status")
 def toolchain_status(
-    output: Annotated[
-        printing.OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")
-    ] = printing.OutputFormat.table,
+    output: options.OutputOpt = printing.OutputFormat.table,
 ) -> None:
     """List each binary with its version and where it came from; exit 1 if any is missing.
 
