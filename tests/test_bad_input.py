@@ -259,6 +259,11 @@ def test_every_command_is_covered() -> None:
             assert sum(case.command == command for case in CASES) > 1, f"vcm {' '.join(command)} gets no bad values"
 
 
+NOTHING_TO_DO = {"gc: kubeconfig: unreachable server"}
+"""Cases that may succeed: with an empty state ``vcm gc`` has no tenant to delete, so it never contacts the
+(well-formed but unreachable) cluster."""
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_bad_input_fails_cleanly(
@@ -271,6 +276,8 @@ def test_bad_input_fails_cleanly(
     assert "Traceback" not in output, f"vcm {' '.join(argv)} printed a traceback:\n{output}"
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"vcm {' '.join(argv)} raised {result.exception!r}") from result.exception
+    if case.id in NOTHING_TO_DO and result.exit_code == 0:
+        return
     assert result.exit_code in (1, 2), f"vcm {' '.join(argv)} exited {result.exit_code}:\n{output}"
     assert output.strip(), f"vcm {' '.join(argv)} failed without a message"
 

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 @dataclasses.dataclass
 class Env:
+    """What a command that reaches a host cluster works with: the engine's settings and the platform config."""
+
     settings: workspace.Settings
     config: platformconfig.PlatformConfig
 
@@ -37,9 +39,17 @@ def env(
     backend_url: str | None,
     policy: Path | None = None,
 ) -> Env:
-    from vcluster_mgr import workspace
+    """The environment of an online command; raises before any work if its inputs cannot be used.
+
+    A ``--kubeconfig`` or ``--context`` given on the command line is loaded at once (no request is sent), so
+    a file or context that cannot be used fails here, even for a command that turns out to have nothing to do.
+    """
+    from vcluster_mgr import hostcluster, workspace
 
     cfg = platformconfig.load(config, kubeconfig=kubeconfig, context=context, policy_path=policy)
+    if kubeconfig is not None or context is not None:
+        api = hostcluster.api_client(cfg.target(None))  # the flags apply to the default host cluster
+        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
     toolchain.check_sdk_versions()
     return Env(
         workspace.settings(state_dir=state_dir, backend_url=backend_url, kubeconfig=kubeconfig, context=context), cfg

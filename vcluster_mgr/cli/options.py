@@ -37,12 +37,24 @@ StateOpt = Annotated[
         show_default=False,
     ),
 ]
+BACKEND_SCHEMES = ("file://", "s3://", "azblob://", "gs://", "postgres://", "https://", "http://")
+"""The URL schemes of Pulumi's backends: the self-managed ones and Pulumi Cloud (https)."""
+
+
+def _backend_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(BACKEND_SCHEMES):
+        schemes = ", ".join(BACKEND_SCHEMES)
+        raise typer.BadParameter(f"{value!r} is not a Pulumi backend URL (it starts with one of {schemes})")
+    return value
+
+
 BackendOpt = Annotated[
     str | None,
     typer.Option(
         "--backend-url",
         help="Any Pulumi backend URL (default: a local file backend in the state dir).",
         show_default=False,
+        callback=_backend_url,
     ),
 ]
 ClusterOpt = Annotated[
