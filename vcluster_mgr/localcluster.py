@@ -290,7 +290,10 @@ def load(name: str = DEFAULT_NAME) -> Cluster:
             f"no local cluster named {name!r} is running (start one with `vcm local up --name {name}`)") from None
     except ValueError as exc:
         raise errors.LocalClusterError(f"{path} is damaged ({exc}); run `vcm local down --name {name}`") from exc
-    return Cluster(**data)
+    try:
+        return Cluster(**data)
+    except TypeError as exc:  # a state file of another vcm version (other fields)
+        raise errors.LocalClusterError(f"{path} was written by another version of vcm ({exc})") from exc
 
 
 def _readyz(server: str, pki: Path) -> tuple[bool, str]:
