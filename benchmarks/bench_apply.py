@@ -30,7 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vcluster_mgr import localcluster, render, spec, toolchain, workspace  # noqa: E402
+from vcluster_mgr import localcluster, render, spec, toolchain  # noqa: E402
 
 SPEC = """\
 apiVersion: vcluster-mgr.dev/v1alpha1
@@ -139,11 +139,12 @@ def gitops_cmd(bench: Bench, state: Path) -> list[str]:
     """One stack holding every tenant, run through the Automation API in its own process."""
     code = (
         "import sys; from pathlib import Path;"
-        "from vcluster_mgr import program, spec, workspace;"
+        "from vcluster_mgr import platformconfig, program, spec, workspace;"
         f"s = workspace.settings(state_dir=Path({str(state)!r}));"
         f"ts = spec.load_specs([Path({str(bench.specs)!r})]);"
-        f"t = program.Target('default', {str(bench.cluster.kubeconfig)!r});"
-        "st = workspace.stack(s, 'gitops', program.folder_program(ts, t, program.Blueprint(), with_platform=False),"
+        f"t = platformconfig.Target('default', {str(bench.cluster.kubeconfig)!r});"
+        "st = workspace.stack(s, 'gitops', program.folder_program(ts, t, platformconfig.Blueprint(), "
+        "with_platform=False),"
         " project='vcm-bench-gitops');"
         "r = workspace.up(st);"
         "print(r.summary.resource_changes)"

@@ -92,7 +92,7 @@ def test_github_structure() -> None:
 
 @pytest.mark.parametrize("kind", ["github", "gitlab"])
 def test_vcm_commands_run_against_the_host_cluster(kind: str) -> None:
-    text = render.ci_pipeline(kind)  # type: ignore[arg-type]
+    text = render.ci_pipeline(kind)  # type: ignore[arg-type]  # a str from parametrize
     lines = [line.strip() for line in text.splitlines() if "vcm ephemeral" in line]
     assert len(lines) == 2
     host = '"$RUNNER_TEMP/host.kubeconfig"' if kind == "github" else '"$VCM_HOST_FILE"'
@@ -218,7 +218,7 @@ def test_bad_inputs_are_usage_errors(kwargs: dict[str, str], fragment: str) -> N
 
 def test_unknown_ci_system() -> None:
     with pytest.raises(errors.UsageError, match="github, gitlab"):
-        render.ci_pipeline("jenkins")  # type: ignore[arg-type]
+        render.ci_pipeline("jenkins")  # type: ignore[arg-type]  # an unknown kind on purpose
 
 
 def test_pipelines_are_deterministic() -> None:
@@ -253,7 +253,7 @@ def run(*args: Any) -> tuple[int, str, str]:
 def test_ci_init_prints_the_pipeline(kind: str) -> None:
     code, out, err = run("ci", "init", kind)
     assert code == 0, err
-    assert out == render.ci_pipeline(kind)  # type: ignore[arg-type]
+    assert out == render.ci_pipeline(kind)  # type: ignore[arg-type]  # a str from parametrize
     assert err == ""
 
 

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, errors, naming, render, spec
+from vcluster_mgr import cli, errors, kube, naming, render, spec
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "tenants"
@@ -298,7 +298,7 @@ def test_no_node_selector_gives_empty_selectors() -> None:
 
 
 def _fits(resources: dict[str, Any], ceiling: dict[str, str]) -> None:
-    q = naming.parse_quantity
+    q = kube.parse_quantity
     for r in ("cpu", "memory"):
         assert q(resources["requests"][r]).value <= q(resources["limits"][r]).value, (r, resources)
         assert q(resources["limits"][r]).value <= q(ceiling[r]).value, (r, resources, ceiling)
@@ -826,7 +826,7 @@ def resources(draw: st.DrawFn) -> dict[str, Any]:
         cpu = draw(quantity_cpu)
         memory = draw(quantity_memory)
         if limits:
-            q = naming.parse_quantity
+            q = kube.parse_quantity
             cpu = min(cpu, limits["cpu"], key=lambda t: q(t).value)
             memory = min(memory, limits["memory"], key=lambda t: q(t).value)
         out["requests"] = {"cpu": cpu, "memory": memory}

@@ -21,7 +21,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vcluster_mgr import lifecycle, naming, spec
+from vcluster_mgr import kube, lifecycle, naming, spec
 
 REPO = Path(__file__).resolve().parent.parent
 PAYMENTS = yaml.safe_load((REPO / "examples" / "tenants" / "payments.yaml").read_text())
@@ -76,9 +76,9 @@ def test_naive_clocks_are_refused() -> None:
 def test_formats() -> None:
     assert lifecycle.format_expiry(NOW) == "2025-01-02T03:04:05Z"
     assert lifecycle.format_expiry_label(NOW) == "20250102T030405Z"
-    naming.check_label_value(lifecycle.format_expiry_label(NOW))
+    kube.check_label_value(lifecycle.format_expiry_label(NOW))
     with pytest.raises(ValueError):
-        naming.check_label_value(lifecycle.format_expiry(NOW))  # why the label has its own form
+        kube.check_label_value(lifecycle.format_expiry(NOW))  # why the label has its own form
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_parse_expiry_refuses_what_is_not_an_absolute_time(text: str) -> None:
 
 def test_keys_are_valid_label_and_annotation_keys() -> None:
     assert naming.EXPIRES_AT_ANNOTATION == naming.EXPIRES_AT_LABEL == "vcluster-mgr.dev/expires-at"
-    naming.check_label_key(naming.EXPIRES_AT_LABEL)
+    kube.check_label_key(naming.EXPIRES_AT_LABEL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def test_unique_name_shape_and_seeded_repeatability() -> None:
     name = lifecycle.unique_name("ci-", rng=random.Random(7))
     assert re.fullmatch(r"ci-[a-z0-9]{6}", name)
     assert name == lifecycle.unique_name("ci-", rng=random.Random(7))
-    naming.check_dns_label(name)
+    kube.check_dns_label(name)
 
 
 def test_unique_names_differ() -> None:
@@ -246,4 +246,4 @@ def test_select_expired_never_picks_a_record_without_a_readable_past_expiry(
     [("30s", "30s"), ("30m", "30m"), ("2h", "2h"), ("1d", "24h"), ("1w", "168h"), ("1h1m1s", "1h1m1s")],
 )
 def test_go_duration(text: str, expected: str) -> None:
-    assert naming.go_duration(naming.parse_duration(text)) == expected
+    assert kube.go_duration(kube.parse_duration(text)) == expected

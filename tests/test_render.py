@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from vcluster_mgr import errors, naming, render, spec
+from vcluster_mgr import errors, kube, naming, render, spec
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "tenants"
@@ -83,7 +83,7 @@ def test_order_is_namespaces_first_then_kind_namespace_name() -> None:
     order = list(render.TENANT_KINDS)
     keys = [(order.index(o["kind"]), o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objects]
     assert keys == sorted(keys)
-    assert [k for k in dict.fromkeys(kinds)] == [
+    assert list(dict.fromkeys(kinds)) == [
         "Namespace",
         "ResourceQuota",
         "LimitRange",
@@ -169,8 +169,8 @@ def test_quota_is_split_evenly_across_namespaces() -> None:
         "services.nodeports": "0",
         "services.loadbalancers": "0",
     }
-    total_cpu = sum(naming.parse_quantity(h["requests.cpu"]).value for h in hards)
-    assert total_cpu <= naming.parse_quantity("5").value
+    total_cpu = sum(kube.parse_quantity(h["requests.cpu"]).value for h in hards)
+    assert total_cpu <= kube.parse_quantity("5").value
 
 
 def test_quota_of_the_example() -> None:
@@ -479,7 +479,7 @@ def _override(tmp_path: Path, name: str, text: str) -> Path:
     return tmp_path
 
 
-LIMITRANGE = (REPO / "templates" / "tenant" / "limitrange.yaml.j2").read_text()
+LIMITRANGE = (REPO / "vcluster_mgr" / "templates" / "tenant" / "limitrange.yaml.j2").read_text()
 
 
 def test_admin_templates_override_and_fall_back(tmp_path: Path) -> None:
@@ -584,6 +584,6 @@ def test_starter_spec_refuses_bad_names(name: str) -> None:
 @pytest.mark.parametrize("text", ["😀 astral", "a\x85b", "line\u2028sep", "\ufeffbom", "<&'>", "{{ x }}", "---\n..."])
 def test_tojson_values_read_back_unchanged(text: str) -> None:
     """What a template writes with ``| tojson`` is YAML that reads back as exactly the same value."""
-    dumped = render._json_dumps({"v": [text]}, sort_keys=True)
+    dumped = render.templating._json_dumps({"v": [text]}, sort_keys=True)
     assert yaml.safe_load(dumped) == {"v": [text]}
     assert "\n" not in dumped

@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
-from vcluster_mgr import errors, naming, spec
+from vcluster_mgr import errors, kube, naming, spec
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "tenants"
@@ -540,10 +540,10 @@ def test_namespace_clashes_function_and_duplicate_tenant_names() -> None:
     ],
 )
 def test_quantity_parser(text: str | float, value: str, canonical: str) -> None:
-    quantity = naming.parse_quantity(text)
+    quantity = kube.parse_quantity(text)
     assert quantity.value == Decimal(value)
     assert str(quantity) == canonical
-    assert naming.parse_quantity(canonical).value == quantity.value, "the canonical form reads back exactly"
+    assert kube.parse_quantity(canonical).value == quantity.value, "the canonical form reads back exactly"
 
 
 @pytest.mark.parametrize(
@@ -578,16 +578,16 @@ def test_quantity_parser(text: str | float, value: str, canonical: str) -> None:
 )
 def test_quantity_parser_rejects(text: Any) -> None:
     with pytest.raises(ValueError):
-        naming.parse_quantity(text)
+        kube.parse_quantity(text)
 
 
 def test_quantity_split_rounds_down() -> None:
-    cpu = naming.parse_quantity("5")
+    cpu = kube.parse_quantity("5")
     assert str(cpu.split(3, Decimal("0.001"))) == "1666m"
-    memory = naming.parse_quantity("16Gi")
+    memory = kube.parse_quantity("16Gi")
     assert str(memory.split(3, Decimal(1))) == "5726623061"
     assert str(memory.split(2, Decimal(1))) == "8Gi"
-    assert str(naming.parse_quantity("1m").split(2, Decimal("0.001"))) == "0"
+    assert str(kube.parse_quantity("1m").split(2, Decimal("0.001"))) == "0"
 
 
 @pytest.mark.parametrize(
@@ -595,15 +595,15 @@ def test_quantity_split_rounds_down() -> None:
     [("30m", 1800), ("2h", 7200), ("1d", 86400), ("1w", 604800), ("1h30m", 5400), ("45s", 45), ("1d12h", 129600)],
 )
 def test_durations(text: str, seconds: int) -> None:
-    duration = naming.parse_duration(text)
+    duration = kube.parse_duration(text)
     assert duration.total_seconds() == seconds
-    assert naming.parse_duration(naming.format_duration(duration)) == duration
+    assert kube.parse_duration(kube.format_duration(duration)) == duration
 
 
 @pytest.mark.parametrize("text", ["", "2", "h", "2 h", "2H", "1m1h", "-1h", "0s", "1.5h", "1000000w"])
 def test_durations_rejected(text: str) -> None:
     with pytest.raises(ValueError):
-        naming.parse_duration(text)
+        kube.parse_duration(text)
 
 
 @pytest.mark.parametrize(
@@ -643,7 +643,7 @@ def test_owner_binding_names_are_dns_names_and_distinct() -> None:
     }
     assert len(names) == 5
     for name in names:
-        naming.check_dns_subdomain(name)
+        kube.check_dns_subdomain(name)
     assert naming.owner_binding_name("admin", "User", "alice@example.com").startswith("vcm-owner-admin-user-")
 
 
@@ -798,7 +798,7 @@ def test_default_policy_matches_its_documented_defaults() -> None:
 @pytest.mark.parametrize(("kind", "file"), [("tenant", "tenant.schema.json"), ("policy", "policy.schema.json")])
 def test_committed_schema_equals_generated(kind: str, file: str) -> None:
     committed = (REPO / "schema" / file).read_text()
-    assert committed == spec.schema_text(kind)  # type: ignore[arg-type]
+    assert committed == spec.schema_text(kind)  # type: ignore[arg-type]  # a str from parametrize, checked by the call
     assert json.loads(committed) == (spec.json_schema() if kind == "tenant" else spec.policy_json_schema())
 
 

@@ -129,7 +129,7 @@ def release_server() -> Iterator[tuple[str, list[str]]]:
     seen: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             seen.append(self.path)
             body = files.get(self.path)
             self.send_response(200 if body else 404)
@@ -203,7 +203,8 @@ def test_provider_version_is_read_from_the_binary_not_its_name(tmp_path: Path,
     path.chmod(0o755)
     row = next(s for s in toolchain.status() if s.name == provider.name)
     assert row.ok and row.found == toolchain.KUBERNETES_PROVIDER_VERSION
-    assert row.source == f"go-build {toolchain.KUBERNETES_PROVIDER_MODULE}@{toolchain.KUBERNETES_PROVIDER_PSEUDO_VERSION}"
+    upstream = f"{toolchain.KUBERNETES_PROVIDER_MODULE}@{toolchain.KUBERNETES_PROVIDER_PSEUDO_VERSION}"
+    assert row.source == f"go-build {upstream}"
     # a binary that is not a plugin at all has no version
     path.write_bytes(_script(toolchain.KUBERNETES_PROVIDER_VERSION))
     assert toolchain.plugin_version(path, timeout=5) is None

@@ -24,7 +24,7 @@ def test_catalogue_ids_are_unique_stable_and_each_has_a_runner() -> None:
     ids = [c.id for c in verify.CHECKS]
     assert len(ids) == len(set(ids)) == 23
     assert all(i == i.lower() and " " not in i for i in ids)
-    assert set(verify._RUNNERS) == set(ids)
+    assert set(verify.runners.RUNNERS) == set(ids)
     assert {c.level for c in verify.CHECKS} == {1, 2}
     assert all(c.remedy and "PodSecurityPolicy" not in c.remedy for c in verify.CHECKS)
     assert set(verify.POD_PROBES) <= set(ids)
@@ -415,7 +415,7 @@ class _Pool:
 def test_impersonation_sends_one_header_per_group() -> None:
     pool = _Pool()
     identity = verify.identity_for(PAYMENTS_OWNERS[2])
-    wrapped = verify._Impersonating(pool, identity)
+    wrapped = verify.session._Impersonating(pool, identity)
     assert wrapped.request("GET", "https://x/api", headers={"Accept": "application/json"}) == "response"
     assert pool.headers["Impersonate-User"] == "system:serviceaccount:payments-ci:deployer"
     assert pool.headers.getlist("Impersonate-Group") == list(identity.groups)

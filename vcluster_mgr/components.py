@@ -138,7 +138,8 @@ def control_plane_release(name: str, control_plane: Mapping[str, Any],
     nodes its pods cannot run, and with nodes readiness is the chart's business)."""
     chart = control_plane["chart"]
     source = chart.get("path") or chart.get("oci") or chart["chart"]
-    repository = {"repo": chart["repository"]} if chart.get("repository") else None
+    repository: k8s.helm.v3.RepositoryOptsArgsDict | None = (
+        {"repo": chart["repository"]} if chart.get("repository") else None)
     return k8s.helm.v3.Release(
         f"{name}-control-plane", chart=source, version=None if chart.get("path") else chart["version"],
         name=chart["release"], namespace=chart["namespace"], values=dict(control_plane["values"]),

@@ -1,7 +1,8 @@
-"""One error tree for the whole package.
+"""One error tree for the whole package: every error vcluster-mgr raises on purpose is a ``VcmError``.
 
-Only ``cli.py`` turns these into messages and exit codes: a ``SpecError`` (bad input) exits 2,
-every other ``VcmError`` exits 1.
+Only the ``cli`` package turns these into messages and exit codes: a ``SpecError`` or ``UsageError`` (bad
+input) exits 2, every other ``VcmError`` exits 1. Lower layers raise them with ``raise ... from exc`` so the
+cause is kept; nothing below the CLI prints or exits.
 """
 
 from __future__ import annotations
@@ -54,3 +55,11 @@ class LocalClusterError(VcmError):
 
 class ProvisionError(VcmError):
     """Pulumi could not bring a tenant to the desired state."""
+
+
+class RenderError(VcmError):
+    """A template could not be rendered, or rendered something the blueprint does not allow (a template bug)."""
+
+
+class VerifyError(VcmError):
+    """A verification could not run at all (cluster unreachable, no owner to act as, no impersonation)."""

@@ -15,15 +15,18 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from vcluster_mgr import components, errors, naming, program
+from vcluster_mgr import components, errors, naming, platformconfig
 
 STACK_ANNOTATION = components.STACK_ANNOTATION
 
 
-def api_client(target: program.Target) -> client.ApiClient:
+def api_client(target: platformconfig.Target) -> client.ApiClient:
     try:
-        return config.new_client_from_config(config_file=target.kubeconfig, context=target.context)
-    except (config.ConfigException, OSError) as exc:
+        # new_client_from_config is unannotated in the kubernetes client
+        api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=target.kubeconfig, context=target.context)
+        return api
+    except (config.ConfigException, OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise errors.ProvisionError(
             f"cannot load the kubeconfig for host cluster {target.name!r} "
             f"({target.kubeconfig or 'default resolution'}): {exc}") from exc
@@ -37,7 +40,7 @@ def _unreachable(api: client.ApiClient, exc: Exception) -> errors.ProvisionError
     return errors.ProvisionError(f"the API server {server_of(api)} is not reachable: {exc}")
 
 
-def cluster_uid(target: program.Target) -> str:
+def cluster_uid(target: platformconfig.Target) -> str:
     """The identity of a host cluster: the UID of its ``kube-system`` namespace, made once when the cluster
     was created and never reused, whatever its server address or kubeconfig say."""
     api = api_client(target)
@@ -48,10 +51,12 @@ def cluster_uid(target: program.Target) -> str:
                                     f"cluster {target.name!r}): {exc.reason}") from exc
     except (HTTPError, OSError) as exc:
         raise _unreachable(api, exc) from exc
+    if obj.metadata is None or not obj.metadata.uid:
+        raise errors.ProvisionError(f"namespace kube-system on {server_of(api)} has no UID")
     return str(obj.metadata.uid)
 
 
-def namespace_owners(target: program.Target, namespaces: list[str]) -> dict[str, dict[str, str]]:
+def namespace_owners(target: platformconfig.Target, namespaces: list[str]) -> dict[str, dict[str, str]]:
     """For each existing namespace: its tenant label, managed-by label and owning stack annotation."""
     api = api_client(target)
     core = client.CoreV1Api(api)
@@ -65,8 +70,8 @@ def namespace_owners(target: program.Target, namespaces: list[str]) -> dict[str,
             raise errors.ProvisionError(f"reading namespace {ns} on {server_of(api)}: {exc.reason}") from exc
         except (HTTPError, OSError) as exc:
             raise _unreachable(api, exc) from exc
-        labels = obj.metadata.labels or {}
-        annotations = obj.metadata.annotations or {}
+        labels = (obj.metadata.labels if obj.metadata else None) or {}
+        annotations = (obj.metadata.annotations if obj.metadata else None) or {}
         found[ns] = {
             "tenant": labels.get(naming.TENANT_LABEL, ""),
             "managedBy": labels.get(naming.MANAGED_BY_KEY, ""),
@@ -75,7 +80,7 @@ def namespace_owners(target: program.Target, namespaces: list[str]) -> dict[str,
     return found
 
 
-def check_ownership(target: program.Target, tenant: str, namespaces: list[str], stack: str) -> None:
+def check_ownership(target: platformconfig.Target, tenant: str, namespaces: list[str], stack: str) -> None:
     """Refuse to take over namespaces that belong to someone else, naming the owner."""
     problems = []
     for ns, owner in namespace_owners(target, namespaces).items():
@@ -92,14 +97,15 @@ def check_ownership(target: program.Target, tenant: str, namespaces: list[str], 
                                     + "; ".join(problems))
 
 
-def get_object(target: program.Target, api_version: str, kind: str, name: str,
+def get_object(target: platformconfig.Target, api_version: str, kind: str, name: str,
                namespace: str | None) -> dict[str, Any] | None:
     """One live object as a dict, or None if it does not exist (dynamic client: any kind)."""
     from kubernetes import dynamic
 
     api = api_client(target)
     try:
-        res = dynamic.DynamicClient(api).resources.get(api_version=api_version, kind=kind)
+        dyn = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+        res = dyn.resources.get(api_version=api_version, kind=kind)
         obj = res.get(name=name, namespace=namespace) if namespace else res.get(name=name)
     except ApiException as exc:
         if exc.status == 404:
@@ -110,7 +116,7 @@ def get_object(target: program.Target, api_version: str, kind: str, name: str,
     return obj.to_dict()  # type: ignore[no-any-return]
 
 
-def owner_kubeconfig(target: program.Target, *, user: str, groups: tuple[str, ...], namespace: str,
+def owner_kubeconfig(target: platformconfig.Target, *, user: str, groups: tuple[str, ...], namespace: str,
                      expiration_seconds: int = 24 * 3600, timeout: float = 60.0) -> str:
     """A kubeconfig authenticating as ``user`` with a client certificate signed by the cluster.
 
@@ -139,13 +145,15 @@ def owner_kubeconfig(target: program.Target, *, user: str, groups: tuple[str, ..
     try:
         certs.create_certificate_signing_request(body)
         csr = certs.read_certificate_signing_request(name)
+        assert csr.status is not None  # the server always returns a status object, empty when new
         csr.status.conditions = [client.V1CertificateSigningRequestCondition(
             type="Approved", status="True", reason="VcmKubeconfig", message="issued by vcm kubeconfig")]
         certs.replace_certificate_signing_request_approval(name, csr)
         deadline = time.monotonic() + timeout
         cert_b64 = None
         while time.monotonic() < deadline:
-            cert_b64 = certs.read_certificate_signing_request(name).status.certificate
+            status = certs.read_certificate_signing_request(name).status
+            cert_b64 = status.certificate if status else None
             if cert_b64:
                 break
             time.sleep(0.2)
@@ -182,7 +190,7 @@ def owner_kubeconfig(target: program.Target, *, user: str, groups: tuple[str, ..
 
 def _drift(path: str, desired: Any, live: Any, out: list[dict[str, Any]]) -> None:
     """Every field we set whose live value differs (server additions ignored; empty == absent)."""
-    empty = ({}, [], None)
+    empty: tuple[Any, ...] = ({}, [], None)
     if desired is None:
         return
     if desired in ({}, []) and live in empty:
@@ -198,14 +206,14 @@ def _drift(path: str, desired: Any, live: Any, out: list[dict[str, Any]]) -> Non
         if not isinstance(live, list) or len(live) != len(desired):
             out.append({"field": path, "desired": desired, "live": live})
             return
-        for i, (d, lv) in enumerate(zip(desired, live)):
+        for i, (d, lv) in enumerate(zip(desired, live, strict=False)):
             _drift(f"{path}[{i}]", d, lv, out)
     elif desired != live and not (isinstance(desired, (int, float)) and isinstance(live, (int, float))
                                   and float(desired) == float(live)):
         out.append({"field": path, "desired": desired, "live": live})
 
 
-def drift(target: program.Target, applied: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def drift(target: platformconfig.Target, applied: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Compare what was applied with the live objects: one row per changed field or missing object."""
     rows: list[dict[str, Any]] = []
     for obj in applied:
@@ -223,7 +231,7 @@ def drift(target: program.Target, applied: list[dict[str, Any]]) -> list[dict[st
     return rows
 
 
-def wait_namespaces_active(target: program.Target, namespaces: list[str], *, timeout: float = 120) -> None:
+def wait_namespaces_active(target: platformconfig.Target, namespaces: list[str], *, timeout: float = 120) -> None:
     """Wait until every namespace exists and is Active; say what is missing when the time is up."""
     api = api_client(target)
     core = client.CoreV1Api(api)
@@ -233,7 +241,8 @@ def wait_namespaces_active(target: program.Target, namespaces: list[str], *, tim
         still = []
         for ns in pending:
             try:
-                if core.read_namespace(ns, _request_timeout=10).status.phase != "Active":
+                status = core.read_namespace(ns, _request_timeout=10).status
+                if status is None or status.phase != "Active":
                     still.append(ns)
             except ApiException as exc:
                 if exc.status != 404:
@@ -249,7 +258,7 @@ def wait_namespaces_active(target: program.Target, namespaces: list[str], *, tim
                                     f"after {timeout:.0f}s")
 
 
-def control_plane_server(target: program.Target, tenant: Any) -> tuple[str, str]:
+def control_plane_server(target: platformconfig.Target, tenant: Any) -> tuple[str, str]:
     """(server URL, how to reach it) for the tenant's control plane, from its exposure."""
     cp = tenant.spec.control_plane
     release = naming.control_plane_release(tenant.name)
@@ -260,7 +269,9 @@ def control_plane_server(target: program.Target, tenant: Any) -> tuple[str, str]
         api = api_client(target)
         try:
             svc = client.CoreV1Api(api).read_namespaced_service(release, namespace, _request_timeout=10)
-            ingress = (svc.status.load_balancer.ingress or [None])[0]
+            balancer = svc.status.load_balancer if svc.status else None
+            found = (balancer.ingress if balancer else None) or []
+            ingress = found[0] if found else None
         except (ApiException, HTTPError, OSError):
             ingress = None
         if ingress is not None:
@@ -269,7 +280,7 @@ def control_plane_server(target: program.Target, tenant: Any) -> tuple[str, str]
             f"after `kubectl port-forward -n {namespace} svc/{release} 8443:443` on the host cluster")
 
 
-def control_plane_kubeconfig(target: program.Target, tenant: Any, *, wait: float = 0.0,
+def control_plane_kubeconfig(target: platformconfig.Target, tenant: Any, *, wait: float = 0.0,
                              progress: Any = None) -> str | None:
     """The virtual cluster's admin kubeconfig from its Secret ``vc-<release>``, server pointed at the chosen
     exposure; None if the Secret is not there (after waiting up to ``wait`` seconds, saying so)."""

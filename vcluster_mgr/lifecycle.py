@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from vcluster_mgr import naming, spec
+from vcluster_mgr import kube, naming, spec
 
 NAME_ALPHABET = string.ascii_lowercase + string.digits
 """Characters of the random suffix of a generated name (all valid anywhere in a DNS-1123 label)."""
@@ -114,7 +114,7 @@ def unique_name(prefix: str, *, rng: Chooser | None = None) -> str:
         raise ValueError(f"{prefix!r} {exc}") from None
     source: Chooser = rng if rng is not None else secrets.SystemRandom()
     name = prefix + "".join(source.choice(NAME_ALPHABET) for _ in range(naming.NAME_SUFFIX_LENGTH))
-    naming.check_dns_label(name)
+    kube.check_dns_label(name)
     return name
 
 

@@ -29,6 +29,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -89,7 +90,7 @@ class Cluster:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -145,7 +146,7 @@ def _issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, common
             x509.DNSName("localhost"), x509.DNSName("kubernetes"), x509.DNSName("kubernetes.default"),
             x509.DNSName("kubernetes.default.svc"), x509.DNSName("kubernetes.default.svc.cluster.local"),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(next(ipaddress.ip_network(SERVICE_CIDR).hosts())),
+            x509.IPAddress(next(ipaddress.IPv4Network(SERVICE_CIDR).hosts())),
         ]), critical=False)
     return key, builder.sign(ca_key, hashes.SHA256())
 
@@ -289,14 +290,17 @@ def load(name: str = DEFAULT_NAME) -> Cluster:
             f"no local cluster named {name!r} is running (start one with `vcm local up --name {name}`)") from None
     except ValueError as exc:
         raise errors.LocalClusterError(f"{path} is damaged ({exc}); run `vcm local down --name {name}`") from exc
-    return Cluster(**data)
+    try:
+        return Cluster(**data)
+    except TypeError as exc:  # a state file of another vcm version (other fields)
+        raise errors.LocalClusterError(f"{path} was written by another version of vcm ({exc})") from exc
 
 
 def _readyz(server: str, pki: Path) -> tuple[bool, str]:
     ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
     ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
     try:
-        with urllib.request.urlopen(server + "/readyz", context=ctx, timeout=2) as resp:
+        with urllib.request.urlopen(server + "/readyz", context=ctx, timeout=2) as resp:  # noqa: S310 - https only
             return resp.status == 200, resp.read().decode()[:200]
     except urllib.error.HTTPError as exc:
         return False, exc.read().decode(errors="replace")[-300:]
@@ -313,7 +317,8 @@ def _wait_port(port: int, deadline: float) -> bool:
     return False
 
 
-def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT, progress=lambda _: None) -> Cluster:
+def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT,
+       progress: Callable[[str], object] = lambda _: None) -> Cluster:
     """Start a local cluster and wait for ``/readyz``; refuses if one of that name already runs."""
     d = cluster_dir(name)
     if (d / "state.json").exists():

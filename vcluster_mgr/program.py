@@ -7,7 +7,6 @@ fed by ``render``. The same functions serve ``vcm`` (through ``workspace``) and 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,35 +14,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from vcluster_mgr import components, errors, naming, render, spec
+from vcluster_mgr import components, errors, naming, platformconfig, render, spec
 
 
-@dataclasses.dataclass(frozen=True)
-class Target:
-    """One host cluster as the engine reaches it: a kubeconfig path and an optional context.
-
-    ``in_state`` says where the provider learns them. False (``vcm``): from the engine's environment at
-    each run (``workspace.engine_env``), so the provider configuration a stack records holds neither and a
-    kubeconfig that moved, broke or changed context on one run cannot break the next. True (the GitOps
-    program, when its stack config names a kubeconfig or context): as provider inputs, recorded in the
-    stack, as plain Pulumi programs do.
-    """
-
-    name: str
-    kubeconfig: str | None = None
-    context: str | None = None
-    in_state: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class Blueprint:
-    """The admin's side: policy and (optionally) their own templates folder."""
-
-    policy: spec.Policy = dataclasses.field(default_factory=lambda: spec.DEFAULT_POLICY)
-    templates_dir: str | None = None
-
-
-def provider(target: Target) -> k8s.Provider:
+def provider(target: platformconfig.Target) -> k8s.Provider:
     """The provider for a host cluster. Never a kubeconfig's content in the state; its path and context
     only when ``target.in_state``. An empty ``kubeconfig`` makes the provider use the usual resolution
     (``KUBECONFIG`` of its own process) and keeps the SDK from filling the input in from ours."""
@@ -67,7 +41,9 @@ def owner_outputs(tenant: spec.Tenant) -> list[dict[str, str]]:
 SLEEP_VALUES: dict[str, Any] = {"controlPlane": {"statefulSet": {"highAvailability": {"replicas": 0}}}}
 
 
-def control_plane_args(tenant: spec.Tenant, blueprint: Blueprint, *, asleep: bool = False) -> dict[str, Any] | None:
+def control_plane_args(
+    tenant: spec.Tenant, blueprint: platformconfig.Blueprint, *, asleep: bool = False
+) -> dict[str, Any] | None:
     """Chart and values of the tenant's control plane (None without one); asleep scales it to zero."""
     if not tenant.spec.control_plane.enabled:
         return None
@@ -82,7 +58,7 @@ def control_plane_args(tenant: spec.Tenant, blueprint: Blueprint, *, asleep: boo
     return {"chart": chart, "values": values}
 
 
-def declare_tenant(tenant: spec.Tenant, blueprint: Blueprint, opts: pulumi.ResourceOptions, *,
+def declare_tenant(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, opts: pulumi.ResourceOptions, *,
                    expires_at: str | None = None, asleep: bool = False,
                    kubeconfig: str | None = None) -> components.Tenant:
     objects = render.render_tenant(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir)
@@ -97,7 +73,7 @@ def declare_tenant(tenant: spec.Tenant, blueprint: Blueprint, opts: pulumi.Resou
 CLUSTER_UID_OUTPUT = "clusterUID"
 
 
-def tenant_program(tenant: spec.Tenant, target: Target, blueprint: Blueprint, *,
+def tenant_program(tenant: spec.Tenant, target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
                    expires_at: str | None = None, asleep: bool = False,
                    kubeconfig: str | None = None, cluster_uid: str | None = None) -> Callable[[], None]:
     """The program of one tenant's own stack; ``expires_at`` (RFC 3339) marks an ephemeral tenant, ``asleep``
@@ -126,7 +102,8 @@ def tenant_program(tenant: spec.Tenant, target: Target, blueprint: Blueprint, *,
     return run
 
 
-def platform_program(target: Target, blueprint: Blueprint, *, cluster_uid: str | None = None) -> Callable[[], None]:
+def platform_program(target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
+                     cluster_uid: str | None = None) -> Callable[[], None]:
     """What every tenant of a host cluster relies on (admission policies, the project's namespace)."""
 
     def run() -> None:
@@ -139,7 +116,8 @@ def platform_program(target: Target, blueprint: Blueprint, *, cluster_uid: str |
     return run
 
 
-def folder_program(tenants: Sequence[spec.Tenant], target: Target, blueprint: Blueprint, *,
+def folder_program(tenants: Sequence[spec.Tenant], target: platformconfig.Target,
+                   blueprint: platformconfig.Blueprint, *,
                    with_platform: bool = True) -> Callable[[], None]:
     """GitOps: the platform and every tenant of a folder in one stack (the top-level Pulumi.yaml)."""
 
@@ -156,12 +134,13 @@ def folder_program(tenants: Sequence[spec.Tenant], target: Target, blueprint: Bl
     return run
 
 
-def _config_target(cfg: pulumi.Config) -> Target:
+def _config_target(cfg: pulumi.Config) -> platformconfig.Target:
     """The host cluster of a plain ``pulumi up``: the stack config's kubeconfig and context, recorded in the
     provider's inputs as plain Pulumi programs do; without them the provider resolves ``KUBECONFIG`` itself
     at each run."""
     kubeconfig, context = cfg.get("kubeconfig"), cfg.get("context")
-    return Target(cfg.get("cluster") or "default", kubeconfig, context, in_state=bool(kubeconfig or context))
+    return platformconfig.Target(cfg.get("cluster") or "default", kubeconfig, context,
+                                 in_state=bool(kubeconfig or context))
 
 
 def platform_main() -> None:
@@ -169,7 +148,7 @@ def platform_main() -> None:
     cfg = pulumi.Config("vcluster-mgr")
     policy_path = cfg.get("policy")
     policy = spec.load_policy(policy_path) if policy_path else spec.DEFAULT_POLICY
-    platform_program(_config_target(cfg), Blueprint(policy, cfg.get("templatesDir")))()
+    platform_program(_config_target(cfg), platformconfig.Blueprint(policy, cfg.get("templatesDir")))()
 
 
 def gitops_main() -> None:
@@ -192,4 +171,5 @@ def gitops_main() -> None:
     except errors.VcmError as exc:
         # a clean message in the engine's output instead of a Python traceback
         raise pulumi.RunError(f"invalid tenant specs in {tenants_dir}:\n{exc}") from exc
-    folder_program(tenants, _config_target(cfg), Blueprint(policy, str(root / templates) if templates else None))()
+    blueprint = platformconfig.Blueprint(policy, str(root / templates) if templates else None)
+    folder_program(tenants, _config_target(cfg), blueprint)()

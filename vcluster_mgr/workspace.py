@@ -26,7 +26,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from vcluster_mgr import errors, hostcluster, lifecycle, program, spec, toolchain
+from vcluster_mgr import errors, hostcluster, lifecycle, platformconfig, program, spec, toolchain
 
 PROJECT = "vcluster-mgr"
 EventCallback = Callable[[auto.EngineEvent], None]
@@ -110,7 +110,7 @@ def settings(*, state_dir: Path | None = None, backend_url: str | None = None,
     return Settings(sd, url, _passphrase(sd), kc, context)
 
 
-def provider_kubeconfig(s: Settings, target: program.Target) -> str:
+def provider_kubeconfig(s: Settings, target: platformconfig.Target) -> str:
     """``KUBECONFIG`` for the provider of ``target``: its kubeconfig path(s) as they are at this run.
 
     The provider's configuration in the stack holds no path and no context (``program.provider``), so what
@@ -134,7 +134,7 @@ def provider_kubeconfig(s: Settings, target: program.Target) -> str:
     return f"{override}{os.pathsep}{paths}"
 
 
-def engine_env(s: Settings, target: program.Target | None = None) -> dict[str, str]:
+def engine_env(s: Settings, target: platformconfig.Target | None = None) -> dict[str, str]:
     """Environment for every engine process: our binaries first, nothing reaching out; with a ``target``,
     the ``KUBECONFIG`` its provider uses (``provider_kubeconfig``)."""
     bin_dir = toolchain.require()
@@ -162,7 +162,7 @@ def _python() -> str:
 
 
 def _workspace_opts(s: Settings, project: str, work_dir: Path | None = None,
-                    target: program.Target | None = None) -> auto.LocalWorkspaceOptions:
+                    target: platformconfig.Target | None = None) -> auto.LocalWorkspaceOptions:
     env = engine_env(s, target)
     return auto.LocalWorkspaceOptions(
         work_dir=str(work_dir) if work_dir else None,
@@ -206,11 +206,11 @@ def clear_stale_locks(s: Settings, project: str, name: str) -> list[str]:
 
 
 def stack(s: Settings, name: str, fn: auto.PulumiFn, *, project: str = PROJECT,
-          target: program.Target | None = None) -> auto.Stack:
+          target: platformconfig.Target | None = None) -> auto.Stack:
     """Create or select the stack ``name`` for an inline program ``fn`` (stale local locks are cleared
     first); its engine reaches ``target`` (see ``engine_env``), by default the settings' kubeconfig."""
     clear_stale_locks(s, project, name)
-    opts = _workspace_opts(s, project, target=target or program.Target("default", s.kubeconfig, s.context))
+    opts = _workspace_opts(s, project, target=target or platformconfig.Target("default", s.kubeconfig, s.context))
     for attempt in range(6):
         try:
             try:
@@ -290,8 +290,8 @@ class Job:
     """One tenant to plan, apply or delete on one host cluster (picklable: it crosses processes)."""
 
     tenant: spec.Tenant
-    target: program.Target
-    blueprint: program.Blueprint
+    target: platformconfig.Target
+    blueprint: platformconfig.Blueprint
     #: RFC 3339 expiry of a tenant with a ttl; None: kept from the stack, else now + ttl
     expires_at: str | None = None
     #: control plane scaled to zero; None: as the stack recorded it (awake for a new tenant)
@@ -360,7 +360,7 @@ def recorded_outputs(s: Settings, project: str, name: str) -> dict[str, Any] | N
     return data if isinstance(data, dict) else {}
 
 
-def check_cluster_identity(target: program.Target, stack_name: str, recorded: Mapping[str, Any] | None,
+def check_cluster_identity(target: platformconfig.Target, stack_name: str, recorded: Mapping[str, Any] | None,
                            uid: str) -> None:
     """Refuse to run a stack against another cluster than the one it was applied to.
 
@@ -420,10 +420,11 @@ def _run_job(s: Settings, job: Job, action: str, events: Any = None) -> Outcome:
         st = stack(s, job.stack_name, fn, project=TENANT_PROJECT, target=job.target)
         if action == "apply":
             res = up(st, on_event=on_event)
-            changes = dict(res.summary.resource_changes or {})
+            # the engine's op names as plain strings (OpType is a str enum)
+            changes: dict[str, int] = dict(res.summary.resource_changes or {})  # type: ignore[arg-type]
         elif action == "plan":
             pre = preview(st, on_event=on_event)
-            changes = dict(pre.change_summary)
+            changes = dict(pre.change_summary)  # type: ignore[arg-type]  # str enum keys, as above
         else:
             destroy(st, on_event=on_event, remove=True)
             changes = {"delete": len([x for x in steps if x.startswith("delete")])}
@@ -469,7 +470,7 @@ def run_jobs(s: Settings, jobs: list[Job], action: str, *, parallel: int = 1,
                     job = pending.pop(fut)
                     try:
                         outcome = fut.result()
-                    except Exception as exc:  # a worker died: report it as this tenant's failure
+                    except Exception as exc:  # noqa: BLE001 - a worker died: report it as this tenant's failure
                         outcome = Outcome(job.tenant.name, job.target.name, action, False, {}, 0.0,
                                           error=f"worker process failed: {exc}")
                     report(job.tenant.name, "done" if outcome.ok else "failed")
@@ -487,7 +488,7 @@ class _Direct:
         self._report(*item)
 
 
-def platform_apply(s: Settings, target: program.Target, blueprint: program.Blueprint, *,
+def platform_apply(s: Settings, target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
                    progress: Progress | None = None) -> Outcome:
     started = time.monotonic()
     uid = hostcluster.cluster_uid(target)
@@ -495,8 +496,14 @@ def platform_apply(s: Settings, target: program.Target, blueprint: program.Bluep
     st = stack(s, target.name, program.platform_program(target, blueprint, cluster_uid=uid),
                project=PLATFORM_PROJECT, target=target)
     report = progress or (lambda _t, _m: None)
-    res = up(st, on_event=lambda ev: (t := _event_text(ev)) and report("platform", t))
-    return Outcome("platform", target.name, "apply", True, dict(res.summary.resource_changes or {}),
+    def on_event(ev: auto.EngineEvent) -> None:
+        text = _event_text(ev)
+        if text:
+            report("platform", text)
+
+    res = up(st, on_event=on_event)
+    changes: dict[str, int] = dict(res.summary.resource_changes or {})  # type: ignore[arg-type]  # str enum keys
+    return Outcome("platform", target.name, "apply", True, changes,
                    round(time.monotonic() - started, 2))
 
 
@@ -516,7 +523,7 @@ def _project_dir(s: Settings, project: str) -> Path:
     return work
 
 
-def _project_workspace(s: Settings, project: str, target: program.Target | None = None) -> auto.LocalWorkspace:
+def _project_workspace(s: Settings, project: str, target: platformconfig.Target | None = None) -> auto.LocalWorkspace:
     """A workspace for reading (or destroying) a project's stacks."""
     return auto.LocalWorkspace(**vars(_workspace_opts(s, project, _project_dir(s, project), target=target)))
 
@@ -545,7 +552,7 @@ def tenant_outputs(s: Settings, cluster: str, tenant: str) -> dict[str, Any]:
     return found
 
 
-def delete_tenant(s: Settings, target: program.Target, tenant: str, *,
+def delete_tenant(s: Settings, target: platformconfig.Target, tenant: str, *,
                   progress: Progress | None = None) -> Outcome:
     """Destroy a tenant's objects and remove its stack; ``ProvisionError`` if the stack is unknown."""
     started = time.monotonic()

@@ -12,7 +12,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 import dataclasses  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from vcluster_mgr import localcluster, platformconfig, program, spec, workspace  # noqa: E402
+from vcluster_mgr import localcluster, platformconfig, spec, workspace  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tenants"
 
@@ -23,7 +23,7 @@ class Applied:
 
     cluster: localcluster.Cluster
     settings: workspace.Settings
-    target: program.Target
+    target: platformconfig.Target
     tenants: dict[str, spec.Tenant]
     outcomes: list[workspace.Outcome]
 

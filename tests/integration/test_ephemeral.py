@@ -46,7 +46,7 @@ def test_ephemeral_tenant_expires_and_gc_removes_it(host_cluster: localcluster.C
     name = made["name"]
     assert name.startswith("ci-") and made["namespaces"] == [f"{name}-main"]
     expires = lifecycle.parse_expiry(made["expiresAt"])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     assert datetime.timedelta(seconds=30) < expires - now <= datetime.timedelta(minutes=1)
 
     admin = client.CoreV1Api(config.new_client_from_config(str(host_cluster.kubeconfig)))

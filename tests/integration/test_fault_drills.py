@@ -43,7 +43,7 @@ def drill_cluster(bin_dir: Path) -> Iterator[localcluster.Cluster]:
 
 
 @pytest.fixture()
-def drill(drill_cluster: localcluster.Cluster, tmp_path: Path) -> "Drill":
+def drill(drill_cluster: localcluster.Cluster, tmp_path: Path) -> Drill:
     return Drill(drill_cluster, tmp_path)
 
 

@@ -1,8 +1,9 @@
 """``pulumi_kubernetes.helm.v3.Release`` through the real engine and the upstream provider, against the real
 local API server. Releases are applied with ``skip_await`` (upstream would otherwise wait for the chart's
-pods to become ready, which cannot happen on a cluster without nodes). The chart is the test double ``tests/data/charts/fake-vcluster`` (the kinds of objects the
-vcluster chart makes), installed from its local path (air-gapped); a changed value upgrades it to
-revision 2; destroy uninstalls it and leaves nothing of it behind.
+pods to become ready, which cannot happen on a cluster without nodes). The chart is the test double
+``tests/data/charts/fake-vcluster`` (the kinds of objects the vcluster chart makes), installed from its
+local path (air-gapped); a changed value upgrades it to revision 2; destroy uninstalls it and leaves nothing
+of it behind.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi.automation._stack import ImportResource  # not re-exported by pulumi.automation in 3.259
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from pulumi.automation._stack import ImportResource  # not re-exported by pulumi.automation in 3.259
 
 from vcluster_mgr import localcluster, workspace
 

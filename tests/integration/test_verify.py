@@ -28,7 +28,7 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, program, verify, workspace
+from vcluster_mgr import cli, platformconfig, verify, workspace
 
 from .conftest import Applied
 
@@ -52,7 +52,7 @@ POD_CHECKS = set(verify.POD_PROBES)
 @dataclasses.dataclass(frozen=True)
 class Env:
     admin: client.ApiClient
-    target: program.Target
+    target: platformconfig.Target
     outputs: Mapping[str, Mapping[str, Any]]
     settings: workspace.Settings
 
@@ -96,7 +96,7 @@ def expect_failing(env: Env, expected: set[str] | dict[str, str], *, tenant: str
                    showing: Sequence[tuple[str, str]] = ()) -> verify.Report:
     """Wait until exactly ``expected`` do not pass (a set means they fail; a dict gives each result) and
     each (check id, text) of ``showing`` is in that check's detail."""
-    want = {k: "fail" for k in expected} if isinstance(expected, set) else dict(expected)
+    want = dict.fromkeys(expected, "fail") if isinstance(expected, set) else dict(expected)
 
     def reached(report: verify.Report) -> bool:
         return report.failing() == want and all(text in _check(report, c).detail for c, text in showing)
@@ -473,7 +473,7 @@ def test_blueprint_policy_admits_every_namespace(env: Env) -> None:
 
 def test_compliant_pod_refused(env: Env) -> None:
     """When even the control pod is refused, every pod check says error, never pass."""
-    expected = {"tenant-can-run-compliant-pod": "fail"} | {c: "error" for c in POD_CHECKS}
+    expected = {"tenant-can-run-compliant-pod": "fail"} | dict.fromkeys(POD_CHECKS, "error")
     with restored_afterwards(env, ["tenant-can-run-compliant-pod", *POD_CHECKS]), quota_changed(env, {"pods": "0"}):
         report = expect_failing(env, expected)
     assert "so the refusal proves nothing" in _check(report, "block-host-pid").detail

@@ -1,0 +1,93 @@
+"""What the commands that reach a host cluster share: the platform config plus the engine's settings
+(``Env``), the jobs for a set of spec files, the outcome table, and confirmation.
+
+The Pulumi layer (``workspace``) is imported only when a command needs it, so the offline commands stay
+free of the Pulumi SDK.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from vcluster_mgr import errors, platformconfig, spec, toolchain
+from vcluster_mgr.cli import printing
+
+if TYPE_CHECKING:
+    from vcluster_mgr import workspace
+
+
+@dataclasses.dataclass
+class Env:
+    """What a command that reaches a host cluster works with: the engine's settings and the platform config."""
+
+    settings: workspace.Settings
+    config: platformconfig.PlatformConfig
+
+
+def env(
+    kubeconfig: str | None,
+    context: str | None,
+    config: Path | None,
+    state_dir: Path | None,
+    backend_url: str | None,
+    policy: Path | None = None,
+) -> Env:
+    """The environment of an online command; raises before any work if its inputs cannot be used.
+
+    A ``--kubeconfig`` or ``--context`` given on the command line is loaded at once (no request is sent), so
+    a file or context that cannot be used fails here, even for a command that turns out to have nothing to do.
+    """
+    from vcluster_mgr import hostcluster, workspace
+
+    cfg = platformconfig.load(config, kubeconfig=kubeconfig, context=context, policy_path=policy)
+    if kubeconfig is not None or context is not None:
+        api = hostcluster.api_client(cfg.target(None))  # the flags apply to the default host cluster
+        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+    toolchain.check_sdk_versions()
+    return Env(
+        workspace.settings(state_dir=state_dir, backend_url=backend_url, kubeconfig=kubeconfig, context=context), cfg
+    )
+
+
+def jobs(env: Env, paths: list[Path]) -> list[workspace.Job]:
+    from vcluster_mgr import workspace
+
+    tenants = spec.load_specs(paths, policy=env.config.blueprint.policy)
+    if not tenants:
+        raise errors.UsageError("no tenant specs found in " + ", ".join(map(str, paths)))
+    return [workspace.Job(t, env.config.target_for(t), env.config.blueprint) for t in tenants]
+
+
+def _changes_text(changes: dict[str, int]) -> str:
+    shown = {k: v for k, v in sorted(changes.items()) if v}
+    return ", ".join(f"{v} {k}" for k, v in shown.items()) or "-"
+
+
+def summary(outcomes: list[workspace.Outcome], fmt: printing.OutputFormat, title: str) -> None:
+    data = [dataclasses.asdict(o) for o in outcomes]
+    if printing.emit(data, fmt):
+        return
+    table = Table("tenant", "cluster", "result", "changes", "seconds", title=title)
+    for o in outcomes:
+        result = "[green]ok[/green]" if o.ok else "[red]failed[/red]"
+        table.add_row(o.tenant, o.cluster, result, _changes_text(o.changes), f"{o.seconds:.1f}")
+    printing.out.print(table)
+    for o in outcomes:
+        if o.error:
+            printing.err.print(f"[red]{escape(o.tenant)}:[/red] {escape(o.error)}", highlight=False, soft_wrap=True)
+
+
+def confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise errors.UsageError(f"{question} needs confirmation: rerun with --yes (no terminal to ask on)")
+    if not typer.confirm(question, default=False):
+        raise typer.Exit(1)

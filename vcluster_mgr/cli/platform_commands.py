@@ -1,0 +1,29 @@
+"""``vcm platform apply``: the objects every tenant of a host cluster relies on."""
+
+from __future__ import annotations
+
+from vcluster_mgr.cli import apps, environment, options, printing
+
+
+@apps.platform_app.command("apply", epilog="Example: vcm platform apply --yes")
+def platform_apply(
+    cluster: options.ClusterOpt = None,
+    yes: options.YesOpt = False,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
+    policy: options.PolicyOpt = None,
+) -> None:
+    """Provision the admission policies and the project's namespace on a host cluster (once per cluster)."""
+    from vcluster_mgr import workspace
+
+    with printing.failures():
+        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
+        target = env.config.target(cluster)
+        environment.confirm(f"apply the platform objects to {target.name}?", yes)
+        outcome = workspace.platform_apply(
+            env.settings, target, env.config.blueprint, progress=printing.tenant_progress
+        )
+        environment.summary([outcome], printing.OutputFormat.table, "platform")

@@ -1,0 +1,270 @@
+"""The tenant commands: ``vcm plan``, ``apply``, ``list``, ``status``, ``delete``, ``kubeconfig``, ``drift``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from vcluster_mgr import errors, platformconfig, spec
+from vcluster_mgr.cli import apps, environment, options, printing
+
+
+@apps.app.command(epilog="Example: vcm plan examples/tenants")
+def plan(
+    paths: Annotated[list[Path], typer.Argument(help="Tenant spec files or folders.")],
+    parallel: Annotated[int, typer.Option("--parallel", "-p", min=1, help="Stacks previewed at once.")] = 1,
+    output: options.OutputOpt = printing.OutputFormat.table,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
+    policy: options.PolicyOpt = None,
+) -> None:
+    """Show what would be created, changed or deleted, per tenant (nothing is changed)."""
+    from vcluster_mgr import workspace
+
+    with printing.failures():
+        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
+        outcomes = workspace.run_jobs(
+            env.settings, environment.jobs(env, paths), "plan", parallel=parallel, progress=printing.tenant_progress
+        )
+        environment.summary(outcomes, output, "plan")
+        if output is printing.OutputFormat.table:
+            for o in outcomes:
+                for step in o.steps:
+                    printing.out.print(f"  {escape(o.tenant)}: {escape(step)}", highlight=False)
+        if not all(o.ok for o in outcomes):
+            raise typer.Exit(1)
+
+
+@apps.app.command(epilog="Example: vcm apply examples/tenants --parallel 4 --yes")
+def apply(
+    paths: Annotated[list[Path], typer.Argument(help="Tenant spec files or folders.")],
+    parallel: Annotated[
+        int, typer.Option("--parallel", "-p", min=1, help="Stacks applied at once (each in its own worker process).")
+    ] = 1,
+    yes: options.YesOpt = False,
+    output: options.OutputOpt = printing.OutputFormat.table,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
+    policy: options.PolicyOpt = None,
+) -> None:
+    """Provision tenants: one stack per host cluster and tenant; safe to re-run after any failure."""
+    from vcluster_mgr import workspace
+
+    with printing.failures():
+        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
+        jobs = environment.jobs(env, paths)
+        environment.confirm(f"apply {len(jobs)} tenant(s)?", yes)
+        outcomes = workspace.run_jobs(env.settings, jobs, "apply", parallel=parallel, progress=printing.tenant_progress)
+        environment.summary(outcomes, output, "apply")
+        if not all(o.ok for o in outcomes):
+            raise typer.Exit(1)
+
+
+@apps.app.command("list", epilog="Example: vcm list -o json")
+def list_command(
+    output: options.OutputOpt = printing.OutputFormat.table,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
+) -> None:
+    """List the tenants this state knows, with their host cluster."""
+    from vcluster_mgr import workspace
+
+    with printing.failures():
+        s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
+        rows = workspace.list_tenant_stacks(s)
+        if not printing.emit(rows, output):
+            table = Table("tenant", "cluster", "resources", "last update", "stack")
+            for r in rows:
+                table.add_row(
+                    r["tenant"], r["cluster"], str(r["resources"] or "-"), str(r["lastUpdate"] or "-"), r["stack"]
+                )
+            printing.out.print(table)
+
+
+@apps.app.command(epilog="Example: vcm status payments -o yaml")
+def status(
+    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    cluster: options.ClusterOpt = None,
+    output: options.OutputOpt = printing.OutputFormat.table,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
+) -> None:
+    """Show one tenant: host cluster, namespaces, owners, lifetime."""
+    from vcluster_mgr import workspace
+
+    with printing.failures():
+        cfg = platformconfig.load(config)
+        s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
+        data = workspace.tenant_outputs(s, cfg.target(cluster).name, name)
+        if not printing.emit(data, output):
+            table = Table("field", "value", show_header=False)
+            for key in ("tenant", "cluster", "namespaces", "owners", "ttl", "source"):
+                value = data.get(key)
+                if key == "owners" and value:
+                    value = ", ".join(f"{o['kind']} {o['name']} ({o['role']})" for o in value)
+                elif isinstance(value, list):
+                    value = ", ".join(map(str, value))
+                table.add_row(key, escape(str(value if value is not None else "-")))
+            printing.out.print(table)
+
+
+@apps.app.command(epilog="Example: vcm delete payments --yes")
+def delete(
+    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    cluster: options.ClusterOpt = None,
+    yes: options.YesOpt = False,
+    output: options.OutputOpt = printing.OutputFormat.table,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
+) -> None:
+    """Destroy a tenant's objects on its host cluster and remove its stack and state."""
+    from vcluster_mgr import workspace
+
+    with printing.failures():
+        env = environment.env(kubeconfig, context, config, state_dir, backend_url)
+        target = env.config.target(cluster)
+        environment.confirm(f"delete tenant {name} on {target.name} and everything in its namespaces?", yes)
+        outcome = workspace.delete_tenant(env.settings, target, name, progress=printing.tenant_progress)
+        environment.summary([outcome], output, "delete")
+        if not outcome.ok:
+            raise typer.Exit(1)
+
+
+@apps.app.command(epilog="Example: vcm kubeconfig payments --user alice@example.com -o alice.kubeconfig")
+def kubeconfig(
+    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user", help="Owner (User) name; default: the first User owner with role admin.", show_default=False
+        ),
+    ] = None,
+    output_file: Annotated[
+        Path | None,
+        typer.Option("-o", "--output-file", help="Write here (mode 600) instead of stdout.", show_default=False),
+    ] = None,
+    host: Annotated[
+        bool,
+        typer.Option(
+            "--host",
+            help="For a tenant with a control plane: the owner's "
+            "host-namespace kubeconfig instead of the virtual cluster's.",
+        ),
+    ] = False,
+    wait: Annotated[
+        float, typer.Option("--wait", help="Seconds to wait for the virtual cluster's kubeconfig Secret.")
+    ] = 60.0,
+    cluster: options.ClusterOpt = None,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
+) -> None:
+    """A kubeconfig for the tenant: its virtual cluster's (admin) when it has a control plane, else one for
+    an owner with its context set to the tenant's first namespace.
+
+    The certificate is issued by the host cluster's own signer (CSR API); what it may do is exactly what
+    the tenant's RoleBindings give that owner.
+    """
+    from vcluster_mgr import hostcluster, workspace
+
+    with printing.failures():
+        if output_file:
+            printing.check_output_file(output_file, "--output-file")
+        env = environment.env(kubeconfig, context, config, state_dir, backend_url)
+        target = env.config.target(cluster)
+        data = workspace.tenant_outputs(env.settings, target.name, name)
+        if (data.get("controlPlane") or {}).get("enabled") and not host and data.get("spec"):
+            # the spec as the stack recorded it (it passed the policy when applied): no policy check to read it
+            tenant = spec.Tenant.model_validate(data["spec"])
+            text = hostcluster.control_plane_kubeconfig(target, tenant, wait=wait, progress=printing.progress)
+            if text is None:
+                raise errors.ProvisionError(
+                    f"the control plane of {name} has not written its kubeconfig Secret "
+                    f"{tenant.namespace_names()[0]}/vc-{name} after {wait:.0f}s (is it running? there must be "
+                    "nodes for its pod); use --host for the owner's host-namespace kubeconfig"
+                )
+            _, how = hostcluster.control_plane_server(target, tenant)
+            printing.write_kubeconfig(text, output_file, f"admin of {name}'s virtual cluster, reachable {how}")
+            return
+        owners = data.get("owners") or []
+        users = [o for o in owners if o["kind"] == "User"]
+        chosen = (
+            next((o for o in users if o["name"] == user), None)
+            if user
+            else next((o for o in users if o["role"] == "admin"), users[0] if users else None)
+        )
+        if chosen is None:
+            raise errors.UsageError(
+                f"tenant {name} has no User owner {user or ''}".strip()
+                + "; owners: "
+                + ", ".join(o["name"] for o in owners)
+            )
+        text = hostcluster.owner_kubeconfig(
+            target, user=chosen["name"], groups=(), namespace=(data.get("namespaces") or ["default"])[0]
+        )
+        printing.write_kubeconfig(text, output_file, f"{chosen['name']} ({chosen['role']} of {name})")
+
+
+@apps.app.command(epilog="Example: vcm drift --all -o json")
+def drift(
+    name: Annotated[str | None, typer.Argument(help="Tenant name (or --all).", show_default=False)] = None,
+    all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant in the state.")] = False,
+    fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 1 when anything drifted.")] = False,
+    cluster: options.ClusterOpt = None,
+    output: options.OutputOpt = printing.OutputFormat.table,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
+) -> None:
+    """Show what was changed on the cluster outside the tool: every field the blueprint set whose live value
+    differs, and every object deleted. `vcm apply` puts them back."""
+    from vcluster_mgr import hostcluster, workspace
+
+    with printing.failures():
+        if bool(name) == all_tenants:
+            raise errors.UsageError("give a tenant name or --all")
+        env = environment.env(kubeconfig, context, config, state_dir, backend_url)
+        if all_tenants:
+            wanted = [(r["cluster"], r["tenant"]) for r in workspace.list_tenant_stacks(env.settings)]
+        else:
+            wanted = [(env.config.target(cluster).name, str(name))]
+        rows = []
+        for cl, tenant in wanted:
+            target = env.config.target(cl)
+            for row in hostcluster.drift(target, workspace.applied_objects(env.settings, cl, tenant)):
+                rows.append({"tenant": tenant, "cluster": cl, **row})
+        if not printing.emit({"drifted": bool(rows), "changes": rows}, output):
+            if not rows:
+                printing.err.print(f"no drift in {len(wanted)} tenant(s)")
+            else:
+                table = Table("tenant", "object", "field", "desired", "live")
+                for r in rows:
+                    table.add_row(
+                        r["tenant"],
+                        escape(r["object"]),
+                        escape(r["field"]),
+                        escape(json.dumps(r["desired"])),
+                        escape(json.dumps(r["live"])),
+                    )
+                printing.out.print(table)
+        if rows and fail_on_drift:
+            raise typer.Exit(1)

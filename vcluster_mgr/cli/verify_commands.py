@@ -1,0 +1,91 @@
+"""``vcm verify``: run the isolation checks against the live cluster and print the report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from vcluster_mgr import errors
+from vcluster_mgr.cli import apps, environment, options, printing
+
+
+def _verify_table(report: Any) -> None:
+    from vcluster_mgr import verify
+
+    colours = {"pass": "green", "fail": "red", "error": "yellow"}
+    who = f"{report.identity.describe()} ({report.identity.kind} owner {report.identity.name})"
+    title = f"verify {report.tenant} on {report.cluster} as {who}"
+    table = Table("id", "level", "result", "tried", "detail", title=escape(title), show_lines=True)
+    for check_id, level, result, tried, detail in verify.table_rows(report):
+        table.add_row(
+            check_id, level, f"[{colours[result]}]{result}[/{colours[result]}]", escape(tried), escape(detail)
+        )
+    printing.out.print(table)
+    counts = report.counts()
+    verdict = "[green]PASSED[/green]" if report.passed else "[red]NOT PASSED[/red]"
+    printing.out.print(
+        f"{verdict} {escape(report.tenant)}: {counts['pass']} pass, {counts['fail']} fail, "
+        f"{counts['error']} error; {escape(verify.scope_note(report))}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@apps.app.command("verify", epilog="Example: vcm verify payments; vcm verify --all -o json")
+def verify_command(
+    name: Annotated[str | None, typer.Argument(help="Tenant name.", show_default=False)] = None,
+    all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant this state knows.")] = False,
+    check: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--check", help="Run only this check (id or benchmark id); repeat for several.", show_default=False
+        ),
+    ] = None,
+    level: Annotated[
+        int,
+        typer.Option("--level", min=1, max=2, help="Run the checks up to this benchmark profile level (2 includes 1)."),
+    ] = 2,
+    cluster: options.ClusterOpt = None,
+    output: options.OutputOpt = printing.OutputFormat.table,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
+) -> None:
+    """Show that a tenant's isolation holds, live: the multi-tenancy benchmark checks, run as its owner.
+
+    The admin's credentials impersonate the tenant's first admin User owner (else its first owner) and
+    everything a check tries is sent as a server-side dry-run, so nothing is left behind.
+
+    The checks and the JSON output (-o json) are described in docs/verify.md. Exits 1 if any check
+    fails or cannot be judged (error).
+    """
+    from vcluster_mgr import verify, workspace
+
+    with printing.failures():
+        if (name is None) == (not all_tenants):
+            raise errors.UsageError("name one tenant, or pass --all")
+        checks = verify.select_checks(check, level=level)
+        env = environment.env(kubeconfig, context, config, state_dir, backend_url)
+        if all_tenants:
+            stacks = workspace.list_tenant_stacks(env.settings)
+            wanted = [(r["tenant"], r["cluster"]) for r in stacks if cluster is None or r["cluster"] == cluster]
+            if not wanted:
+                raise errors.UsageError("no tenants to verify" + (f" on host cluster {cluster}" if cluster else ""))
+        else:
+            wanted = [(str(name), env.config.target(cluster).name)]
+        reports = []
+        for tenant, cluster_name in wanted:
+            target = env.config.target(cluster_name)
+            outputs = workspace.tenant_outputs(env.settings, target.name, tenant)
+            printing.tenant_progress(tenant, f"verifying on {target.name}")
+            reports.append(verify.verify_live(target, outputs, checks=checks))
+    if not printing.emit(verify.reports_data(reports, many=all_tenants), output):
+        for report in reports:
+            _verify_table(report)
+    if not all(r.passed for r in reports):
+        raise typer.Exit(1)

@@ -1,0 +1,157 @@
+"""A tenant's manifests: namespaces, quota split across them, limits, network policies, owner bindings,
+placement. Pure: spec in, plain dicts out.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from vcluster_mgr import errors, kube, naming, spec
+from vcluster_mgr.render import templating
+
+TENANT_TEMPLATES = (
+    "tenant/namespace.yaml.j2",
+    "tenant/resourcequota.yaml.j2",
+    "tenant/limitrange.yaml.j2",
+    "tenant/networkpolicies.yaml.j2",
+    "tenant/rolebindings.yaml.j2",
+    "tenant/placement.yaml.j2",
+)
+
+TENANT_KINDS: dict[str, str] = {
+    "Namespace": "v1",
+    "ResourceQuota": "v1",
+    "LimitRange": "v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
+    "ServiceAccount": "v1",
+    "Role": "rbac.authorization.k8s.io/v1",
+    "RoleBinding": "rbac.authorization.k8s.io/v1",
+    "ConfigMap": "v1",
+    "Secret": "v1",
+}
+"""Kinds a tenant blueprint may produce, in output order, with their apiVersion.
+
+Only Namespace is cluster-scoped (and only the tenant's own); the rest are namespaced kinds an
+admin's templates may add (ServiceAccount, Role, Secret) beside the built-in ones.
+"""
+
+CLUSTER_DNS = {"namespace": "kube-system", "podLabels": {"k8s-app": "kube-dns"}}
+"""Where strict isolation lets pods resolve names: the cluster DNS pods (CoreDNS keeps the kube-dns label)."""
+
+CPU_RESOLUTION = Decimal("0.001")
+BYTE_RESOLUTION = Decimal(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tenant
+# ---------------------------------------------------------------------------------------------
+
+
+def tenant_labels(tenant: spec.Tenant) -> dict[str, str]:
+    """Labels on every object of a tenant: the spec's own, managed-by, and the tenant's name."""
+    return {**tenant.labels, naming.MANAGED_BY_KEY: naming.MANAGED_BY_VALUE, naming.TENANT_LABEL: tenant.name}
+
+
+def _share(total: int, parts: int) -> int:
+    return max(1, total // parts) if total > 0 else 0
+
+
+def split_quota(quota: spec.Quota, parts: int) -> dict[str, str]:
+    """One namespace's share of a resolved tenant quota, as canonical quantity strings.
+
+    Quantities are divided exactly and rounded down (to 1m for CPU, 1 byte for memory and
+    storage), so the shares never exceed the total; counts are floor-divided but stay at least 1
+    unless the total is 0.
+    """
+    values = {
+        "requestsCpu": (quota.cpu, CPU_RESOLUTION),
+        "limitsCpu": (quota.limits_cpu or quota.cpu, CPU_RESOLUTION),
+        "requestsMemory": (quota.memory, BYTE_RESOLUTION),
+        "limitsMemory": (quota.limits_memory or quota.memory, BYTE_RESOLUTION),
+        "requestsStorage": (quota.storage, BYTE_RESOLUTION),
+    }
+    out = {}
+    for key, (text, resolution) in values.items():
+        if text is None:
+            raise errors.RenderError(f"quota.{key} is unset; resolve the tenant with a policy first")
+        out[key] = str(kube.parse_quantity(text).split(parts, resolution))
+    for key in ("pods", "services", "gpu"):
+        count = getattr(quota, key)
+        if count is None:
+            raise errors.RenderError(f"quota.{key} is unset; resolve the tenant with a policy first")
+        out[key] = str(_share(count, parts))
+    return out
+
+
+def _subject(owner: spec.Owner) -> dict[str, str]:
+    if owner.kind == "ServiceAccount":
+        return {"kind": "ServiceAccount", "name": owner.name, "namespace": owner.namespace or ""}
+    return {"kind": owner.kind, "apiGroup": "rbac.authorization.k8s.io", "name": owner.name}
+
+
+def tenant_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
+    """Everything the tenant templates see, as plain JSON-able data (documented in each template)."""
+    tenant = spec.resolve(tenant, policy=policy)
+    namespaces = tenant.namespace_names()
+    s = tenant.spec
+    assert s.quota is not None and s.limits is not None  # resolve() fills both
+    return {
+        "tenant": {"name": tenant.name, "namespaces": namespaces},
+        "namespaces": namespaces,
+        "labels": tenant_labels(tenant),
+        "pod_security": s.pod_security,
+        "quota": split_quota(s.quota, len(namespaces)),
+        "limits": s.limits.model_dump(mode="json"),
+        "network": {
+            "isolation": s.network.isolation,
+            "tenantNamespaces": sorted(namespaces),
+            "ingressFrom": sorted({peer.namespace for peer in s.network.allow_ingress_from}),
+            "egressTo": [
+                {"cidr": rule.cidr, "ports": [{"protocol": rule.protocol, "port": port} for port in rule.ports]}
+                for rule in s.network.allow_egress_to
+            ],
+        },
+        "dns": CLUSTER_DNS,
+        "namespaceNameLabel": naming.NAMESPACE_NAME_LABEL,
+        "owners": [
+            {
+                "bindingName": naming.owner_binding_name(owner.role, owner.kind, owner.name, owner.namespace),
+                "role": owner.role,
+                "subject": _subject(owner),
+            }
+            for owner in s.owners
+        ],
+        "placement": {"nodeSelector": dict(s.placement.node_selector)},
+        # ConfigMap keys cannot hold a "/" (label keys can): one entry per pair, "key=value" in the value
+        "placementData": {
+            f"selector-{i}": f"{key}={value}"
+            for i, (key, value) in enumerate(sorted(s.placement.node_selector.items()))
+        },
+        "placementConfigMap": naming.PLACEMENT_CONFIGMAP,
+        "policy": policy.model_dump(mode="json"),
+    }
+
+
+def render_tenant(
+    tenant: spec.Tenant, *, policy: spec.Policy | None = None, templates_dir: str | Path | None = None
+) -> list[dict[str, Any]]:
+    """The manifests of one tenant: its Namespaces first, then the rest by kind, namespace and name.
+
+    Deterministic for a given tenant, policy and templates. Raises ``RenderError`` if a template
+    fails or renders an object outside the tenant's namespaces, of an undeclared kind, or without
+    the blueprint's labels.
+    """
+    policy = policy or spec.DEFAULT_POLICY
+    context = tenant_context(tenant, policy)
+    namespaces = context["namespaces"]
+    return templating.render_checked(
+        TENANT_TEMPLATES,
+        context,
+        templates_dir,
+        kinds=TENANT_KINDS,
+        namespaces=namespaces,
+        cluster_names={"Namespace": namespaces},
+        labels=context["labels"],
+    )

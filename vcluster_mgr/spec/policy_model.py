@@ -1,0 +1,184 @@
+"""The admin ``Policy`` document, and how it fills in and caps a tenant.
+
+``Policy`` holds the defaults a spec may leave out (``default_quota``, ``default_limits``) and the
+ceilings and allowed levels a spec must stay within; ``resolve_quota`` / ``resolve_limits`` apply the
+defaults, ``ceiling`` checks one value against a ceiling.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import (
+    Field,
+)
+
+from vcluster_mgr import kube, naming
+from vcluster_mgr.spec import field_types, tenant_model
+
+# ---------------------------------------------------------------------------------------------
+# The admin Policy document
+# ---------------------------------------------------------------------------------------------
+
+
+class DefaultQuota(field_types.Model):
+    """Quota totals a tenant gets for every field its spec leaves out."""
+
+    cpu: field_types.Quantity = Field(default="2", description="Default CPU requests per tenant.")
+    memory: field_types.Quantity = Field(default="4Gi", description="Default memory requests per tenant.")
+    storage: field_types.Quantity = Field(default="20Gi", description="Default persistent storage per tenant.")
+    pods: field_types.Count = Field(default=20, description="Default number of pods per tenant.")
+    services: field_types.Count = Field(default=10, description="Default number of Services per tenant.")
+    gpu: field_types.Count = Field(default=0, description="Default nvidia.com/gpu per tenant.")
+
+
+class DefaultResources(field_types.Model):
+    """A complete CPU and memory pair."""
+
+    cpu: field_types.Quantity = Field(description="CPU.")
+    memory: field_types.Quantity = Field(description="Memory.")
+
+
+class DefaultLimits(field_types.Model):
+    """Container defaults and ceiling a tenant gets for every field its spec leaves out."""
+
+    default_request: DefaultResources = Field(
+        default_factory=lambda: DefaultResources.model_validate({"cpu": "100m", "memory": "128Mi"}),
+        description="Default container requests.",
+    )
+    default: DefaultResources = Field(
+        default_factory=lambda: DefaultResources.model_validate({"cpu": "500m", "memory": "512Mi"}),
+        description="Default container limits.",
+    )
+    max: DefaultResources = Field(
+        default_factory=lambda: DefaultResources.model_validate({"cpu": "2", "memory": "4Gi"}),
+        description="Default largest container limit.",
+    )
+
+
+_POD_SECURITY_LEVELS: tuple[field_types.PodSecurityLevel, ...] = ("restricted", "baseline")
+_DEFAULT_ISOLATION: tuple[field_types.IsolationLevel, ...] = ("strict", "namespace")
+_DEFAULT_EXPOSURES: tuple[tenant_model.ControlPlaneExposure, ...] = ("ClusterIP",)
+_DEFAULT_SYNC: tuple[tenant_model.ControlPlaneSyncResource, ...] = ("ingresses", "storageClasses")
+
+
+class Policy(field_types.Model):
+    """What a platform admin allows tenants to ask for, and what they get when they ask for nothing."""
+
+    api_version: Literal["vcluster-mgr.dev/v1alpha1"] = Field(
+        default="vcluster-mgr.dev/v1alpha1", description="Always vcluster-mgr.dev/v1alpha1."
+    )
+    kind: Literal["Policy"] = Field(default="Policy", description="Always Policy.")
+    max_cpu: field_types.Quantity = Field(default="32", description="Ceiling on a tenant's quota.cpu.")
+    max_limits_cpu: field_types.Quantity | None = Field(
+        default=None, description="Ceiling on a tenant's quota.limitsCpu; null means the same as maxCpu."
+    )
+    max_memory: field_types.Quantity = Field(default="128Gi", description="Ceiling on a tenant's quota.memory.")
+    max_limits_memory: field_types.Quantity | None = Field(
+        default=None, description="Ceiling on a tenant's quota.limitsMemory; null means the same as maxMemory."
+    )
+    max_storage: field_types.Quantity = Field(default="1Ti", description="Ceiling on a tenant's quota.storage.")
+    max_gpu: field_types.Count = Field(default=4, description="Ceiling on a tenant's quota.gpu.")
+    max_pods: field_types.Count = Field(default=500, description="Ceiling on a tenant's quota.pods.")
+    max_services: field_types.Count = Field(default=100, description="Ceiling on a tenant's quota.services.")
+    pod_security_levels: list[field_types.PodSecurityLevel] = Field(
+        default_factory=lambda: list(_POD_SECURITY_LEVELS), description="Pod security levels tenants may choose."
+    )
+    isolation_levels: list[field_types.IsolationLevel] = Field(
+        default_factory=lambda: list(_DEFAULT_ISOLATION), description="Network isolation levels tenants may choose."
+    )
+    egress_cidrs: list[field_types.Cidr] = Field(
+        default_factory=lambda: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+        description="Every allowEgressTo cidr of a tenant must lie inside one of these networks.",
+    )
+    allow_node_ports: bool = Field(
+        default=False, description="Allow NodePort Services (otherwise quota services.nodeports is 0)."
+    )
+    allow_load_balancers: bool = Field(
+        default=False, description="Allow LoadBalancer Services (otherwise quota services.loadbalancers is 0)."
+    )
+    allow_control_planes: bool = Field(default=True, description="Allow tenants to enable controlPlane.")
+    allowed_control_plane_exposures: list[tenant_model.ControlPlaneExposure] = Field(
+        default_factory=lambda: list(_DEFAULT_EXPOSURES),
+        description="How a tenant's control plane may be exposed: its Service type (ClusterIP, NodePort, "
+        "LoadBalancer) and Ingress for controlPlane.exposure.ingressHost. NodePort and LoadBalancer also need "
+        "allowNodePorts / allowLoadBalancers (the tenant's ResourceQuota allows none otherwise).",
+    )
+    max_control_plane_cpu: field_types.Quantity = Field(
+        default="2", description="Ceiling on controlPlane.resources requests.cpu and limits.cpu."
+    )
+    max_control_plane_memory: field_types.Quantity = Field(
+        default="4Gi", description="Ceiling on controlPlane.resources requests.memory and limits.memory."
+    )
+    allow_control_plane_values: bool = Field(
+        default=True,
+        description="Allow controlPlane.values, the free-form Helm values merged last. Keys that would reach "
+        "outside the tenant (rbac, experimental, plugins, integrations, ...) are refused either way.",
+    )
+    allowed_control_plane_sync: list[tenant_model.ControlPlaneSyncResource] = Field(
+        default_factory=lambda: list(_DEFAULT_SYNC),
+        description="Which controlPlane.sync switches tenants may turn on. nodes is left out by default: it "
+        "shows tenants the host's nodes (names, labels, capacity).",
+    )
+    allowed_chart_sources: list[field_types.PrintableName] = Field(
+        default_factory=lambda: [naming.CONTROL_PLANE_CHART_REPOSITORY],
+        description="Where the vcluster chart may come from: each entry is a repository URL, an oci:// reference "
+        "or a local path, and allows itself and everything below it (entry + '/...'). Local paths are "
+        "normalised first, so '..' cannot climb out.",
+    )
+    allow_no_ttl: bool = Field(default=True, description="Allow tenants without a ttl (that never expire).")
+    max_ttl: field_types.Duration | None = Field(
+        default=None, description="Longest ttl a tenant may ask for; null for no limit."
+    )
+    default_quota: DefaultQuota = Field(
+        default_factory=DefaultQuota, description="Quota for fields a tenant's spec leaves out."
+    )
+    default_limits: DefaultLimits = Field(
+        default_factory=DefaultLimits, description="Container limits for fields a tenant's spec leaves out."
+    )
+
+    def cidr_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """``egress_cidrs`` as network objects."""
+        return [ipaddress.ip_network(c) for c in self.egress_cidrs]
+
+
+DEFAULT_POLICY = Policy()
+"""The policy used when none is given: every default above."""
+
+
+def as_quantity(text: str) -> kube.Quantity:
+    return kube.parse_quantity(text)
+
+
+def over_ceiling(path: str, value: str | int, ceiling: str | int, setting: str) -> tuple[str, str] | None:
+    """A problem if ``value`` (a quantity text or a count) is above the policy's ``ceiling``."""
+    over = (
+        as_quantity(value).value > as_quantity(str(ceiling)).value if isinstance(value, str) else value > int(ceiling)
+    )
+    return (path, f"{value} exceeds the policy ceiling {setting}={ceiling}") if over else None
+
+
+def resolve_quota(quota: tenant_model.Quota, policy: Policy) -> tenant_model.Quota:
+    """``quota`` with every missing field filled from the policy; limits default to the requests."""
+    d = policy.default_quota
+    fields = ("cpu", "memory", "storage", "pods", "services", "gpu")
+    filled = quota.model_copy(update={f: getattr(d, f) for f in fields if getattr(quota, f) is None})
+    return filled.model_copy(
+        update={
+            "limits_cpu": filled.limits_cpu if filled.limits_cpu is not None else filled.cpu,
+            "limits_memory": filled.limits_memory if filled.limits_memory is not None else filled.memory,
+        }
+    )
+
+
+def resolve_limits(limits: tenant_model.Limits, policy: Policy) -> tenant_model.Limits:
+    """``limits`` with every missing value filled from the policy's defaultLimits."""
+    update = {}
+    for section in ("default_request", "default", "max"):
+        given: tenant_model.ContainerResources = getattr(limits, section) or tenant_model.ContainerResources()
+        fallback: DefaultResources = getattr(policy.default_limits, section)
+        update[section] = tenant_model.ContainerResources.model_validate(
+            {"cpu": given.cpu or fallback.cpu, "memory": given.memory or fallback.memory}
+        )
+    return limits.model_copy(update=update)

@@ -1,0 +1,163 @@
+"""Running the checks for a tenant: ``verify_tenant`` runs the selected checks; ``verify_live`` builds the
+tenant's inputs from its stack outputs and the cluster's own labels (``discover_tenants``) first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from vcluster_mgr import errors, naming, platformconfig
+from vcluster_mgr.verify import catalogue, report, runners, session
+
+
+def verify_tenant(
+    tenant: report.TenantInfo,
+    *,
+    cluster: str,
+    clients: session.ClientFactory,
+    others: Sequence[report.TenantInfo] = (),
+    checks: Sequence[catalogue.Check] | None = None,
+    identity: report.Identity | None = None,
+) -> report.Report:
+    """Run ``checks`` (default: all) for ``tenant`` and return the report.
+
+    ``clients`` makes the admin's ApiClient (``None``) and the owner's (an ``Identity``); ``others`` are
+    the other tenants of the same cluster; ``identity`` defaults to ``choose_identity(tenant.owners)``.
+    Raises ``VerifyError`` when the run cannot proceed (cluster unreachable, impersonation refused, a
+    tenant namespace missing); a single check that cannot be judged reports ``error`` instead.
+    """
+    identity = identity or report.choose_identity(tenant.owners)
+    selected = list(checks) if checks is not None else list(catalogue.CHECKS)
+    admin, owner = clients(None), clients(identity)
+    try:
+        s = session.Session(tenant, identity, others, admin, owner)
+        for ns in tenant.namespaces:
+            try:
+                s.core_a.read_namespace(ns, _request_timeout=catalogue.REQUEST_TIMEOUT)
+            except ApiException as exc:
+                reason = "does not exist" if exc.status == 404 else f"cannot be read: {session.api_message(exc)}"
+                raise errors.VerifyError(
+                    f"namespace {ns} of tenant {tenant.name} {reason} on {s.server}; re-apply the tenant (vcm apply)"
+                ) from exc
+            except (HTTPError, OSError) as exc:
+                raise s._unreachable(exc) from exc
+        seen_as = runners.whoami(s)
+        results = []
+        for check in selected:
+            try:
+                tried, (result, detail) = runners.RUNNERS[check.id](s)
+            except session.CheckFailedError as exc:
+                tried, result, detail = "(could not run)", "error", str(exc)
+            results.append(report.CheckResult(check, f"as {identity.describe()}: {tried}", result, detail))
+    finally:
+        session.close(admin)
+        session.close(owner)
+    return report.Report(
+        tenant.name, cluster, identity, seen_as, tuple(tenant.namespaces), tenant.control_plane, tuple(results)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Live inputs: stack outputs and the cluster's own labels
+# ---------------------------------------------------------------------------------------------
+
+
+def discover_tenants(api: client.ApiClient) -> dict[str, report.TenantInfo]:
+    """Every tenant on the cluster, from its namespaces' tenant label and the blueprint's owner RoleBindings."""
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    try:
+        namespaces = core.list_namespace(
+            label_selector=naming.TENANT_LABEL, _request_timeout=catalogue.REQUEST_TIMEOUT
+        ).items
+        found: dict[str, list[str]] = {}
+        for namespace in namespaces:
+            meta = session.plain(api, namespace.metadata)  # labels selected above: always present
+            found.setdefault(meta["labels"][naming.TENANT_LABEL], []).append(meta["name"])
+        tenants = {}
+        for name, names in sorted(found.items()):
+            owners: list[dict[str, Any]] = []
+            for ns in sorted(names):
+                bindings = rbac.list_namespaced_role_binding(
+                    ns,
+                    label_selector=f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE}",
+                    _request_timeout=catalogue.REQUEST_TIMEOUT,
+                ).items
+                for rb in bindings:
+                    for subject in rb.subjects or []:
+                        entry = {
+                            "kind": subject.kind,
+                            "name": subject.name,
+                            "role": rb.role_ref.name,
+                            "namespace": subject.namespace,
+                        }
+                        if not any(report.same_owner(entry, o) for o in owners):
+                            owners.append(entry)
+            tenants[name] = report.TenantInfo(name, tuple(sorted(names)), tuple(owners))
+        return tenants
+    except ApiException as exc:
+        raise errors.VerifyError(
+            f"reading tenant namespaces on {api.configuration.host}: {session.api_message(exc)}"
+        ) from exc
+    except (HTTPError, OSError) as exc:
+        raise errors.VerifyError(f"the API server {api.configuration.host} is not reachable: {exc}") from exc
+
+
+def _control_plane_enabled(outputs: Mapping[str, Any]) -> bool:
+    """Whether the tenant has a virtual control plane: from the stack outputs, else its spec file if readable."""
+    recorded = outputs.get("controlPlane")
+    if isinstance(recorded, Mapping):
+        return bool(recorded.get("enabled"))
+    if isinstance(recorded, bool):
+        return recorded
+    source = outputs.get("source")
+    if not source:
+        return False
+    try:
+        doc = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
+        return bool(((doc.get("spec") or {}).get("controlPlane") or {}).get("enabled"))
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False
+
+
+def tenant_from_outputs(outputs: Mapping[str, Any], live: Mapping[str, report.TenantInfo]) -> report.TenantInfo:
+    """The tenant as its stack recorded it; a ServiceAccount owner's namespace, which the outputs leave out,
+    comes from the live RoleBindings."""
+    name = str(outputs.get("tenant") or "")
+    namespaces = tuple(outputs.get("namespaces") or ())
+    if not name or not namespaces:
+        raise errors.VerifyError(
+            f"the stack outputs of tenant {name or '?'} name no namespaces; re-apply it (vcm apply)"
+        )
+    seen = live.get(name)
+    owners = []
+    for owner in outputs.get("owners") or []:
+        entry = dict(owner)
+        if entry.get("kind") == "ServiceAccount" and not entry.get("namespace") and seen is not None:
+            match = next((o for o in seen.owners if o["kind"] == "ServiceAccount" and o["name"] == entry["name"]), None)
+            entry["namespace"] = match["namespace"] if match else None
+        owners.append(entry)
+    return report.TenantInfo(name, namespaces, tuple(owners), _control_plane_enabled(outputs))
+
+
+def verify_live(
+    target: platformconfig.Target, outputs: Mapping[str, Any], *, checks: Sequence[catalogue.Check] | None = None
+) -> report.Report:
+    """Verify one tenant of ``target`` from its stack outputs (``workspace.tenant_outputs``)."""
+    clients = session.client_factory(target)
+    admin = clients(None)
+    try:
+        live = discover_tenants(admin)
+    finally:
+        session.close(admin)
+    tenant = tenant_from_outputs(outputs, live)
+    others = [t for name, t in live.items() if name != tenant.name]
+    return verify_tenant(
+        tenant, cluster=str(outputs.get("cluster") or target.name), clients=clients, others=others, checks=checks
+    )
