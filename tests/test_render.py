@@ -151,6 +151,7 @@ def test_quota_is_split_evenly_across_namespaces() -> None:
         "pods": 2,
         "services": 0,
         "gpu": 4,
+        "objects": {"configmaps": 30, "jobs.batch": 0},
     }
     tenant = spec.parse_spec(data)
     quotas = by_kind(render.render_tenant(tenant), "ResourceQuota")
@@ -166,6 +167,12 @@ def test_quota_is_split_evenly_across_namespaces() -> None:
         "pods": "1",  # 2 // 3 == 0, but at least 1
         "services": "0",  # a zero total stays zero
         "requests.nvidia.com/gpu": "1",
+        "count/configmaps": "10",  # the spec's own count, split
+        "count/jobs.batch": "0",
+        "count/cronjobs.batch": "6",  # the policy's default of 20, split
+        "count/persistentvolumeclaims": "6",
+        "count/secrets": "33",
+        "count/serviceaccounts": "16",
         "services.nodeports": "0",
         "services.loadbalancers": "0",
     }
@@ -260,13 +267,36 @@ def test_strict_isolation() -> None:
     ]
     tenant = policies["vcm-allow-tenant"]
     assert tenant["ingress"] == [{"from": [TENANT_PEER]}] and tenant["egress"] == [{"to": [TENANT_PEER]}]
-    assert policies["vcm-allow-ingress-from"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"] == [
-        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["ingress-nginx"]}
-    ]
+    assert policies["vcm-allow-ingress-from"]["ingress"][0]["from"] == [UNTENANTED_PEER]
     assert policies["vcm-allow-egress-to"]["egress"] == [
         {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [{"port": 5432, "protocol": "TCP"}]},
         {"to": [{"ipBlock": {"cidr": "10.30.0.0/16"}}]},
     ]
+
+
+UNTENANTED_PEER = {
+    "namespaceSelector": {
+        "matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["ingress-nginx"]},
+            {"key": "vcluster-mgr.dev/tenant", "operator": "DoesNotExist"},
+        ]
+    }
+}
+
+
+def test_ingress_peers_never_match_a_tenant_namespace_unless_trusted() -> None:
+    data = payments_data()
+    data["spec"]["network"] = {"isolation": "strict", "allowIngressFrom": [{"namespace": "ingress-nginx"}]}
+    for trusted, peers in (([], [UNTENANTED_PEER]), (["ingress", "edge"], [UNTENANTED_PEER, None])):
+        policy = spec.parse_policy({"trustedPeerTenants": trusted})
+        objects = render.render_tenant(spec.parse_spec(data, policy=policy), policy=policy)
+        policies = by_kind(objects, "NetworkPolicy", "payments-app")
+        (allow,) = [o for o in policies if o["metadata"]["name"] == "vcm-allow-ingress-from"]
+        got = allow["spec"]["ingress"][0]["from"]
+        assert got[0] == peers[0] and len(got) == len(peers)
+    assert got[1]["namespaceSelector"]["matchExpressions"][1] == {
+        "key": "vcluster-mgr.dev/tenant", "operator": "In", "values": ["edge", "ingress"]
+    }
 
 
 def test_strict_isolation_without_allow_lists() -> None:

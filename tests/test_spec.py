@@ -504,6 +504,62 @@ def test_namespace_clashes_function_and_duplicate_tenant_names() -> None:
         spec.check_namespace_clashes([first, second])
 
 
+def _tenant(name: str, namespaces: list[str], allow: list[str] = (), source: str | None = None) -> dict[str, Any]:
+    data = payments()
+    data["metadata"]["name"] = name
+    data["spec"]["namespaces"] = namespaces
+    data["spec"]["owners"] = [{"kind": "User", "name": "a@example.com", "role": "admin"}]
+    data["spec"]["network"] = {"isolation": "strict", "allowIngressFrom": [{"namespace": n} for n in allow]}
+    data["spec"].pop("controlPlane", None)
+    return data
+
+
+def test_a_spec_naming_another_tenants_namespace_as_peer_is_refused() -> None:
+    """The issue's case: a tenant ``ingress`` with a namespace ``nginx`` owns ``ingress-nginx``."""
+    spoofer = spec.parse_spec(_tenant("ingress", ["nginx"]), source="ingress.yaml")
+    victim = spec.parse_spec(_tenant("shop", ["web"], ["kube-system", "ingress-nginx"]), source="shop.yaml")
+    (error,) = spec.spoofed_peers([spoofer, victim], spec.DEFAULT_POLICY)
+    assert (error.path, error.file) == ("spec.network.allowIngressFrom[1].namespace", "shop.yaml")
+    assert '"ingress-nginx" belongs to tenant "ingress"' in error.message and "trustedPeerTenants" in error.message
+    # the policy may trust that tenant
+    assert spec.spoofed_peers([spoofer, victim], spec.parse_policy({"trustedPeerTenants": ["ingress"]})) == []
+
+
+def test_object_counts_from_the_policy_within_its_ceilings() -> None:
+    policy = spec.parse_policy({"defaultQuota": {"objects": {"configmaps": 10, "widgets.example.com": 5}},
+                                "maxObjects": {"configmaps": 40}})
+    data = payments()
+    data["spec"]["quota"] = {"objects": {"configmaps": 40}}
+    tenant = spec.parse_spec(data, policy=policy)
+    assert tenant.spec.quota is not None
+    assert tenant.spec.quota.objects == {"configmaps": 40, "widgets.example.com": 5}
+    data["spec"]["quota"] = {"objects": {"configmaps": 41, "widgets.example.com": 6, "pods": 1, "Bad_Name": 1}}
+    data["spec"]["podSecurity"] = "privileged"
+    found = {(e.path, e.message.split(";")[0]) for e in problems(data, policy=policy)}
+    assert ("spec.quota.objects.configmaps", "41 exceeds the policy ceiling maxObjects.configmaps=40") in found
+    # without a ceiling of its own, a resource is capped at its default
+    assert ("spec.quota.objects.widgets.example.com",
+            "6 exceeds the policy ceiling maxObjects.widgets.example.com=5") in found
+    assert ("spec.quota.objects.pods", '"pods" is not a resource the policy counts') in found
+    assert {e[0] for e in found} >= {"spec.podSecurity", "spec.quota.objects.Bad_Name"}  # all reported at once
+
+
+def test_policy_default_object_count_above_its_ceiling() -> None:
+    with pytest.raises(errors.SpecError) as caught:
+        spec.parse_policy({"defaultQuota": {"objects": {"secrets": 11}}, "maxObjects": {"secrets": 10}})
+    assert [e.path for e in caught.value.errors] == ["defaultQuota.objects.secrets"]
+
+
+def test_validate_reports_spoofed_peers_with_every_other_error(tmp_path: Path) -> None:
+    (tmp_path / "ingress.yaml").write_text(yaml.safe_dump(_tenant("ingress", ["nginx"])))
+    (tmp_path / "shop.yaml").write_text(yaml.safe_dump(_tenant("shop", ["web"], ["ingress-nginx"])))
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(_tenant("bad", ["Web"])))
+    with pytest.raises(errors.SpecError) as caught:
+        spec.load_specs([tmp_path])
+    paths = sorted((Path(e.file or "").name, e.path) for e in caught.value.errors)
+    assert paths == [("bad.yaml", "spec.namespaces[0]"), ("shop.yaml", "spec.network.allowIngressFrom[0].namespace")]
+
+
 # ---------------------------------------------------------------------------------------------
 # Quantities and durations
 # ---------------------------------------------------------------------------------------------

@@ -71,6 +71,8 @@ class TenantArgs:
     control_plane: Mapping[str, Any] | None = None
     #: the control plane's kubeconfig (already rewritten for its exposure), exported as a secret
     kubeconfig: str | None = None
+    #: Pulumi's ``protect`` on the tenant's namespaces: the engine refuses to delete them (deletion protection)
+    protect: bool = False
 
 
 #: annotation on every namespace naming the stack that owns it (``project/stack``), checked before an apply
@@ -86,12 +88,14 @@ def _owned(obj: Mapping[str, Any], extra: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _apply_all(parent: pulumi.ComponentResource, objects: Sequence[Mapping[str, Any]],
-               namespace_annotations: Mapping[str, str] | None = None) -> dict[str, pulumi.CustomResource]:
+               namespace_annotations: Mapping[str, str] | None = None, *,
+               protect: bool = False) -> dict[str, pulumi.CustomResource]:
     namespaces: dict[str, pulumi.CustomResource] = {}
     resources: dict[str, pulumi.CustomResource] = {}
     for obj in objects:
         if obj["kind"] == "Namespace" and obj["apiVersion"] == "v1":
-            res = apply_object(_owned(obj, namespace_annotations or {}), pulumi.ResourceOptions(parent=parent))
+            res = apply_object(_owned(obj, namespace_annotations or {}),
+                               pulumi.ResourceOptions(parent=parent, protect=protect))
             namespaces[obj["metadata"]["name"]] = res
             resources[logical_name(obj)] = res
     cluster_scoped: list[pulumi.CustomResource] = []
@@ -117,7 +121,7 @@ class Tenant(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TenantArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TENANT_TYPE, name, None, opts)
-        self.resources = _apply_all(self, args.objects, args.namespace_annotations)
+        self.resources = _apply_all(self, args.objects, args.namespace_annotations, protect=args.protect)
         ns_names = [o["metadata"]["name"] for o in args.objects if o["kind"] == "Namespace"]
         self.namespaces = pulumi.Output.all(*[self.resources[f"namespace:{n}"].metadata["name"]  # type: ignore[attr-defined]
                                               for n in ns_names]).apply(list)

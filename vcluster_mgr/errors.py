@@ -57,6 +57,10 @@ class ProvisionError(VcmError):
     """Pulumi could not bring a tenant to the desired state."""
 
 
+class ProtectedError(ProvisionError):
+    """A tenant under deletion protection was asked to be deleted without the override."""
+
+
 class RenderError(VcmError):
     """A template could not be rendered, or rendered something the blueprint does not allow (a template bug)."""
 

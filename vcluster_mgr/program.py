@@ -65,7 +65,7 @@ def declare_tenant(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, opt
     annotations = {naming.EXPIRES_AT_ANNOTATION: expires_at} if expires_at else {}
     args = components.TenantArgs(objects=objects, owners=owner_outputs(tenant), namespace_annotations=annotations,
                                  control_plane=control_plane_args(tenant, blueprint, asleep=asleep),
-                                 kubeconfig=kubeconfig)
+                                 kubeconfig=kubeconfig, protect=bool(tenant.spec.protect))
     return components.Tenant(tenant.name, args, opts)
 
 
@@ -96,6 +96,7 @@ def tenant_program(tenant: spec.Tenant, target: platformconfig.Target, blueprint
         pulumi.export("owners", owner_outputs(tenant))
         pulumi.export("controlPlane", {"enabled": tenant.spec.control_plane.enabled})
         pulumi.export("ttl", tenant.spec.ttl)
+        pulumi.export("protected", bool(tenant.spec.protect))
         pulumi.export("source", tenant.source)
         pulumi.export(CLUSTER_UID_OUTPUT, cluster_uid)
 

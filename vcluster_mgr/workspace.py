@@ -552,9 +552,26 @@ def tenant_outputs(s: Settings, cluster: str, tenant: str) -> dict[str, Any]:
     return found
 
 
+def _protected(deployment: Mapping[str, Any] | None) -> list[str]:
+    """Names of the protected objects in a stack's state (the tenant's namespaces under deletion protection)."""
+    return [str(r.get("id") or r.get("urn")) for r in (deployment or {}).get("resources", []) if r.get("protect")]
+
+
+def _unprotect(st: auto.Stack) -> None:
+    """Clear Pulumi's protect flag on every resource of the stack's state (the explicit override)."""
+    state = st.export_stack()
+    for res in (state.deployment or {}).get("resources", []):
+        res.pop("protect", None)
+    st.import_stack(state)
+
+
 def delete_tenant(s: Settings, target: platformconfig.Target, tenant: str, *,
-                  progress: Progress | None = None) -> Outcome:
-    """Destroy a tenant's objects and remove its stack; ``ProvisionError`` if the stack is unknown."""
+                  progress: Progress | None = None, unprotect: bool = False) -> Outcome:
+    """Destroy a tenant's objects and remove its stack; ``ProvisionError`` if the stack is unknown.
+
+    A tenant under deletion protection (``spec.protect``) is refused with ``ProtectedError`` before anything
+    is touched, unless ``unprotect`` clears the protect flags in its state first.
+    """
     started = time.monotonic()
     name = tenant_stack_name(target.name, tenant)
     recorded = recorded_outputs(s, TENANT_PROJECT, name)
@@ -568,6 +585,17 @@ def delete_tenant(s: Settings, target: platformconfig.Target, tenant: str, *,
         raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {target.name!r} in {s.backend_url}") from exc
     except auto.errors.CommandError as exc:
         raise errors.ProvisionError(f"cannot open stack {name}: {_clean(exc)}") from exc
+    try:
+        protected = _protected(st.export_stack().deployment)
+        if protected and not unprotect:
+            raise errors.ProtectedError(
+                f"tenant {tenant!r} is under deletion protection (spec.protect or the policy's protectTenants); "
+                f"kept: {', '.join(protected)}. To delete it anyway pass --unprotect, or set spec.protect: false "
+                "and apply it first")
+        if protected:
+            _unprotect(st)
+    except auto.errors.CommandError as exc:
+        raise errors.ProvisionError(f"cannot read stack {name}: {_clean(exc)}") from exc
     report = progress or (lambda _t, _m: None)
     steps: list[str] = []
 

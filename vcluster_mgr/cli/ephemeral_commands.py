@@ -146,9 +146,11 @@ def gc(
     config: options.ConfigOpt = None,
     state_dir: options.StateOpt = None,
     backend_url: options.BackendOpt = None,
+    unprotect: options.UnprotectOpt = False,
 ) -> None:
     """Delete every tenant past its expiry. Safe on a schedule: tenants without an expiry are never touched,
-    and a failed delete is retried by the next run."""
+    and a failed delete is retried by the next run. Expired tenants under deletion protection are kept
+    (reported as failed, with how to lift it) unless --unprotect is given."""
     from vcluster_mgr import workspace
 
     with printing.failures():
@@ -165,14 +167,17 @@ def gc(
         outcomes = []
         if not dry_run:
             for rec in expired:
-                outcomes.append(
-                    workspace.delete_tenant(
+                try:
+                    outcome = workspace.delete_tenant(
                         env.settings,
                         env.config.target(rec["cluster"]),
                         rec["tenant"],
                         progress=printing.tenant_progress,
+                        unprotect=unprotect,
                     )
-                )
+                except errors.ProtectedError as exc:
+                    outcome = workspace.Outcome(rec["tenant"], rec["cluster"], "delete", False, {}, 0.0, error=str(exc))
+                outcomes.append(outcome)
         data = {
             "now": lifecycle.format_expiry(moment),
             "dryRun": dry_run,

@@ -61,4 +61,10 @@ ClusterOpt = Annotated[
     str | None, typer.Option("--cluster", help="Host cluster name from the platform config.", show_default=False)
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+UnprotectOpt = Annotated[
+    bool,
+    typer.Option(
+        "--unprotect", help="Also delete tenants under deletion protection (spec.protect), clearing the protect flag."
+    ),
+]
 OutputOpt = Annotated[printing.OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")]

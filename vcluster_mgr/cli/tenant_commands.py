@@ -131,15 +131,21 @@ def delete(
     config: options.ConfigOpt = None,
     state_dir: options.StateOpt = None,
     backend_url: options.BackendOpt = None,
+    unprotect: options.UnprotectOpt = False,
 ) -> None:
-    """Destroy a tenant's objects on its host cluster and remove its stack and state."""
+    """Destroy a tenant's objects on its host cluster and remove its stack and state.
+
+    A tenant under deletion protection (spec.protect) is refused unless --unprotect is given.
+    """
     from vcluster_mgr import workspace
 
     with printing.failures():
         env = environment.env(kubeconfig, context, config, state_dir, backend_url)
         target = env.config.target(cluster)
         environment.confirm(f"delete tenant {name} on {target.name} and everything in its namespaces?", yes)
-        outcome = workspace.delete_tenant(env.settings, target, name, progress=printing.tenant_progress)
+        outcome = workspace.delete_tenant(
+            env.settings, target, name, progress=printing.tenant_progress, unprotect=unprotect
+        )
         environment.summary([outcome], output, "delete")
         if not outcome.ok:
             raise typer.Exit(1)

@@ -85,6 +85,11 @@ def split_quota(quota: spec.Quota, parts: int) -> dict[str, str]:
     return out
 
 
+def split_objects(quota: spec.Quota, parts: int) -> dict[str, str]:
+    """One namespace's share of the resolved object counts, as ResourceQuota keys (``count/configmaps``)."""
+    return {f"count/{resource}": str(_share(count, parts)) for resource, count in sorted(quota.objects.items())}
+
+
 def _subject(owner: spec.Owner) -> dict[str, str]:
     if owner.kind == "ServiceAccount":
         return {"kind": "ServiceAccount", "name": owner.name, "namespace": owner.namespace or ""}
@@ -103,11 +108,13 @@ def tenant_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
         "labels": tenant_labels(tenant),
         "pod_security": s.pod_security,
         "quota": split_quota(s.quota, len(namespaces)),
+        "objectCounts": split_objects(s.quota, len(namespaces)),
         "limits": s.limits.model_dump(mode="json"),
         "network": {
             "isolation": s.network.isolation,
             "tenantNamespaces": sorted(namespaces),
             "ingressFrom": sorted({peer.namespace for peer in s.network.allow_ingress_from}),
+            "trustedPeers": sorted(set(policy.trusted_peer_tenants)),
             "egressTo": [
                 {"cidr": rule.cidr, "ports": [{"protocol": rule.protocol, "port": port} for port in rule.ports]}
                 for rule in s.network.allow_egress_to
@@ -115,6 +122,7 @@ def tenant_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
         },
         "dns": CLUSTER_DNS,
         "namespaceNameLabel": naming.NAMESPACE_NAME_LABEL,
+        "tenantLabel": naming.TENANT_LABEL,
         "owners": [
             {
                 "bindingName": naming.owner_binding_name(owner.role, owner.kind, owner.name, owner.namespace),

@@ -42,6 +42,7 @@ from vcluster_mgr.spec.documents import (
     read_document,
     read_text,
     spec_files,
+    spoofed_peers,
 )
 from vcluster_mgr.spec.field_types import (
     Cidr,
@@ -168,6 +169,7 @@ __all__ = [
     "load_spec",
     "load_specs",
     "namespace_clashes",
+    "spoofed_peers",
     "parse_policy",
     "parse_spec",
     "parse_spec_text",

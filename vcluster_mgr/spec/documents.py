@@ -215,6 +215,7 @@ def load_specs(paths: Iterable[str | Path], *, policy: policy_model.Policy | Non
         except errors.SpecError as exc:
             problems += exc.errors
     problems += namespace_clashes(tenants)
+    problems += spoofed_peers(tenants, policy or policy_model.DEFAULT_POLICY)
     if problems:
         raise errors.SpecError(problems)
     return tenants
@@ -238,6 +239,30 @@ def namespace_clashes(tenants: Sequence[tenant_model.Tenant]) -> list[errors.Fie
                     f"({holder.source or 'another spec'})"
                 )
                 out.append(errors.FieldError(f"spec.namespaces[{i}]", message, tenant.source))
+    return out
+
+
+def spoofed_peers(tenants: Sequence[tenant_model.Tenant], policy: policy_model.Policy) -> list[errors.FieldError]:
+    """Problems where a tenant lets in (``network.allowIngressFrom``) a namespace another tenant owns.
+
+    A tenant ``ingress`` with a namespace ``nginx`` owns ``ingress-nginx``; a spec naming that namespace as
+    its ingress controller would let that tenant in. Allowed only for the policy's ``trustedPeerTenants``.
+    (The NetworkPolicy refuses such a peer anyway; this says so before anything is applied.)
+    """
+    owner = {ns: t for t in tenants for ns in t.namespace_names()}
+    trusted = set(policy.trusted_peer_tenants)
+    out = []
+    for tenant in tenants:
+        for i, peer in enumerate(tenant.spec.network.allow_ingress_from):
+            holder = owner.get(peer.namespace)
+            if holder is None or holder is tenant or holder.name in trusted:
+                continue
+            message = (
+                f"namespace {messages.show(peer.namespace)} belongs to tenant {messages.show(holder.name)} "
+                f"({holder.source or 'another spec'}); another tenant's namespace is never a peer unless the "
+                "policy lists that tenant in trustedPeerTenants"
+            )
+            out.append(errors.FieldError(f"spec.network.allowIngressFrom[{i}].namespace", message, tenant.source))
     return out
 
 

@@ -95,6 +95,12 @@ Quantity = Annotated[
 ]
 Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+ObjectResource = Annotated[
+    str,
+    AfterValidator(checked(kube.check_dns_subdomain)),
+    Field(**json_schema_extra(maxLength=kube.DNS1123_SUBDOMAIN_MAX)),
+]
+"""A resource as ResourceQuota's count/<resource> names it: configmaps, jobs.batch, widgets.example.com."""
 Cidr = Annotated[str, AfterValidator(_cidr)]
 Duration = Annotated[
     str, AfterValidator(_duration), Field(**json_schema_extra(pattern=f"^{kube.DURATION_PATTERN}$", minLength=2))

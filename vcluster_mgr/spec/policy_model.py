@@ -22,6 +22,21 @@ from vcluster_mgr.spec import field_types, tenant_model
 # ---------------------------------------------------------------------------------------------
 
 
+DEFAULT_OBJECT_COUNTS: dict[str, int] = {
+    "configmaps": 100,
+    "secrets": 100,
+    "persistentvolumeclaims": 20,
+    "serviceaccounts": 50,
+    "jobs.batch": 50,
+    "cronjobs.batch": 20,
+}
+"""Object counts every tenant gets unless the policy says otherwise: enough for ordinary apps, few enough
+that one tenant cannot fill etcd with them."""
+
+MAX_OBJECT_COUNTS: dict[str, int] = {key: value * 10 for key, value in DEFAULT_OBJECT_COUNTS.items()}
+"""Default ceilings on a tenant's quota.objects: ten times the default counts."""
+
+
 class DefaultQuota(field_types.Model):
     """Quota totals a tenant gets for every field its spec leaves out."""
 
@@ -31,6 +46,13 @@ class DefaultQuota(field_types.Model):
     pods: field_types.Count = Field(default=20, description="Default number of pods per tenant.")
     services: field_types.Count = Field(default=10, description="Default number of Services per tenant.")
     gpu: field_types.Count = Field(default=0, description="Default nvidia.com/gpu per tenant.")
+    objects: dict[field_types.ObjectResource, field_types.Count] = Field(
+        default_factory=lambda: dict(DEFAULT_OBJECT_COUNTS),
+        description="Object counts per tenant (ResourceQuota count/<resource>), keyed by resource: configmaps, "
+        "secrets, persistentvolumeclaims, serviceaccounts, jobs.batch, cronjobs.batch and any other resource the "
+        "admin names (such as widgets.example.com). Replaces the built-in map as a whole; tenants may set "
+        "only the resources named here.",
+    )
 
 
 class DefaultResources(field_types.Model):
@@ -82,6 +104,11 @@ class Policy(field_types.Model):
     max_gpu: field_types.Count = Field(default=4, description="Ceiling on a tenant's quota.gpu.")
     max_pods: field_types.Count = Field(default=500, description="Ceiling on a tenant's quota.pods.")
     max_services: field_types.Count = Field(default=100, description="Ceiling on a tenant's quota.services.")
+    max_objects: dict[field_types.ObjectResource, field_types.Count] = Field(
+        default_factory=lambda: dict(MAX_OBJECT_COUNTS),
+        description="Ceilings on a tenant's quota.objects, keyed by resource; a resource without a ceiling here is "
+        "capped at its defaultQuota.objects count.",
+    )
     pod_security_levels: list[field_types.PodSecurityLevel] = Field(
         default_factory=lambda: list(_POD_SECURITY_LEVELS), description="Pod security levels tenants may choose."
     )
@@ -131,6 +158,16 @@ class Policy(field_types.Model):
     max_ttl: field_types.Duration | None = Field(
         default=None, description="Longest ttl a tenant may ask for; null for no limit."
     )
+    trusted_peer_tenants: list[field_types.DnsLabel] = Field(
+        default_factory=list,
+        description="Tenants whose namespaces other tenants may name in network.allowIngressFrom. Any other "
+        "tenant's namespace never matches a peer: the NetworkPolicy also requires the absence of the "
+        "vcluster-mgr.dev/tenant label (which owners cannot set), and vcm validate refuses the spec.",
+    )
+    protect_tenants: bool = Field(
+        default=False,
+        description="Deletion protection for tenants whose spec leaves protect out (see the tenant's spec.protect).",
+    )
     default_quota: DefaultQuota = Field(
         default_factory=DefaultQuota, description="Quota for fields a tenant's spec leaves out."
     )
@@ -164,12 +201,20 @@ def resolve_quota(quota: tenant_model.Quota, policy: Policy) -> tenant_model.Quo
     d = policy.default_quota
     fields = ("cpu", "memory", "storage", "pods", "services", "gpu")
     filled = quota.model_copy(update={f: getattr(d, f) for f in fields if getattr(quota, f) is None})
+    filled = filled.model_copy(update={"objects": {**d.objects, **quota.objects}})
     return filled.model_copy(
         update={
             "limits_cpu": filled.limits_cpu if filled.limits_cpu is not None else filled.cpu,
             "limits_memory": filled.limits_memory if filled.limits_memory is not None else filled.memory,
         }
     )
+
+
+def object_ceiling(policy: Policy, resource: str) -> int | None:
+    """The most of ``resource`` a tenant may ask for; None if the policy does not name it."""
+    if resource in policy.max_objects:
+        return policy.max_objects[resource]
+    return policy.default_quota.objects.get(resource)
 
 
 def resolve_limits(limits: tenant_model.Limits, policy: Policy) -> tenant_model.Limits:

@@ -275,6 +275,15 @@ def _quota_errors(
         problem = None if value is None else policy_model.over_ceiling(f"spec.quota.{alias}", value, ceiling, setting)
         if problem:
             out.append(problem)
+    named = sorted(set(policy.default_quota.objects) | set(policy.max_objects))
+    for resource, count in sorted(given.objects.items()):
+        path = f"spec.quota.objects.{resource}"
+        top = policy_model.object_ceiling(policy, resource)
+        if top is None:
+            allowed = ", ".join(named) or "none"
+            out.append((path, f"{messages.show(resource)} is not a resource the policy counts; allowed: {allowed}"))
+        elif count > top:
+            out.append((path, f"{count} exceeds the policy ceiling maxObjects.{resource}={top}"))
     return out
 
 
@@ -366,6 +375,7 @@ def resolve(tenant: tenant_model.Tenant, *, policy: policy_model.Policy | None =
         update={
             "quota": policy_model.resolve_quota(tenant.spec.quota or tenant_model.Quota(), policy),
             "limits": policy_model.resolve_limits(tenant.spec.limits or tenant_model.Limits(), policy),
+            "protect": policy.protect_tenants if tenant.spec.protect is None else tenant.spec.protect,
         }
     )
     return tenant.model_copy(update={"spec": spec})
@@ -409,5 +419,11 @@ def policy_errors(policy: policy_model.Policy) -> list[tuple[str, str]]:
         problem = policy_model.over_ceiling(f"defaultQuota.{field}", value, ceiling, setting)
         if problem:
             out.append(problem)
+    for resource, count in sorted(d.objects.items()):
+        top = policy.max_objects.get(resource)
+        if top is not None and count > top:
+            out.append(
+                (f"defaultQuota.objects.{resource}", f"{count} exceeds the policy ceiling maxObjects.{resource}={top}")
+            )
     limits = tenant_model.Limits.model_validate(policy.default_limits.model_dump())
     return out + _limits_errors(limits, prefix="defaultLimits")

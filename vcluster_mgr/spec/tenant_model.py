@@ -80,6 +80,14 @@ class Quota(field_types.Model):
     gpu: field_types.Count | None = Field(
         default=None, description=f"nvidia.com/gpu requests. {field_types.SPLIT_COUNT}"
     )
+    objects: dict[field_types.ObjectResource, field_types.Count] = Field(
+        default_factory=dict,
+        description="Object counts (ResourceQuota count/<resource>), keyed by resource as the quota names it: "
+        "configmaps, secrets, persistentvolumeclaims, serviceaccounts, jobs.batch, cronjobs.batch, or any "
+        "resource the policy's defaultQuota.objects names. Left-out keys come from the policy; each value must "
+        "stay within the policy's maxObjects. Each namespace's count includes what Kubernetes itself "
+        f"creates there (the kube-root-ca.crt ConfigMap, the default ServiceAccount). {field_types.SPLIT_COUNT}",
+    )
 
 
 class ContainerResources(field_types.Model):
@@ -358,6 +366,12 @@ class TenantSpec(field_types.Model):
     ttl: field_types.Duration | None = Field(
         default=None,
         description="Lifetime of the tenant, such as 30m, 2h, 1d or 1h30m; null means no expiry.",
+    )
+    protect: bool | None = Field(
+        default=None,
+        description="Deletion protection: the tenant's namespaces carry Pulumi's protect flag, so a GitOps removal "
+        "fails, and vcm delete / vcm gc refuse the tenant unless given --unprotect. Null: the policy's "
+        "protectTenants. To lift it, set false and apply, or pass --unprotect.",
     )
 
 
