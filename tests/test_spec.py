@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
-from vcluster_mgr import errors, kube, naming, spec
+from vcluster_mgr import errors, kube, naming, render, spec
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "tenants"
@@ -542,6 +542,30 @@ def test_object_counts_from_the_policy_within_its_ceilings() -> None:
             "6 exceeds the policy ceiling maxObjects.widgets.example.com=5") in found
     assert ("spec.quota.objects.pods", '"pods" is not a resource the policy counts') in found
     assert {e[0] for e in found} >= {"spec.podSecurity", "spec.quota.objects.Bad_Name"}  # all reported at once
+
+
+def test_gpu_profiles_and_device_classes_only_as_the_policy_allows() -> None:
+    policy = spec.parse_policy({"extendedResources": {"nvidia.com/mig-1g.10gb": 4, "nvidia.com/mig-3g.40gb": 1},
+                                "deviceClasses": {"gpu.example.com": 2}})
+    data = payments()
+    data["spec"]["quota"] = {"gpu": 1, "extendedResources": {"nvidia.com/mig-1g.10gb": 4},
+                             "deviceClasses": {"gpu.example.com": 2}}
+    tenant = spec.parse_spec(data, policy=policy)
+    assert tenant.spec.quota is not None
+    # a name the policy lists but the spec leaves out is 0, never unlimited
+    assert tenant.spec.quota.extended_resources == {"nvidia.com/mig-1g.10gb": 4, "nvidia.com/mig-3g.40gb": 0}
+    data["spec"]["quota"] = {"extendedResources": {"nvidia.com/mig-1g.10gb": 5, "amd.com/gpu": 1, "nvidia.com/gpu": 1},
+                             "deviceClasses": {"gpu.example.com": 3, "fpga.example.com": 1}}
+    found = {e.path: e.message for e in problems(data, policy=policy)}
+    assert found["spec.quota.extendedResources.nvidia.com/mig-1g.10gb"].startswith("5 exceeds the policy ceiling")
+    assert "not allowed by the policy" in found["spec.quota.extendedResources.amd.com/gpu"]
+    assert "quota.gpu" in found["spec.quota.extendedResources.nvidia.com/gpu"]
+    assert found["spec.quota.deviceClasses.gpu.example.com"].startswith("3 exceeds")
+    assert "not allowed" in found["spec.quota.deviceClasses.fpga.example.com"]
+    hard = render.render_tenant(tenant, policy=policy)
+    quota = next(o for o in hard if o["kind"] == "ResourceQuota")["spec"]["hard"]
+    assert quota["requests.nvidia.com/mig-1g.10gb"] == "2" and quota["requests.nvidia.com/mig-3g.40gb"] == "0"
+    assert quota["gpu.example.com.deviceclass.resource.k8s.io/devices"] == "1"  # 2 over two namespaces
 
 
 def test_policy_default_object_count_above_its_ceiling() -> None:

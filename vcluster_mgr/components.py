@@ -71,7 +71,8 @@ class TenantArgs:
     control_plane: Mapping[str, Any] | None = None
     #: the control plane's kubeconfig (already rewritten for its exposure), exported as a secret
     kubeconfig: str | None = None
-    #: Pulumi's ``protect`` on the tenant's namespaces: the engine refuses to delete them (deletion protection)
+    #: Pulumi's ``protect`` on the tenant's objects, namespaces first (deletion protection): the engine refuses to
+    #: delete any of them, so a destroy (a GitOps removal) leaves the tenant whole, quota and policies included
     protect: bool = False
 
 
@@ -107,7 +108,7 @@ def _apply_all(parent: pulumi.ComponentResource, objects: Sequence[Mapping[str, 
         # bindings name their policies: keep the order the API server needs
         if obj["kind"].endswith("Binding") and not ns:
             deps += cluster_scoped
-        res = apply_object(obj, pulumi.ResourceOptions(parent=parent, depends_on=deps))
+        res = apply_object(obj, pulumi.ResourceOptions(parent=parent, depends_on=deps, protect=protect))
         if not ns:
             cluster_scoped.append(res)
         resources[logical_name(obj)] = res

@@ -553,8 +553,9 @@ def tenant_outputs(s: Settings, cluster: str, tenant: str) -> dict[str, Any]:
 
 
 def _protected(deployment: Mapping[str, Any] | None) -> list[str]:
-    """Names of the protected objects in a stack's state (the tenant's namespaces under deletion protection)."""
-    return [str(r.get("id") or r.get("urn")) for r in (deployment or {}).get("resources", []) if r.get("protect")]
+    """The protected namespaces in a stack's state (a tenant under deletion protection)."""
+    return [str(r.get("id") or r.get("urn")) for r in (deployment or {}).get("resources", [])
+            if r.get("protect") and r.get("type") == "kubernetes:core/v1:Namespace"]
 
 
 def _unprotect(st: auto.Stack) -> None:

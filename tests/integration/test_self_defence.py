@@ -1,4 +1,4 @@
-"""Self-defence of tenants on a real API server: no spoofed peers, object-count quotas.
+"""Self-defence of tenants on a real API server: no spoofed peers, object-count quotas, deletion protection.
 
 Two tenants of this module are applied with the real engine: ``ingress`` with a namespace ``nginx`` (so it
 owns a namespace named ``ingress-nginx``, the issue's spoofing case) and ``shop``, which lets in
@@ -12,14 +12,16 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
+from typer.testing import CliRunner
 
-from vcluster_mgr import localcluster, platformconfig, spec, workspace
+from vcluster_mgr import cli, localcluster, platformconfig, spec, workspace
 
 SPECS = {
     "ingress": """
@@ -39,6 +41,16 @@ spec:
     isolation: strict
     allowIngressFrom: [{namespace: ingress-nginx}, {namespace: ops-proxy}]
 """,
+    "gpus": """
+metadata: {name: gpus}
+spec:
+  owners: [{kind: User, name: gia@example.com, role: admin}]
+  namespaces: [train]
+  quota:
+    gpu: 1
+    extendedResources: {nvidia.com/mig-1g.10gb: 1}
+    deviceClasses: {gpu.example.com: 1}
+""",
 }
 
 
@@ -49,7 +61,9 @@ def _tenant(name: str, policy: spec.Policy) -> spec.Tenant:
 
 @pytest.fixture(scope="module")
 def applied(host_cluster: localcluster.Cluster, engine_settings: workspace.Settings) -> Iterator[client.ApiClient]:
-    policy = spec.parse_policy({"defaultQuota": {"objects": {"configmaps": 10, "secrets": 10}}})
+    policy = spec.parse_policy({"defaultQuota": {"objects": {"configmaps": 10, "secrets": 10}},
+                                "extendedResources": {"nvidia.com/mig-1g.10gb": 2, "nvidia.com/mig-3g.40gb": 1},
+                                "deviceClasses": {"gpu.example.com": 2}})
     cfg = platformconfig.load(None, kubeconfig=str(host_cluster.kubeconfig))
     target = cfg.target(None)
     blueprint = platformconfig.Blueprint(policy=policy)
@@ -185,3 +199,151 @@ def test_twin_without_the_count_the_same_configmap_is_admitted(sam: client.CoreV
     finally:
         restore = {"spec": {"hard": {"count/configmaps": str(hard)}}}
         core.patch_namespaced_resource_quota("vcm-quota", "shop-web", restore)
+
+
+# ---------------------------------------------------------------------------------------------
+# GPUs and DRA devices
+# ---------------------------------------------------------------------------------------------
+
+GPU_NS = "gpus-train"
+
+
+def _gpu_pod(resources: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"gpu-{uuid.uuid4().hex[:6]}"},
+        "spec": {
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "train", "image": "registry.example/train:1.0", "imagePullPolicy": "Always",
+                "resources": {"limits": {"cpu": "100m", "memory": "64Mi", **resources}},
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            }],
+        },
+    }
+
+
+def _claim(count: int, device_class: str = "gpu.example.com") -> dict[str, Any]:
+    return {
+        "apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
+        "metadata": {"name": f"claim-{uuid.uuid4().hex[:6]}"},
+        "spec": {"devices": {"requests": [{"name": "gpu", "exactly": {
+            "deviceClassName": device_class, "allocationMode": "ExactCount", "count": count}}]}},
+    }
+
+
+@pytest.fixture()
+def gia(applied: client.ApiClient, host_cluster: localcluster.Cluster) -> Iterator[client.ApiClient]:
+    api = config.new_client_from_config_dict(
+        yaml.safe_load(localcluster.user_kubeconfig(host_cluster.name, "gia@example.com")))
+    _quota_ready(client.CoreV1Api(applied), GPU_NS, "gpu.example.com.deviceclass.resource.k8s.io/devices")
+    yield api
+    admin = dynamic.DynamicClient(applied)
+    admin.resources.get(api_version="v1", kind="Pod").delete(namespace=GPU_NS, body={}, grace_period_seconds=0)
+    admin.resources.get(api_version="resource.k8s.io/v1", kind="ResourceClaim").delete(namespace=GPU_NS, body={})
+
+
+def _quota_ready(core: client.CoreV1Api, namespace: str, key: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        q = core.read_namespaced_resource_quota("vcm-quota", namespace)
+        if q.status and key in (q.status.hard or {}):
+            return
+        time.sleep(0.5)
+
+
+def _create(api: client.ApiClient, obj: dict[str, Any]) -> int:
+    """HTTP status of creating ``obj`` in the GPU tenant's namespace (201, or the refusal's status)."""
+    resource = dynamic.DynamicClient(api).resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+    try:
+        resource.create(body=obj, namespace=GPU_NS)
+    except ApiException as exc:
+        assert exc.status != 403 or "exceeded quota" in str(exc.body), exc.body
+        return int(exc.status)
+    return 201
+
+
+def test_gpu_pods_past_the_quota_are_refused_within_it_admitted(gia: client.ApiClient) -> None:
+    assert _create(gia, _gpu_pod({"nvidia.com/gpu": "2"})) == 403
+    assert _create(gia, _gpu_pod({"nvidia.com/mig-1g.10gb": "2"})) == 403
+    # a profile the policy lists but the tenant did not ask for is 0, not unlimited
+    assert _create(gia, _gpu_pod({"nvidia.com/mig-3g.40gb": "1"})) == 403
+    assert _create(gia, _gpu_pod({"nvidia.com/gpu": "1", "nvidia.com/mig-1g.10gb": "1"})) == 201
+
+
+def test_resource_claims_past_the_device_class_quota_are_refused(gia: client.ApiClient) -> None:
+    assert _create(gia, _claim(2)) == 403
+    assert _create(gia, _claim(1)) == 201
+    assert _create(gia, _claim(1)) == 403  # the tenant's one device is claimed
+
+
+def test_twin_without_the_gpu_and_device_quota_both_are_admitted(gia: client.ApiClient,
+                                                                  applied: client.ApiClient) -> None:
+    core = client.CoreV1Api(applied)
+    keys = ("requests.nvidia.com/gpu", "gpu.example.com.deviceclass.resource.k8s.io/devices")
+    hard = core.read_namespaced_resource_quota("vcm-quota", GPU_NS).spec.hard
+    core.patch_namespaced_resource_quota("vcm-quota", GPU_NS, {"spec": {"hard": dict.fromkeys(keys)}})
+    try:
+        assert _create(gia, _gpu_pod({"nvidia.com/gpu": "2"})) == 201
+        assert _create(gia, _claim(2)) == 201
+    finally:
+        core.patch_namespaced_resource_quota("vcm-quota", GPU_NS, {"spec": {"hard": {k: hard[k] for k in keys}}})
+
+
+# ---------------------------------------------------------------------------------------------
+# Deletion protection
+# ---------------------------------------------------------------------------------------------
+
+PROTECTED = """\
+apiVersion: vcluster-mgr.dev/v1alpha1
+kind: Tenant
+metadata: {name: vault}
+spec:
+  owners: [{kind: User, name: vic@example.com, role: admin}]
+  namespaces: [data]
+  ttl: 1h
+  protect: true
+"""
+
+
+def test_a_protected_tenant_is_kept_by_delete_gc_and_the_engine(
+    host_cluster: localcluster.Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(host_cluster.kubeconfig))
+    monkeypatch.setenv("VCM_STATE_DIR", str(tmp_path / "state"))
+    runner = CliRunner()
+
+    def vcm(*args: str) -> tuple[int, str]:
+        res = runner.invoke(cli.app, list(args))
+        return res.exit_code, res.stdout + res.stderr
+
+    path = tmp_path / "vault.yaml"
+    path.write_text(PROTECTED)
+    code, text = vcm("apply", str(path), "--yes")
+    assert code == 0, text
+    core = client.CoreV1Api(config.new_client_from_config(str(host_cluster.kubeconfig)))
+
+    def alive() -> bool:
+        try:
+            return core.read_namespace("vault-data").metadata.deletion_timestamp is None
+        except ApiException as exc:
+            assert exc.status == 404
+            return False
+
+    code, text = vcm("delete", "vault", "--yes")
+    assert code == 1 and "deletion protection" in text and "--unprotect" in text and "spec.protect: false" in text
+    later = "2100-01-01T00:00:00Z"  # past the ttl: gc would delete it
+    code, text = vcm("gc", "--now", later)
+    assert code == 1 and "deletion protection" in text
+    # a GitOps removal is a plain destroy: Pulumi's own protect refuses it
+    settings = workspace.settings(state_dir=tmp_path / "state")
+    target = platformconfig.load(None, kubeconfig=str(host_cluster.kubeconfig)).target(None)
+    job = workspace.Job(spec.load_spec(path), target, platformconfig.Blueprint())
+    (outcome,) = workspace.run_jobs(settings, [job], "delete")
+    assert not outcome.ok and "cannot be deleted" in (outcome.error or ""), outcome.error
+    assert alive()
+    # ... and it stays whole: its quota is still there
+    assert core.read_namespaced_resource_quota("vcm-quota", "vault-data").spec.hard
+    # the twin: with the override, gc deletes it
+    code, text = vcm("gc", "--now", later, "--unprotect")
+    assert code == 0, text
+    assert not alive()

@@ -86,8 +86,15 @@ def split_quota(quota: spec.Quota, parts: int) -> dict[str, str]:
 
 
 def split_objects(quota: spec.Quota, parts: int) -> dict[str, str]:
-    """One namespace's share of the resolved object counts, as ResourceQuota keys (``count/configmaps``)."""
-    return {f"count/{resource}": str(_share(count, parts)) for resource, count in sorted(quota.objects.items())}
+    """One namespace's share of the resolved counts as ResourceQuota keys: objects (``count/configmaps``),
+    extended resources (``requests.nvidia.com/mig-1g.10gb``) and DRA devices (``<class>.deviceclass.../devices``)."""
+    counts = {f"count/{resource}": _share(count, parts) for resource, count in quota.objects.items()}
+    counts |= {f"requests.{name}": _share(count, parts) for name, count in quota.extended_resources.items()}
+    counts |= {
+        f"{name}.deviceclass.resource.k8s.io/devices": _share(count, parts)
+        for name, count in quota.device_classes.items()
+    }
+    return {key: str(value) for key, value in sorted(counts.items())}
 
 
 def _subject(owner: spec.Owner) -> dict[str, str]:

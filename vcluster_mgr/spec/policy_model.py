@@ -104,6 +104,17 @@ class Policy(field_types.Model):
     max_gpu: field_types.Count = Field(default=4, description="Ceiling on a tenant's quota.gpu.")
     max_pods: field_types.Count = Field(default=500, description="Ceiling on a tenant's quota.pods.")
     max_services: field_types.Count = Field(default=100, description="Ceiling on a tenant's quota.services.")
+    extended_resources: dict[field_types.LabelKey, field_types.Count] = Field(
+        default_factory=dict,
+        description="Extended resources tenants may request besides nvidia.com/gpu (MIG profiles such as "
+        "nvidia.com/mig-1g.10gb), each with its ceiling per tenant. Every tenant's quota names each of them "
+        "(0 unless its spec gives a count), so none is unlimited.",
+    )
+    device_classes: dict[field_types.ObjectResource, field_types.Count] = Field(
+        default_factory=dict,
+        description="DRA DeviceClasses tenants may claim devices of, each with its ceiling per tenant. Every "
+        "tenant's quota names each of them (0 unless its spec gives a count).",
+    )
     max_objects: dict[field_types.ObjectResource, field_types.Count] = Field(
         default_factory=lambda: dict(MAX_OBJECT_COUNTS),
         description="Ceilings on a tenant's quota.objects, keyed by resource; a resource without a ceiling here is "
@@ -201,7 +212,13 @@ def resolve_quota(quota: tenant_model.Quota, policy: Policy) -> tenant_model.Quo
     d = policy.default_quota
     fields = ("cpu", "memory", "storage", "pods", "services", "gpu")
     filled = quota.model_copy(update={f: getattr(d, f) for f in fields if getattr(quota, f) is None})
-    filled = filled.model_copy(update={"objects": {**d.objects, **quota.objects}})
+    filled = filled.model_copy(
+        update={
+            "objects": {**d.objects, **quota.objects},
+            "extended_resources": {**dict.fromkeys(policy.extended_resources, 0), **quota.extended_resources},
+            "device_classes": {**dict.fromkeys(policy.device_classes, 0), **quota.device_classes},
+        }
+    )
     return filled.model_copy(
         update={
             "limits_cpu": filled.limits_cpu if filled.limits_cpu is not None else filled.cpu,

@@ -284,6 +284,19 @@ def _quota_errors(
             out.append((path, f"{messages.show(resource)} is not a resource the policy counts; allowed: {allowed}"))
         elif count > top:
             out.append((path, f"{count} exceeds the policy ceiling maxObjects.{resource}={top}"))
+    for field, alias, allowed in (
+        ("extended_resources", "extendedResources", policy.extended_resources),
+        ("device_classes", "deviceClasses", policy.device_classes),
+    ):
+        for name, count in sorted(getattr(given, field).items()):
+            path = f"spec.quota.{alias}.{name}"
+            if name == "nvidia.com/gpu":
+                out.append((path, "is set with quota.gpu (within the policy's maxGpu); remove it here"))
+            elif name not in allowed:
+                names = ", ".join(sorted(allowed)) or "none"
+                out.append((path, f"{messages.show(name)} is not allowed by the policy's {alias}; allowed: {names}"))
+            elif count > allowed[name]:
+                out.append((path, f"{count} exceeds the policy ceiling {alias}.{name}={allowed[name]}"))
     return out
 
 
@@ -419,6 +432,8 @@ def policy_errors(policy: policy_model.Policy) -> list[tuple[str, str]]:
         problem = policy_model.over_ceiling(f"defaultQuota.{field}", value, ceiling, setting)
         if problem:
             out.append(problem)
+    if "nvidia.com/gpu" in policy.extended_resources:
+        out.append(("extendedResources.nvidia.com/gpu", "is capped by maxGpu and defaultQuota.gpu; remove it here"))
     for resource, count in sorted(d.objects.items()):
         top = policy.max_objects.get(resource)
         if top is not None and count > top:

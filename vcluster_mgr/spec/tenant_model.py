@@ -80,6 +80,20 @@ class Quota(field_types.Model):
     gpu: field_types.Count | None = Field(
         default=None, description=f"nvidia.com/gpu requests. {field_types.SPLIT_COUNT}"
     )
+    extended_resources: dict[field_types.LabelKey, field_types.Count] = Field(
+        default_factory=dict,
+        description="GPU and other extended resources other than nvidia.com/gpu (quota.gpu), such as MIG "
+        "profiles (nvidia.com/mig-1g.10gb): requests.<name> in the ResourceQuota. Only names the policy's "
+        "extendedResources lists, each within its ceiling there; a listed name left out here gets 0. "
+        f"{field_types.SPLIT_COUNT}",
+    )
+    device_classes: dict[field_types.ObjectResource, field_types.Count] = Field(
+        default_factory=dict,
+        description="DRA devices per DeviceClass (ResourceQuota <class>.deviceclass.resource.k8s.io/devices): "
+        "how many devices of that class the tenant's ResourceClaims may ask for in total. Only classes the "
+        "policy's deviceClasses lists, each within its ceiling there; a listed class left out here gets 0. "
+        f"{field_types.SPLIT_COUNT}",
+    )
     objects: dict[field_types.ObjectResource, field_types.Count] = Field(
         default_factory=dict,
         description="Object counts (ResourceQuota count/<resource>), keyed by resource as the quota names it: "
