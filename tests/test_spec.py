@@ -568,6 +568,18 @@ def test_gpu_profiles_and_device_classes_only_as_the_policy_allows() -> None:
     assert quota["gpu.example.com.deviceclass.resource.k8s.io/devices"] == "1"  # 2 over two namespaces
 
 
+def test_gpu_tolerations_only_those_the_policy_allows() -> None:
+    policy = spec.parse_policy({"gpuPlacement": {"nodeSelector": {"pool": "gpu"},
+                                                 "tolerations": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]}})
+    data = payments()
+    data["spec"]["placement"] = {"gpu": {"tolerations": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"},
+                                                         {"key": "dedicated", "operator": "Exists"}]}}
+    data["spec"]["ttl"] = "soon"
+    found = {e.path: e.message for e in problems(data, policy=policy)}
+    assert "taint keys allowed: nvidia.com/gpu" in found["spec.placement.gpu.tolerations[1]"]
+    assert "spec.placement.gpu.tolerations[0]" not in found and "spec.ttl" in found  # every error at once
+
+
 def test_policy_default_object_count_above_its_ceiling() -> None:
     with pytest.raises(errors.SpecError) as caught:
         spec.parse_policy({"defaultQuota": {"objects": {"secrets": 11}}, "maxObjects": {"secrets": 10}})

@@ -19,6 +19,14 @@ API_VERSION = "vcluster-mgr.dev/v1alpha1"
 MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "vcluster-mgr"
 TENANT_LABEL = "vcluster-mgr.dev/tenant"
+TENANT_PRIORITY_LEVEL = "vcm-tenants"
+"""The shared API Priority and Fairness level of every tenant's FlowSchema."""
+
+
+def flow_schema_name(tenant: str) -> str:
+    """The FlowSchema of a tenant's requests: ``vcm-tenant-<tenant>``."""
+    return f"vcm-tenant-{tenant}"
+
 """Label on every tenant object; the platform's admission policies select tenant namespaces by it."""
 
 SYSTEM_NAMESPACE = "vcluster-mgr-system"

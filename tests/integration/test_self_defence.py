@@ -63,7 +63,9 @@ def _tenant(name: str, policy: spec.Policy) -> spec.Tenant:
 def applied(host_cluster: localcluster.Cluster, engine_settings: workspace.Settings) -> Iterator[client.ApiClient]:
     policy = spec.parse_policy({"defaultQuota": {"objects": {"configmaps": 10, "secrets": 10}},
                                 "extendedResources": {"nvidia.com/mig-1g.10gb": 2, "nvidia.com/mig-3g.40gb": 1},
-                                "deviceClasses": {"gpu.example.com": 2}})
+                                "deviceClasses": {"gpu.example.com": 2},
+                                "gpuPlacement": {"nodeSelector": {"pool": "gpu"}, "tolerations": [
+                                    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}})
     cfg = platformconfig.load(None, kubeconfig=str(host_cluster.kubeconfig))
     target = cfg.target(None)
     blueprint = platformconfig.Blueprint(policy=policy)
@@ -194,11 +196,13 @@ def test_twin_without_the_count_the_same_configmap_is_admitted(sam: client.CoreV
     hard, used = _quota(core, "count/configmaps")
     # the weakened blueprint: the same quota without the object count (null removes the key)
     core.patch_namespaced_resource_quota("vcm-quota", "shop-web", {"spec": {"hard": {"count/configmaps": None}}})
+    _quota_ready(core, "shop-web", "count/configmaps", present=False)
     try:
         _fill(sam, hard - used + 1)  # one past the count the blueprint sets
     finally:
         restore = {"spec": {"hard": {"count/configmaps": str(hard)}}}
         core.patch_namespaced_resource_quota("vcm-quota", "shop-web", restore)
+        _quota_ready(core, "shop-web", "count/configmaps")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,10 +212,15 @@ def test_twin_without_the_count_the_same_configmap_is_admitted(sam: client.CoreV
 GPU_NS = "gpus-train"
 
 
-def _gpu_pod(resources: dict[str, str]) -> dict[str, Any]:
+def _gpu_pod(resources: dict[str, str], *, pool: bool = True, tolerate: bool = True) -> dict[str, Any]:
+    """A pod of the GPU tenant asking for ``resources``, on the GPU pool and tolerating its taint by default."""
     return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"gpu-{uuid.uuid4().hex[:6]}"},
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"gpu-{uuid.uuid4().hex[:6]}", "labels": {"test": "gpu"}},
         "spec": {
+            **({"nodeSelector": {"pool": "gpu"}} if pool else {}),
+            **({"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}
+               if tolerate else {}),
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [{
                 "name": "train", "image": "registry.example/train:1.0", "imagePullPolicy": "Always",
@@ -225,7 +234,7 @@ def _gpu_pod(resources: dict[str, str]) -> dict[str, Any]:
 def _claim(count: int, device_class: str = "gpu.example.com") -> dict[str, Any]:
     return {
         "apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
-        "metadata": {"name": f"claim-{uuid.uuid4().hex[:6]}"},
+        "metadata": {"name": f"claim-{uuid.uuid4().hex[:6]}", "labels": {"test": "gpu"}},
         "spec": {"devices": {"requests": [{"name": "gpu", "exactly": {
             "deviceClassName": device_class, "allocationMode": "ExactCount", "count": count}}]}},
     }
@@ -238,17 +247,23 @@ def gia(applied: client.ApiClient, host_cluster: localcluster.Cluster) -> Iterat
     _quota_ready(client.CoreV1Api(applied), GPU_NS, "gpu.example.com.deviceclass.resource.k8s.io/devices")
     yield api
     admin = dynamic.DynamicClient(applied)
-    admin.resources.get(api_version="v1", kind="Pod").delete(namespace=GPU_NS, body={}, grace_period_seconds=0)
-    admin.resources.get(api_version="resource.k8s.io/v1", kind="ResourceClaim").delete(namespace=GPU_NS, body={})
+    for api_version, kind in (("v1", "Pod"), ("resource.k8s.io/v1", "ResourceClaim")):
+        resource = admin.resources.get(api_version=api_version, kind=kind)
+        resource.delete(namespace=GPU_NS, label_selector="test=gpu")
+        deadline = time.monotonic() + 30  # quota usage is released once the objects are gone
+        while resource.get(namespace=GPU_NS, label_selector="test=gpu").items and time.monotonic() < deadline:
+            time.sleep(0.3)
 
 
-def _quota_ready(core: client.CoreV1Api, namespace: str, key: str) -> None:
+def _quota_ready(core: client.CoreV1Api, namespace: str, key: str, present: bool = True) -> None:
+    """Wait until the quota controller has synced ``key`` into the quota's status (admission enforces that)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         q = core.read_namespaced_resource_quota("vcm-quota", namespace)
-        if q.status and key in (q.status.hard or {}):
+        if bool(q.status and key in (q.status.hard or {})) == present:
             return
-        time.sleep(0.5)
+        time.sleep(0.3)
+    raise AssertionError(f"quota {namespace}/vcm-quota never synced {key}")
 
 
 def _create(api: client.ApiClient, obj: dict[str, Any]) -> int:
@@ -257,9 +272,12 @@ def _create(api: client.ApiClient, obj: dict[str, Any]) -> int:
     try:
         resource.create(body=obj, namespace=GPU_NS)
     except ApiException as exc:
-        assert exc.status != 403 or "exceeded quota" in str(exc.body), exc.body
-        return int(exc.status)
+        return int(exc.status) if exc.status != 403 else (403 if "exceeded quota" in str(exc.body) else 4030)
     return 201
+
+
+PLACEMENT_REFUSED = 4030
+"""``_create``'s answer for a 403 from an admission policy rather than from the quota."""
 
 
 def test_gpu_pods_past_the_quota_are_refused_within_it_admitted(gia: client.ApiClient) -> None:
@@ -282,11 +300,39 @@ def test_twin_without_the_gpu_and_device_quota_both_are_admitted(gia: client.Api
     keys = ("requests.nvidia.com/gpu", "gpu.example.com.deviceclass.resource.k8s.io/devices")
     hard = core.read_namespaced_resource_quota("vcm-quota", GPU_NS).spec.hard
     core.patch_namespaced_resource_quota("vcm-quota", GPU_NS, {"spec": {"hard": dict.fromkeys(keys)}})
+    for key in keys:
+        _quota_ready(core, GPU_NS, key, present=False)
     try:
         assert _create(gia, _gpu_pod({"nvidia.com/gpu": "2"})) == 201
         assert _create(gia, _claim(2)) == 201
     finally:
         core.patch_namespaced_resource_quota("vcm-quota", GPU_NS, {"spec": {"hard": {k: hard[k] for k in keys}}})
+        for key in keys:
+            _quota_ready(core, GPU_NS, key)
+
+
+def test_gpu_pods_must_run_on_the_gpu_pool(gia: client.ApiClient) -> None:
+    assert _create(gia, _gpu_pod({"nvidia.com/gpu": "1"}, pool=False)) == PLACEMENT_REFUSED
+    assert _create(gia, _gpu_pod({"nvidia.com/mig-1g.10gb": "1"}, pool=False)) == PLACEMENT_REFUSED
+    # a pod without a GPU may not tolerate the GPU taint (it would take a GPU node's place)
+    assert _create(gia, _gpu_pod({}, pool=False)) == PLACEMENT_REFUSED
+    assert _create(gia, _gpu_pod({}, pool=False, tolerate=False)) == 201
+    assert _create(gia, _gpu_pod({"nvidia.com/gpu": "1"})) == 201
+
+
+def test_twin_without_the_gpu_pool_in_the_placement_a_stray_gpu_pod_is_admitted(
+    gia: client.ApiClient, applied: client.ApiClient
+) -> None:
+    core = client.CoreV1Api(applied)
+    data = core.read_namespaced_config_map("vcm-placement", GPU_NS).data
+    core.patch_namespaced_config_map("vcm-placement", GPU_NS, {"data": {"gpu-selector-0": None}})
+    try:
+        deadline = time.monotonic() + 20  # admission reads its parameter from an informer
+        while (status := _create(gia, _gpu_pod({"nvidia.com/gpu": "1"}, pool=False))) != 201:
+            assert status == PLACEMENT_REFUSED and time.monotonic() < deadline
+            time.sleep(0.5)
+    finally:
+        core.patch_namespaced_config_map("vcm-placement", GPU_NS, {"data": data})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,11 +16,13 @@ PLATFORM_TEMPLATES = (
     "platform/image-pull-always.yaml.j2",
     "platform/placement.yaml.j2",
     "platform/protect-blueprint.yaml.j2",
+    "platform/prioritylevel.yaml.j2",
 )
 
 PLATFORM_KINDS: dict[str, str] = {
     "Namespace": "v1",
     "ClusterRole": "rbac.authorization.k8s.io/v1",
+    "PriorityLevelConfiguration": "flowcontrol.apiserver.k8s.io/v1",
     "ValidatingAdmissionPolicy": "admissionregistration.k8s.io/v1",
     "ValidatingAdmissionPolicyBinding": "admissionregistration.k8s.io/v1",
 }
@@ -39,6 +41,12 @@ def platform_context(policy: spec.Policy) -> dict[str, Any]:
         "systemNamespace": naming.SYSTEM_NAMESPACE,
         "tenantLabel": naming.TENANT_LABEL,
         "placementConfigMap": naming.PLACEMENT_CONFIGMAP,
+        "gpuResources": sorted({"nvidia.com/gpu", *policy.extended_resources}),
+        "gpuTaintKeys": sorted({t.key for t in policy.gpu_placement.tolerations}),
+        "apiFairness": {
+            **policy.api_fairness.model_dump(mode="json"),
+            "priorityLevel": naming.TENANT_PRIORITY_LEVEL,
+        },
         "policy": policy.model_dump(mode="json"),
     }
 

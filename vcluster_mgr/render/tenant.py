@@ -4,6 +4,7 @@ placement. Pure: spec in, plain dicts out.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ TENANT_TEMPLATES = (
     "tenant/networkpolicies.yaml.j2",
     "tenant/rolebindings.yaml.j2",
     "tenant/placement.yaml.j2",
+    "tenant/flowschema.yaml.j2",
 )
 
 TENANT_KINDS: dict[str, str] = {
@@ -30,10 +32,11 @@ TENANT_KINDS: dict[str, str] = {
     "RoleBinding": "rbac.authorization.k8s.io/v1",
     "ConfigMap": "v1",
     "Secret": "v1",
+    "FlowSchema": "flowcontrol.apiserver.k8s.io/v1",
 }
 """Kinds a tenant blueprint may produce, in output order, with their apiVersion.
 
-Only Namespace is cluster-scoped (and only the tenant's own); the rest are namespaced kinds an
+Only Namespace and FlowSchema are cluster-scoped (and only the tenant's own); the rest are namespaced kinds an
 admin's templates may add (ServiceAccount, Role, Secret) beside the built-in ones.
 """
 
@@ -97,6 +100,18 @@ def split_objects(quota: spec.Quota, parts: int) -> dict[str, str]:
     return {key: str(value) for key, value in sorted(counts.items())}
 
 
+def placement_data(placement: spec.Placement, policy: spec.Policy) -> dict[str, str]:
+    """The vcm-placement ConfigMap's data: ``selector-N`` (every pod), ``gpu-selector-N`` (GPU pods) as
+    ``key=value``, and ``gpu-toleration-N``, the GPU taint keys the tenant's GPU pods may tolerate.
+    ConfigMap keys cannot hold a "/" (label keys can): one entry per pair, the pair in the value."""
+    gpu = placement.gpu.node_selector or policy.gpu_placement.node_selector
+    tolerations = placement.gpu.tolerations or policy.gpu_placement.tolerations
+    data = {f"selector-{i}": f"{k}={v}" for i, (k, v) in enumerate(sorted(placement.node_selector.items()))}
+    data |= {f"gpu-selector-{i}": f"{k}={v}" for i, (k, v) in enumerate(sorted(gpu.items()))}
+    data |= {f"gpu-toleration-{i}": key for i, key in enumerate(sorted({t.key for t in tolerations}))}
+    return data
+
+
 def _subject(owner: spec.Owner) -> dict[str, str]:
     if owner.kind == "ServiceAccount":
         return {"kind": "ServiceAccount", "name": owner.name, "namespace": owner.namespace or ""}
@@ -139,14 +154,33 @@ def tenant_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
             for owner in s.owners
         ],
         "placement": {"nodeSelector": dict(s.placement.node_selector)},
-        # ConfigMap keys cannot hold a "/" (label keys can): one entry per pair, "key=value" in the value
-        "placementData": {
-            f"selector-{i}": f"{key}={value}"
-            for i, (key, value) in enumerate(sorted(s.placement.node_selector.items()))
-        },
+        "placementData": placement_data(s.placement, policy),
         "placementConfigMap": naming.PLACEMENT_CONFIGMAP,
+        "apiFairness": {
+            "enabled": policy.api_fairness.enabled,
+            "flowSchema": naming.flow_schema_name(tenant.name),
+            "priorityLevel": naming.TENANT_PRIORITY_LEVEL,
+            "matchingPrecedence": policy.api_fairness.matching_precedence,
+            "subjects": fairness_subjects(tenant),
+        },
         "policy": policy.model_dump(mode="json"),
     }
+
+
+def fairness_subjects(tenant: spec.Tenant) -> list[dict[str, Any]]:
+    """FlowSchema subjects of a tenant: its owners and every ServiceAccount of its namespaces."""
+    out: list[dict[str, Any]] = []
+    for owner in tenant.spec.owners:
+        if owner.kind == "User":
+            out.append({"kind": "User", "user": {"name": owner.name}})
+        elif owner.kind == "Group":
+            out.append({"kind": "Group", "group": {"name": owner.name}})
+        else:
+            out.append({"kind": "ServiceAccount", "serviceAccount": {"namespace": owner.namespace, "name": owner.name}})
+    out += [
+        {"kind": "ServiceAccount", "serviceAccount": {"namespace": ns, "name": "*"}} for ns in tenant.namespace_names()
+    ]
+    return sorted(out, key=lambda s: json.dumps(s, sort_keys=True))
 
 
 def render_tenant(
@@ -167,6 +201,6 @@ def render_tenant(
         templates_dir,
         kinds=TENANT_KINDS,
         namespaces=namespaces,
-        cluster_names={"Namespace": namespaces},
+        cluster_names={"Namespace": namespaces, "FlowSchema": [naming.flow_schema_name(tenant.name)]},
         labels=context["labels"],
     )

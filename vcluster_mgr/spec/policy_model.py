@@ -8,7 +8,7 @@ defaults, ``ceiling`` checks one value against a ceiling.
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     Field,
@@ -85,6 +85,40 @@ _DEFAULT_EXPOSURES: tuple[tenant_model.ControlPlaneExposure, ...] = ("ClusterIP"
 _DEFAULT_SYNC: tuple[tenant_model.ControlPlaneSyncResource, ...] = ("ingresses", "storageClasses")
 
 
+class ApiFairness(field_types.Model):
+    """API Priority and Fairness for tenants: one shared priority level, one flow per tenant."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Give every tenant a FlowSchema (vcm-tenant-<name>) classifying its owners and its namespaces' "
+        "ServiceAccounts into one flow of the shared priority level vcm-tenants, so a tenant flooding the API "
+        "server waits behind its own requests. Off by default for now: it adds a cluster-scoped object to "
+        "every tenant and needs API Priority and Fairness enabled on the API server (the default since 1.20).",
+    )
+    nominal_concurrency_shares: Annotated[int, Field(ge=1, le=10000)] = Field(
+        default=30,
+        description="Shares of the API server's concurrency for all tenants together (the built-in workload-low "
+        "has 100, global-default 20).",
+    )
+    lendable_percent: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=0, description="Percent of the level's seats other levels may borrow while tenants leave them idle."
+    )
+    queues: Annotated[int, Field(ge=1, le=512)] = Field(
+        default=128, description="Queues of the level (shuffle sharding: more queues, fewer tenants per queue)."
+    )
+    hand_size: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=6, description="Queues each tenant's flow is dealt; at most queues."
+    )
+    queue_length_limit: Annotated[int, Field(ge=1, le=10000)] = Field(
+        default=50, description="Requests waiting per queue before the API server answers 429."
+    )
+    matching_precedence: Annotated[int, Field(ge=1000, le=9899)] = Field(
+        default=5000,
+        description="Precedence of the tenants' FlowSchemas: after the built-in system schemas (below 1000), "
+        "before service-accounts (9000) and global-default (9900).",
+    )
+
+
 class Policy(field_types.Model):
     """What a platform admin allows tenants to ask for, and what they get when they ask for nothing."""
 
@@ -114,6 +148,12 @@ class Policy(field_types.Model):
         default_factory=dict,
         description="DRA DeviceClasses tenants may claim devices of, each with its ceiling per tenant. Every "
         "tenant's quota names each of them (0 unless its spec gives a count).",
+    )
+    gpu_placement: tenant_model.GpuPlacement = Field(
+        default_factory=tenant_model.GpuPlacement,
+        description="GPU pods' node pool (nodeSelector, for tenants that set none) and the GPU taint tolerations "
+        "tenants may use (tolerations; also what tenants that set none get). Pods without a GPU may never "
+        "tolerate these taint keys.",
     )
     max_objects: dict[field_types.ObjectResource, field_types.Count] = Field(
         default_factory=lambda: dict(MAX_OBJECT_COUNTS),
@@ -174,6 +214,9 @@ class Policy(field_types.Model):
         description="Tenants whose namespaces other tenants may name in network.allowIngressFrom. Any other "
         "tenant's namespace never matches a peer: the NetworkPolicy also requires the absence of the "
         "vcluster-mgr.dev/tenant label (which owners cannot set), and vcm validate refuses the spec.",
+    )
+    api_fairness: ApiFairness = Field(
+        default_factory=ApiFairness, description="API Priority and Fairness for tenants (FlowSchemas, priority level)."
     )
     protect_tenants: bool = Field(
         default=False,

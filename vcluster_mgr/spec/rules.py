@@ -51,6 +51,7 @@ class _Parts:
     quota: Any
     limits: Any
     network: Any
+    placement: Any
     pod_security: Any
     control_plane: Any
     ttl: Any
@@ -63,6 +64,7 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "quota": TypeAdapter(tenant_model.Quota | None),
     "limits": TypeAdapter(tenant_model.Limits | None),
     "network": TypeAdapter(tenant_model.Network),
+    "placement": TypeAdapter(tenant_model.Placement),
     "podSecurity": TypeAdapter(field_types.PodSecurityLevel),
     "controlPlane": TypeAdapter(tenant_model.ControlPlane),
     "ttl": TypeAdapter(field_types.Duration | None),
@@ -137,6 +139,7 @@ def parts_of_raw(data: Any, failed: Iterable[tuple[str | int, ...]]) -> _Parts:
         quota=tenant_model.Quota() if quota is None else quota,
         limits=tenant_model.Limits() if limits is None else limits,
         network=_valid("network", spec, "network", tenant_model.Network()),
+        placement=_valid("placement", spec, "placement", tenant_model.Placement()),
         pod_security=_valid("podSecurity", spec, "podSecurity", "restricted"),
         control_plane=_valid("controlPlane", spec, "controlPlane", tenant_model.ControlPlane()),
         ttl=_valid("ttl", spec, "ttl", None),
@@ -153,6 +156,7 @@ def parts_of(tenant: tenant_model.Tenant) -> _Parts:
         quota=s.quota or tenant_model.Quota(),
         limits=s.limits or tenant_model.Limits(),
         network=s.network,
+        placement=s.placement,
         pod_security=s.pod_security,
         control_plane=s.control_plane,
         ttl=s.ttl,
@@ -177,6 +181,13 @@ def semantic_errors(p: _Parts, policy: policy_model.Policy) -> list[tuple[str, s
         out += _limits_errors(policy_model.resolve_limits(p.limits, policy))
     if p.network is not _INVALID:
         out += _network_errors(p.network, policy)
+    if p.placement is not _INVALID:
+        tolerable = policy.gpu_placement.tolerations
+        for i, toleration in enumerate(p.placement.gpu.tolerations):
+            if toleration not in tolerable:
+                keys = ", ".join(sorted({t.key for t in tolerable})) or "none"
+                message = f"is not one of the policy's gpuPlacement.tolerations (taint keys allowed: {keys})"
+                out.append((f"spec.placement.gpu.tolerations[{i}]", message))
     if p.pod_security is not _INVALID and p.pod_security not in policy.pod_security_levels:
         allowed = ", ".join(policy.pod_security_levels)
         out.append(
@@ -284,7 +295,7 @@ def _quota_errors(
             out.append((path, f"{messages.show(resource)} is not a resource the policy counts; allowed: {allowed}"))
         elif count > top:
             out.append((path, f"{count} exceeds the policy ceiling maxObjects.{resource}={top}"))
-    for field, alias, allowed in (
+    for field, alias, ceilings in (
         ("extended_resources", "extendedResources", policy.extended_resources),
         ("device_classes", "deviceClasses", policy.device_classes),
     ):
@@ -292,11 +303,11 @@ def _quota_errors(
             path = f"spec.quota.{alias}.{name}"
             if name == "nvidia.com/gpu":
                 out.append((path, "is set with quota.gpu (within the policy's maxGpu); remove it here"))
-            elif name not in allowed:
-                names = ", ".join(sorted(allowed)) or "none"
+            elif name not in ceilings:
+                names = ", ".join(sorted(ceilings)) or "none"
                 out.append((path, f"{messages.show(name)} is not allowed by the policy's {alias}; allowed: {names}"))
-            elif count > allowed[name]:
-                out.append((path, f"{count} exceeds the policy ceiling {alias}.{name}={allowed[name]}"))
+            elif count > ceilings[name]:
+                out.append((path, f"{count} exceeds the policy ceiling {alias}.{name}={ceilings[name]}"))
     return out
 
 

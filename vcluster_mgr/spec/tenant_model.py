@@ -157,6 +157,33 @@ class Network(field_types.Model):
     )
 
 
+class Toleration(field_types.Model):
+    """A toleration of a node taint, as in a pod's spec.tolerations."""
+
+    key: field_types.LabelKey = Field(description="Taint key, such as nvidia.com/gpu.")
+    operator: Literal["Exists", "Equal"] = Field(default="Exists", description="Exists (any value) or Equal.")
+    value: field_types.LabelValue | None = Field(default=None, description="Taint value, for operator Equal.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect; null tolerates every effect."
+    )
+
+
+class GpuPlacement(field_types.Model):
+    """Where pods that request a GPU (nvidia.com/gpu or a policy's extendedResources name) run."""
+
+    node_selector: dict[field_types.LabelKey, field_types.LabelValue] = Field(
+        default_factory=dict,
+        description="The GPU pool: every pod requesting a GPU must carry these key=value pairs in spec.nodeSelector "
+        "(vcm-placement admission policy). Empty: the policy's gpuPlacement.nodeSelector.",
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        description="Tolerations of GPU taints that the tenant's GPU pods may carry; each must be one of the policy's "
+        "gpuPlacement.tolerations. Pods without a GPU may not tolerate those taint keys at all. Empty: the "
+        "policy's.",
+    )
+
+
 class Placement(field_types.Model):
     """Where the tenant's pods run."""
 
@@ -167,6 +194,9 @@ class Placement(field_types.Model):
     )
     cluster: field_types.DnsLabel | None = Field(
         default=None, description="Name of the host cluster (from the admin config) the tenant lives on."
+    )
+    gpu: GpuPlacement = Field(
+        default_factory=GpuPlacement, description="Node pool and taint tolerations of the tenant's GPU pods."
     )
 
 
