@@ -29,7 +29,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
@@ -318,8 +318,11 @@ def _wait_port(port: int, deadline: float) -> bool:
 
 
 def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT,
-       progress: Callable[[str], object] = lambda _: None) -> Cluster:
-    """Start a local cluster and wait for ``/readyz``; refuses if one of that name already runs."""
+       progress: Callable[[str], object] = lambda _: None, apiserver_args: Sequence[str] = ()) -> Cluster:
+    """Start a local cluster and wait for ``/readyz``; refuses if one of that name already runs.
+
+    ``apiserver_args`` come last on kube-apiserver's command line, so they override the flags above (tests and
+    benchmarks turn on API Priority and Fairness with ``--enable-priority-and-fairness=true``)."""
     d = cluster_dir(name)
     if (d / "state.json").exists():
         existing = load(name)
@@ -376,7 +379,7 @@ def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT,
         "--allow-privileged=true", "--profiling=false", "--endpoint-reconciler-type=none",
         "--enable-priority-and-fairness=false", "--storage-media-type=application/vnd.kubernetes.protobuf",
         "--watch-cache=true", "--v=1",
-        f"--cert-dir={pki}",
+        f"--cert-dir={pki}", *apiserver_args,
     ])
     record()
     progress("starting kube-controller-manager")

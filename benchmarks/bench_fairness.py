@@ -1,0 +1,178 @@
+"""API fairness between tenants: tenant B's request latency while tenant A floods the API server, with and
+without the blueprint's API Priority and Fairness objects, measured in one run.
+
+    .venv/bin/python benchmarks/bench_fairness.py --seconds 15 --flooders 16 --threads 2
+
+It starts a fresh local host cluster with APF on and a small concurrency budget (--inflight, so the
+API server's seats run out before this machine's CPU does), applies the platform and two tenants with the
+policy's apiFairness enabled: A (owned by the group a-team, flooding as --flooders different users of that
+group) and B (owned by bob). A's namespace gets --objects ConfigMaps. Then three phases of --seconds each:
+
+  baseline   B alone: a GET of one ConfigMap every 20 ms, latency recorded
+  without    A floods LISTs of its ConfigMaps while B measures; the tenants' FlowSchemas are moved behind
+             global-default (precedence 9950), so both tenants land in the built-in global-default level
+             where every user of A is a flow of its own
+  with       the same flood, FlowSchemas back at their precedence: each tenant is one flow of vcm-tenants
+
+The flood is bounded: loopback only (the server must be https://127.0.0.1), at most --max-requests LISTs
+and --seconds per phase. This is a benchmark, not a test: it asserts nothing and prints a table (and
+`--json FILE`) with B's p50/p95/p99/max latency and the ratio to the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import yaml  # noqa: E402
+from kubernetes import client, config  # noqa: E402
+from kubernetes.client.exceptions import ApiException  # noqa: E402
+
+from vcluster_mgr import localcluster, platformconfig, spec, workspace  # noqa: E402
+
+TENANTS = {
+    "a": "owners: [{kind: Group, name: a-team, role: edit}]",
+    "b": "owners: [{kind: User, name: bob@example.com, role: edit}]",
+}
+
+
+def _api(cluster: localcluster.Cluster, user: str, groups: tuple[str, ...] = ()) -> client.ApiClient:
+    return config.new_client_from_config_dict(yaml.safe_load(localcluster.user_kubeconfig(cluster.name, user, groups)))
+
+
+def _setup(cluster: localcluster.Cluster, state: Path, objects: int) -> None:
+    policy = spec.parse_policy({"apiFairness": {"enabled": True},
+                                "defaultQuota": {"objects": {"configmaps": objects + 20}},
+                                "maxObjects": {"configmaps": objects + 20}})
+    settings = workspace.settings(state_dir=state, backend_url=(state / "pulumi").as_uri(),
+                                  kubeconfig=str(cluster.kubeconfig))
+    target = platformconfig.load(None, kubeconfig=str(cluster.kubeconfig)).target(None)
+    blueprint = platformconfig.Blueprint(policy=policy)
+    workspace.platform_apply(settings, target, blueprint)
+    jobs = []
+    for name, owners in TENANTS.items():
+        text = f"apiVersion: vcluster-mgr.dev/v1alpha1\nkind: Tenant\nmetadata: {{name: {name}}}\n" \
+               f"spec:\n  {owners}\n  namespaces: [app]\n"
+        jobs.append(workspace.Job(spec.parse_spec(yaml.safe_load(text), policy=policy), target, blueprint))
+    outcomes = workspace.run_jobs(settings, jobs, "apply")
+    failed = [o.error for o in outcomes if not o.ok]
+    if failed:
+        raise SystemExit(f"apply failed: {failed}")
+    core = client.CoreV1Api(config.new_client_from_config(str(cluster.kubeconfig)))
+    payload = {"k": "x" * 512}
+    for i in range(objects):
+        core.create_namespaced_config_map("a-app", {"metadata": {"name": f"c{i}"}, "data": payload})
+    core.create_namespaced_config_map("b-app", {"metadata": {"name": "probe"}, "data": payload})
+
+
+def _measure(api: client.ApiClient, stop: threading.Event, seconds: float) -> list[float]:
+    core = client.CoreV1Api(api)
+    out: list[float] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not stop.is_set():
+        started = time.perf_counter()
+        core.read_namespaced_config_map("probe", "b-app")
+        out.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.02)
+    return out
+
+
+def _flood(apis: list[client.ApiClient], threads: int, seconds: float, max_requests: int,
+           counts: dict[str, int]) -> list[threading.Thread]:
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def run(api: client.ApiClient) -> None:
+        core = client.CoreV1Api(api)
+        while time.monotonic() < deadline:
+            with lock:
+                if counts["sent"] >= max_requests:
+                    return
+                counts["sent"] += 1
+            try:
+                core.list_namespaced_config_map("a-app", _request_timeout=30)
+            except ApiException as exc:
+                with lock:
+                    counts["rejected" if exc.status == 429 else "failed"] += 1
+            except Exception:  # noqa: BLE001 - a timed-out flood request is counted, never fatal
+                with lock:
+                    counts["failed"] += 1
+
+    workers = [threading.Thread(target=run, args=(api,), daemon=True) for api in apis for _ in range(threads)]
+    for w in workers:
+        w.start()
+    return workers
+
+
+def _stats(ms: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(ms, n=100)
+    return {"n": len(ms), "p50": round(q[49], 1), "p95": round(q[94], 1), "p99": round(q[98], 1),
+            "max": round(max(ms), 1)}
+
+
+def _precedence(cluster: localcluster.Cluster, value: int) -> None:
+    flow = client.FlowcontrolApiserverV1Api(config.new_client_from_config(str(cluster.kubeconfig)))
+    for name in TENANTS:
+        flow.patch_flow_schema(f"vcm-tenant-{name}", {"spec": {"matchingPrecedence": value}})
+    time.sleep(2)  # the APF controller picks up FlowSchema changes from an informer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each phase (s)")
+    parser.add_argument("--flooders", type=int, default=16, help="distinct users of tenant A that flood")
+    parser.add_argument("--threads", type=int, default=2, help="concurrent LISTs per flooding user")
+    parser.add_argument("--objects", type=int, default=300, help="ConfigMaps in A's namespace (cost of a LIST)")
+    parser.add_argument("--inflight", type=int, default=20, help="kube-apiserver --max-requests-inflight")
+    parser.add_argument("--max-requests", type=int, default=20000, help="bound on flood requests per phase")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    name = f"bench-apf-{os.getpid()}"
+    cluster = localcluster.up(name, apiserver_args=[
+        "--enable-priority-and-fairness=true", f"--max-requests-inflight={args.inflight}",
+        f"--max-mutating-requests-inflight={max(1, args.inflight // 2)}"])
+    try:
+        if not cluster.server.startswith("https://127.0.0.1:"):
+            raise SystemExit(f"refusing to flood {cluster.server}: loopback only")
+        with tempfile.TemporaryDirectory() as state:
+            _setup(cluster, Path(state), args.objects)
+        bob = _api(cluster, "bob@example.com")
+        flooders = [_api(cluster, f"a{i}@example.com", ("a-team",)) for i in range(args.flooders)]
+        results: dict[str, Any] = {"settings": vars(args) | {"json": str(args.json) if args.json else None}}
+        stop = threading.Event()
+        results["baseline"] = _stats(_measure(bob, stop, args.seconds))
+        for phase, precedence in (("without", 9950), ("with", 5000)):
+            _precedence(cluster, precedence)
+            counts = {"sent": 0, "rejected": 0, "failed": 0}
+            workers = _flood(flooders, args.threads, args.seconds, args.max_requests, counts)
+            time.sleep(1)  # let the flood fill the queues
+            results[phase] = _stats(_measure(bob, stop, args.seconds - 1)) | {"flood": dict(counts)}
+            for w in workers:
+                w.join(timeout=60)
+    finally:
+        localcluster.down(name)
+    base = results["baseline"]
+    print(f"{'phase':<9} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p95/base':>9}  flood")
+    for phase in ("baseline", "without", "with"):
+        r = results[phase]
+        flood = r.get("flood", {})
+        print(f"{phase:<9} {r['n']:>5} {r['p50']:>8} {r['p95']:>8} {r['p99']:>8} {r['max']:>8} "
+              f"{r['p95'] / base['p95']:>9.1f}  {flood}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
