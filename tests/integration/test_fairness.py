@@ -30,7 +30,8 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def fair_cluster(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[localcluster.Cluster]:
+def fair_env(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[tuple[localcluster.Cluster, workspace.Settings, platformconfig.Target]]:
     name = f"apf-{os.getpid()}"
     cluster = localcluster.up(name, apiserver_args=["--enable-priority-and-fairness=true"])
     try:
@@ -44,9 +45,15 @@ def fair_cluster(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         tenant = spec.parse_spec(yaml.safe_load(TENANT), policy=policy)
         (outcome,) = workspace.run_jobs(settings, [workspace.Job(tenant, target, blueprint)], "apply")
         assert outcome.ok, outcome.error
-        yield cluster
+        yield cluster, settings, target
     finally:
         localcluster.down(name)
+
+
+@pytest.fixture(scope="module")
+def fair_cluster(fair_env: tuple[localcluster.Cluster, workspace.Settings, platformconfig.Target]
+                 ) -> localcluster.Cluster:
+    return fair_env[0]
 
 
 def _classified(cluster: localcluster.Cluster, user: str, groups: tuple[str, ...] = ()) -> tuple[str, str]:
@@ -83,5 +90,27 @@ def test_twin_behind_global_default_the_owner_lands_in_the_shared_default(fair_c
     try:
         uids = _uids(fair_cluster)
         assert _classified(fair_cluster, "fay@example.com") == (uids["fs/global-default"], uids["pl/global-default"])
+    finally:
+        flow.patch_flow_schema("vcm-tenant-fair", {"spec": {"matchingPrecedence": 5000}})
+
+
+def test_vcm_verify_checks_the_tenants_flow_and_sees_the_twin_fail(
+    fair_env: tuple[localcluster.Cluster, workspace.Settings, platformconfig.Target]
+) -> None:
+    from vcluster_mgr import verify
+
+    cluster, settings, target = fair_env
+    checks = verify.select_checks(["tenant-api-fairness"])
+
+    def result() -> tuple[str, str]:
+        outputs = workspace.tenant_outputs(settings, target.name, "fair")
+        (checked,) = verify.verify_live(target, outputs, checks=checks).checks
+        return checked.result, checked.detail
+
+    assert result() == ("pass", "the owner's requests are in FlowSchema vcm-tenant-fair, priority level vcm-tenants")
+    flow = client.FlowcontrolApiserverV1Api(config.new_client_from_config(str(cluster.kubeconfig)))
+    flow.patch_flow_schema("vcm-tenant-fair", {"spec": {"matchingPrecedence": 9950}})
+    try:
+        assert result() == ("fail", "the owner's requests land in FlowSchema global-default, not vcm-tenant-fair")
     finally:
         flow.patch_flow_schema("vcm-tenant-fair", {"spec": {"matchingPrecedence": 5000}})

@@ -42,6 +42,8 @@ class Check:
     level: int
     benchmark: str | None
     remedy: str
+    #: run only when named (``vcm verify --check ID``): it checks something the policy may leave off
+    opt_in: bool = False
 
 
 _PSA_REMEDY = (
@@ -222,6 +224,15 @@ CHECKS: tuple[Check, ...] = (
         None,
         "Give the owner the admin role; never grant owners escalate on roles.",
     ),
+    Check(
+        "tenant-api-fairness",
+        "Tenant's API requests have a fair share of their own (API Priority and Fairness)",
+        2,
+        None,
+        "Set the policy's apiFairness.enabled: true, then `vcm platform apply` and `vcm apply` the tenant; the API "
+        "server must run with API Priority and Fairness (the default; not --enable-priority-and-fairness=false).",
+        opt_in=True,
+    ),
 )
 """Every check, in report order."""
 
@@ -232,15 +243,15 @@ LEVELS = (1, 2)
 def select_checks(wanted: Iterable[str] | None = None, *, level: int = 2) -> list[Check]:
     """The checks to run: those named in ``wanted`` (ids or benchmark ids), else all up to ``level``.
 
-    Levels are cumulative, as in the benchmark: level 2 includes level 1. A benchmark id the benchmark
-    reused (MTB-PL1-BC-HI-1) selects every check mapped to it. Raises ``errors.UsageError`` naming the
-    valid ids for anything unknown, and for a level outside 1..2.
+    Levels are cumulative, as in the benchmark: level 2 includes level 1. Opt-in checks run only when named.
+    A benchmark id the benchmark reused (MTB-PL1-BC-HI-1) selects every check mapped to it. Raises
+    ``errors.UsageError`` naming the valid ids for anything unknown, and for a level outside 1..2.
     """
     if level not in LEVELS:
         raise errors.UsageError(f"level {level} is not one of {', '.join(map(str, LEVELS))}")
     names = list(wanted or [])
     if not names:
-        return [c for c in CHECKS if c.level <= level]
+        return [c for c in CHECKS if c.level <= level and not c.opt_in]
     chosen: set[str] = set()
     unknown = []
     for name in names:

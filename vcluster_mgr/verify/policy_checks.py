@@ -9,7 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
+from vcluster_mgr import naming
 from vcluster_mgr.verify import (
     analysis,
     catalogue,
@@ -178,3 +180,26 @@ def _block_network_access(s: session.Session) -> runners.Outcome:
         verdicts,
         "; ".join(t for _, t in verdicts) + f"; no blueprint policy admits the {len(others)} other tenant namespaces",
     )
+
+
+@runners.runs("tenant-api-fairness")
+def _api_fairness(s: session.Session) -> runners.Outcome:
+    name = naming.flow_schema_name(s.tenant.name)
+    tried = f"as owner, GET /version, read its X-Kubernetes-PF-FlowSchema-UID header; as admin, read FlowSchema {name}"
+    flow = client.FlowcontrolApiserverV1Api(s.admin)
+    try:
+        schema = session.plain(s.admin, flow.read_flow_schema(name, _request_timeout=catalogue.REQUEST_TIMEOUT))
+    except ApiException as exc:
+        if exc.status == 404:
+            return tried, ("fail", f"no FlowSchema {name}: the policy's apiFairness is off or not applied")
+        raise session.CheckFailedError(f"reading FlowSchema {name} as admin: {exc.status}") from exc
+    _, _, headers = client.VersionApi(s.owner).get_code_with_http_info(_request_timeout=catalogue.REQUEST_TIMEOUT)
+    got = headers.get("X-Kubernetes-PF-FlowSchema-UID")
+    if not got:
+        return tried, ("fail", "the API server classifies no request (API Priority and Fairness is off)")
+    level = schema["spec"]["priorityLevelConfiguration"]["name"]
+    if got == schema["metadata"]["uid"]:
+        return tried, ("pass", f"the owner's requests are in FlowSchema {name}, priority level {level}")
+    listed = flow.list_flow_schema(_request_timeout=catalogue.REQUEST_TIMEOUT).items
+    others = {f["metadata"]["uid"]: f["metadata"]["name"] for f in (session.plain(s.admin, i) for i in listed)}
+    return tried, ("fail", f"the owner's requests land in FlowSchema {others.get(got, got)}, not {name}")
