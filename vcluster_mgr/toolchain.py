@@ -63,6 +63,11 @@ KUBERNETES_PROVIDER_PSEUDO_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
 KUBERNETES_VERSION = "1.37.2"
 #: etcd release (3.6.x: the line Kubernetes 1.37 is tested with).
 ETCD_VERSION = "3.6.16"
+#: CoreDNS release for the local cluster's DNS (1.15 is built against client-go 0.37, like Kubernetes 1.37).
+COREDNS_VERSION = "1.15.0"
+#: kube-router release whose firewall controller enforces NetworkPolicies on the local cluster's node (iptables +
+#: ipset). kube-network-policies needs the nftables ``queue`` expression, which this project's VM kernels lack.
+KUBE_ROUTER_VERSION = "2.1.0"
 
 #: Minimum Go for the wrapper modules (the ``go`` lines of their go.mod files).
 GO_MIN = (1, 26)
@@ -109,6 +114,17 @@ BINARIES: tuple[Binary, ...] = (
            ("version", "--client"), r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
     Binary("etcd", ETCD_VERSION, "etcd", "go.etcd.io/etcd/server/v3", ("--version",),
            r"etcd Version: (\d+\.\d+\.\d+)", f"go.etcd.io/etcd/server/v3@v{ETCD_VERSION}"),
+    # the local cluster's node (``vcm local up --nodes 1``): built in the same ``go build`` as the above
+    Binary("kubelet", KUBERNETES_VERSION, "kubernetes", "k8s.io/kubernetes/cmd/kubelet", ("--version",),
+           r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
+    Binary("kube-scheduler", KUBERNETES_VERSION, "kubernetes", "k8s.io/kubernetes/cmd/kube-scheduler",
+           ("--version",), r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
+    Binary("kube-proxy", KUBERNETES_VERSION, "kubernetes", "k8s.io/kubernetes/cmd/kube-proxy", ("--version",),
+           r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
+    Binary("coredns", COREDNS_VERSION, "coredns", "./cmd/coredns", ("-version",), r"CoreDNS-(\d+\.\d+\.\d+)",
+           f"github.com/coredns/coredns@v{COREDNS_VERSION} (our plugin list)"),
+    Binary("kube-router", KUBE_ROUTER_VERSION, "kube-router", "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
+           ("--version",), r"v(\d+\.\d+\.\d+)", f"github.com/cloudnativelabs/kube-router/v2@v{KUBE_ROUTER_VERSION}"),
 )
 
 #: The Python script the language host runs; shipped in the Pulumi Go SDK module, copied beside the host.
@@ -316,6 +332,9 @@ def download_urls(b: Binary) -> tuple[str, str | None]:
                 b.name)
     if b.module == "kubernetes":
         return f"{base['kubernetes']}/v{b.version}/bin/linux/amd64/{b.name}", None
+    if b.module == "coredns":
+        return (f"https://github.com/coredns/coredns/releases/download/v{b.version}/"
+                f"coredns_{b.version}_linux_amd64.tgz", "coredns")
     return (f"{base['etcd']}/v{b.version}/etcd-v{b.version}-linux-amd64.tar.gz",
             f"etcd-v{b.version}-linux-amd64/etcd")
 
@@ -402,6 +421,8 @@ def _ldflags(module: str) -> str:
         return f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v{ETCD_VERSION}"
     if module == "pulumi-kubernetes":
         return f"-s -w -X {KUBERNETES_PROVIDER_MODULE}/pkg/version.Version={KUBERNETES_PROVIDER_VERSION}"
+    if module == "kube-router":
+        return f"-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v{KUBE_ROUTER_VERSION}"
     # the engine module (our language host) states its version as a constant (a test checks it)
     return "-s -w"
 
@@ -535,7 +556,7 @@ def ensure(*, download: bool | None = None, progress: Progress = _quiet, force: 
             manifest[b.name] = {"version": b.version, "source": f"path:{on_path}"}
             progress(f"{b.name}: using {on_path}")
             continue
-        if download:
+        if download and b.module != "kube-router":  # kube-router's release archives are not fetched here
             _download(b, bin_dir() / b.name, progress)
             manifest[b.name] = {"version": b.version, "source": "download:" + download_urls(b)[0],
                                 "seconds": round(time.monotonic() - started, 1)}
