@@ -22,7 +22,7 @@ from vcluster_mgr import cli, errors, verify
 
 def test_catalogue_ids_are_unique_stable_and_each_has_a_runner() -> None:
     ids = [c.id for c in verify.CHECKS]
-    assert len(ids) == len(set(ids)) == 23
+    assert len(ids) == len(set(ids)) == 24
     assert all(i == i.lower() and " " not in i for i in ids)
     assert set(verify._RUNNERS) == set(ids)
     assert {c.level for c in verify.CHECKS} == {1, 2}
@@ -364,7 +364,7 @@ def test_json_shape_is_the_documented_one() -> None:
     assert set(data) == {"tenant", "cluster", "identity", "scope", "controlPlane", "namespaces", "checks",
                          "summary", "passed"}
     assert data["scope"] == "host-namespaces" and data["passed"] is False
-    assert data["summary"] == {"pass": 1, "fail": 1, "error": 1}
+    assert data["summary"] == {"pass": 1, "fail": 1, "error": 1, "skip": 0}
     assert data["identity"]["user"] == "alice@example.com" and data["identity"]["seenByServer"]["groups"] == []
     first, second, _ = data["checks"]
     assert set(first) == {"id", "title", "level", "benchmark", "tried", "result", "detail", "remedy"}

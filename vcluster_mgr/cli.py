@@ -714,7 +714,7 @@ def platform_apply(
 def _verify_table(report: Any) -> None:
     from vcluster_mgr import verify
 
-    colours = {"pass": "green", "fail": "red", "error": "yellow"}
+    colours = {"pass": "green", "fail": "red", "error": "yellow", "skip": "cyan"}
     who = f"{report.identity.describe()} ({report.identity.kind} owner {report.identity.name})"
     title = f"verify {report.tenant} on {report.cluster} as {who}"
     table = Table("id", "level", "result", "tried", "detail", title=escape(title), show_lines=True)
@@ -725,7 +725,8 @@ def _verify_table(report: Any) -> None:
     counts = report.counts()
     verdict = "[green]PASSED[/green]" if report.passed else "[red]NOT PASSED[/red]"
     out.print(f"{verdict} {escape(report.tenant)}: {counts['pass']} pass, {counts['fail']} fail, "
-              f"{counts['error']} error; {escape(verify.scope_note(report))}", highlight=False, soft_wrap=True)
+              f"{counts['error']} error, {counts['skip']} skip; {escape(verify.scope_note(report))}", highlight=False,
+              soft_wrap=True)
 
 
 @app.command("verify", epilog="Example: vcm verify payments; vcm verify --all -o json")
@@ -846,8 +847,11 @@ NameOpt = Annotated[str, typer.Option("--name", help="Which local cluster (sever
 def local_up(
     name: NameOpt = localcluster.DEFAULT_NAME,
     reuse: Annotated[bool, typer.Option("--reuse", help="If it already runs, say so and succeed.")] = False,
+    nodes: Annotated[int, typer.Option("--nodes", help="1: a node where pods run and NetworkPolicies are "
+                                       "enforced (needs root and scripts/install-node-packages.sh); "
+                                       "0: control plane only, pods never run.")] = 1,
 ) -> None:
-    """Start the local host cluster (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1).
+    """Start the local host cluster (etcd, kube-apiserver, kube-controller-manager; with --nodes 1 a node).
 
     Example: [bold]vcm local up && eval "$(vcm local env)" && kubectl get ns[/bold]
     """
@@ -861,9 +865,9 @@ def local_up(
                 err.print(f"local cluster [bold]{name}[/bold] already runs at {running.server}")
                 typer.echo(f"export KUBECONFIG={running.kubeconfig}")
                 return
-        c = localcluster.up(name, progress=_progress)
+        c = localcluster.up(name, nodes=nodes, progress=_progress)
         err.print(f"local cluster [bold]{name}[/bold] ready at {c.server} in {c.ready_seconds:.1f}s "
-                  "(no nodes: pods are accepted but never run)")
+                  + (f"(node {c.node['name']})" if c.node else "(no nodes: pods are accepted but never run)"))
         typer.echo(f"export KUBECONFIG={c.kubeconfig}")
 
 
@@ -894,18 +898,19 @@ def local_status(
             running = c.running()
             rows.append({"name": c.name, "server": c.server, "kubeconfig": str(c.kubeconfig),
                          "processes": {p: {"pid": c.pids[p], "running": running[p]} for p in c.pids},
-                         "ready_seconds": c.ready_seconds, "nodes": 0})
+                         "ready_seconds": c.ready_seconds, "nodes": [c.node["name"]] if c.node else []})
         if not _emit(rows, output):
             if not rows:
                 err.print("no local cluster is running (start one with `vcm local up`)")
-            table = Table("name", "server", "processes", "kubeconfig")
+            table = Table("name", "server", "nodes", "processes", "kubeconfig")
             for r in rows:
                 procs = ", ".join(f"{p} {'up' if v['running'] else '[red]down[/red]'} (pid {v['pid']})"
                                   for p, v in r["processes"].items())
-                table.add_row(r["name"], r["server"], procs, r["kubeconfig"])
+                table.add_row(r["name"], r["server"], ", ".join(r["nodes"]) or "none", procs, r["kubeconfig"])
             if rows:
                 out.print(table)
-                err.print("no nodes: pods are accepted but never run (no scheduler, no kubelet)")
+            if any(not r["nodes"] for r in rows):
+                err.print("a cluster with no nodes accepts pods but never runs them (`vcm local up --nodes 1`)")
 
 
 @local_app.command("env")

@@ -319,6 +319,9 @@ def _download_base() -> dict[str, str]:
         "pulumi": os.environ.get("VCM_PULUMI_DOWNLOAD_URL", "https://get.pulumi.com/releases"),
         "kubernetes": os.environ.get("VCM_KUBERNETES_DOWNLOAD_URL", "https://dl.k8s.io"),
         "etcd": os.environ.get("VCM_ETCD_DOWNLOAD_URL", "https://github.com/etcd-io/etcd/releases/download"),
+        "coredns": os.environ.get("VCM_COREDNS_DOWNLOAD_URL", "https://github.com/coredns/coredns/releases/download"),
+        "kube-router": os.environ.get("VCM_KUBE_ROUTER_DOWNLOAD_URL",
+                                      "https://github.com/cloudnativelabs/kube-router/releases/download"),
     }
 
 
@@ -333,8 +336,9 @@ def download_urls(b: Binary) -> tuple[str, str | None]:
     if b.module == "kubernetes":
         return f"{base['kubernetes']}/v{b.version}/bin/linux/amd64/{b.name}", None
     if b.module == "coredns":
-        return (f"https://github.com/coredns/coredns/releases/download/v{b.version}/"
-                f"coredns_{b.version}_linux_amd64.tgz", "coredns")
+        return f"{base['coredns']}/v{b.version}/coredns_{b.version}_linux_amd64.tgz", "coredns"
+    if b.module == "kube-router":
+        return f"{base['kube-router']}/v{b.version}/kube-router_{b.version}_linux_amd64.tar.gz", "kube-router"
     return (f"{base['etcd']}/v{b.version}/etcd-v{b.version}-linux-amd64.tar.gz",
             f"etcd-v{b.version}-linux-amd64/etcd")
 
@@ -556,7 +560,7 @@ def ensure(*, download: bool | None = None, progress: Progress = _quiet, force: 
             manifest[b.name] = {"version": b.version, "source": f"path:{on_path}"}
             progress(f"{b.name}: using {on_path}")
             continue
-        if download and b.module != "kube-router":  # kube-router's release archives are not fetched here
+        if download:
             _download(b, bin_dir() / b.name, progress)
             manifest[b.name] = {"version": b.version, "source": "download:" + download_urls(b)[0],
                                 "seconds": round(time.monotonic() - started, 1)}

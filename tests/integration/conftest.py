@@ -41,3 +41,45 @@ def examples_applied(host_cluster: localcluster.Cluster, engine_settings: worksp
     failed = [o for o in outcomes if not o.ok]
     assert not failed, "\n".join(f"{o.tenant}: {o.error}" for o in failed)
     return Applied(host_cluster, engine_settings, target, {t.name: t for t in tenants}, outcomes)
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeApplied:
+    """The platform and tenants after a real ``pulumi up`` on the session's cluster WITH a node."""
+
+    cluster: localcluster.Cluster
+    settings: workspace.Settings
+    target: program.Target
+    blueprint: program.Blueprint
+    policy: spec.Policy
+    tenants: dict[str, spec.Tenant]
+
+    def apply(self, tenants: list[spec.Tenant]) -> None:
+        jobs = [workspace.Job(t, self.target, self.blueprint) for t in tenants]
+        outcomes = workspace.run_jobs(self.settings, jobs, "apply", parallel=1)
+        failed = [o for o in outcomes if not o.ok]
+        assert not failed, "\n".join(f"{o.tenant}: {o.error}" for o in failed)
+        self.tenants.update({t.name: t for t in tenants})
+
+
+def small_tenant(name: str, isolation: str, policy: spec.Policy, **network: object) -> spec.Tenant:
+    """A tenant of one namespace ``<name>-app`` with the policy's default quota and limits."""
+    return spec.parse_spec({
+        "apiVersion": "vcluster-mgr.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": name},
+        "spec": {"owners": [{"kind": "User", "name": f"{name}@example.com", "role": "admin"}],
+                 "namespaces": ["app"], "podSecurity": "restricted",
+                 "network": {"isolation": isolation, **network}},
+    }, source=f"<test tenant {name}>", policy=policy)
+
+
+@pytest.fixture(scope="session")
+def node_applied(node_cluster: localcluster.Cluster, node_engine_settings: workspace.Settings) -> NodeApplied:
+    """Platform, examples/tenants and two ``namespace``-isolation tenants (nsa, nsb) on the node cluster."""
+    cfg = platformconfig.load(None, kubeconfig=str(node_cluster.kubeconfig))
+    target = cfg.target(None)
+    workspace.platform_apply(node_engine_settings, target, cfg.blueprint)
+    policy = cfg.blueprint.policy
+    applied = NodeApplied(node_cluster, node_engine_settings, target, cfg.blueprint, policy, {})
+    applied.apply(spec.load_specs([EXAMPLES], policy=policy)
+                  + [small_tenant("nsa", "namespace", policy), small_tenant("nsb", "namespace", policy)])
+    return applied

@@ -93,7 +93,7 @@ def prepare(d: Path, cluster: str) -> hoststate.Snapshot:
     _ip("link", "set", BRIDGE, "up")
     root = cgroup_root(cluster)
     for hierarchy in sorted(hoststate.CGROUP_ROOT.iterdir()):
-        if not hierarchy.is_dir() or hierarchy.name == "unified":
+        if not hierarchy.is_dir():
             continue
         path = hierarchy / root.lstrip("/")
         path.mkdir(exist_ok=True)

@@ -1,0 +1,116 @@
+"""``vcm verify`` checks that send traffic: they need a node that runs the tenant's pods.
+
+Each check starts real probe pods (``traffic.pod_manifest``: restricted, ``imagePullPolicy: Always``, the
+namespace's placement) as the admin, in the tenant's namespaces and another tenant's, sends HTTP between
+them and deletes them again. A check is ``skip`` - with the reason - when the cluster cannot run them:
+no Ready, schedulable node matches the tenant's placement, or no probe image is known (``VCM_PROBE_IMAGE``,
+else the local cluster's own probe image). Every verdict has a control: a path that must be open is tried
+first, so "blocked" is not mistaken for "the probe does not work".
+
+The runners register themselves with ``verify`` (imported at the end of that module).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from vcluster_mgr import errors, localcluster, traffic, verify
+
+#: the checks of this module: ``verify.CHECKS`` lists them, marked as needing a node
+NEEDS_NODE = ("traffic-blocked-across-tenants",)
+
+
+def probe_image(admin: client.ApiClient) -> str | None:
+    """``VCM_PROBE_IMAGE``, else the probe image of the running local cluster this client talks to."""
+    if os.environ.get("VCM_PROBE_IMAGE"):
+        return os.environ["VCM_PROBE_IMAGE"]
+    for c in localcluster.list_clusters():
+        if c.server == admin.configuration.host and c.node:
+            images = c.node.get("images")
+            if isinstance(images, Mapping) and images.get("probe"):
+                return str(images["probe"])
+    return None
+
+
+def schedulable(core: client.CoreV1Api, selector: Mapping[str, str]) -> bool:
+    """Whether some Ready, schedulable node carries every label of ``selector``."""
+    for n in core.list_node(_request_timeout=verify.REQUEST_TIMEOUT).items:
+        labels = n.metadata.labels or {}
+        ready = any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
+        if ready and not n.spec.unschedulable and all(labels.get(k) == v for k, v in selector.items()):
+            return True
+    return False
+
+
+def _skip_reason(s: Any, namespaces: list[str]) -> tuple[str | None, str | None]:
+    """(probe image, None) when the check can run, else (None, why not)."""
+    image = probe_image(s.admin)
+    if image is None:
+        return None, ("needs a probe image (busybox with httpd and wget): set VCM_PROBE_IMAGE; "
+                      "the local cluster's node provides one (`vcm local up --nodes 1`)")
+    for ns in namespaces:
+        if not schedulable(s.core_a, s.placement.get(ns) or {}):
+            return None, f"needs a node: no Ready, schedulable node matches the placement of {ns}"
+    return image, None
+
+
+@verify._runs("traffic-blocked-across-tenants")
+def _blocked_across_tenants(s: Any) -> verify.Outcome:
+    other = next((t for t in s.others if t.namespaces), None)
+    tried = "HTTP between probe pods: within the tenant (control), and both ways with another tenant"
+    if other is None:
+        return tried, ("skip", "needs another tenant on the cluster to send traffic to")
+    mine, theirs = s.ns[0], other.namespaces[0]
+    s.placement.setdefault(theirs, _placement(s, theirs))
+    image, why = _skip_reason(s, [mine, theirs])
+    if image is None:
+        return tried, ("skip", why or "")
+    suffix = uuid.uuid4().hex[:6]
+    made: list[tuple[str, str]] = []
+    try:
+        ips = {}
+        for ns, role in ((mine, "server"), (s.ns[-1], "client"), (theirs, "server"), (theirs, "client")):
+            name = f"{verify.PROBE_PREFIX}-{role}-{suffix}"
+            if (ns, name) in made:
+                continue
+            pod = traffic.pod_manifest(name, image, role=role, node_selector=s.placement.get(ns) or {})
+            made.append((ns, name))
+            ips[(ns, role)] = traffic.start(s.core_a, ns, pod)
+        server, client_name = f"{verify.PROBE_PREFIX}-server-{suffix}", f"{verify.PROBE_PREFIX}-client-{suffix}"
+        port = traffic.SERVER_PORTS[0]
+        control = traffic.eventually(lambda: traffic.connects(
+            s.core_a, s.ns[-1], client_name, ips[(mine, "server")], port), True)
+        if not control:
+            return tried, ("error", f"the control failed: a pod in {s.ns[-1]} cannot reach one in {mine}")
+        verdicts: list[verify.Verdict] = [("pass", f"{s.ns[-1]} reaches {mine} (control)")]
+        for src, dst in ((theirs, mine), (s.ns[-1], theirs)):
+            blocked = traffic.eventually(lambda src=src, dst=dst: traffic.connects(
+                s.core_a, src, client_name, ips[(dst, "server")], port), False)
+            verdicts.append(("pass", f"{src} cannot reach {dst}") if blocked
+                            else ("fail", f"a pod in {src} reaches a pod in {dst} (tenant {other.name})"))
+        return tried, verify.combine(verdicts)
+    except errors.VerifyError as exc:
+        return tried, ("error", str(exc))
+    finally:
+        for ns, name in made:
+            try:
+                traffic.delete(s.core_a, ns, name)
+            except ApiException:
+                pass
+
+
+def _placement(s: Any, ns: str) -> dict[str, str]:
+    from vcluster_mgr import naming
+
+    try:
+        cm = s.admin.sanitize_for_serialization(s.core_a.read_namespaced_config_map(
+            naming.PLACEMENT_CONFIGMAP, ns, _request_timeout=verify.REQUEST_TIMEOUT))
+    except ApiException:
+        cm = None
+    return verify.placement_selector(cm)
