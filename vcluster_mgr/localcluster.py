@@ -426,7 +426,9 @@ def up(name: str = DEFAULT_NAME, *, nodes: int = 0, timeout: float = READY_TIMEO
             "namespace", "garbage-collector", "serviceaccount", "serviceaccount-token", "resourcequota",
             "deployment", "replicaset", "statefulset", "endpointslice", "root-ca-certificate-publisher",
             "ttl-after-finished", "job", "clusterrole-aggregation", "validatingadmissionpolicy-status",
-            "certificatesigningrequest-signing", *(("nodeipam",) if nodes else ()))),
+            "certificatesigningrequest-signing",
+            # with a node: its podCIDR, and the not-ready taint lifted once it is Ready
+            *(("node-ipam", "node-lifecycle") if nodes else ()))),
         *([f"--allocate-node-cidrs=true", f"--cluster-cidr={localnode.POD_CIDR}", "--node-cidr-mask-size=24",
            f"--service-cluster-ip-range={SERVICE_CIDR}"] if nodes else []),
         # the CSR signer lets `vcm kubeconfig` issue owners' client certificates, as on a real cluster

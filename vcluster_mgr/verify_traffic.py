@@ -62,15 +62,22 @@ def _skip_reason(s: Any, namespaces: list[str]) -> tuple[str | None, str | None]
 
 @verify._runs("traffic-blocked-across-tenants")
 def _blocked_across_tenants(s: Any) -> verify.Outcome:
-    other = next((t for t in s.others if t.namespaces), None)
     tried = "HTTP between probe pods: within the tenant (control), and both ways with another tenant"
-    if other is None:
+    others = [t for t in s.others if t.namespaces]
+    if not others:
         return tried, ("skip", "needs another tenant on the cluster to send traffic to")
-    mine, theirs = s.ns[0], other.namespaces[0]
-    s.placement.setdefault(theirs, _placement(s, theirs))
-    image, why = _skip_reason(s, [mine, theirs])
+    mine = s.ns[0]
+    image, why = _skip_reason(s, [mine, s.ns[-1]])
     if image is None:
         return tried, ("skip", why or "")
+    # the first other tenant whose pods can run here too
+    for t in others:
+        s.placement.setdefault(t.namespaces[0], _placement(s, t.namespaces[0]))
+    other = next((t for t in others if schedulable(s.core_a, s.placement[t.namespaces[0]])), None)
+    if other is None:
+        return tried, ("skip", "needs a node: no other tenant's placement matches a Ready, schedulable node")
+    theirs = other.namespaces[0]
+    tried += f" ({other.name})"
     suffix = uuid.uuid4().hex[:6]
     made: list[tuple[str, str]] = []
     try:

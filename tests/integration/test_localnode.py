@@ -76,11 +76,19 @@ def test_up_brings_a_ready_node_and_down_restores_the_host(bin_dir: Path) -> Non
     assert hoststate.diff(before, hoststate.take()) == []
 
 
-def test_twin_a_change_left_behind_is_seen() -> None:
+def test_twin_a_change_left_behind_is_seen_and_restore_undoes_it() -> None:
     before = hoststate.take()
-    subprocess.run(["ip", "link", "add", "vcm-twin0", "type", "dummy"], check=True)
+    forward = Path("/proc/sys/net/ipv4/ip_forward")
+    old = forward.read_text().strip()
+    subprocess.run(["ip", "link", "add", "vcm-twin0", "type", "bridge"], check=True)
+    forward.write_text("0\n" if old == "1" else "1\n")
     try:
-        assert hoststate.diff(before, hoststate.take()) == ["device added: vcm-twin0"]
+        seen = hoststate.diff(before, hoststate.take())
+        # ip_forward also flips conf/*/forwarding and the redirect settings: the kernel ties them together
+        assert {f"sysctl net/ipv4/ip_forward: {old!r} -> {'0' if old == '1' else '1'!r}",
+                "device added: vcm-twin0"} <= set(seen), seen
+        assert hoststate.restore(before) == []
     finally:
-        subprocess.run(["ip", "link", "delete", "vcm-twin0"], check=True)
-    assert hoststate.diff(before, hoststate.take()) == []
+        subprocess.run(["ip", "link", "delete", "vcm-twin0"], capture_output=True, check=False)
+        forward.write_text(old + "\n")
+    assert not Path("/sys/class/net/vcm-twin0").exists()

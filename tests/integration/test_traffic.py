@@ -270,3 +270,37 @@ def test_twin_outside_a_tenant_the_same_pod_is_unlimited_and_may_be_root(env: Ne
         assert _container_facts(env, "traffic-outside", "root")[0] == 0
     finally:
         traffic.delete(env.core, "traffic-outside", "root")
+
+
+# ---------------------------------------------------------------------------------------------------
+# vcm verify's traffic check, on a cluster that can run its pods
+# ---------------------------------------------------------------------------------------------------
+
+
+def _verify_traffic(env: Net) -> Any:
+    from vcluster_mgr import verify
+
+    target = env.applied.target
+    admin = verify.client_factory(target)(None)
+    try:
+        live = verify.discover_tenants(admin)
+    finally:
+        admin.close()
+    return verify.verify_tenant(live["payments"], cluster=target.name, clients=verify.client_factory(target),
+                                others=[live["nsb"]], checks=[verify.CHECKS_BY_ID["traffic-blocked-across-tenants"]])
+
+
+def test_verify_traffic_check_passes_on_a_node(env: Net) -> None:
+    report = _verify_traffic(env)
+    (result,) = report.checks
+    assert result.result == "pass", result.detail
+    assert "nsb" in result.tried
+
+
+def test_twin_verify_traffic_check_fails_without_the_policies(env: Net) -> None:
+    with policies_removed(env, "payments-app"), policies_removed(env, "payments-ci"), \
+            policies_removed(env, "nsb-app"):
+        assert env.reaches("nsb-app/cli", "payments-app/srv", expect=True)
+        (result,) = _verify_traffic(env).checks
+    assert result.result == "fail", result.detail
+    assert "reaches" in result.detail
