@@ -2,7 +2,7 @@
 
 Isolation claimed by NetworkPolicies is only as good as the enforcer on the node, so these probes send
 real packets: a *server* pod runs busybox ``httpd`` on ``SERVER_PORTS`` and a *client* pod runs
-``wget``/``nslookup`` through the API server's exec. Both are built from the local node's probe image
+``nc``/``nslookup`` through the API server's exec. Both are built from the local node's probe image
 (``localnode.images``), satisfy the restricted Pod Security profile and ``imagePullPolicy: Always``, and
 carry a node selector the caller chooses (a tenant's placement).
 
@@ -106,10 +106,13 @@ def run(core: client.CoreV1Api, namespace: str, pod: str, command: list[str], *,
 
 
 def connects(core: client.CoreV1Api, namespace: str, pod: str, host: str, port: int) -> bool:
-    """Whether an HTTP GET from the pod to ``host:port`` gets an answer (one attempt)."""
-    code, _ = run(core, namespace, pod, ["wget", "-q", "-T", str(CONNECT_TIMEOUT), "-O", "-",
-                                         f"http://{host}:{port}/"], timeout=CONNECT_TIMEOUT + 10)
-    return code == 0
+    """Whether an HTTP GET from the pod to ``host:port`` gets an answer (one attempt).
+
+    The request goes through busybox ``nc`` (Debian's static busybox ``wget`` crashes on every request).
+    """
+    request = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w {t} {h} {p}".format(t=CONNECT_TIMEOUT, h=host, p=port)
+    code, out = run(core, namespace, pod, ["sh", "-c", request], timeout=CONNECT_TIMEOUT + 10)
+    return code == 0 and "200 OK" in out
 
 
 def resolves(core: client.CoreV1Api, namespace: str, pod: str, name: str) -> bool:

@@ -52,7 +52,7 @@ def _skip_reason(s: Any, namespaces: list[str]) -> tuple[str | None, str | None]
     """(probe image, None) when the check can run, else (None, why not)."""
     image = probe_image(s.admin)
     if image is None:
-        return None, ("needs a probe image (busybox with httpd and wget): set VCM_PROBE_IMAGE; "
+        return None, ("needs a probe image (busybox with httpd, nc and nslookup): set VCM_PROBE_IMAGE; "
                       "the local cluster's node provides one (`vcm local up --nodes 1`)")
     for ns in namespaces:
         if not schedulable(s.core_a, s.placement.get(ns) or {}):

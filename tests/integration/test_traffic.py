@@ -1,7 +1,7 @@
 """Isolation proven by traffic, on the local cluster's node.
 
 After a real ``pulumi up`` of the platform and tenants on a cluster with a node (``node_applied``),
-probe pods of the node's busybox image serve HTTP (``traffic.SERVER_PORTS``) and connect with ``wget``
+probe pods of the node's busybox image serve HTTP (``traffic.SERVER_PORTS``) and connect with ``nc``
 through ``kubectl exec``-style exec. kube-router's firewall enforces the NetworkPolicies our blueprint
 rendered. Each property has a twin that weakens it (deletes the NetworkPolicy that carries it) and sees
 the probe's answer flip, then restores the policy and sees it flip back, so no check here can pass

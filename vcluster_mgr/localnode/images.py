@@ -5,7 +5,7 @@ busybox of Debian's ``busybox-static`` and from binaries of the toolchain), an i
 stored content-addressed in a directory that ``registry`` serves. Every image is for linux/amd64.
 
 - ``pause``: the pod sandbox; busybox ``sleep`` as PID 1 (containerd stops sandboxes with SIGKILL);
-- ``probe``: busybox with ``httpd``, ``wget``, ``nc`` and ``nslookup``: serves and probes TCP/HTTP and DNS,
+- ``probe``: busybox with ``httpd``, ``nc`` and ``nslookup``: serves and probes TCP/HTTP and DNS,
   runs as uid 65532 so the restricted Pod Security profile admits it;
 - ``coredns``: the toolchain's CoreDNS binary.
 """
@@ -25,7 +25,7 @@ from vcluster_mgr import errors
 #: the static busybox that Debian's busybox-static package installs
 BUSYBOX = Path("/bin/busybox")
 #: the applets the probe image links (a small, known set; busybox has many more)
-APPLETS = ("sh", "ls", "cat", "echo", "id", "sleep", "hostname", "httpd", "wget", "nc", "nslookup", "timeout",
+APPLETS = ("sh", "ls", "cat", "echo", "id", "sleep", "hostname", "httpd", "nc", "nslookup", "timeout",
            "grep", "head", "env", "true", "false", "mkdir", "test")
 #: the tag every image carries (images change with the project, not on their own)
 TAG = "1"
