@@ -24,6 +24,9 @@ from vcluster_mgr import errors, localcluster, traffic, verify
 
 #: the checks of this module: ``verify.CHECKS`` lists them, marked as needing a node
 NEEDS_NODE = ("traffic-blocked-across-tenants",)
+#: how long a path that must be closed may stay open after the probe pods run (the enforcer reacts to the
+#: new pods within seconds), seconds
+BLOCK_SECONDS = 20.0
 
 
 def probe_image(admin: client.ApiClient) -> str | None:
@@ -98,7 +101,7 @@ def _blocked_across_tenants(s: Any) -> verify.Outcome:
         verdicts: list[verify.Verdict] = [("pass", f"{s.ns[-1]} reaches {mine} (control)")]
         for src, dst in ((theirs, mine), (s.ns[-1], theirs)):
             blocked = traffic.eventually(lambda src=src, dst=dst: traffic.connects(
-                s.core_a, src, client_name, ips[(dst, "server")], port), False)
+                s.core_a, src, client_name, ips[(dst, "server")], port), False, seconds=BLOCK_SECONDS)
             verdicts.append(("pass", f"{src} cannot reach {dst}") if blocked
                             else ("fail", f"a pod in {src} reaches a pod in {dst} (tenant {other.name})"))
         return tried, verify.combine(verdicts)
