@@ -3,10 +3,12 @@
 Enough of a Kubernetes control plane to provision and test tenants for real: RBAC authorization, the
 admission plugins tenants rely on (NamespaceLifecycle, LimitRanger, ServiceAccount, ResourceQuota,
 PodSecurity, ValidatingAdmissionPolicy) and the controllers that quotas, namespace deletion,
-service-account tokens, deployments and garbage collection need. There is no scheduler and no kubelet:
-pods are accepted but never run.
+service-account tokens, deployments and garbage collection need. With ``nodes=0`` there is no scheduler
+and no kubelet: pods are accepted but never run; with ``nodes=1`` ``localnode.node`` adds a node (kubelet,
+containerd, kube-scheduler, kube-proxy, a NetworkPolicy firewall, CoreDNS) after the control plane is ready.
 
-Every process listens on 127.0.0.1 only, on free ports picked at start. The PKI (a CA, the API server's
+Every process listens on 127.0.0.1 only, on free ports picked at start; with a node, the API server and
+the kubelet listen on the node's bridge address instead (``localnode.node.BRIDGE_IP``). The PKI (a CA, the API server's
 serving certificate, client certificates for the admin and the controller manager, the service-account
 signing key) is generated with ``cryptography``. Each cluster lives in
 ``<cache>/local/<name>/`` (``state.json``, ``pki/``, ``etcd/``, ``logs/``, ``admin.kubeconfig``);
@@ -429,7 +431,7 @@ def up(name: str = DEFAULT_NAME, *, nodes: int = 0, timeout: float = READY_TIMEO
             "certificatesigningrequest-signing",
             # with a node: its podCIDR, and the not-ready taint lifted once it is Ready
             *(("node-ipam", "node-lifecycle") if nodes else ()))),
-        *([f"--allocate-node-cidrs=true", f"--cluster-cidr={localnode.POD_CIDR}", "--node-cidr-mask-size=24",
+        *(["--allocate-node-cidrs=true", f"--cluster-cidr={localnode.POD_CIDR}", "--node-cidr-mask-size=24",
            f"--service-cluster-ip-range={SERVICE_CIDR}"] if nodes else []),
         # the CSR signer lets `vcm kubeconfig` issue owners' client certificates, as on a real cluster
         f"--cluster-signing-cert-file={pki / 'ca.crt'}", f"--cluster-signing-key-file={pki / 'ca.key'}",

@@ -2,7 +2,8 @@
 
 The engine is the Pulumi CLI, a Python language host and a Kubernetes resource provider; the built-in
 local host cluster is etcd, kube-apiserver and kube-controller-manager, with kubectl for tests and
-benchmarks. None of them is a Python package, and on machines that only reach package registries none
+benchmarks, and its node: kubelet, kube-scheduler, kube-proxy (the same ``go build``), CoreDNS (our plugin
+list, ``gomod/coredns``) and kube-router (its NetworkPolicy firewall). None of them is a Python package, and on machines that only reach package registries none
 of them can be downloaded, so each has three possible sources, tried in this order:
 
 1. ``path``: a binary of the right version already on ``PATH``;
@@ -12,8 +13,8 @@ of them can be downloaded, so each has three possible sources, tried in this ord
 
 Each Go build uses a small wrapper module shipped in ``vcluster_mgr/gomod/<name>/`` (a ``go.mod`` and
 ``go.sum`` that require the upstream modules and restate their ``replace`` lines with published
-versions, since ``go install pkg@version`` refuses modules with replace directives). Six of the seven
-binaries are upstream code, unchanged. The Kubernetes provider is upstream pulumi-kubernetes built from its
+versions, since ``go install pkg@version`` refuses modules with replace directives). All binaries but one
+are upstream code, unchanged (CoreDNS with a plugin list of ours). The Kubernetes provider is upstream pulumi-kubernetes built from its
 ``provider/v4`` module (``gomod/pulumi-kubernetes``, whose ``main.go`` is upstream's one-line ``Serve`` call;
 the two files upstream embeds are generated at build time from that module, as its ``generate.go`` does).
 One binary is this project's own Go code (``gomod/engine``): the Python language host, because the module
