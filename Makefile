@@ -28,7 +28,7 @@ node-packages:
 test: toolchain node-packages
 	$(PY) -m pytest -ra -p no:cacheprovider $(PYTEST_ARGS)
 
-demo: toolchain
+demo: toolchain node-packages
 	$(VCM) local up --reuse
 	eval "$$($(VCM) local env)" && $(VCM) platform apply --yes && \
 	  $(VCM) apply examples/tenants --parallel 2 --yes && $(VCM) list
