@@ -88,18 +88,22 @@ def prepare(d: Path, cluster: str) -> hoststate.Snapshot:
     check_host()
     snapshot = hoststate.take()
     snapshot.save(d / "hoststate.json")
-    _ip("link", "add", BRIDGE, "type", "bridge")
-    _ip("addr", "add", f"{BRIDGE_IP}/24", "dev", BRIDGE)
-    _ip("link", "set", BRIDGE, "up")
-    root = cgroup_root(cluster)
-    for hierarchy in sorted(hoststate.CGROUP_ROOT.iterdir()):
-        if not hierarchy.is_dir():
-            continue
-        path = hierarchy / root.lstrip("/")
-        path.mkdir(exist_ok=True)
-        if hierarchy.name == "cpuset":
-            for f in ("cpuset.cpus", "cpuset.mems"):
-                (path / f).write_text((hierarchy / f).read_text())
+    try:
+        _ip("link", "add", BRIDGE, "type", "bridge")
+        _ip("addr", "add", f"{BRIDGE_IP}/24", "dev", BRIDGE)
+        _ip("link", "set", BRIDGE, "up")
+        root = cgroup_root(cluster)
+        for hierarchy in sorted(hoststate.CGROUP_ROOT.iterdir()):
+            if not hierarchy.is_dir():
+                continue
+            path = hierarchy / root.lstrip("/")
+            path.mkdir(exist_ok=True)
+            if hierarchy.name == "cpuset":
+                for f in ("cpuset.cpus", "cpuset.mems"):
+                    (path / f).write_text((hierarchy / f).read_text())
+    except BaseException:
+        hoststate.restore(snapshot)
+        raise
     return snapshot
 
 
