@@ -103,9 +103,8 @@ def env(node_applied: NodeApplied) -> Iterator[Net]:
         for ns, name, role in first:
             ips[f"{ns}/{name}"] = _wait_ip(core, ns, name)
         # the strict tenant whose one egress rule is the `allowed` target, port 8080
-        egress = small_tenant("egress", "strict", node_applied.policy,
-                              allowEgressTo=[{"cidr": f"{ips['traffic-targets/allowed']}/32", "ports": [8080]}])
-        node_applied.apply([egress])
+        node_applied.apply([small_tenant(
+            "egress", "strict", allowEgressTo=[{"cidr": f"{ips['traffic-targets/allowed']}/32", "ports": [8080]}])])
         ips["egress-app/cli"] = traffic.start(core, "egress-app", traffic.pod_manifest(
             "cli", image, role="client", node_selector=selector))
         core.create_namespaced_service("search-web", {
