@@ -293,8 +293,8 @@ class Report:
         return {r: sum(c.result == r for c in self.checks) for r in ("pass", "fail", "error", "skip")}
 
     def failing(self) -> dict[str, Result]:
-        """The checks that did not pass, with their result."""
-        return {c.check.id: c.result for c in self.checks if c.result != "pass"}
+        """The checks that did not pass (nor skip), with their result."""
+        return {c.check.id: c.result for c in self.checks if c.result not in ("pass", "skip")}
 
     def as_dict(self) -> dict[str, Any]:
         identity = self.identity.as_dict() | {"seenByServer": dict(self.seen_as) if self.seen_as else None}
