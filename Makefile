@@ -1,12 +1,13 @@
 # The two commands a newcomer needs (see README.md):
 #   make demo   - build the toolchain if needed, start the local host cluster, apply the example tenants
-#   make test   - the whole test suite, integration tests included (this is what CI runs)
+#   make test   - the whole test suite, integration tests included (this is what CI runs; as root it
+#                 installs the node's Debian packages first)
 PYTHON ?= python3
 VENV   ?= .venv
 VCM    := $(VENV)/bin/vcm
 PY     := $(VENV)/bin/python
 
-.PHONY: venv toolchain test demo demo-down clean
+.PHONY: venv toolchain node-packages test demo demo-down clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +21,14 @@ toolchain: venv
 	$(VCM) toolchain ensure
 	$(VCM) toolchain status
 
-test: toolchain
+# Debian packages of the local cluster's node (containerd, runc, CNI plugins, ...); needs root to install
+node-packages:
+	bash scripts/install-node-packages.sh
+
+test: toolchain node-packages
 	$(PY) -m pytest -ra -p no:cacheprovider $(PYTEST_ARGS)
 
-demo: toolchain
+demo: toolchain node-packages
 	$(VCM) local up --reuse
 	eval "$$($(VCM) local env)" && $(VCM) platform apply --yes && \
 	  $(VCM) apply examples/tenants --parallel 2 --yes && $(VCM) list

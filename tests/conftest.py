@@ -3,7 +3,8 @@
 Integration tests (``tests/integration``) need the engine's binaries and a real API server. The
 binaries come from ``vcm toolchain ensure`` (``make test`` runs it first); when they are missing the
 tests FAIL with the reason, they are never skipped. One local host cluster is started per test session
-and stopped at its end.
+and stopped at its end; the traffic tests start a second one with a node (``node_cluster``), which needs
+root and the node's Debian packages (``make test`` installs them).
 """
 
 from __future__ import annotations
@@ -32,6 +33,26 @@ def host_cluster(bin_dir: Path) -> Iterator[localcluster.Cluster]:
         yield cluster
     finally:
         localcluster.down(name)
+
+
+@pytest.fixture(scope="session")
+def node_cluster(bin_dir: Path) -> Iterator[localcluster.Cluster]:
+    """A second local cluster, with a node: pods run and NetworkPolicies are enforced (one per machine)."""
+    name = f"pytest-node-{os.getpid()}"
+    cluster = localcluster.up(name, nodes=1)
+    try:
+        yield cluster
+    finally:
+        localcluster.down(name)
+
+
+@pytest.fixture(scope="session")
+def node_engine_settings(node_cluster: localcluster.Cluster, tmp_path_factory: pytest.TempPathFactory
+                         ) -> workspace.Settings:
+    """Settings for a private file backend, pointed at the cluster with a node."""
+    state = tmp_path_factory.mktemp("node-state")
+    return workspace.settings(state_dir=state, backend_url=(state / "pulumi").as_uri(),
+                              kubeconfig=str(node_cluster.kubeconfig))
 
 
 @pytest.fixture(scope="session")

@@ -97,7 +97,7 @@ def _standin(b: toolchain.Binary, version: str | None = None) -> bytes:
     v = version or b.version
     if not b.version_args:
         return _plugin(v)
-    return _script({"pulumi": f"v{v}", "etcd": f"etcd Version: {v}"}.get(b.name, f"v{v}"))
+    return _script({"pulumi": f"v{v}", "etcd": f"etcd Version: {v}", "coredns": f"CoreDNS-{v}"}.get(b.name, f"v{v}"))
 
 
 def _tar(members: dict[str, bytes]) -> bytes:
@@ -124,8 +124,11 @@ def release_server() -> Iterator[tuple[str, list[str]]]:
         f"/v{ev}/etcd-v{ev}-linux-amd64.tar.gz": _tar(
             {f"etcd-v{ev}-linux-amd64/etcd": _script(f"etcd Version: {ev}")}),
     }
-    for name in ("kube-apiserver", "kube-controller-manager", "kubectl"):
+    for name in ("kube-apiserver", "kube-controller-manager", "kubectl", "kubelet", "kube-scheduler", "kube-proxy"):
         files[f"/v{kv}/bin/linux/amd64/{name}"] = _script(f"Kubernetes v{kv}")
+    cv, rv = toolchain.COREDNS_VERSION, toolchain.KUBE_ROUTER_VERSION
+    files[f"/v{cv}/coredns_{cv}_linux_amd64.tgz"] = _tar({"coredns": _script(f"CoreDNS-{cv}")})
+    files[f"/v{rv}/kube-router_{rv}_linux_amd64.tar.gz"] = _tar({"kube-router": _script(f"version v{rv}")})
     seen: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -152,17 +155,18 @@ def test_download_source_installs_every_binary(release_server: tuple[str, list[s
     url, seen = release_server
     monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    for var in ("VCM_PULUMI_DOWNLOAD_URL", "VCM_KUBERNETES_DOWNLOAD_URL", "VCM_ETCD_DOWNLOAD_URL"):
+    for var in ("VCM_PULUMI_DOWNLOAD_URL", "VCM_KUBERNETES_DOWNLOAD_URL", "VCM_ETCD_DOWNLOAD_URL",
+                "VCM_COREDNS_DOWNLOAD_URL", "VCM_KUBE_ROUTER_DOWNLOAD_URL"):
         monkeypatch.setenv(var, url)
     final = toolchain.ensure(download=True)
     assert all(s.ok for s in final)
     manifest = json.loads((toolchain.bin_dir() / "manifest.json").read_text())
     assert {v["source"].split(":", 1)[0] for v in manifest.values()} == {"download"}
     assert (toolchain.bin_dir() / toolchain.EXEC_SCRIPT).exists()
-    assert len(seen) == 7
+    assert len(seen) == len(toolchain.BINARIES)
     # a second run finds everything in place and fetches nothing
     toolchain.ensure(download=True)
-    assert len(seen) == 7
+    assert len(seen) == len(toolchain.BINARIES)
 
 
 def test_path_source_is_preferred(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,7 +181,7 @@ def test_path_source_is_preferred(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert all(s.ok and s.source == f"path:{onpath / s.name}" for s in final)
 
 
-def test_status_of_the_real_toolchain_lists_seven_binaries() -> None:
+def test_status_of_the_real_toolchain_lists_every_binary() -> None:
     res = CliRunner().invoke(cli.app, ["toolchain", "status", "-o", "json"])
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)

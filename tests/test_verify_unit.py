@@ -366,7 +366,7 @@ def test_json_shape_is_the_documented_one() -> None:
     assert set(data) == {"tenant", "cluster", "identity", "scope", "controlPlane", "namespaces", "checks",
                          "summary", "passed"}
     assert data["scope"] == "host-namespaces" and data["passed"] is False
-    assert data["summary"] == {"pass": 1, "fail": 1, "error": 1}
+    assert data["summary"] == {"pass": 1, "fail": 1, "error": 1, "skip": 0}
     assert data["identity"]["user"] == "alice@example.com" and data["identity"]["seenByServer"]["groups"] == []
     first, second, _ = data["checks"]
     assert set(first) == {"id", "title", "level", "benchmark", "tried", "result", "detail", "remedy"}

@@ -3,10 +3,12 @@
 Enough of a Kubernetes control plane to provision and test tenants for real: RBAC authorization, the
 admission plugins tenants rely on (NamespaceLifecycle, LimitRanger, ServiceAccount, ResourceQuota,
 PodSecurity, ValidatingAdmissionPolicy) and the controllers that quotas, namespace deletion,
-service-account tokens, deployments and garbage collection need. There is no scheduler and no kubelet:
-pods are accepted but never run.
+service-account tokens, deployments and garbage collection need. With ``nodes=0`` there is no scheduler
+and no kubelet: pods are accepted but never run; with ``nodes=1`` ``localnode.node`` adds a node (kubelet,
+containerd, kube-scheduler, kube-proxy, a NetworkPolicy firewall, CoreDNS) after the control plane is ready.
 
-Every process listens on 127.0.0.1 only, on free ports picked at start. The PKI (a CA, the API server's
+Every process listens on 127.0.0.1 only, on free ports picked at start; with a node, the API server and
+the kubelet listen on the node's bridge address instead (``localnode.node.BRIDGE_IP``). The PKI (a CA, the API server's
 serving certificate, client certificates for the admin and the controller manager, the service-account
 signing key) is generated with ``cryptography``. Each cluster lives in
 ``<cache>/local/<name>/`` (``state.json``, ``pki/``, ``etcd/``, ``logs/``, ``admin.kubeconfig``);
@@ -39,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from vcluster_mgr import errors, toolchain
+from vcluster_mgr.localnode import node as localnode
 
 DEFAULT_NAME = "default"
 #: how long ``up`` waits for ``/readyz`` before giving up, seconds
@@ -71,6 +74,8 @@ class Cluster:
     ready_seconds: float
     #: each process's command line, so one can be restarted alone (fault drills)
     commands: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    #: the node (``--nodes 1``): name, registry, image references; empty for a control plane only
+    node: dict[str, object] = dataclasses.field(default_factory=dict)
 
     @property
     def dir(self) -> Path:
@@ -127,7 +132,7 @@ def _make_ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
 
 def _issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, common_name: str, *,
            organizations: tuple[str, ...] = (), server: bool = False,
-           days: int = 365) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+           days: int = 365, extra_ips: tuple[str, ...] = ()) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = _key()
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
@@ -147,6 +152,7 @@ def _issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, common
             x509.DNSName("kubernetes.default.svc"), x509.DNSName("kubernetes.default.svc.cluster.local"),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
             x509.IPAddress(next(ipaddress.IPv4Network(SERVICE_CIDR).hosts())),
+            *[x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips],
         ]), critical=False)
     return key, builder.sign(ca_key, hashes.SHA256())
 
@@ -158,18 +164,27 @@ def _write_private(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
-def _write_pki(pki: Path) -> None:
+def _write_pki(pki: Path, node: str | None = None) -> None:
+    """The CA and every identity; with a ``node`` also the node's components (and the bridge address SAN)."""
     ca_key, ca_cert = _make_ca()
     _write_private(pki / "ca.key", _pem_key(ca_key))
     (pki / "ca.crt").write_bytes(_pem_cert(ca_cert))
-    for stem, cn, orgs, server in (
+    identities: list[tuple[str, str, tuple[str, ...], bool]] = [
         ("apiserver", "kube-apiserver", (), True),
         ("admin", "vcm-admin", ("system:masters",), False),
         # the controllers run under this one identity (no per-controller service accounts on a throwaway
         # cluster), so it needs every right they need together
         ("controller-manager", "system:kube-controller-manager", ("system:masters",), False),
-    ):
-        key, cert = _issue(ca_key, ca_cert, cn, organizations=orgs, server=server)
+    ]
+    if node:
+        # the node's components get the identities the default RBAC (and the Node authorizer) know
+        identities += [("kubelet", f"system:node:{node}", ("system:nodes",), False),
+                       ("kube-scheduler", "system:kube-scheduler", (), False),
+                       ("kube-proxy", "system:kube-proxy", (), False),
+                       ("kube-router", "system:kube-router", (), False)]
+    extra_ips = (localnode.BRIDGE_IP,) if node else ()
+    for stem, cn, orgs, server in identities:
+        key, cert = _issue(ca_key, ca_cert, cn, organizations=orgs, server=server, extra_ips=extra_ips)
         _write_private(pki / f"{stem}.key", _pem_key(key))
         (pki / f"{stem}.crt").write_bytes(_pem_cert(cert))
     sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -317,12 +332,20 @@ def _wait_port(port: int, deadline: float) -> bool:
     return False
 
 
-def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT,
+def up(name: str = DEFAULT_NAME, *, nodes: int = 0, timeout: float = READY_TIMEOUT,
        progress: Callable[[str], object] = lambda _: None, apiserver_args: Sequence[str] = ()) -> Cluster:
     """Start a local cluster and wait for ``/readyz``; refuses if one of that name already runs.
 
-    ``apiserver_args`` come last on kube-apiserver's command line, so they override the flags above (tests and
-    benchmarks turn on API Priority and Fairness with ``--enable-priority-and-fairness=true``)."""
+    ``nodes=1`` adds a node (``localnode.node``): the API server then listens on the node's bridge address
+    instead of 127.0.0.1, so pods reach it through the ``kubernetes`` Service. ``nodes=0`` is a control
+    plane only, where pods are accepted but never run. ``apiserver_args`` come last on kube-apiserver's
+    command line, so they override the flags above (tests and benchmarks turn on API Priority and Fairness
+    with ``--enable-priority-and-fairness=true``).
+    """
+    if nodes not in (0, 1):
+        raise errors.UsageError(
+            f"--nodes {nodes}: a local cluster has 0 or 1 nodes (every node would share this machine's one "
+            "network namespace, whose netfilter tables kube-proxy and the firewall own)")
     d = cluster_dir(name)
     if (d / "state.json").exists():
         existing = load(name)
@@ -332,16 +355,24 @@ def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT,
                 f"(KUBECONFIG={existing.kubeconfig}); `vcm local down --name {name}` stops it")
         _cleanup(existing)
     bins = toolchain.require()
+    if nodes:
+        localnode.check_host()
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     d.chmod(0o700)
     started = time.monotonic()
+    node_name = localnode.node_name(name) if nodes else None
+    host = "127.0.0.1"
+    if nodes:
+        progress("node: recording the host's state, creating bridge " + localnode.BRIDGE)
+        localnode.prepare(d, name)
+        host = localnode.BRIDGE_IP
     pki = d / "pki"
-    _write_pki(pki)
+    _write_pki(pki, node_name)
     ports = {"etcd_client": _free_port(), "etcd_peer": _free_port(), "apiserver": _free_port()}
     while len(set(ports.values())) < 3:
         ports["etcd_peer"] = _free_port()
-    server = f"https://127.0.0.1:{ports['apiserver']}"
+    server = f"https://{host}:{ports['apiserver']}"
     pids: dict[str, int] = {}
     cluster = Cluster(name, server, ports["etcd_client"], ports["etcd_peer"], ports["apiserver"], pids,
                       time.time(), 0.0)
@@ -367,16 +398,20 @@ def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT,
     pids["kube-apiserver"] = _start(cluster, "kube-apiserver", [
         str(bins / "kube-apiserver"),
         f"--etcd-servers={etcd_url}",
-        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={ports['apiserver']}",
+        f"--bind-address={host}", f"--advertise-address={host}", f"--secure-port={ports['apiserver']}",
         f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
         f"--client-ca-file={pki / 'ca.crt'}",
         f"--service-account-key-file={pki / 'sa.pub'}", f"--service-account-signing-key-file={pki / 'sa.key'}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        "--authorization-mode=RBAC",
+        "--authorization-mode=" + ("Node,RBAC" if nodes else "RBAC"),
         "--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota,"
-        "PodSecurity,ValidatingAdmissionPolicy,DefaultTolerationSeconds",
-        "--allow-privileged=true", "--profiling=false", "--endpoint-reconciler-type=none",
+        "PodSecurity,ValidatingAdmissionPolicy,DefaultTolerationSeconds" + (",NodeRestriction" if nodes else ""),
+        # with a node, the `kubernetes` Service's endpoint is the bridge address pods can reach
+        "--endpoint-reconciler-type=" + ("lease" if nodes else "none"),
+        *([f"--kubelet-client-certificate={pki / 'admin.crt'}", f"--kubelet-client-key={pki / 'admin.key'}",
+           "--kubelet-preferred-address-types=InternalIP"] if nodes else []),
+        "--allow-privileged=true", "--profiling=false",
         "--enable-priority-and-fairness=false", "--storage-media-type=application/vnd.kubernetes.protobuf",
         "--watch-cache=true", "--v=1",
         f"--cert-dir={pki}", *apiserver_args,
@@ -399,7 +434,11 @@ def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT,
             "namespace", "garbage-collector", "serviceaccount", "serviceaccount-token", "resourcequota",
             "deployment", "replicaset", "statefulset", "endpointslice", "root-ca-certificate-publisher",
             "ttl-after-finished", "job", "clusterrole-aggregation", "validatingadmissionpolicy-status",
-            "certificatesigningrequest-signing")),
+            "certificatesigningrequest-signing",
+            # with a node: its podCIDR, and the not-ready taint lifted once it is Ready
+            *(("node-ipam", "node-lifecycle") if nodes else ()))),
+        *(["--allocate-node-cidrs=true", f"--cluster-cidr={localnode.POD_CIDR}", "--node-cidr-mask-size=24",
+           f"--service-cluster-ip-range={SERVICE_CIDR}"] if nodes else []),
         # the CSR signer lets `vcm kubeconfig` issue owners' client certificates, as on a real cluster
         f"--cluster-signing-cert-file={pki / 'ca.crt'}", f"--cluster-signing-key-file={pki / 'ca.key'}",
         f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
@@ -424,6 +463,25 @@ def up(name: str = DEFAULT_NAME, *, timeout: float = READY_TIMEOUT,
         raise errors.LocalClusterError(
             f"kube-apiserver of local cluster {name!r} did not become ready within {timeout:.0f}s "
             f"({detail.strip()[:200]}); last log lines:\n{log_tail}")
+    if node_name:
+        kubeconfigs = {}
+        for stem in ("kubelet", "kube-scheduler", "kube-proxy", "kube-router"):
+            path = d / f"{stem}.kubeconfig"
+            _write_private(path, _kubeconfig(server, (pki / "ca.crt").read_bytes(), (pki / f"{stem}.crt").read_bytes(),
+                                             (pki / f"{stem}.key").read_bytes(), cluster="local", user=stem).encode())
+            kubeconfigs[stem] = path
+
+        def spawn(proc: str, args: list[str]) -> int:
+            pids[proc] = _start(cluster, proc, args)
+            record()
+            return pids[proc]
+
+        try:
+            cluster.node = localnode.start(d, name, bins, cluster.kubeconfig, pki / "ca.crt", kubeconfigs, spawn,
+                                           progress)
+        except BaseException:
+            down(name)
+            raise
     cluster.ready_seconds = round(time.monotonic() - started, 2)
     record()
     return cluster
@@ -474,6 +532,11 @@ def down(name: str = DEFAULT_NAME) -> bool:
     except errors.LocalClusterError:
         shutil.rmtree(d, ignore_errors=True)
         return False
+    if (d / "hoststate.json").exists():
+        # the node first: its containers, shims and mounts live under the cluster's folder; what differs from
+        # the recorded host state afterwards is left for the caller to compare (``hoststate.diff``)
+        localnode.stop(d, name, {p: pid for p, pid in c.pids.items() if p in localnode.PROCESSES})
+        c.pids = {p: pid for p, pid in c.pids.items() if p not in localnode.PROCESSES}
     _cleanup(c)
     shutil.rmtree(d, ignore_errors=True)
     return True

@@ -2,8 +2,10 @@
 
 The engine is the Pulumi CLI, a Python language host and a Kubernetes resource provider; the built-in
 local host cluster is etcd, kube-apiserver and kube-controller-manager, with kubectl for tests and
-benchmarks. None of them is a Python package, and on machines that only reach package registries none
-of them can be downloaded, so each has three possible sources, tried in this order:
+benchmarks, and its node: kubelet, kube-scheduler, kube-proxy (the same ``go build``), CoreDNS (our plugin
+list, ``gomod/coredns``) and kube-router (its NetworkPolicy firewall). None of them is a Python package,
+and on machines that only reach package registries none of them can be downloaded, so each has three
+possible sources, tried in this order:
 
 1. ``path``: a binary of the right version already on ``PATH``;
 2. ``download``: the official release archive, only when asked (``--download`` or
@@ -12,8 +14,9 @@ of them can be downloaded, so each has three possible sources, tried in this ord
 
 Each Go build uses a small wrapper module shipped in ``vcluster_mgr/gomod/<name>/`` (a ``go.mod`` and
 ``go.sum`` that require the upstream modules and restate their ``replace`` lines with published
-versions, since ``go install pkg@version`` refuses modules with replace directives). Six of the seven
-binaries are upstream code, unchanged. The Kubernetes provider is upstream pulumi-kubernetes built from its
+versions, since ``go install pkg@version`` refuses modules with replace directives). All binaries but one
+are upstream code, unchanged (CoreDNS with a plugin list of ours). The Kubernetes provider is upstream
+pulumi-kubernetes built from its
 ``provider/v4`` module (``gomod/pulumi-kubernetes``, whose ``main.go`` is upstream's one-line ``Serve`` call;
 the two files upstream embeds are generated at build time from that module, as its ``generate.go`` does).
 One binary is this project's own Go code (``gomod/engine``): the Python language host, because the module
@@ -63,6 +66,11 @@ KUBERNETES_PROVIDER_PSEUDO_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
 KUBERNETES_VERSION = "1.37.2"
 #: etcd release (3.6.x: the line Kubernetes 1.37 is tested with).
 ETCD_VERSION = "3.6.16"
+#: CoreDNS release for the local cluster's DNS (1.15 is built against client-go 0.37, like Kubernetes 1.37).
+COREDNS_VERSION = "1.15.0"
+#: kube-router release whose firewall controller enforces NetworkPolicies on the local cluster's node (iptables +
+#: ipset). kube-network-policies needs the nftables ``queue`` expression, which this project's VM kernels lack.
+KUBE_ROUTER_VERSION = "2.1.0"
 
 #: Minimum Go for the wrapper modules (the ``go`` lines of their go.mod files).
 GO_MIN = (1, 26)
@@ -109,6 +117,18 @@ BINARIES: tuple[Binary, ...] = (
            ("version", "--client"), r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
     Binary("etcd", ETCD_VERSION, "etcd", "go.etcd.io/etcd/server/v3", ("--version",),
            r"etcd Version: (\d+\.\d+\.\d+)", f"go.etcd.io/etcd/server/v3@v{ETCD_VERSION}"),
+    # the local cluster's node (``vcm local up --nodes 1``): built in the same ``go build`` as the above
+    Binary("kubelet", KUBERNETES_VERSION, "kubernetes", "k8s.io/kubernetes/cmd/kubelet", ("--version",),
+           r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
+    Binary("kube-scheduler", KUBERNETES_VERSION, "kubernetes", "k8s.io/kubernetes/cmd/kube-scheduler",
+           ("--version",), r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
+    Binary("kube-proxy", KUBERNETES_VERSION, "kubernetes", "k8s.io/kubernetes/cmd/kube-proxy", ("--version",),
+           r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
+    Binary("coredns", COREDNS_VERSION, "coredns", "./cmd/coredns", ("-version",), r"CoreDNS-(\d+\.\d+\.\d+)",
+           f"github.com/coredns/coredns@v{COREDNS_VERSION} (our plugin list)"),
+    Binary("kube-router", KUBE_ROUTER_VERSION, "kube-router",
+           "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
+           ("--version",), r"v(\d+\.\d+\.\d+)", f"github.com/cloudnativelabs/kube-router/v2@v{KUBE_ROUTER_VERSION}"),
 )
 
 #: The Python script the language host runs; shipped in the Pulumi Go SDK module, copied beside the host.
@@ -303,6 +323,9 @@ def _download_base() -> dict[str, str]:
         "pulumi": os.environ.get("VCM_PULUMI_DOWNLOAD_URL", "https://get.pulumi.com/releases"),
         "kubernetes": os.environ.get("VCM_KUBERNETES_DOWNLOAD_URL", "https://dl.k8s.io"),
         "etcd": os.environ.get("VCM_ETCD_DOWNLOAD_URL", "https://github.com/etcd-io/etcd/releases/download"),
+        "coredns": os.environ.get("VCM_COREDNS_DOWNLOAD_URL", "https://github.com/coredns/coredns/releases/download"),
+        "kube-router": os.environ.get("VCM_KUBE_ROUTER_DOWNLOAD_URL",
+                                      "https://github.com/cloudnativelabs/kube-router/releases/download"),
     }
 
 
@@ -316,6 +339,10 @@ def download_urls(b: Binary) -> tuple[str, str | None]:
                 b.name)
     if b.module == "kubernetes":
         return f"{base['kubernetes']}/v{b.version}/bin/linux/amd64/{b.name}", None
+    if b.module == "coredns":
+        return f"{base['coredns']}/v{b.version}/coredns_{b.version}_linux_amd64.tgz", "coredns"
+    if b.module == "kube-router":
+        return f"{base['kube-router']}/v{b.version}/kube-router_{b.version}_linux_amd64.tar.gz", "kube-router"
     return (f"{base['etcd']}/v{b.version}/etcd-v{b.version}-linux-amd64.tar.gz",
             f"etcd-v{b.version}-linux-amd64/etcd")
 
@@ -402,6 +429,8 @@ def _ldflags(module: str) -> str:
         return f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v{ETCD_VERSION}"
     if module == "pulumi-kubernetes":
         return f"-s -w -X {KUBERNETES_PROVIDER_MODULE}/pkg/version.Version={KUBERNETES_PROVIDER_VERSION}"
+    if module == "kube-router":
+        return f"-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v{KUBE_ROUTER_VERSION}"
     # the engine module (our language host) states its version as a constant (a test checks it)
     return "-s -w"
 

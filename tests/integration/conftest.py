@@ -10,7 +10,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 import dataclasses  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
 
 from vcluster_mgr import localcluster, platformconfig, spec, workspace  # noqa: E402
 
@@ -41,3 +46,58 @@ def examples_applied(host_cluster: localcluster.Cluster, engine_settings: worksp
     failed = [o for o in outcomes if not o.ok]
     assert not failed, "\n".join(f"{o.tenant}: {o.error}" for o in failed)
     return Applied(host_cluster, engine_settings, target, {t.name: t for t in tenants}, outcomes)
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeApplied:
+    """The platform and tenants after a real ``pulumi up`` on the session's cluster WITH a node.
+
+    The applies run in ``vcm`` subprocesses: the Pulumi SDK keeps global state in the process that runs an
+    inline program, and this session also applies the same tenant names to the node-less ``host_cluster``.
+    """
+
+    cluster: localcluster.Cluster
+    settings: workspace.Settings
+    target: platformconfig.Target
+    blueprint: platformconfig.Blueprint
+    policy: spec.Policy
+    tenants: dict[str, spec.Tenant]
+    folder: Path
+
+    def vcm(self, *args: str) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig), "VCM_STATE_DIR": str(self.settings.state_dir)}
+        proc = subprocess.run([sys.executable, "-m", "vcluster_mgr", *args], env=env, capture_output=True,
+                              text=True, timeout=900, check=False)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    def apply(self, docs: list[dict[str, object]], paths: tuple[Path, ...] = ()) -> None:
+        files = list(paths)
+        for doc in docs:
+            name = doc["metadata"]["name"]  # type: ignore[index]
+            f = self.folder / f"{name}.yaml"
+            f.write_text(yaml.safe_dump(doc))
+            files.append(f)
+        self.vcm("apply", *map(str, files), "--yes")
+        self.tenants.update({t.name: t for t in spec.load_specs(files, policy=self.policy)})
+
+
+def small_tenant(name: str, isolation: str, **network: object) -> dict[str, object]:
+    """A tenant of one namespace ``<name>-app`` with the policy's default quota and limits (the spec document)."""
+    return {
+        "apiVersion": "vcluster-mgr.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": name},
+        "spec": {"owners": [{"kind": "User", "name": f"{name}@example.com", "role": "admin"}],
+                 "namespaces": ["app"], "podSecurity": "restricted",
+                 "network": {"isolation": isolation, **network}},
+    }
+
+
+@pytest.fixture(scope="session")
+def node_applied(node_cluster: localcluster.Cluster, node_engine_settings: workspace.Settings,
+                 tmp_path_factory: pytest.TempPathFactory) -> NodeApplied:
+    """Platform, examples/tenants and two ``namespace``-isolation tenants (nsa, nsb) on the node cluster."""
+    cfg = platformconfig.load(None, kubeconfig=str(node_cluster.kubeconfig))
+    applied = NodeApplied(node_cluster, node_engine_settings, cfg.target(None), cfg.blueprint, cfg.blueprint.policy,
+                          {}, tmp_path_factory.mktemp("node-tenants"))
+    applied.vcm("platform", "apply", "--yes")
+    applied.apply([small_tenant("nsa", "namespace"), small_tenant("nsb", "namespace")], paths=(EXAMPLES,))
+    return applied

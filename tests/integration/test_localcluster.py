@@ -68,7 +68,7 @@ def test_second_cluster_runs_beside_and_down_leaves_nothing(bin_dir: Path,
                                                             host_cluster: localcluster.Cluster) -> None:
     name = f"second-{os.getpid()}"
     runner = CliRunner()
-    res = runner.invoke(cli.app, ["local", "up", "--name", name])
+    res = runner.invoke(cli.app, ["local", "up", "--name", name, "--nodes", "0"])
     assert res.exit_code == 0, res.output
     try:
         c = localcluster.load(name)
@@ -79,7 +79,7 @@ def test_second_cluster_runs_beside_and_down_leaves_nothing(bin_dir: Path,
         status = runner.invoke(cli.app, ["local", "status", "-o", "json"])
         rows = {r["name"]: r for r in json.loads(status.stdout)}
         assert all(p["running"] for p in rows[name]["processes"].values())
-        assert rows[name]["nodes"] == 0
+        assert rows[name]["nodes"] == []
         pids = list(c.pids.values())
     finally:
         down = runner.invoke(cli.app, ["local", "down", "--name", name])

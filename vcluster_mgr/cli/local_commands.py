@@ -22,8 +22,16 @@ NameOpt = Annotated[str, typer.Option("--name", help="Which local cluster (sever
 def local_up(
     name: NameOpt = localcluster.DEFAULT_NAME,
     reuse: Annotated[bool, typer.Option("--reuse", help="If it already runs, say so and succeed.")] = False,
+    nodes: Annotated[
+        int,
+        typer.Option(
+            "--nodes",
+            help="1: a node where pods run and NetworkPolicies are enforced (needs root and "
+            "scripts/install-node-packages.sh); 0: control plane only, pods never run.",
+        ),
+    ] = 1,
 ) -> None:
-    """Start the local host cluster (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1).
+    """Start the local host cluster (etcd, kube-apiserver, kube-controller-manager; with --nodes 1 a node).
 
     Example: [bold]vcm local up && eval "$(vcm local env)" && kubectl get ns[/bold]
     """
@@ -37,10 +45,10 @@ def local_up(
                 printing.err.print(f"local cluster [bold]{name}[/bold] already runs at {running.server}")
                 typer.echo(f"export KUBECONFIG={running.kubeconfig}")
                 return
-        c = localcluster.up(name, progress=printing.progress)
+        c = localcluster.up(name, nodes=nodes, progress=printing.progress)
         printing.err.print(
             f"local cluster [bold]{name}[/bold] ready at {c.server} in {c.ready_seconds:.1f}s "
-            "(no nodes: pods are accepted but never run)"
+            + (f"(node {c.node['name']})" if c.node else "(no nodes: pods are accepted but never run)")
         )
         typer.echo(f"export KUBECONFIG={c.kubeconfig}")
 
@@ -77,22 +85,25 @@ def local_status(
                     "kubeconfig": str(c.kubeconfig),
                     "processes": {p: {"pid": c.pids[p], "running": running[p]} for p in c.pids},
                     "ready_seconds": c.ready_seconds,
-                    "nodes": 0,
+                    "nodes": [c.node["name"]] if c.node else [],
                 }
             )
         if not printing.emit(rows, output):
             if not rows:
                 printing.err.print("no local cluster is running (start one with `vcm local up`)")
-            table = Table("name", "server", "processes", "kubeconfig")
+            table = Table("name", "server", "nodes", "processes", "kubeconfig")
             for r in rows:
                 procs = ", ".join(
                     f"{p} {'up' if v['running'] else '[red]down[/red]'} (pid {v['pid']})"
                     for p, v in r["processes"].items()
                 )
-                table.add_row(r["name"], r["server"], procs, r["kubeconfig"])
+                table.add_row(r["name"], r["server"], ", ".join(r["nodes"]) or "none", procs, r["kubeconfig"])
             if rows:
                 printing.out.print(table)
-                printing.err.print("no nodes: pods are accepted but never run (no scheduler, no kubelet)")
+            if any(not r["nodes"] for r in rows):
+                printing.err.print(
+                    "a cluster with no nodes accepts pods but never runs them (`vcm local up --nodes 1`)"
+                )
 
 
 @apps.local_app.command("env")

@@ -15,7 +15,7 @@ from vcluster_mgr.cli import apps, environment, options, printing
 def _verify_table(report: Any) -> None:
     from vcluster_mgr import verify
 
-    colours = {"pass": "green", "fail": "red", "error": "yellow"}
+    colours = {"pass": "green", "fail": "red", "error": "yellow", "skip": "cyan"}
     who = f"{report.identity.describe()} ({report.identity.kind} owner {report.identity.name})"
     title = f"verify {report.tenant} on {report.cluster} as {who}"
     table = Table("id", "level", "result", "tried", "detail", title=escape(title), show_lines=True)
@@ -28,7 +28,7 @@ def _verify_table(report: Any) -> None:
     verdict = "[green]PASSED[/green]" if report.passed else "[red]NOT PASSED[/red]"
     printing.out.print(
         f"{verdict} {escape(report.tenant)}: {counts['pass']} pass, {counts['fail']} fail, "
-        f"{counts['error']} error; {escape(verify.scope_note(report))}",
+        f"{counts['error']} error, {counts['skip']} skip; {escape(verify.scope_note(report))}",
         highlight=False,
         soft_wrap=True,
     )

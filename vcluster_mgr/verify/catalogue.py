@@ -13,7 +13,7 @@ from typing import Literal
 
 from vcluster_mgr import errors
 
-Result = Literal["pass", "fail", "error"]
+Result = Literal["pass", "fail", "error", "skip"]
 SCOPE = "host-namespaces"
 """What the checks cover: the tenant's namespaces on the host cluster (also for tenants with a virtual
 control plane, whose own API is not checked here)."""
@@ -44,6 +44,8 @@ class Check:
     remedy: str
     #: run only when named (``vcm verify --check ID``): it checks something the policy may leave off
     opt_in: bool = False
+    #: sends traffic between real pods (``traffic_checks``): ``skip`` on a cluster that cannot run them
+    needs_node: bool = False
 
 
 _PSA_REMEDY = (
@@ -192,6 +194,15 @@ CHECKS: tuple[Check, ...] = (
         None,
         "Use spec.network.isolation: strict so every namespace has vcm-default-deny for Ingress and Egress "
         "(`vcm apply`), and let no blueprint NetworkPolicy admit other tenants' namespaces.",
+    ),
+    Check(
+        "traffic-blocked-across-tenants",
+        "No traffic between pods of different tenants (sent, not read)",
+        1,
+        None,
+        "Use spec.network.isolation strict or namespace (`vcm apply`), keep the blueprint's NetworkPolicies, "
+        "and run a NetworkPolicy enforcer on every node (a CNI that implements NetworkPolicy).",
+        needs_node=True,
     ),
     Check(
         "tenant-can-run-compliant-pod",

@@ -132,15 +132,16 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        """True only if every check passed (an ``error`` is not a pass: the property was not shown)."""
-        return all(c.result == "pass" for c in self.checks)
+        """True only if every check passed or was skipped (a traffic check on a cluster that cannot run its
+        pods); an ``error`` is not a pass: the property was not shown."""
+        return all(c.result in ("pass", "skip") for c in self.checks)
 
     def counts(self) -> dict[str, int]:
-        return {r: sum(c.result == r for c in self.checks) for r in ("pass", "fail", "error")}
+        return {r: sum(c.result == r for c in self.checks) for r in ("pass", "fail", "error", "skip")}
 
     def failing(self) -> dict[str, catalogue.Result]:
-        """The checks that did not pass, with their result."""
-        return {c.check.id: c.result for c in self.checks if c.result != "pass"}
+        """The checks that did not pass (nor skip), with their result."""
+        return {c.check.id: c.result for c in self.checks if c.result not in ("pass", "skip")}
 
     def as_dict(self) -> dict[str, Any]:
         identity = self.identity.as_dict() | {"seenByServer": dict(self.seen_as) if self.seen_as else None}
