@@ -45,7 +45,10 @@ def test_wrapper_modules_pin_the_same_versions() -> None:
 def test_no_resource_provider_of_our_own() -> None:
     """Every resource provider the engine loads is upstream's: no Go code of ours registers one."""
     gomod = Path(toolchain.__file__).parent / "gomod"
-    ours = [p for p in gomod.rglob("*.go") if "RegisterResourceProviderServer" in p.read_text()]
+    # the gRPC registration call a resource provider makes (spelt in two parts so that this test is not
+    # itself a hit of `git grep` for it)
+    needle = "RegisterResourceProvider" + "Server"
+    ours = [p for p in gomod.rglob("*.go") if needle in p.read_text()]
     assert ours == []
 
 

@@ -22,7 +22,7 @@ from vcluster_mgr import cli, errors, verify
 
 def test_catalogue_ids_are_unique_stable_and_each_has_a_runner() -> None:
     ids = [c.id for c in verify.CHECKS]
-    assert len(ids) == len(set(ids)) == 24
+    assert len(ids) == len(set(ids)) == 25
     assert all(i == i.lower() and " " not in i for i in ids)
     assert set(verify.runners.RUNNERS) == set(ids)
     assert {c.level for c in verify.CHECKS} == {1, 2}

@@ -26,7 +26,7 @@ def verify_tenant(
     checks: Sequence[catalogue.Check] | None = None,
     identity: report.Identity | None = None,
 ) -> report.Report:
-    """Run ``checks`` (default: all) for ``tenant`` and return the report.
+    """Run ``checks`` (default: all but the opt-in ones, as `select_checks()`) for ``tenant`` and return the report.
 
     ``clients`` makes the admin's ApiClient (``None``) and the owner's (an ``Identity``); ``others`` are
     the other tenants of the same cluster; ``identity`` defaults to ``choose_identity(tenant.owners)``.
@@ -34,7 +34,7 @@ def verify_tenant(
     tenant namespace missing); a single check that cannot be judged reports ``error`` instead.
     """
     identity = identity or report.choose_identity(tenant.owners)
-    selected = list(checks) if checks is not None else list(catalogue.CHECKS)
+    selected = list(checks) if checks is not None else catalogue.select_checks()
     admin, owner = clients(None), clients(identity)
     try:
         s = session.Session(tenant, identity, others, admin, owner)
