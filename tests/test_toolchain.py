@@ -31,7 +31,7 @@ def test_pins_match_installed_sdks() -> None:
 
 
 def test_wrapper_modules_pin_the_same_versions() -> None:
-    gomod = Path(toolchain.__file__).parent / "gomod"
+    gomod = Path(toolchain.__file__).parent.parent / "gomod"
     assert f"github.com/pulumi/pulumi/pkg/v3 v{toolchain.PULUMI_VERSION}" in (gomod / "pulumi" / "go.mod").read_text()
     assert f"k8s.io/kubernetes v{toolchain.KUBERNETES_VERSION}" in (gomod / "kubernetes" / "go.mod").read_text()
     assert f"go.etcd.io/etcd/server/v3 v{toolchain.ETCD_VERSION}" in (gomod / "etcd" / "go.mod").read_text()
@@ -44,7 +44,7 @@ def test_wrapper_modules_pin_the_same_versions() -> None:
 
 def test_no_resource_provider_of_our_own() -> None:
     """Every resource provider the engine loads is upstream's: no Go code of ours registers one."""
-    gomod = Path(toolchain.__file__).parent / "gomod"
+    gomod = Path(toolchain.__file__).parent.parent / "gomod"
     # the gRPC registration call a resource provider makes (spelt in two parts so that this test is not
     # itself a hit of `git grep` for it)
     needle = "RegisterResourceProvider" + "Server"
@@ -62,7 +62,7 @@ def test_kubernetes_replaces_match_upstream_gomod() -> None:
     staging = "v0." + toolchain.KUBERNETES_VERSION.split(".", 1)[1]
     wanted = toolchain.kubernetes_wrapper_replaces(upstream, staging)
     assert len(wanted) > 25
-    committed = (Path(toolchain.__file__).parent / "gomod" / "kubernetes" / "go.mod").read_text()
+    committed = (Path(toolchain.__file__).parent.parent / "gomod" / "kubernetes" / "go.mod").read_text()
     have = sorted(" ".join(m.split()) for m in re.findall(r"^\s*(k8s\.io/\S+ => k8s\.io/\S+ v\S+)", committed, re.M))
     assert have == wanted
 

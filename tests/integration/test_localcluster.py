@@ -84,7 +84,7 @@ def test_second_cluster_runs_beside_and_down_leaves_nothing(bin_dir: Path,
     finally:
         down = runner.invoke(cli.app, ["local", "down", "--name", name])
     assert down.exit_code == 0
-    assert not any(localcluster._alive(pid, c.dir) for pid in pids)
+    assert not any(localcluster.processes.alive(pid, c.dir) for pid in pids)
     assert localcluster.listening_sockets(pids) == []
     assert not c.dir.exists()
     # the session's cluster is untouched

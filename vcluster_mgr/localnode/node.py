@@ -14,6 +14,9 @@ The order matters and each step waits for the one before: the kubelet needs cont
 exits if its Node does not exist yet, CoreDNS needs a Ready node and a scheduler. Processes are started
 through ``localcluster``'s spawner (so ``down`` and the fault drills know them); ``stop`` ends them, the
 containers and their shims, and ``hoststate.restore`` puts the host back.
+
+It is above 400 lines: the configuration documents (``containerd_config`` to ``system_manifests``) could
+move to a module of their own with the addresses they share with ``start``; that is left for its own change.
 """
 
 from __future__ import annotations

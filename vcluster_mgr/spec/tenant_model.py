@@ -2,6 +2,9 @@
 
 These models check shape and syntax only (pass 1); what spans fields or needs the admin policy is in
 ``rules`` and ``control_plane_rules`` (pass 2).
+
+It stays one module above 400 lines because it is one document: the models nest into ``Tenant`` in the
+order the JSON Schema shows them, and a reader follows one field's description from here to the schema.
 """
 
 from __future__ import annotations

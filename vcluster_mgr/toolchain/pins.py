@@ -1,0 +1,91 @@
+"""The pinned versions of every binary the engine and the local host cluster need, and the table of them.
+
+This is the one place a version changes: ``probing`` compares what a binary reports against these pins, and
+``sources`` builds or fetches exactly these versions. Plain data, no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+#: Pulumi CLI version; must equal the installed ``pulumi`` Python SDK (checked by ``check_sdk_versions``).
+PULUMI_VERSION = "3.259.0"
+#: Upstream pulumi-kubernetes release; must equal the installed ``pulumi_kubernetes`` SDK, which asks the
+#: engine for plugin ``kubernetes`` at exactly this version.
+KUBERNETES_PROVIDER_VERSION = "4.25.0"
+#: The provider's Go module. It has no tags of its own (upstream tags the repository as ``v4.25.0``), so
+#: Go names the tagged commit (f47bc2d6) by this pseudo-version.
+KUBERNETES_PROVIDER_MODULE = "github.com/pulumi/pulumi-kubernetes/provider/v4"
+KUBERNETES_PROVIDER_PSEUDO_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
+#: Kubernetes release for kube-apiserver, kube-controller-manager and kubectl (one build, one version).
+KUBERNETES_VERSION = "1.37.2"
+#: etcd release (3.6.x: the line Kubernetes 1.37 is tested with).
+ETCD_VERSION = "3.6.16"
+#: CoreDNS release for the local cluster's DNS (1.15 is built against client-go 0.37, like Kubernetes 1.37).
+COREDNS_VERSION = "1.15.0"
+#: kube-router release whose firewall controller enforces NetworkPolicies on the local cluster's node (iptables +
+#: ipset). kube-network-policies needs the nftables ``queue`` expression, which this project's VM kernels lack.
+KUBE_ROUTER_VERSION = "2.1.0"
+
+#: Minimum Go for the wrapper modules (the ``go`` lines of their go.mod files).
+GO_MIN = (1, 26)
+
+#: How ``ensure`` and the builds report what they are doing: one line of text at a time.
+Progress = Callable[[str], None]
+
+
+def quiet(_: str) -> None:
+    pass
+
+@dataclasses.dataclass(frozen=True)
+class Binary:
+    """One executable the project needs."""
+
+    name: str
+    version: str
+    #: wrapper module under ``gomod/`` that builds it
+    module: str
+    #: Go package path to build
+    package: str
+    #: arguments that print the version, and a regex that finds it in the output; no arguments: the binary
+    #: is a Pulumi plugin without a version flag, asked over gRPC (``GetPluginInfo``)
+    version_args: tuple[str, ...]
+    version_re: str
+    #: the upstream Go module the binary comes from, as shown by ``status`` (``module@version``)
+    upstream: str = ""
+
+
+BINARIES: tuple[Binary, ...] = (
+    Binary("pulumi", PULUMI_VERSION, "pulumi", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+           ("version",), r"v?(\d+\.\d+\.\d+)", f"github.com/pulumi/pulumi/pkg/v3@v{PULUMI_VERSION}"),
+    Binary("pulumi-language-python", PULUMI_VERSION, "engine", "./cmd/pulumi-language-python",
+           ("-version",), r"(\d+\.\d+\.\d+)", "vcluster_mgr/gomod/engine (ours)"),
+    Binary("pulumi-resource-kubernetes", KUBERNETES_PROVIDER_VERSION, "pulumi-kubernetes",
+           "./cmd/pulumi-resource-kubernetes", (), "",
+           f"{KUBERNETES_PROVIDER_MODULE}@{KUBERNETES_PROVIDER_PSEUDO_VERSION}"),
+    Binary("kube-apiserver", KUBERNETES_VERSION, "kubernetes", "k8s.io/kubernetes/cmd/kube-apiserver",
+           ("--version",), r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
+    Binary("kube-controller-manager", KUBERNETES_VERSION, "kubernetes",
+           "k8s.io/kubernetes/cmd/kube-controller-manager", ("--version",), r"v(\d+\.\d+\.\d+)",
+           f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
+    Binary("kubectl", KUBERNETES_VERSION, "kubernetes", "k8s.io/kubernetes/cmd/kubectl",
+           ("version", "--client"), r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
+    Binary("etcd", ETCD_VERSION, "etcd", "go.etcd.io/etcd/server/v3", ("--version",),
+           r"etcd Version: (\d+\.\d+\.\d+)", f"go.etcd.io/etcd/server/v3@v{ETCD_VERSION}"),
+    # the local cluster's node (``vcm local up --nodes 1``): built in the same ``go build`` as the above
+    Binary("kubelet", KUBERNETES_VERSION, "kubernetes", "k8s.io/kubernetes/cmd/kubelet", ("--version",),
+           r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
+    Binary("kube-scheduler", KUBERNETES_VERSION, "kubernetes", "k8s.io/kubernetes/cmd/kube-scheduler",
+           ("--version",), r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
+    Binary("kube-proxy", KUBERNETES_VERSION, "kubernetes", "k8s.io/kubernetes/cmd/kube-proxy", ("--version",),
+           r"v(\d+\.\d+\.\d+)", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"),
+    Binary("coredns", COREDNS_VERSION, "coredns", "./cmd/coredns", ("-version",), r"CoreDNS-(\d+\.\d+\.\d+)",
+           f"github.com/coredns/coredns@v{COREDNS_VERSION} (our plugin list)"),
+    Binary("kube-router", KUBE_ROUTER_VERSION, "kube-router",
+           "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
+           ("--version",), r"v(\d+\.\d+\.\d+)", f"github.com/cloudnativelabs/kube-router/v2@v{KUBE_ROUTER_VERSION}"),
+)
+
+#: The Python script the language host runs; shipped in the Pulumi Go SDK module, copied beside the host.
+EXEC_SCRIPT = "pulumi-language-python-exec"

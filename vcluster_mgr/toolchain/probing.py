@@ -1,0 +1,183 @@
+"""Where the binaries live, the manifest of where each came from, and asking each binary its version.
+
+A binary's version is always read from the binary itself: its version command, or for the provider (which
+has none) the ``GetPluginInfo`` gRPC call every Pulumi plugin answers. ``status()`` remembers the answer
+beside the file's size and modification time, so commands that only need "is it there" do not start seven
+processes; ``status(fresh=True)`` (``vcm toolchain status``) asks every binary again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from vcluster_mgr import errors
+from vcluster_mgr.toolchain import pins
+
+
+def cache_dir() -> Path:
+    """Root of everything this module writes (``VCM_CACHE_DIR``, default ``~/.cache/vcluster-mgr``)."""
+    env = os.environ.get("VCM_CACHE_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vcluster-mgr"
+
+
+def bin_dir() -> Path:
+    """Where the binaries live; put it first on ``PATH`` for anything that runs the engine."""
+    return cache_dir() / "bin"
+
+
+def _manifest_path() -> Path:
+    return bin_dir() / "manifest.json"
+
+
+def read_manifest() -> dict[str, dict[str, object]]:
+    try:
+        data = json.loads(_manifest_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_manifest(data: dict[str, dict[str, object]]) -> None:
+    path = _manifest_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Status:
+    """What ``vcm toolchain status`` reports for one binary."""
+
+    name: str
+    wanted: str
+    found: str | None
+    path: str | None
+    source: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.found == self.wanted and self.path is not None
+
+
+def probe_version(binary: pins.Binary, path: Path) -> str | None:
+    """Ask the binary its version; ``None`` if it does not run or says nothing we understand."""
+    if not binary.version_args:
+        return plugin_version(path)
+    try:
+        proc = subprocess.run([str(path), *binary.version_args], capture_output=True, text=True,
+                              timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(binary.version_re, proc.stdout + proc.stderr)
+    return match.group(1) if match else None
+
+
+def plugin_version(path: Path, *, timeout: float = 30.0) -> str | None:
+    """The version a Pulumi plugin reports over gRPC (``GetPluginInfo``), as the engine itself asks it.
+
+    A plugin started without an engine address serves on a loopback port it prints as its first line.
+    """
+    import grpc  # the engine's own RPC stack, shipped with the Pulumi SDK: imported only when probing
+    from google.protobuf import empty_pb2
+    from pulumi.runtime.proto import provider_pb2_grpc
+
+    try:
+        proc = subprocess.Popen([str(path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                start_new_session=True)
+    except OSError:
+        return None
+    try:
+        assert proc.stdout is not None
+        port = _first_line(proc, timeout).strip()
+        if not port.isdigit():
+            return None
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(empty_pb2.Empty(), timeout=timeout)
+        version = str(info.version).lstrip("v")
+        return version or None
+    except grpc.RpcError:
+        return None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The first line a process prints, or "" if it prints none within ``timeout`` seconds."""
+    import selectors
+
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            return ""
+    return proc.stdout.readline()
+
+
+def _stat_key(path: Path) -> list[int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def status(*, fresh: bool = False) -> list[Status]:
+    """The state of every binary: the cached one if it runs at the right version.
+
+    The version is asked of the binary; the answer is remembered in the manifest with the file's size,
+    modification time and inode, and reused while those are unchanged, unless ``fresh``.
+    """
+    manifest = read_manifest()
+    result = []
+    changed = False
+    for b in pins.BINARIES:
+        path = bin_dir() / b.name
+        entry = manifest.get(b.name, {})
+        key = _stat_key(path)
+        probed = entry.get("probed")
+        if key is None:
+            found = None
+        elif not fresh and isinstance(probed, dict) and probed.get("stat") == key:
+            found = probed.get("version")
+        else:
+            found = probe_version(b, path)
+            if entry:
+                entry["probed"] = {"stat": key, "version": found}
+                changed = True
+        source = entry.get("source") if found and entry else None
+        if source == "go-build" and b.upstream:
+            source = f"go-build {b.upstream}"
+        result.append(Status(b.name, b.version, str(found) if found else None, str(path) if found else None,
+                             str(source) if source else None))
+    if changed:
+        try:
+            write_manifest(manifest)
+        except OSError:
+            pass  # a read-only cache still works, it only probes every time
+    return result
+
+
+def check_sdk_versions() -> None:
+    """Refuse to run the engine when the Python SDKs and the pinned binaries disagree."""
+    wanted = {"pulumi": pins.PULUMI_VERSION, "pulumi-kubernetes": pins.KUBERNETES_PROVIDER_VERSION}
+    problems = []
+    for dist, version in wanted.items():
+        try:
+            have = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            have = "not installed"
+        if have != version:
+            problems.append(f"Python package {dist} is {have}, the toolchain pins {version}")
+    if problems:
+        raise errors.ToolchainError("; ".join(problems) + " (reinstall the project: pip install -e .)")

@@ -1,0 +1,39 @@
+"""The only package that touches ``pulumi.automation``: backend, secrets, up / preview / destroy.
+
+Offline by construction: a local file backend in a state directory (any backend URL is accepted), the
+passphrase secrets provider, no update check, no plugin download, and the engine's binaries taken from
+the toolchain's bin directory (first on ``PATH``), so nothing the engine does reaches beyond loopback.
+
+The parts, bottom to top: ``backend`` (``Settings``, the state dir and passphrase, the engine's environment),
+``stacks`` (one stack: open, up / preview / destroy, recorded outputs, the cluster identity check), ``jobs``
+(many tenants in parallel worker processes, the platform apply), ``state`` (listing, outputs, deletion and
+the applied objects of tenant stacks). This module is their public face.
+"""
+
+from __future__ import annotations
+
+from vcluster_mgr.workspace.backend import Settings, default_state_dir, engine_env, provider_kubeconfig, settings
+from vcluster_mgr.workspace.jobs import Job, Outcome, Progress, platform_apply, run_jobs
+from vcluster_mgr.workspace.stacks import (
+    PLATFORM_PROJECT,
+    PROJECT,
+    TENANT_PROJECT,
+    EventCallback,
+    check_cluster_identity,
+    clear_stale_locks,
+    destroy,
+    outputs,
+    preview,
+    recorded_outputs,
+    stack,
+    tenant_stack_name,
+    up,
+)
+from vcluster_mgr.workspace.state import applied_objects, delete_tenant, list_tenant_stacks, tenant_outputs
+
+__all__ = [
+    "PLATFORM_PROJECT", "PROJECT", "TENANT_PROJECT", "EventCallback", "Job", "Outcome", "Progress", "Settings",
+    "applied_objects", "check_cluster_identity", "clear_stale_locks", "default_state_dir", "delete_tenant",
+    "destroy", "engine_env", "list_tenant_stacks", "outputs", "platform_apply", "preview", "provider_kubeconfig",
+    "recorded_outputs", "run_jobs", "settings", "stack", "tenant_outputs", "tenant_stack_name", "up",
+]

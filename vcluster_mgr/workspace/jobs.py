@@ -1,0 +1,210 @@
+"""Many tenants at once: a ``Job`` per tenant and host cluster, run in parallel worker processes.
+
+Inline programs keep global state in the Pulumi SDK, so concurrent stacks run in separate spawned worker
+processes; the engine's events come back over a queue as one line of text each (``event_text``). Also the
+platform stack's apply, which reports the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import queue as queue_mod
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any
+
+from pulumi import automation as auto
+
+from vcluster_mgr import errors, hostcluster, lifecycle, platformconfig, program, spec
+from vcluster_mgr.workspace import backend, stacks
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One tenant to plan, apply or delete on one host cluster (picklable: it crosses processes)."""
+
+    tenant: spec.Tenant
+    target: platformconfig.Target
+    blueprint: platformconfig.Blueprint
+    #: RFC 3339 expiry of a tenant with a ttl; None: kept from the stack, else now + ttl
+    expires_at: str | None = None
+    #: control plane scaled to zero; None: as the stack recorded it (awake for a new tenant)
+    asleep: bool | None = None
+
+    @property
+    def stack_name(self) -> str:
+        return stacks.tenant_stack_name(self.target.name, self.tenant.name)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What happened to one tenant."""
+
+    tenant: str
+    cluster: str
+    action: str
+    ok: bool
+    changes: dict[str, int]
+    seconds: float
+    error: str | None = None
+    steps: list[str] = dataclasses.field(default_factory=list)
+
+
+Progress = Callable[[str, str], None]
+
+
+def event_text(ev: auto.EngineEvent) -> str | None:
+    """A one-line summary of the engine events worth showing (changes and errors), else None."""
+    quiet = (auto.OpType.SAME, auto.OpType.READ, auto.OpType.REFRESH)
+    if ev.resource_pre_event and ev.resource_pre_event.metadata.op not in quiet:
+        meta = ev.resource_pre_event.metadata
+        if meta.type.startswith("pulumi:"):
+            return None
+        return f"{meta.op.value} {meta.type.split(':')[-1]} {meta.urn.rsplit('::', 1)[-1]}"
+    if ev.diagnostic_event and ev.diagnostic_event.severity == "error":
+        # the whole message on one line: the provider names the object, the server and the cause in it,
+        # sometimes under a first line such as "1 error occurred:"
+        lines = [ln.strip(" \t*") for ln in ev.diagnostic_event.message.strip().splitlines()]
+        return "error: " + " ".join(ln for ln in lines if ln)
+    return None
+
+
+def _failure_text(exc: Exception, steps: list[str]) -> str:
+    """The engine's own error lines when it reported any (they name the object and server), else the error."""
+    reported = [s[len("error: "):] for s in steps
+                if s.startswith("error: ") and not s.startswith(("error: update failed", "error: preview failed"))]
+    return "\n".join(reported) if reported else str(exc)
+
+
+def _expiry_of(job: Job, recorded: dict[str, Any]) -> str | None:
+    """A ttl tenant keeps the expiry its stack recorded (a re-apply does not extend it); a new one gets
+    now + ttl. Tenants without a ttl never expire."""
+    if not job.tenant.spec.ttl:
+        return None
+    if recorded.get("expiresAt"):
+        return str(recorded["expiresAt"])
+    moment = lifecycle.expiry(job.tenant, lifecycle.utc_now())
+    return lifecycle.format_expiry(moment) if moment else None
+
+
+def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> Outcome:
+    """Plan, apply or delete one tenant (runs in a worker process when parallel)."""
+    started = time.monotonic()
+    steps: list[str] = []
+
+    def on_event(ev: auto.EngineEvent) -> None:
+        text = event_text(ev)
+        if text:
+            steps.append(text)
+            if events is not None:
+                events.put((job.tenant.name, text))
+
+    try:
+        uid = hostcluster.cluster_uid(job.target)
+        recorded = stacks.recorded_outputs(s, stacks.TENANT_PROJECT, job.stack_name) or {}
+        stacks.check_cluster_identity(job.target, job.stack_name, recorded, uid)
+        if action in ("apply", "plan"):
+            hostcluster.check_ownership(job.target, job.tenant.name, job.tenant.namespace_names(),
+                                        f"{stacks.TENANT_PROJECT}/{job.stack_name}")
+        expires_at = job.expires_at or _expiry_of(job, recorded)
+        asleep = job.asleep if job.asleep is not None else bool(recorded.get("asleep"))
+        kubeconfig = None
+        if job.tenant.spec.control_plane.enabled and action == "apply":
+            kubeconfig = hostcluster.control_plane_kubeconfig(job.target, job.tenant)
+            if kubeconfig is None:
+                steps.append("control plane: its kubeconfig Secret does not exist yet (the virtual cluster "
+                             "writes it once running); `vcm kubeconfig` waits for it")
+        fn = program.tenant_program(job.tenant, job.target, job.blueprint, expires_at=expires_at, asleep=asleep,
+                                    kubeconfig=kubeconfig, cluster_uid=uid)
+        st = stacks.stack(s, job.stack_name, fn, project=stacks.TENANT_PROJECT, target=job.target)
+        if action == "apply":
+            res = stacks.up(st, on_event=on_event)
+            # the engine's op names as plain strings (OpType is a str enum)
+            changes: dict[str, int] = dict(res.summary.resource_changes or {})  # type: ignore[arg-type]
+        elif action == "plan":
+            pre = stacks.preview(st, on_event=on_event)
+            changes = dict(pre.change_summary)  # type: ignore[arg-type]  # str enum keys, as above
+        else:
+            stacks.destroy(st, on_event=on_event, remove=True)
+            changes = {"delete": len([x for x in steps if x.startswith("delete")])}
+        return Outcome(job.tenant.name, job.target.name, action, True, changes,
+                       round(time.monotonic() - started, 2), steps=steps)
+    except errors.VcmError as exc:
+        return Outcome(job.tenant.name, job.target.name, action, False, {}, round(time.monotonic() - started, 2),
+                       error=_failure_text(exc, steps), steps=steps)
+
+
+def run_jobs(s: backend.Settings, jobs: list[Job], action: str, *, parallel: int = 1,
+             progress: Progress | None = None) -> list[Outcome]:
+    """Run ``action`` (plan | apply | delete) for every job, ``parallel`` stacks at a time.
+
+    Inline programs keep global state in the Pulumi SDK, so concurrent stacks run in separate worker
+    processes (spawned, each reused for many stacks); with ``parallel=1`` everything runs here.
+    """
+    if action not in ("plan", "apply", "delete"):
+        raise errors.UsageError(f"unknown action {action}")
+    report = progress or (lambda _t, _m: None)
+    if parallel <= 1 or len(jobs) <= 1:
+        outcomes = []
+        for job in jobs:
+            report(job.tenant.name, f"{action} started")
+            outcome = _run_job(s, job, action, _Direct(report))
+            report(job.tenant.name, "done" if outcome.ok else "failed")
+            outcomes.append(outcome)
+        return outcomes
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        events = manager.Queue()
+        with ProcessPoolExecutor(max_workers=min(parallel, len(jobs)), mp_context=ctx) as pool:
+            pending = {pool.submit(_run_job, s, job, action, events): job for job in jobs}
+            results: dict[str, Outcome] = {}
+            while pending:
+                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                while True:
+                    try:
+                        report(*events.get_nowait())
+                    except queue_mod.Empty:
+                        break
+                for fut in done:
+                    job = pending.pop(fut)
+                    try:
+                        outcome = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - a worker died: report it as this tenant's failure
+                        outcome = Outcome(job.tenant.name, job.target.name, action, False, {}, 0.0,
+                                          error=f"worker process failed: {exc}")
+                    report(job.tenant.name, "done" if outcome.ok else "failed")
+                    results[job.stack_name] = outcome
+    return [results[j.stack_name] for j in jobs]
+
+
+class _Direct:
+    """Queue-like adapter so the in-process path reports events like the worker path."""
+
+    def __init__(self, report: Progress) -> None:
+        self._report = report
+
+    def put(self, item: tuple[str, str]) -> None:
+        self._report(*item)
+
+
+def platform_apply(s: backend.Settings, target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
+                   progress: Progress | None = None) -> Outcome:
+    started = time.monotonic()
+    uid = hostcluster.cluster_uid(target)
+    recorded = stacks.recorded_outputs(s, stacks.PLATFORM_PROJECT, target.name)
+    stacks.check_cluster_identity(target, target.name, recorded, uid)
+    st = stacks.stack(s, target.name, program.platform_program(target, blueprint, cluster_uid=uid),
+                      project=stacks.PLATFORM_PROJECT, target=target)
+    report = progress or (lambda _t, _m: None)
+    def on_event(ev: auto.EngineEvent) -> None:
+        text = event_text(ev)
+        if text:
+            report("platform", text)
+
+    res = stacks.up(st, on_event=on_event)
+    changes: dict[str, int] = dict(res.summary.resource_changes or {})  # type: ignore[arg-type]  # str enum keys
+    return Outcome("platform", target.name, "apply", True, changes,
+                   round(time.monotonic() - started, 2))
+

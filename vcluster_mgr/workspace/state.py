@@ -1,0 +1,120 @@
+"""Reading and removing what the backend holds: the tenant stacks, their outputs and objects, deletion.
+
+Deletion honours a tenant's deletion protection (Pulumi's protect flag on its namespaces) unless told to
+clear it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi import automation as auto
+
+from vcluster_mgr import errors, hostcluster, platformconfig
+from vcluster_mgr.workspace import backend, jobs, stacks
+
+
+def list_tenant_stacks(s: backend.Settings) -> list[dict[str, Any]]:
+    """Every tenant stack in the backend: cluster, tenant, last update, resource count."""
+    ws = stacks.project_workspace(s, stacks.TENANT_PROJECT)
+    try:
+        summaries = ws.list_stacks()
+    except auto.errors.CommandError as exc:
+        raise errors.ProvisionError(f"cannot list stacks in {s.backend_url}: {stacks.clean(exc)}") from exc
+    rows = []
+    for summary in summaries:
+        cluster, _, tenant = summary.name.partition(".")
+        rows.append({"tenant": tenant, "cluster": cluster, "stack": summary.name,
+                     "lastUpdate": summary.last_update, "resources": summary.resource_count,
+                     "updating": summary.update_in_progress})
+    return sorted(rows, key=lambda r: (r["tenant"], r["cluster"]))
+
+
+def tenant_outputs(s: backend.Settings, cluster: str, tenant: str) -> dict[str, Any]:
+    """The outputs of a tenant's stack (secrets as ``[secret]``); ``ProvisionError`` if there is no such stack."""
+    found = stacks.recorded_outputs(s, stacks.TENANT_PROJECT, stacks.tenant_stack_name(cluster, tenant))
+    if found is None:
+        raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {cluster!r} in {s.backend_url}")
+    return found
+
+
+def _protected(deployment: Mapping[str, Any] | None) -> list[str]:
+    """The protected namespaces in a stack's state (a tenant under deletion protection)."""
+    return [str(r.get("id") or r.get("urn")) for r in (deployment or {}).get("resources", [])
+            if r.get("protect") and r.get("type") == "kubernetes:core/v1:Namespace"]
+
+
+def _unprotect(st: auto.Stack) -> None:
+    """Clear Pulumi's protect flag on every resource of the stack's state (the explicit override)."""
+    state = st.export_stack()
+    for res in (state.deployment or {}).get("resources", []):
+        res.pop("protect", None)
+    st.import_stack(state)
+
+
+def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: str, *,
+                  progress: jobs.Progress | None = None, unprotect: bool = False) -> jobs.Outcome:
+    """Destroy a tenant's objects and remove its stack; ``ProvisionError`` if the stack is unknown.
+
+    A tenant under deletion protection (``spec.protect``) is refused with ``ProtectedError`` before anything
+    is touched, unless ``unprotect`` clears the protect flags in its state first.
+    """
+    started = time.monotonic()
+    name = stacks.tenant_stack_name(target.name, tenant)
+    recorded = stacks.recorded_outputs(s, stacks.TENANT_PROJECT, name)
+    if recorded is None:
+        raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {target.name!r} in {s.backend_url}")
+    stacks.check_cluster_identity(target, name, recorded, hostcluster.cluster_uid(target))
+    ws = stacks.project_workspace(s, stacks.TENANT_PROJECT, target)
+    try:
+        st = auto.Stack.select(name, ws)
+    except auto.errors.StackNotFoundError as exc:
+        raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {target.name!r} in {s.backend_url}") from exc
+    except auto.errors.CommandError as exc:
+        raise errors.ProvisionError(f"cannot open stack {name}: {stacks.clean(exc)}") from exc
+    try:
+        protected = _protected(st.export_stack().deployment)
+        if protected and not unprotect:
+            raise errors.ProtectedError(
+                f"tenant {tenant!r} is under deletion protection (spec.protect or the policy's protectTenants); "
+                f"kept: {', '.join(protected)}. To delete it anyway pass --unprotect, or set spec.protect: false "
+                "and apply it first")
+        if protected:
+            _unprotect(st)
+    except auto.errors.CommandError as exc:
+        raise errors.ProvisionError(f"cannot read stack {name}: {stacks.clean(exc)}") from exc
+    report = progress or (lambda _t, _m: None)
+    steps: list[str] = []
+
+    def on_event(ev: auto.EngineEvent) -> None:
+        text = jobs.event_text(ev)
+        if text:
+            steps.append(text)
+            report(tenant, text)
+
+    try:
+        stacks.destroy(st, on_event=on_event, remove=True)
+    except errors.VcmError as exc:
+        return jobs.Outcome(tenant, target.name, "delete", False, {}, round(time.monotonic() - started, 2),
+                       error=str(exc), steps=steps)
+    return jobs.Outcome(tenant, target.name, "delete", True, {"delete": sum(s.startswith("delete") for s in steps)},
+                   round(time.monotonic() - started, 2), steps=steps)
+
+
+def applied_objects(s: backend.Settings, cluster: str, tenant: str) -> list[dict[str, Any]]:
+    """What the tenant's stack last applied: each Kubernetes object's inputs and id, from the state."""
+    ws = stacks.project_workspace(s, stacks.TENANT_PROJECT)
+    name = stacks.tenant_stack_name(cluster, tenant)
+    try:
+        deployment = auto.Stack.select(name, ws).export_stack().deployment
+    except auto.errors.StackNotFoundError as exc:
+        raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {cluster!r} in {s.backend_url}") from exc
+    except auto.errors.CommandError as exc:
+        raise errors.ProvisionError(f"cannot read stack {name}: {stacks.clean(exc)}") from exc
+    found = []
+    for res in (deployment or {}).get("resources", []):
+        if res.get("custom") and res.get("type", "").startswith("kubernetes:") and res.get("id"):
+            found.append({"id": res["id"], "inputs": res.get("inputs", {})})
+    return found
