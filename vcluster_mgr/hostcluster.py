@@ -116,9 +116,13 @@ def get_object(target: platformconfig.Target, api_version: str, kind: str, name:
     return obj.to_dict()  # type: ignore[no-any-return]
 
 
-def owner_kubeconfig(target: platformconfig.Target, *, user: str, groups: tuple[str, ...], namespace: str,
+def owner_kubeconfig(target: platformconfig.Target, *, user: str, groups: tuple[str, ...], namespaces: list[str],
                      expiration_seconds: int = 24 * 3600, timeout: float = 60.0) -> str:
-    """A kubeconfig authenticating as ``user`` with a client certificate signed by the cluster.
+    """A kubeconfig authenticating as ``user`` with a client certificate signed by the cluster, with one
+    context per tenant namespace (named ``<namespace>@vcm-<cluster>``), the first one current.
+
+    Owners cannot list namespaces (that would show them every tenant), so the contexts are how they find
+    their own: ``kubectl config get-contexts``, then ``kubectl get namespace <ns>``.
 
     Uses the Kubernetes CSR API (signer ``kubernetes.io/kube-apiserver-client``): the admin's
     credentials create and approve the request, the cluster's signer issues the certificate. The
@@ -129,6 +133,8 @@ def owner_kubeconfig(target: platformconfig.Target, *, user: str, groups: tuple[
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
+    if not namespaces:
+        raise errors.ProvisionError(f"no namespaces to make a kubeconfig for {user}")
     api = api_client(target)
     certs = client.CertificatesV1Api(api)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -181,9 +187,9 @@ def owner_kubeconfig(target: platformconfig.Target, *, user: str, groups: tuple[
             "server": cfg.host, "certificate-authority-data": base64.b64encode(ca_data).decode()}}],
         "users": [{"name": user, "user": {"client-certificate-data": cert_b64,
                                            "client-key-data": base64.b64encode(key_pem).decode()}}],
-        "contexts": [{"name": f"{user}@{cluster_name}", "context": {
-            "cluster": cluster_name, "user": user, "namespace": namespace}}],
-        "current-context": f"{user}@{cluster_name}",
+        "contexts": [{"name": f"{ns}@{cluster_name}", "context": {
+            "cluster": cluster_name, "user": user, "namespace": ns}} for ns in namespaces],
+        "current-context": f"{namespaces[0]}@{cluster_name}",
     }
     return yaml.safe_dump(doc, sort_keys=False)
 

@@ -183,7 +183,7 @@ def kubeconfig(
     backend_url: options.BackendOpt = None,
 ) -> None:
     """A kubeconfig for the tenant: its virtual cluster's (admin) when it has a control plane, else one for
-    an owner with its context set to the tenant's first namespace.
+    an owner with one context per tenant namespace (the first one current).
 
     The certificate is issued by the host cluster's own signer (CSR API); what it may do is exactly what
     the tenant's RoleBindings give that owner.
@@ -223,7 +223,7 @@ def kubeconfig(
                 + ", ".join(o["name"] for o in owners)
             )
         text = hostcluster.owner_kubeconfig(
-            target, user=chosen["name"], groups=(), namespace=(data.get("namespaces") or ["default"])[0]
+            target, user=chosen["name"], groups=(), namespaces=list(data.get("namespaces") or ["default"])
         )
         printing.write_kubeconfig(text, output_file, f"{chosen['name']} ({chosen['role']} of {name})")
 

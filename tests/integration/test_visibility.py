@@ -1,0 +1,165 @@
+"""Visibility end to end on the local host cluster, through the CLI: what an owner can see of its own
+tenant with the kubeconfig ``vcm kubeconfig`` hands out (kubectl, as the owner), and what ``vcm usage`` and
+``vcm status`` report for tenants whose pods were admitted against their quota.
+
+The tenants here are this module's own (applied once, deleted at the end), so the quota use is known exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+from typer.testing import CliRunner
+
+from vcluster_mgr import cli, localcluster, toolchain, workspace
+
+SPEC = """\
+apiVersion: vcluster-mgr.dev/v1alpha1
+kind: Tenant
+metadata: {{name: {name}, labels: {{cost-center: {cc}}}}}
+spec:
+  owners:
+    - {{kind: User, name: {owner}, role: {role}}}
+  namespaces: [one, two]
+  quota: {{cpu: "{cpu}", memory: {memory}, pods: {pods}, storage: 10Gi}}
+  podSecurity: baseline
+"""
+
+TENANTS = {
+    # name: (owner, role, cost center, cpu, memory, pods, pods started per namespace)
+    "vis-busy": ("olga@example.com", "admin", "cc-7", "2", "4Gi", 4, 2),
+    "vis-idle": ("ivan@example.com", "view", "cc-7", "4", "8Gi", 10, 0),
+    "vis-half": ("hana@example.com", "edit", "cc-9", "2", "2Gi", 8, 1),
+}
+
+
+def _pod(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "registry.example/app:1",
+                    "imagePullPolicy": "Always",
+                    "resources": {
+                        "requests": {"cpu": "250m", "memory": "256Mi"},
+                        "limits": {"cpu": "250m", "memory": "256Mi"},
+                    },
+                }
+            ]
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    host_cluster: localcluster.Cluster, engine_settings: workspace.Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """The three tenants applied through ``vcm apply``, the busy ones running pods that use part of the quota."""
+    folder = tmp_path_factory.mktemp("vis-specs")
+    state = tmp_path_factory.mktemp("vis-state")
+    for name, (owner, role, cc, cpu, memory, pods, _) in TENANTS.items():
+        (folder / f"{name}.yaml").write_text(
+            SPEC.format(name=name, owner=owner, role=role, cc=cc, cpu=cpu, memory=memory, pods=pods)
+        )
+    env = {"KUBECONFIG": str(host_cluster.kubeconfig), "VCM_STATE_DIR": str(state)}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    runner = CliRunner()
+
+    def vcm(*args: str) -> tuple[int, str, str]:
+        res = runner.invoke(cli.app, list(args))
+        return res.exit_code, res.stdout, res.stderr
+
+    try:
+        code, _, err = vcm("apply", str(folder), "--yes")
+        assert code == 0, err
+        admin = client.CoreV1Api(config.new_client_from_config(str(host_cluster.kubeconfig)))
+        for name, (*_, started) in TENANTS.items():
+            for ns in (f"{name}-one", f"{name}-two"):
+                for i in range(started):
+                    admin.create_namespaced_pod(ns, _pod(f"p{i}"))
+        yield {"vcm": vcm, "admin": admin, "cluster": host_cluster, "folder": folder}
+    finally:
+        for name in TENANTS:
+            vcm("delete", name, "--yes")
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    kubectl = str(toolchain.bin_dir() / "kubectl")
+    return subprocess.run(
+        [kubectl, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_owner_kubeconfig_has_a_context_per_namespace_and_sees_its_own(fleet: dict[str, Any], tmp_path: Path) -> None:
+    kc = tmp_path / "olga.kubeconfig"
+    code, _, err = fleet["vcm"]("kubeconfig", "vis-busy", "--user", "olga@example.com", "-o", str(kc))
+    assert code == 0, err
+    contexts = _kubectl(kc, "config", "get-contexts", "-o", "name").stdout.split()
+    assert contexts == ["vis-busy-one@vcm-default", "vis-busy-two@vcm-default"]
+    for ctx, ns in zip(contexts, ("vis-busy-one", "vis-busy-two"), strict=True):
+        got = _kubectl(kc, "--context", ctx, "get", "namespace", ns, "-o", "name")
+        assert got.returncode == 0 and got.stdout.strip() == f"namespace/{ns}", got.stderr
+        quota = _kubectl(kc, "--context", ctx, "get", "resourcequota", "vcm-quota", "-o", "json")
+        assert quota.returncode == 0, quota.stderr
+        assert json.loads(quota.stdout)["status"]["used"]["pods"] == "2"
+        limits = _kubectl(kc, "--context", ctx, "get", "limitrange", "-o", "name")
+        assert limits.returncode == 0 and limits.stdout.strip(), limits.stderr
+    # listing namespaces would show every tenant: refused; another tenant's namespace too
+    listed = _kubectl(kc, "get", "namespaces")
+    assert listed.returncode != 0 and 'cannot list resource "namespaces"' in listed.stderr
+    other = _kubectl(kc, "get", "namespace", "vis-idle-one")
+    assert other.returncode != 0 and "forbidden" in other.stderr.lower()
+
+
+@pytest.mark.parametrize("name,user", [("vis-idle", "ivan@example.com"), ("vis-half", "hana@example.com")])
+def test_view_and_edit_owners_see_their_namespaces_and_quota(
+    fleet: dict[str, Any], tmp_path: Path, name: str, user: str
+) -> None:
+    kc = tmp_path / "owner.kubeconfig"
+    assert fleet["vcm"]("kubeconfig", name, "--user", user, "-o", str(kc))[0] == 0
+    for ns in (f"{name}-one", f"{name}-two"):
+        assert _kubectl(kc, "--context", f"{ns}@vcm-default", "get", "namespace", ns).returncode == 0
+        assert _kubectl(kc, "--context", f"{ns}@vcm-default", "get", "resourcequota,limitrange").returncode == 0
+
+
+def test_without_the_blueprint_rolebinding_the_owner_cannot_get_its_namespace(
+    fleet: dict[str, Any], tmp_path: Path
+) -> None:
+    """The twin of the test above: the get comes from the blueprint's RoleBinding in that namespace (the API
+    server files GET /api/v1/namespaces/X under namespace X); without it, get and quota reads are refused."""
+    kc = tmp_path / "olga.kubeconfig"
+    assert fleet["vcm"]("kubeconfig", "vis-busy", "--user", "olga@example.com", "-o", str(kc))[0] == 0
+    rbac = client.RbacAuthorizationV1Api(fleet["admin"].api_client)
+    ns = "vis-busy-two"
+    bindings = rbac.list_namespaced_role_binding(ns, label_selector="vcluster-mgr.dev/tenant=vis-busy").items
+    assert bindings
+    for b in bindings:
+        rbac.delete_namespaced_role_binding(b.metadata.name, ns)
+    try:
+        got = _kubectl(kc, "--context", f"{ns}@vcm-default", "get", "namespace", ns)
+        assert got.returncode != 0 and "forbidden" in got.stderr.lower()
+        quota = _kubectl(kc, "--context", f"{ns}@vcm-default", "get", "resourcequota")
+        assert quota.returncode != 0 and "forbidden" in quota.stderr.lower()
+        # the other namespace still has its binding
+        assert _kubectl(kc, "--context", "vis-busy-one@vcm-default", "get", "namespace", "vis-busy-one").returncode == 0
+    finally:
+        code, _, err = fleet["vcm"]("apply", str(fleet["folder"] / "vis-busy.yaml"), "--yes")
+        assert code == 0, err
+    assert _kubectl(kc, "--context", f"{ns}@vcm-default", "get", "namespace", ns).returncode == 0
