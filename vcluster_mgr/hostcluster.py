@@ -322,3 +322,35 @@ def control_plane_kubeconfig(target: platformconfig.Target, tenant: Any, *, wait
     for entry in doc.get("clusters", []):
         entry.setdefault("cluster", {})["server"] = server
     return str(yaml.safe_dump(doc, sort_keys=False))
+
+
+def tenant_quotas(
+    target: platformconfig.Target, *, tenant: str | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The Namespaces and ResourceQuotas of every tenant (or of one), as the API server sends them.
+
+    Two list calls whatever the fleet's size: one for namespaces, one for quotas across all namespaces,
+    both by label selector, read as raw JSON (no model objects: at 1000 tenants those cost more than the
+    requests). Not paged: 2000 quotas are a few MB.
+    """
+    import json
+
+    selector = f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE}"
+    selector += f",{naming.TENANT_LABEL}={tenant}" if tenant else f",{naming.TENANT_LABEL}"
+    api = api_client(target)
+    core = client.CoreV1Api(api)
+    try:
+        # with _preload_content=False the client returns the raw urllib3 response, not the typed list
+        ns_resp: Any = core.list_namespace(label_selector=selector, _preload_content=False, _request_timeout=60)
+        q_resp: Any = core.list_resource_quota_for_all_namespaces(
+            label_selector=selector, _preload_content=False, _request_timeout=60
+        )
+        namespaces: list[dict[str, Any]] = json.loads(ns_resp.data)["items"]
+        quotas: list[dict[str, Any]] = json.loads(q_resp.data)["items"]
+    except ApiException as exc:
+        raise errors.ProvisionError(f"listing tenant namespaces and quotas on {server_of(api)}: {exc.reason}") from exc
+    except (HTTPError, OSError) as exc:
+        raise _unreachable(api, exc) from exc
+    finally:
+        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+    return namespaces, quotas

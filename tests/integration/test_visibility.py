@@ -163,3 +163,60 @@ def test_without_the_blueprint_rolebinding_the_owner_cannot_get_its_namespace(
         code, _, err = fleet["vcm"]("apply", str(fleet["folder"] / "vis-busy.yaml"), "--yes")
         assert code == 0, err
     assert _kubectl(kc, "--context", f"{ns}@vcm-default", "get", "namespace", ns).returncode == 0
+
+
+POLICY = """\
+apiVersion: vcluster-mgr.dev/v1alpha1
+kind: Policy
+prices: {currency: EUR, cpuCoreMonth: 20.0, memoryGibMonth: 3.0, storageGibMonth: 0.1}
+"""
+
+
+def test_usage_json_closest_to_limits_first(fleet: dict[str, Any]) -> None:
+    code, out, err = fleet["vcm"]("usage", "--all", "-o", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    rows = [t for t in report["tenants"] if t["tenant"] in TENANTS]
+    assert [t["tenant"] for t in rows] == ["vis-busy", "vis-half", "vis-idle"]
+    busy, half, idle = rows
+    assert busy["maxFraction"] == 1.0 and busy["costCenter"] == "cc-7"
+    assert busy["resources"]["pods"] == {"used": "4", "hard": "4", "fraction": 1.0}
+    assert busy["resources"]["requests.cpu"] == {"used": "1", "hard": "2", "fraction": 0.5}
+    assert busy["resources"]["requests.memory"]["used"] == str(1024**3)
+    assert [n["namespace"] for n in busy["namespaces"]] == ["vis-busy-one", "vis-busy-two"]
+    assert busy["namespaces"][0]["resources"]["pods"] == {"used": "2", "hard": "2", "fraction": 1.0}
+    assert half["maxFraction"] == 0.25 and idle["maxFraction"] == 0.0
+    assert "cost" not in busy and report["currency"] is None
+
+
+def test_usage_of_named_tenants_as_csv_and_unknown_names(fleet: dict[str, Any]) -> None:
+    code, out, err = fleet["vcm"]("usage", "vis-half", "-o", "csv")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "tenant,namespace,costCenter,resource,used,hard,fraction"
+    assert "vis-half,,cc-9,pods,2,8,0.25" in lines
+    assert "vis-half,vis-half-one,cc-9,pods,1,4,0.25" in lines
+    assert all(line.startswith(("tenant,", "vis-half,")) for line in lines)
+    code, _, err = fleet["vcm"]("usage", "vis-half", "nosuch")
+    assert code == 2 and "nosuch" in err
+
+
+def test_usage_showback_costs_and_cost_center_totals(fleet: dict[str, Any], tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    code, out, err = fleet["vcm"]("usage", *TENANTS, "--policy", str(policy), "-o", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["currency"] == "EUR"
+    cost = {t["tenant"]: t["cost"] for t in report["tenants"]}
+    # reserved: quota hard (cpu, memory GiB, storage GiB); used: the requests of the admitted pods
+    assert cost["vis-busy"] == {"reservedMonthly": 53.0, "usedMonthly": 23.0}
+    assert cost["vis-idle"] == {"reservedMonthly": 105.0, "usedMonthly": 0.0}
+    assert cost["vis-half"] == {"reservedMonthly": 47.0, "usedMonthly": 11.5}
+    assert report["costCenters"] == [
+        {"costCenter": "cc-7", "tenants": 2, "reservedMonthly": 158.0, "usedMonthly": 23.0},
+        {"costCenter": "cc-9", "tenants": 1, "reservedMonthly": 47.0, "usedMonthly": 11.5},
+    ]
+    code, out, err = fleet["vcm"]("usage", *TENANTS, "--policy", str(policy))
+    assert code == 0, err
+    assert "cc-7" in out and "158.00" in out
