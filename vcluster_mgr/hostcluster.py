@@ -354,3 +354,34 @@ def tenant_quotas(
     finally:
         api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
     return namespaces, quotas
+
+
+def record_verify(target: platformconfig.Target, namespace: str, result: dict[str, Any]) -> None:
+    """Record a verify result on the tenant's first namespace (annotation ``LAST_VERIFY_ANNOTATION``)."""
+    import json
+
+    api = api_client(target)
+    body = {"metadata": {"annotations": {naming.LAST_VERIFY_ANNOTATION: json.dumps(result, sort_keys=True)}}}
+    try:
+        client.CoreV1Api(api).patch_namespace(namespace, body, field_manager="vcm-verify", _request_timeout=15)
+    except ApiException as exc:
+        raise errors.ProvisionError(f"recording the verify result on namespace {namespace}: {exc.reason}") from exc
+    except (HTTPError, OSError) as exc:
+        raise _unreachable(api, exc) from exc
+    finally:
+        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+
+
+def last_verify(namespaces: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The verify result recorded on the first of these namespaces (raw objects from ``tenant_quotas``)."""
+    import json
+
+    for ns in sorted(namespaces, key=lambda n: str(n.get("metadata", {}).get("name"))):
+        text = (ns.get("metadata", {}).get("annotations") or {}).get(naming.LAST_VERIFY_ANNOTATION)
+        if text:
+            try:
+                found = json.loads(text)
+            except ValueError:
+                return {"passed": None, "note": f"unreadable {naming.LAST_VERIFY_ANNOTATION} annotation"}
+            return found if isinstance(found, dict) else None
+    return None

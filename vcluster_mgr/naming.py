@@ -159,6 +159,10 @@ def control_plane_kubeconfig_secret(release: str) -> str:
 EXPIRES_AT_ANNOTATION = "vcluster-mgr.dev/expires-at"
 """Annotation on an expiring tenant's objects: when it expires, RFC 3339 in UTC (``2025-01-02T03:04:05Z``)."""
 
+LAST_VERIFY_ANNOTATION = "vcluster-mgr.dev/last-verify"
+"""On a tenant's first namespace: the last ``vcm verify`` result as JSON (``passed``, ``at``, counts), written
+by vcm verify with field manager ``vcm-verify`` and read by ``vcm status``. Verify leaves no other trace."""
+
 EXPIRES_AT_LABEL = "vcluster-mgr.dev/expires-at"
 """Label with the same meaning, so expiring tenants can be listed by selector. Label values allow no ':',
 so its value is the compact ISO 8601 form ``20250102T030405Z`` (still UTC, to the second)."""

@@ -220,3 +220,33 @@ def test_usage_showback_costs_and_cost_center_totals(fleet: dict[str, Any], tmp_
     code, out, err = fleet["vcm"]("usage", *TENANTS, "--policy", str(policy))
     assert code == 0, err
     assert "cc-7" in out and "158.00" in out
+
+
+def test_status_shows_quota_use_and_the_last_apply_drift_and_verify(fleet: dict[str, Any]) -> None:
+    vcm = fleet["vcm"]
+    code, out, err = vcm("status", "vis-half", "-o", "json")
+    assert code == 0, err
+    status = json.loads(out)
+    assert status["namespaces"] == ["vis-half-one", "vis-half-two"]
+    assert status["usage"]["resources"]["pods"] == {"used": "2", "hard": "8", "fraction": 0.25}
+    assert status["lastApply"]["passed"] is True and status["lastApply"]["at"].startswith("20")
+    assert status["drift"]["passed"] is True and status["drift"]["changes"] == 0
+    assert status["lastVerify"] is None  # never verified yet
+
+    code, out, _ = vcm("verify", "vis-half", "--level", "1", "-o", "json")
+    verified = json.loads(out)
+    status = json.loads(vcm("status", "vis-half", "-o", "json")[1])
+    assert status["lastVerify"]["passed"] is (code == 0) is verified["passed"]
+    assert status["lastVerify"]["pass"] == verified["summary"]["pass"] and status["lastVerify"]["partial"] is True
+    assert status["lastVerify"]["at"].endswith("Z")
+
+    # a change made outside the tool shows as a failed drift check; the table says so too
+    fleet["admin"].patch_namespaced_resource_quota("vcm-quota", "vis-half-two", {"spec": {"hard": {"pods": "99"}}})
+    try:
+        status = json.loads(vcm("status", "vis-half", "-o", "json")[1])
+        assert status["drift"] == {"passed": False, "at": status["drift"]["at"], "changes": 1}
+        code, out, err = vcm("status", "vis-half")
+        assert code == 0, err
+        assert "FAILED" in out and "quota used" in out and "pods 2/" in out
+    finally:
+        assert vcm("apply", str(fleet["folder"] / "vis-half.yaml"), "--yes")[0] == 0
