@@ -6,7 +6,7 @@ VENV   ?= .venv
 VCM    := $(VENV)/bin/vcm
 PY     := $(VENV)/bin/python
 
-.PHONY: venv toolchain test demo demo-down clean
+.PHONY: venv toolchain test-deps test demo demo-down clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,10 @@ toolchain: venv
 	$(VCM) toolchain ensure
 	$(VCM) toolchain status
 
-test: toolchain
+test-deps:
+	.ci/install-test-deps
+
+test: toolchain test-deps
 	$(PY) -m pytest -ra -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: toolchain

@@ -29,6 +29,10 @@ def flow_schema_name(tenant: str) -> str:
 
 """Label on every tenant object; the platform's admission policies select tenant namespaces by it."""
 
+COST_CENTER_LABEL = "cost-center"
+"""The spec label (``metadata.labels``) naming a tenant's cost center: ``vcm usage`` totals by it, and the
+namespaces also carry it as ``department`` for cost tools (OpenCost/Kubecost label-mapping defaults)."""
+
 SYSTEM_NAMESPACE = "vcluster-mgr-system"
 """The project's own namespace; no tenant may claim it."""
 

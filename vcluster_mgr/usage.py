@@ -21,9 +21,6 @@ from typing import Any
 
 from vcluster_mgr import kube, naming, spec
 
-COST_CENTER_LABEL = "cost-center"
-"""The namespace label totals are grouped by (set it in the spec's ``metadata.labels``)."""
-
 COST_LABEL_FALLBACKS = ("department",)
 """Labels read for the cost center when ``cost-center`` is missing (OpenCost/Kubecost's department)."""
 
@@ -73,7 +70,7 @@ def _cost(values: dict[str, Decimal], prices: spec.Prices) -> float:
 
 
 def cost_center(labels: dict[str, str]) -> str | None:
-    for key in (COST_CENTER_LABEL, *COST_LABEL_FALLBACKS):
+    for key in (naming.COST_CENTER_LABEL, *COST_LABEL_FALLBACKS):
         if labels.get(key):
             return labels[key]
     return None
@@ -201,23 +198,28 @@ aria-sort="descending">used of hard</th><th>most used resource</th>{cost_heads}
 (function () {{
   var table = document.getElementById("usage");
   var heads = table.tHead.rows[0].cells;
+  function sortBy(th, asc) {{
+    Array.prototype.forEach.call(heads, function (h) {{ h.removeAttribute("aria-sort"); }});
+    th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+    var key = th.dataset.key, num = th.dataset.num;
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {{
+      var x = a.dataset[key], y = b.dataset[key];
+      var c = num ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
+      return asc ? c : -c;
+    }});
+    rows.forEach(function (r) {{ body.appendChild(r); }});
+  }}
   Array.prototype.forEach.call(heads, function (th) {{
     if (!th.dataset.key) return;
-    th.addEventListener("click", function () {{
-      var asc = th.getAttribute("aria-sort") !== "ascending";
-      Array.prototype.forEach.call(heads, function (h) {{ h.removeAttribute("aria-sort"); }});
-      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-      var key = th.dataset.key, num = th.dataset.num;
-      var body = table.tBodies[0];
-      var rows = Array.prototype.slice.call(body.rows);
-      rows.sort(function (a, b) {{
-        var x = a.dataset[key], y = b.dataset[key];
-        var c = num ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
-        return asc ? c : -c;
-      }});
-      rows.forEach(function (r) {{ body.appendChild(r); }});
-    }});
+    th.addEventListener("click", function () {{ sortBy(th, th.getAttribute("aria-sort") !== "ascending"); }});
   }});
+  // a link can ask for an order: usage.html#sort=tenant:asc (keys: tenant, center, fraction, reserved, used)
+  var m = /^#sort=([a-z]+):(asc|desc)$/.exec(window.location.hash);
+  if (m) {{
+    Array.prototype.forEach.call(heads, function (th) {{ if (th.dataset.key === m[1]) sortBy(th, m[2] === "asc"); }});
+  }}
 }})();
 </script>
 </body></html>

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -250,3 +252,60 @@ def test_status_shows_quota_use_and_the_last_apply_drift_and_verify(fleet: dict[
         assert "FAILED" in out and "quota used" in out and "pods 2/" in out
     finally:
         assert vcm("apply", str(fleet["folder"] / "vis-half.yaml"), "--yes")[0] == 0
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium")
+    assert found, "headless Chromium is needed for this test: run .ci/install-test-deps (as root; `make test` does)"
+    return found
+
+
+def _browse(page: Path, tmp_path: Path, fragment: str = "", *, screenshot: Path | None = None) -> str:
+    """The DOM of ``page`` after its script ran, in headless Chromium with every host name unresolvable (so
+    the page cannot fetch anything)."""
+    args = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ]
+    args += [f"--screenshot={screenshot}", "--window-size=1000,600"] if screenshot else ["--dump-dom"]
+    proc = subprocess.run([*args, page.as_uri() + fragment], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_usage_html_page_renders_a_sortable_bar_per_tenant(fleet: dict[str, Any], tmp_path: Path) -> None:
+    page = tmp_path / "usage.html"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    code, _, err = fleet["vcm"]("usage", *TENANTS, "--policy", str(policy), "--html", str(page), "-o", "json")
+    assert code == 0, err
+    text = page.read_text()
+    # self-contained: no URL to fetch anything from, and a CSP that forbids every load
+    assert not re.search(r"(src|href)=|https?://|@import|url\(", text)
+    assert "default-src 'none'" in text
+
+    def order(dom: str) -> list[str]:
+        return re.findall(r'<tr class="tenant" data-tenant="([^"]+)"', dom)
+
+    dom = _browse(page, tmp_path)
+    assert order(dom) == ["vis-busy", "vis-half", "vis-idle"]  # closest to a limit first
+    assert dom.count('class="bar"') == 3 and 'style="width:100.0%"' in dom and 'style="width:25.0%"' in dom
+    assert "reserved / month (EUR)" in dom and "158" not in dom.split("<tbody>")[0]
+    # the page's own script sorts: by name, by reserved cost (the fragment asks, as a click would)
+    assert order(_browse(page, tmp_path, "#sort=tenant:desc")) == ["vis-idle", "vis-half", "vis-busy"]
+    dom = _browse(page, tmp_path, "#sort=reserved:asc")
+    assert order(dom) == ["vis-half", "vis-busy", "vis-idle"]
+    assert 'data-key="reserved" data-num="1" aria-sort="ascending"' in dom
+    shot = tmp_path / "usage.png"
+    _browse(page, tmp_path, screenshot=shot)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5000
+
+
+def test_namespaces_carry_the_labels_cost_tools_group_by(fleet: dict[str, Any]) -> None:
+    labels = fleet["admin"].read_namespace("vis-busy-one").metadata.labels
+    assert labels["cost-center"] == "cc-7" and labels["department"] == "cc-7" and labels["team"] == "vis-busy"
