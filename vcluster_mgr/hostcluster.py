@@ -15,9 +15,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from vcluster_mgr import components, errors, naming, platformconfig
+from vcluster_mgr import errors, naming, platformconfig
 
-STACK_ANNOTATION = components.STACK_ANNOTATION
+STACK_ANNOTATION = naming.STACK_ANNOTATION
 
 
 def api_client(target: platformconfig.Target) -> client.ApiClient:
