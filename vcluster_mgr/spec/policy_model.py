@@ -82,7 +82,7 @@ class DefaultLimits(field_types.Model):
 class Prices(field_types.Model):
     """Monthly list prices for showback (``vcm usage``): what a tenant's quota reserves and its requests use.
 
-    Prices are per month of 730 hours, in ``currency``; a resource without a price costs nothing.
+    Prices are per month, in ``currency``; a resource without a price costs nothing.
     """
 
     currency: field_types.PrintableName = Field(default="USD", description="Currency the prices are in.")
