@@ -224,6 +224,8 @@ def drift(target: platformconfig.Target, applied: list[dict[str, Any]]) -> list[
     rows: list[dict[str, Any]] = []
     for obj in applied:
         inputs = obj["inputs"]
+        if "apiVersion" not in inputs or "kind" not in inputs:
+            continue  # a Helm release: its objects are the chart's, not fields the blueprint set
         meta = inputs.get("metadata", {})
         ns, name = meta.get("namespace"), meta.get("name")
         what = f"{inputs.get('kind')} {ns + '/' if ns else ''}{name}"
