@@ -7,7 +7,7 @@ VENV   ?= .venv
 VCM    := $(VENV)/bin/vcm
 PY     := $(VENV)/bin/python
 
-.PHONY: venv toolchain node-packages test demo demo-down clean
+.PHONY: venv toolchain node-packages test-deps test demo demo-down clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ toolchain: venv
 node-packages:
 	bash scripts/install-node-packages.sh
 
-test: toolchain node-packages
+# what the tests need beyond Python (chromium for the usage page)
+test-deps:
+	.ci/install-test-deps
+
+test: toolchain node-packages test-deps
 	$(PY) -m pytest -ra -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: toolchain node-packages

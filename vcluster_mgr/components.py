@@ -16,6 +16,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from vcluster_mgr import naming
+
 TENANT_TYPE = "vcluster-mgr:index:Tenant"
 PLATFORM_TYPE = "vcluster-mgr:index:Platform"
 
@@ -76,8 +78,7 @@ class TenantArgs:
     protect: bool = False
 
 
-#: annotation on every namespace naming the stack that owns it (``project/stack``), checked before an apply
-STACK_ANNOTATION = "vcluster-mgr.dev/stack"
+STACK_ANNOTATION = naming.STACK_ANNOTATION
 
 
 def _owned(obj: Mapping[str, Any], extra: Mapping[str, str]) -> dict[str, Any]:

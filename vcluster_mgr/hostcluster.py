@@ -15,9 +15,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from vcluster_mgr import components, errors, naming, platformconfig
+from vcluster_mgr import errors, naming, platformconfig
 
-STACK_ANNOTATION = components.STACK_ANNOTATION
+STACK_ANNOTATION = naming.STACK_ANNOTATION
 
 
 def api_client(target: platformconfig.Target) -> client.ApiClient:
@@ -116,9 +116,13 @@ def get_object(target: platformconfig.Target, api_version: str, kind: str, name:
     return obj.to_dict()  # type: ignore[no-any-return]
 
 
-def owner_kubeconfig(target: platformconfig.Target, *, user: str, groups: tuple[str, ...], namespace: str,
+def owner_kubeconfig(target: platformconfig.Target, *, user: str, groups: tuple[str, ...], namespaces: list[str],
                      expiration_seconds: int = 24 * 3600, timeout: float = 60.0) -> str:
-    """A kubeconfig authenticating as ``user`` with a client certificate signed by the cluster.
+    """A kubeconfig authenticating as ``user`` with a client certificate signed by the cluster, with one
+    context per tenant namespace (named ``<namespace>@vcm-<cluster>``), the first one current.
+
+    Owners cannot list namespaces (that would show them every tenant), so the contexts are how they find
+    their own: ``kubectl config get-contexts``, then ``kubectl get namespace <ns>``.
 
     Uses the Kubernetes CSR API (signer ``kubernetes.io/kube-apiserver-client``): the admin's
     credentials create and approve the request, the cluster's signer issues the certificate. The
@@ -129,6 +133,8 @@ def owner_kubeconfig(target: platformconfig.Target, *, user: str, groups: tuple[
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
+    if not namespaces:
+        raise errors.ProvisionError(f"no namespaces to make a kubeconfig for {user}")
     api = api_client(target)
     certs = client.CertificatesV1Api(api)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -181,9 +187,9 @@ def owner_kubeconfig(target: platformconfig.Target, *, user: str, groups: tuple[
             "server": cfg.host, "certificate-authority-data": base64.b64encode(ca_data).decode()}}],
         "users": [{"name": user, "user": {"client-certificate-data": cert_b64,
                                            "client-key-data": base64.b64encode(key_pem).decode()}}],
-        "contexts": [{"name": f"{user}@{cluster_name}", "context": {
-            "cluster": cluster_name, "user": user, "namespace": namespace}}],
-        "current-context": f"{user}@{cluster_name}",
+        "contexts": [{"name": f"{ns}@{cluster_name}", "context": {
+            "cluster": cluster_name, "user": user, "namespace": ns}} for ns in namespaces],
+        "current-context": f"{namespaces[0]}@{cluster_name}",
     }
     return yaml.safe_dump(doc, sort_keys=False)
 
@@ -218,6 +224,8 @@ def drift(target: platformconfig.Target, applied: list[dict[str, Any]]) -> list[
     rows: list[dict[str, Any]] = []
     for obj in applied:
         inputs = obj["inputs"]
+        if "apiVersion" not in inputs or "kind" not in inputs:
+            continue  # a Helm release: its objects are the chart's, not fields the blueprint set
         meta = inputs.get("metadata", {})
         ns, name = meta.get("namespace"), meta.get("name")
         what = f"{inputs.get('kind')} {ns + '/' if ns else ''}{name}"
@@ -316,3 +324,66 @@ def control_plane_kubeconfig(target: platformconfig.Target, tenant: Any, *, wait
     for entry in doc.get("clusters", []):
         entry.setdefault("cluster", {})["server"] = server
     return str(yaml.safe_dump(doc, sort_keys=False))
+
+
+def tenant_quotas(
+    target: platformconfig.Target, *, tenant: str | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The Namespaces and ResourceQuotas of every tenant (or of one), as the API server sends them.
+
+    Two list calls whatever the fleet's size: one for namespaces, one for quotas across all namespaces,
+    both by label selector, read as raw JSON (no model objects: at 1000 tenants those cost more than the
+    requests). Not paged: 2000 quotas are a few MB.
+    """
+    import json
+
+    selector = f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE}"
+    selector += f",{naming.TENANT_LABEL}={tenant}" if tenant else f",{naming.TENANT_LABEL}"
+    api = api_client(target)
+    core = client.CoreV1Api(api)
+    try:
+        # with _preload_content=False the client returns the raw urllib3 response, not the typed list
+        ns_resp: Any = core.list_namespace(label_selector=selector, _preload_content=False, _request_timeout=60)
+        q_resp: Any = core.list_resource_quota_for_all_namespaces(
+            label_selector=selector, _preload_content=False, _request_timeout=60
+        )
+        namespaces: list[dict[str, Any]] = json.loads(ns_resp.data)["items"]
+        quotas: list[dict[str, Any]] = json.loads(q_resp.data)["items"]
+    except ApiException as exc:
+        raise errors.ProvisionError(f"listing tenant namespaces and quotas on {server_of(api)}: {exc.reason}") from exc
+    except (HTTPError, OSError) as exc:
+        raise _unreachable(api, exc) from exc
+    finally:
+        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+    return namespaces, quotas
+
+
+def record_verify(target: platformconfig.Target, namespace: str, result: dict[str, Any]) -> None:
+    """Record a verify result on the tenant's first namespace (annotation ``LAST_VERIFY_ANNOTATION``)."""
+    import json
+
+    api = api_client(target)
+    body = {"metadata": {"annotations": {naming.LAST_VERIFY_ANNOTATION: json.dumps(result, sort_keys=True)}}}
+    try:
+        client.CoreV1Api(api).patch_namespace(namespace, body, field_manager="vcm-verify", _request_timeout=15)
+    except ApiException as exc:
+        raise errors.ProvisionError(f"recording the verify result on namespace {namespace}: {exc.reason}") from exc
+    except (HTTPError, OSError) as exc:
+        raise _unreachable(api, exc) from exc
+    finally:
+        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+
+
+def last_verify(namespaces: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The verify result recorded on the first of these namespaces (raw objects from ``tenant_quotas``)."""
+    import json
+
+    for ns in sorted(namespaces, key=lambda n: str(n.get("metadata", {}).get("name"))):
+        text = (ns.get("metadata", {}).get("annotations") or {}).get(naming.LAST_VERIFY_ANNOTATION)
+        if text:
+            try:
+                found = json.loads(text)
+            except ValueError:
+                return {"passed": None, "note": f"unreadable {naming.LAST_VERIFY_ANNOTATION} annotation"}
+            return found if isinstance(found, dict) else None
+    return None

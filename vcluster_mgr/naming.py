@@ -29,6 +29,14 @@ def flow_schema_name(tenant: str) -> str:
 
 """Label on every tenant object; the platform's admission policies select tenant namespaces by it."""
 
+STACK_ANNOTATION = "vcluster-mgr.dev/stack"
+"""On every namespace: the stack that owns it (``project/stack``), checked before an apply. Here rather than
+in ``components`` so that reading a cluster (``hostcluster``) does not import the Pulumi SDK."""
+
+COST_CENTER_LABEL = "cost-center"
+"""The spec label (``metadata.labels``) naming a tenant's cost center: ``vcm usage`` totals by it, and the
+namespaces also carry it as ``department`` for cost tools (OpenCost/Kubecost label-mapping defaults)."""
+
 SYSTEM_NAMESPACE = "vcluster-mgr-system"
 """The project's own namespace; no tenant may claim it."""
 
@@ -158,6 +166,10 @@ def control_plane_kubeconfig_secret(release: str) -> str:
 
 EXPIRES_AT_ANNOTATION = "vcluster-mgr.dev/expires-at"
 """Annotation on an expiring tenant's objects: when it expires, RFC 3339 in UTC (``2025-01-02T03:04:05Z``)."""
+
+LAST_VERIFY_ANNOTATION = "vcluster-mgr.dev/last-verify"
+"""On a tenant's first namespace: the last ``vcm verify`` result as JSON (``passed``, ``at``, counts), written
+by vcm verify with field manager ``vcm-verify`` and read by ``vcm status``. Verify leaves no other trace."""
 
 EXPIRES_AT_LABEL = "vcluster-mgr.dev/expires-at"
 """Label with the same meaning, so expiring tenants can be listed by selector. Label values allow no ':',

@@ -109,8 +109,10 @@ def test_control_plane_lifecycle(vcm, host_cluster: localcluster.Cluster, tmp_pa
     state_text = "".join(p.read_text() for p in (tmp_path / "state").rglob("*.json"))
     assert "s3cr3t-virtual-admin-token" not in state_text
     assert "s3cr3t-virtual-admin-token" not in out + err
-    code, out, _ = vcm("status", "vteam", "-o", "json")
+    code, out, err = vcm("status", "vteam", "-o", "json")
+    assert code == 0, err
     assert "s3cr3t" not in out
+    assert json.loads(out)["lastApply"]["passed"] is True
 
     # sleep: zero replicas, data kept; wake: back
     code, _, err = vcm("sleep", "vteam", with_policy=True)

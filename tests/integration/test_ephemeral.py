@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
@@ -56,6 +57,11 @@ def test_ephemeral_tenant_expires_and_gc_removes_it(host_cluster: localcluster.C
     # the kubeconfig works inside the tenant
     owner = client.CoreV1Api(config.new_client_from_config(str(kc)))
     assert owner.list_namespaced_config_map(f"{name}-main").items is not None
+    # one context per tenant namespace; the owner gets (not lists) its namespace and reads its quota
+    doc = yaml.safe_load(kc.read_text())
+    assert [c["name"] for c in doc["contexts"]] == [f"{name}-main@vcm-default"]
+    assert owner.read_namespace(f"{name}-main").metadata.name == f"{name}-main"
+    assert owner.list_namespaced_resource_quota(f"{name}-main").items
 
     # before the expiry: nothing to collect
     code, out, _ = vcm("gc", "-o", "json")

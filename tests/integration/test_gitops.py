@@ -45,6 +45,8 @@ def managed_objects(kubeconfig: Path) -> dict[tuple[str, str, str], dict[str, An
             (meta.get("annotations") or {}).pop(components.STACK_ANNOTATION, None)
             # vcm records a ttl tenant's expiry; the GitOps program does not (see README, Known limitations)
             (meta.get("annotations") or {}).pop(naming.EXPIRES_AT_ANNOTATION, None)
+            # and the last `vcm verify` result, which vcm verify writes on a tenant's first namespace
+            (meta.get("annotations") or {}).pop(naming.LAST_VERIFY_ANNOTATION, None)
             if not meta.get("annotations"):
                 meta.pop("annotations", None)
             obj.pop("status", None)

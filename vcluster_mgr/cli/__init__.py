@@ -17,6 +17,7 @@ from vcluster_mgr.cli import apps
 
 from vcluster_mgr.cli import spec_commands  # isort: skip
 from vcluster_mgr.cli import tenant_commands  # isort: skip
+from vcluster_mgr.cli import usage_commands  # isort: skip
 from vcluster_mgr.cli import ephemeral_commands  # isort: skip
 from vcluster_mgr.cli import control_plane_commands  # isort: skip
 from vcluster_mgr.cli import verify_commands  # isort: skip
@@ -34,6 +35,7 @@ __all__ = [
     "spec_commands",
     "tenant_commands",
     "toolchain_commands",
+    "usage_commands",
     "verify_commands",
 ]
 

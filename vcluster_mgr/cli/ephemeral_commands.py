@@ -97,7 +97,7 @@ def ephemeral_create(
                 raise errors.UsageError("--kubeconfig-out needs a User owner in the spec")
             owner = next((o for o in users if o.role == "admin"), users[0])
             text = hostcluster.owner_kubeconfig(
-                job.target, user=owner.name, groups=(), namespace=tenant.namespace_names()[0]
+                job.target, user=owner.name, groups=(), namespaces=tenant.namespace_names()
             )
             printing.write_secret(kubeconfig_out, text)
             result["kubeconfig"] = str(kubeconfig_out)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -97,17 +98,35 @@ def status(
     name: Annotated[str, typer.Argument(help="Tenant name.")],
     cluster: options.ClusterOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
     config: options.ConfigOpt = None,
     state_dir: options.StateOpt = None,
     backend_url: options.BackendOpt = None,
 ) -> None:
-    """Show one tenant: host cluster, namespaces, owners, lifetime."""
-    from vcluster_mgr import workspace
+    """Show one tenant: host cluster, namespaces, owners, lifetime; its quota use (live), and whether the
+    last apply (stack history), a drift check (run now) and the last `vcm verify` (recorded on its first
+    namespace) passed, with their times."""
+    from vcluster_mgr import hostcluster, usage, workspace
 
     with printing.failures():
-        cfg = platformconfig.load(config)
+        cfg = platformconfig.load(config, kubeconfig=kubeconfig, context=context)
+        target = cfg.target(cluster)
         s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
-        data = workspace.tenant_outputs(s, cfg.target(cluster).name, name)
+        data = workspace.tenant_outputs(s, target.name, name)
+        namespaces, quotas = hostcluster.tenant_quotas(target, tenant=name)
+        report = usage.tenant_usage(namespaces, quotas, tenants=[name])
+        data["usage"] = report["tenants"][0] if report["tenants"] else None
+        ops = workspace.last_operations(s, target.name, name)
+        update = ops.get("update")
+        data["lastApply"] = (
+            {"passed": update["result"] == "succeeded", "result": update["result"], "at": update["endTime"]}
+            if update
+            else None
+        )
+        changes = hostcluster.drift(target, workspace.applied_objects(s, target.name, name))
+        data["drift"] = {"passed": not changes, "at": _now(), "changes": len(changes)}
+        data["lastVerify"] = hostcluster.last_verify(namespaces)
         if not printing.emit(data, output):
             table = Table("field", "value", show_header=False)
             for key in ("tenant", "cluster", "namespaces", "owners", "ttl", "source"):
@@ -117,7 +136,33 @@ def status(
                 elif isinstance(value, list):
                     value = ", ".join(map(str, value))
                 table.add_row(key, escape(str(value if value is not None else "-")))
+            table.add_row("quota used", escape(_usage_text(data["usage"])))
+            table.add_row("last apply", escape(_check_text(data["lastApply"])))
+            table.add_row("drift", escape(_check_text(data["drift"]) + f", {len(changes)} change(s) (checked now)"))
+            table.add_row("last verify", escape(_check_text(data["lastVerify"])))
             printing.out.print(table)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_text(check: dict[str, Any] | None) -> str:
+    if not check:
+        return "never"
+    verdict = {True: "passed", False: "FAILED", None: "unknown"}[check.get("passed")]
+    return f"{verdict} at {check.get('at') or '?'}"
+
+
+def _usage_text(row: dict[str, Any] | None) -> str:
+    if not row:
+        return "no ResourceQuota found"
+    parts = [
+        f"{key} {r['used']}/{r['hard']}"
+        for key, r in row["resources"].items()
+        if key in ("requests.cpu", "requests.memory", "pods", "services")
+    ]
+    return f"max {row['maxFraction']:.0%}: " + ", ".join(parts)
 
 
 @apps.app.command(epilog="Example: vcm delete payments --yes")
@@ -183,7 +228,7 @@ def kubeconfig(
     backend_url: options.BackendOpt = None,
 ) -> None:
     """A kubeconfig for the tenant: its virtual cluster's (admin) when it has a control plane, else one for
-    an owner with its context set to the tenant's first namespace.
+    an owner with one context per tenant namespace (the first one current).
 
     The certificate is issued by the host cluster's own signer (CSR API); what it may do is exactly what
     the tenant's RoleBindings give that owner.
@@ -223,7 +268,7 @@ def kubeconfig(
                 + ", ".join(o["name"] for o in owners)
             )
         text = hostcluster.owner_kubeconfig(
-            target, user=chosen["name"], groups=(), namespace=(data.get("namespaces") or ["default"])[0]
+            target, user=chosen["name"], groups=(), namespaces=list(data.get("namespaces") or ["default"])
         )
         printing.write_kubeconfig(text, output_file, f"{chosen['name']} ({chosen['role']} of {name})")
 

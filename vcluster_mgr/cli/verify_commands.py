@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +11,10 @@ from rich.table import Table
 
 from vcluster_mgr import errors
 from vcluster_mgr.cli import apps, environment, options, printing
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _verify_table(report: Any) -> None:
@@ -64,7 +69,7 @@ def verify_command(
     The checks and the JSON output (-o json) are described in docs/verify.md. Exits 1 if any check
     fails or cannot be judged (error).
     """
-    from vcluster_mgr import verify, workspace
+    from vcluster_mgr import hostcluster, verify, workspace
 
     with printing.failures():
         if (name is None) == (not all_tenants):
@@ -83,7 +88,14 @@ def verify_command(
             target = env.config.target(cluster_name)
             outputs = workspace.tenant_outputs(env.settings, target.name, tenant)
             printing.tenant_progress(tenant, f"verifying on {target.name}")
-            reports.append(verify.verify_live(target, outputs, checks=checks))
+            report = verify.verify_live(target, outputs, checks=checks)
+            reports.append(report)
+            if report.namespaces:
+                # the one trace verify leaves, for `vcm status` (a run of some checks is recorded as such)
+                result = {"passed": report.passed, "at": _now(), **report.counts()}
+                if check or level != 2:
+                    result["partial"] = True
+                hostcluster.record_verify(target, report.namespaces[0], result)
     if not printing.emit(verify.reports_data(reports, many=all_tenants), output):
         for report in reports:
             _verify_table(report)

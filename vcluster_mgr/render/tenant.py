@@ -57,6 +57,15 @@ def tenant_labels(tenant: spec.Tenant) -> dict[str, str]:
     return {**tenant.labels, naming.MANAGED_BY_KEY: naming.MANAGED_BY_VALUE, naming.TENANT_LABEL: tenant.name}
 
 
+def cost_labels(tenant: spec.Tenant) -> dict[str, str]:
+    """Labels for cost tools on a tenant's namespaces, after the OpenCost/Kubecost label-mapping defaults:
+    ``team`` (the tenant) and ``department`` (its ``cost-center`` label). A label the spec sets itself wins."""
+    found = {"team": tenant.name}
+    if tenant.labels.get(naming.COST_CENTER_LABEL):
+        found["department"] = tenant.labels[naming.COST_CENTER_LABEL]
+    return {k: v for k, v in found.items() if k not in tenant.labels}
+
+
 def _share(total: int, parts: int) -> int:
     return max(1, total // parts) if total > 0 else 0
 
@@ -128,6 +137,7 @@ def tenant_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
         "tenant": {"name": tenant.name, "namespaces": namespaces},
         "namespaces": namespaces,
         "labels": tenant_labels(tenant),
+        "namespaceLabels": {**cost_labels(tenant), **tenant_labels(tenant)},
         "pod_security": s.pod_security,
         "quota": split_quota(s.quota, len(namespaces)),
         "objectCounts": split_objects(s.quota, len(namespaces)),

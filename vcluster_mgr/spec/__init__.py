@@ -69,6 +69,7 @@ from vcluster_mgr.spec.policy_model import (
     DefaultQuota,
     DefaultResources,
     Policy,
+    Prices,
 )
 from vcluster_mgr.spec.rules import (
     check_control_plane,
@@ -152,6 +153,7 @@ __all__ = [
     "Placement",
     "PodSecurityLevel",
     "Policy",
+    "Prices",
     "Port",
     "PrintableName",
     "Quantity",

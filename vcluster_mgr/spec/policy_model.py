@@ -79,6 +79,26 @@ class DefaultLimits(field_types.Model):
     )
 
 
+class Prices(field_types.Model):
+    """Monthly list prices for showback (``vcm usage``): what a tenant's quota reserves and its requests use.
+
+    Prices are per month, in ``currency``; a resource without a price costs nothing.
+    """
+
+    currency: field_types.PrintableName = Field(default="USD", description="Currency the prices are in.")
+    cpu_core_month: float = Field(default=0.0, ge=0, description="Price of one CPU core (requests.cpu) per month.")
+    memory_gib_month: float = Field(
+        default=0.0, ge=0, description="Price of one GiB of memory (requests.memory) per month."
+    )
+    storage_gib_month: float = Field(
+        default=0.0, ge=0, description="Price of one GiB of persistent storage (requests.storage) per month."
+    )
+    gpu_month: dict[field_types.PrintableName, float] = Field(
+        default_factory=dict,
+        description="Price of one GPU per month, by extended resource name (nvidia.com/gpu, amd.com/gpu, ...).",
+    )
+
+
 _POD_SECURITY_LEVELS: tuple[field_types.PodSecurityLevel, ...] = ("restricted", "baseline")
 _DEFAULT_ISOLATION: tuple[field_types.IsolationLevel, ...] = ("strict", "namespace")
 _DEFAULT_EXPOSURES: tuple[tenant_model.ControlPlaneExposure, ...] = ("ClusterIP",)
@@ -227,6 +247,9 @@ class Policy(field_types.Model):
     )
     default_limits: DefaultLimits = Field(
         default_factory=DefaultLimits, description="Container limits for fields a tenant's spec leaves out."
+    )
+    prices: Prices | None = Field(
+        default=None, description="Monthly prices for showback in `vcm usage`; null shows no costs."
     )
 
     def cidr_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

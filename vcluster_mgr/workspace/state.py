@@ -118,3 +118,31 @@ def applied_objects(s: backend.Settings, cluster: str, tenant: str) -> list[dict
         if res.get("custom") and res.get("type", "").startswith("kubernetes:") and res.get("id"):
             found.append({"id": res["id"], "inputs": res.get("inputs", {})})
     return found
+
+
+def last_operations(s: backend.Settings, cluster: str, tenant: str) -> dict[str, dict[str, Any]]:
+    """The latest update, refresh and destroy of a tenant's stack, from its history: kind -> result and times.
+
+    Nothing is stored for this beyond what Pulumi keeps: ``result`` is ``succeeded``, ``failed`` or
+    ``in-progress``; times are ISO 8601 in UTC.
+    """
+    ws = stacks.project_workspace(s, stacks.TENANT_PROJECT)
+    name = stacks.tenant_stack_name(cluster, tenant)
+    try:
+        history = auto.Stack.select(name, ws).history(page_size=20, show_secrets=False)
+    except auto.errors.StackNotFoundError as exc:
+        raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {cluster!r} in {s.backend_url}") from exc
+    except auto.errors.CommandError as exc:
+        raise errors.ProvisionError(f"cannot read the history of stack {name}: {stacks.clean(exc)}") from exc
+    found: dict[str, dict[str, Any]] = {}
+    for entry in history:  # newest first
+        kind = str(entry.kind)
+        if kind in found:
+            continue
+        found[kind] = {
+            "result": str(entry.result),
+            "startTime": entry.start_time.isoformat() if entry.start_time else None,
+            "endTime": entry.end_time.isoformat() if entry.end_time else None,
+            "changes": dict(entry.resource_changes or {}),
+        }
+    return found
