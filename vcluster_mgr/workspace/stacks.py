@@ -139,10 +139,6 @@ def destroy(st: auto.Stack, *, on_event: EventCallback | None = None, remove: bo
         raise errors.ProvisionError(f"destroy of {st.name} failed:\n{clean(exc)}") from exc
 
 
-def outputs(st: auto.Stack) -> Mapping[str, Any]:
-    return {k: "[secret]" if v.secret else v.value for k, v in st.outputs().items()}
-
-
 def recorded_outputs(s: backend.Settings, project: str, name: str) -> dict[str, Any] | None:
     """A stack's outputs with secrets shown as ``[secret]``, in one CLI run and no key derivation;
     ``None`` if there is no such stack."""
