@@ -135,24 +135,23 @@ class Bench:
         localcluster.down(self.cluster.name)
 
 
-def gitops_cmd(bench: Bench, state: Path) -> list[str]:
-    """One stack holding every tenant, run through the Automation API in its own process."""
+def folder_cmd(bench: Bench, state: Path, parallel: int | None) -> list[str]:
+    """The folder stack (``workspace.folder_up``: one stack, one engine run) in its own process."""
     code = (
         "import sys; from pathlib import Path;"
-        "from vcluster_mgr import platformconfig, program, spec, workspace;"
+        "from vcluster_mgr import platformconfig, spec, workspace;"
         f"s = workspace.settings(state_dir=Path({str(state)!r}));"
         f"ts = spec.load_specs([Path({str(bench.specs)!r})]);"
         f"t = platformconfig.Target('default', {str(bench.cluster.kubeconfig)!r});"
-        "st = workspace.stack(s, 'gitops', program.folder_program(ts, t, platformconfig.Blueprint(), "
-        "with_platform=False),"
-        " project='vcm-bench-gitops');"
-        "r = workspace.up(st);"
-        "print(r.summary.resource_changes)"
+        "r = workspace.folder_up(s, t, platformconfig.Blueprint(), ts, with_platform=False"
+        + (f", parallel={parallel}" if parallel else "") + ");"
+        "print(r.changes)"
     )
     return [sys.executable, "-c", code]
 
 
-def run(n: int, parallels: list[int], with_gitops: bool, gitops_max: int) -> list[dict[str, Any]]:
+def run(n: int, parallels: list[int], with_folder: bool, folder_parallel: int | None,
+        folder_env: dict[str, str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="vcm-bench-") as tmp:
         bench = Bench(n, Path(tmp))
@@ -182,17 +181,12 @@ def run(n: int, parallels: list[int], with_gitops: bool, gitops_max: int) -> lis
                 modes.append((f"vcm apply --parallel {p}", lambda state, refresh, p=p: [
                     sys.executable, "-m", "vcluster_mgr", "apply", str(bench.specs), "--parallel", str(p),
                     "--yes", "-o", "json"]))
-            if with_gitops and n <= gitops_max:
-                modes.append(("gitops single stack", lambda state, refresh: gitops_cmd(bench, state)))
-            if with_gitops:
-                # the same stack without a checkpoint per step (only the final state is written): shows how much
-                # of the single stack's cost is rewriting an ever larger snapshot
-                modes.append(("gitops, PULUMI_SKIP_CHECKPOINTS", lambda state, refresh: gitops_cmd(bench, state)))
+            if with_folder:
+                modes.append(("folder stack", lambda state, refresh: folder_cmd(bench, state, folder_parallel)))
             for mode, cmd in modes:
                 state = bench.work / f"state-{len(rows)}"
                 env = bench.vcm_env(state)
-                if "SKIP_CHECKPOINTS" in mode:
-                    env["PULUMI_SKIP_CHECKPOINTS"] = "true"
+                env.update(folder_env if mode == "folder stack" else {})
                 record(mode, "apply", measure(cmd(state, True), env), base_apply)
                 record(mode, "reapply", measure(cmd(state, True), env), base_diff)
                 bench.reset()
@@ -205,14 +199,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tenants", default="10,100", help="comma-separated tenant counts (default 10,100)")
     ap.add_argument("--parallel", default="1,2,4", help="comma-separated --parallel values (default 1,2,4)")
-    ap.add_argument("--no-gitops", action="store_true", help="skip the single-stack GitOps modes")
-    ap.add_argument("--gitops-max", type=int, default=100,
-                    help="largest N for the checkpointing single stack (its state writes grow with N squared)")
+    ap.add_argument("--no-folder", action="store_true", help="skip the folder stack")
+    ap.add_argument("--folder-parallel", type=int, help="engine --parallel of the folder stack (default: its own)")
+    ap.add_argument("--folder-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="engine environment for the folder stack, over its own (tuning experiments)")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = ap.parse_args()
     rows = []
     for n in (int(x) for x in args.tenants.split(",")):
-        rows += run(n, [int(p) for p in args.parallel.split(",")], not args.no_gitops, args.gitops_max)
+        rows += run(n, [int(p) for p in args.parallel.split(",") if p], not args.no_folder, args.folder_parallel,
+                    dict(kv.split("=", 1) for kv in args.folder_env))
     print("| tenants | mode | phase | seconds | tenants/min | x baseline | peak MiB | MiB written |")
     print("|---:|---|---|---:|---:|---:|---:|---:|")
     for r in rows:

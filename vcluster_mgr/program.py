@@ -119,8 +119,9 @@ def platform_program(target: platformconfig.Target, blueprint: platformconfig.Bl
 
 def folder_program(tenants: Sequence[spec.Tenant], target: platformconfig.Target,
                    blueprint: platformconfig.Blueprint, *,
-                   with_platform: bool = True) -> Callable[[], None]:
-    """GitOps: the platform and every tenant of a folder in one stack (the top-level Pulumi.yaml)."""
+                   with_platform: bool = True, cluster_uid: str | None = None) -> Callable[[], None]:
+    """GitOps: the platform and every tenant of a folder in one stack (the top-level Pulumi.yaml);
+    ``cluster_uid`` as for ``tenant_program`` (recorded when the caller checked it)."""
 
     def run() -> None:
         prov = provider(target)
@@ -131,6 +132,8 @@ def folder_program(tenants: Sequence[spec.Tenant], target: platformconfig.Target
         declared = {t.name: declare_tenant(t, blueprint, opts) for t in tenants}
         pulumi.export("tenants", {name: t.namespaces for name, t in declared.items()})
         pulumi.export("cluster", target.name)
+        if cluster_uid:
+            pulumi.export(CLUSTER_UID_OUTPUT, cluster_uid)
 
     return run
 

@@ -6,12 +6,14 @@ the toolchain's bin directory (first on ``PATH``), so nothing the engine does re
 
 The parts, bottom to top: ``backend`` (``Settings``, the state dir and passphrase, the engine's environment),
 ``stacks`` (one stack: open, up / preview / destroy, recorded outputs, the cluster identity check), ``jobs``
-(many tenants in parallel worker processes, the platform apply), ``state`` (listing, outputs, deletion and
+(many tenants in parallel worker processes, the platform apply), ``folder`` (every tenant of a folder in
+one fast, crash-safe stack), ``state`` (listing, outputs, deletion and
 the applied objects of tenant stacks). This module is their public face.
 """
 
 from __future__ import annotations
 
+from vcluster_mgr.workspace.folder import FolderOutcome, folder_up
 from vcluster_mgr.workspace.backend import Settings, default_state_dir, engine_env, provider_kubeconfig, settings
 from vcluster_mgr.workspace.jobs import Job, Outcome, Progress, platform_apply, run_jobs
 from vcluster_mgr.workspace.stacks import (
@@ -41,6 +43,7 @@ __all__ = [
     "PROJECT",
     "TENANT_PROJECT",
     "EventCallback",
+    "FolderOutcome",
     "Job",
     "Outcome",
     "Progress",
@@ -52,6 +55,7 @@ __all__ = [
     "delete_tenant",
     "destroy",
     "engine_env",
+    "folder_up",
     "last_operations",
     "list_tenant_stacks",
     "platform_apply",

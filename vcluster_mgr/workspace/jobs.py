@@ -103,7 +103,8 @@ def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> 
 
     try:
         uid = hostcluster.cluster_uid(job.target)
-        recorded = stacks.recorded_outputs(s, stacks.TENANT_PROJECT, job.stack_name) or {}
+        found = stacks.recorded_outputs(s, stacks.TENANT_PROJECT, job.stack_name)
+        recorded = found or {}
         stacks.check_cluster_identity(job.target, job.stack_name, recorded, uid)
         if action in ("apply", "plan"):
             hostcluster.check_ownership(job.target, job.tenant.name, job.tenant.namespace_names(),
@@ -118,7 +119,8 @@ def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> 
                              "writes it once running); `vcm kubeconfig` waits for it")
         fn = program.tenant_program(job.tenant, job.target, job.blueprint, expires_at=expires_at, asleep=asleep,
                                     kubeconfig=kubeconfig, cluster_uid=uid)
-        st = stacks.stack(s, job.stack_name, fn, project=stacks.TENANT_PROJECT, target=job.target)
+        st = stacks.stack(s, job.stack_name, fn, project=stacks.TENANT_PROJECT, target=job.target,
+                          exists=found is not None)
         if action == "apply":
             res = stacks.up(st, on_event=on_event)
             # the engine's op names as plain strings (OpType is a str enum)
@@ -196,7 +198,7 @@ def platform_apply(s: backend.Settings, target: platformconfig.Target, blueprint
     recorded = stacks.recorded_outputs(s, stacks.PLATFORM_PROJECT, target.name)
     stacks.check_cluster_identity(target, target.name, recorded, uid)
     st = stacks.stack(s, target.name, program.platform_program(target, blueprint, cluster_uid=uid),
-                      project=stacks.PLATFORM_PROJECT, target=target)
+                      project=stacks.PLATFORM_PROJECT, target=target, exists=recorded is not None)
     report = progress or (lambda _t, _m: None)
     def on_event(ev: auto.EngineEvent) -> None:
         text = event_text(ev)

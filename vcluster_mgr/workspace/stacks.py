@@ -7,6 +7,8 @@ it was applied to. Engine errors become ``ProvisionError`` here, with the engine
 
 from __future__ import annotations
 
+import datetime
+import functools
 import json
 import os
 import socket
@@ -19,7 +21,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from vcluster_mgr import errors, platformconfig, program, toolchain
-from vcluster_mgr.workspace import backend
+from vcluster_mgr.workspace import backend, checkpoints
 
 PROJECT = "vcluster-mgr"
 EventCallback = Callable[[auto.EngineEvent], None]
@@ -32,6 +34,12 @@ def tenant_stack_name(cluster: str, tenant: str) -> str:
     return f"{cluster}.{tenant}"
 
 
+@functools.cache
+def _pulumi_command(root: str) -> auto.PulumiCommand:
+    """The CLI, once per process: constructing it runs ``pulumi version``, which costs a process start."""
+    return auto.PulumiCommand(root=root, skip_version_check=True)
+
+
 def _workspace_opts(s: backend.Settings, project: str, work_dir: Path | None = None,
                     target: platformconfig.Target | None = None) -> auto.LocalWorkspaceOptions:
     env = backend.engine_env(s, target)
@@ -39,7 +47,7 @@ def _workspace_opts(s: backend.Settings, project: str, work_dir: Path | None = N
         work_dir=str(work_dir) if work_dir else None,
         pulumi_home=env["PULUMI_HOME"],
         env_vars=env,
-        pulumi_command=auto.PulumiCommand(root=str(toolchain.cache_dir()), skip_version_check=True),
+        pulumi_command=_pulumi_command(str(toolchain.cache_dir())),
         secrets_provider="passphrase",
         project_settings=auto.ProjectSettings(name=project, runtime="python",
                                               backend=auto.ProjectBackend(url=s.backend_url)),
@@ -76,19 +84,132 @@ def clear_stale_locks(s: backend.Settings, project: str, name: str) -> list[str]
     return removed
 
 
+_WORKSPACES: dict[tuple[object, ...], auto.LocalWorkspace] = {}
+
+
+def _workspace(s: backend.Settings, project: str, target: platformconfig.Target,
+               extra_env: Mapping[str, str] | None = None) -> auto.LocalWorkspace:
+    """One workspace per project and host cluster in each process, reused by all its stacks.
+
+    Its folder is a temporary one of this process (as the Automation API makes for inline programs), so
+    stack settings written by one process are never read by another: every secret's salt comes from the
+    backend's checkpoint. The environment is computed once (``engine_env``).
+    """
+    key = (s.backend_url, str(s.state_dir), project, target.name, target.kubeconfig, target.context, target.in_state,
+           tuple(sorted((extra_env or {}).items())))
+    ws = _WORKSPACES.get(key)
+    if ws is None:
+        opts = _workspace_opts(s, project, target=target)
+        opts.env_vars = {**(opts.env_vars or {}), **(extra_env or {})}
+        ws = _WORKSPACES[key] = auto.LocalWorkspace(**vars(opts))
+    return ws
+
+
+class EngineStack(auto.Stack):
+    """A stack run by name, and an update that costs one engine run.
+
+    The Automation API's ``Stack`` selects the stack first (``pulumi stack select``) and, after ``up``
+    and ``destroy``, starts three more CLI processes to read the outputs and the update summary
+    (``stack output`` twice, ``stack history``, two of them deriving the passphrase key again). Every
+    stack command passes ``--stack`` anyway, and the engine's own events already carry the summary and the
+    stack's outputs, so this stack is never selected, and ``outputs()`` and ``info()`` answer from the events
+    of the run that just ended. Outputs holding a secret are read from the CLI, since events mask them.
+    """
+
+    def __init__(self, name: str, ws: auto.Workspace) -> None:  # noqa: D107 - the class says it
+        # deliberately not Stack.__init__, which runs `pulumi stack select`
+        self.name = name
+        self.workspace = ws
+        self._run: _Run | None = None
+
+    def __repr__(self) -> str:
+        return f"EngineStack(stack_name={self.name!r}, workspace={self.workspace!r})"
+
+    def _capture(self, kind: str, on_event: EventCallback | None) -> EventCallback:
+        run = self._run = _Run(kind)
+
+        def seen(ev: auto.EngineEvent) -> None:
+            run.see(ev)
+            if on_event is not None:
+                on_event(ev)
+        return seen
+
+    def up(self, *args: Any, on_event: EventCallback | None = None, **kwargs: Any) -> auto.UpResult:
+        try:
+            return super().up(*args, on_event=self._capture("update", on_event), **kwargs)
+        finally:
+            self._run = None
+
+    def destroy(self, *args: Any, on_event: EventCallback | None = None, **kwargs: Any) -> auto.DestroyResult:
+        try:
+            return super().destroy(*args, on_event=self._capture("destroy", on_event), **kwargs)
+        finally:
+            self._run = None
+
+    def outputs(self) -> auto.OutputMap:
+        run = self._run
+        if run is None or run.outputs is None or any(v == "[secret]" for v in _leaves(run.outputs)):
+            return super().outputs()
+        return {k: auto.OutputValue(v, False) for k, v in run.outputs.items()}
+
+    def info(self, show_secrets: bool = True) -> auto.UpdateSummary | None:
+        run = self._run
+        if run is None or run.summary is None:
+            return super().info(show_secrets)
+        return auto.UpdateSummary(kind=run.kind, start_time=run.started, message="", environment={}, config={},
+                                  result="succeeded", end_time=datetime.datetime.now(datetime.timezone.utc),
+                                  resource_changes=run.summary.resource_changes)
+
+
+class _Run:
+    """What the engine's events of one run said: its summary and the root stack's outputs."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.started = datetime.datetime.now(datetime.timezone.utc)
+        self.summary: auto.SummaryEvent | None = None
+        self.outputs: dict[str, Any] | None = None
+
+    def see(self, ev: auto.EngineEvent) -> None:
+        if ev.summary_event is not None:
+            self.summary = ev.summary_event
+        out = ev.res_outputs_event
+        if out is not None and out.metadata.type == "pulumi:pulumi:Stack" and out.metadata.new is not None:
+            self.outputs = dict(out.metadata.new.outputs or {})
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
 def stack(s: backend.Settings, name: str, fn: auto.PulumiFn, *, project: str = PROJECT,
-          target: platformconfig.Target | None = None) -> auto.Stack:
-    """Create or select the stack ``name`` for an inline program ``fn`` (stale local locks are cleared
-    first); its engine reaches ``target`` (see ``engine_env``), by default the settings' kubeconfig."""
+          target: platformconfig.Target | None = None, exists: bool | None = None,
+          extra_env: Mapping[str, str] | None = None) -> EngineStack:
+    """The stack ``name`` for an inline program ``fn``, created if it does not exist (stale local locks are
+    cleared first); its engine reaches ``target`` (see ``engine_env``), by default the settings' kubeconfig.
+
+    ``exists`` is what the caller already knows from ``recorded_outputs`` (None: look it up); an existing
+    stack costs no CLI run here, a new one ``pulumi stack init``. ``extra_env`` is added to the engine's
+    environment (``folder`` tunes the provider and checkpoints with it).
+    """
     clear_stale_locks(s, project, name)
-    opts = _workspace_opts(s, project, target=target or platformconfig.Target("default", s.kubeconfig, s.context))
+    ws = _workspace(s, project, target or platformconfig.Target("default", s.kubeconfig, s.context), extra_env)
+    ws.program = fn
+    if exists is None:
+        exists = recorded_outputs(s, project, name) is not None
+    st = EngineStack(name, ws)
+    if exists:
+        return st
     for attempt in range(6):
         try:
-            try:
-                return auto.create_or_select_stack(stack_name=name, project_name=project, program=fn, opts=opts)
-            except auto.errors.StackAlreadyExistsError:
-                # another process created it between our look and our create: use theirs
-                return auto.select_stack(stack_name=name, project_name=project, program=fn, opts=opts)
+            ws.create_stack(name)
+            return st
+        except auto.errors.StackAlreadyExistsError:
+            return st  # another process created it between our look and our create: use theirs
         except auto.errors.CommandError as exc:
             # another process holds the stack's lock while it creates the stack: wait a little for it
             if "created by" in str(exc) and attempt < 5:
@@ -140,8 +261,13 @@ def destroy(st: auto.Stack, *, on_event: EventCallback | None = None, remove: bo
 
 
 def recorded_outputs(s: backend.Settings, project: str, name: str) -> dict[str, Any] | None:
-    """A stack's outputs with secrets shown as ``[secret]``, in one CLI run and no key derivation;
-    ``None`` if there is no such stack."""
+    """A stack's outputs with secrets shown as ``[secret]``; ``None`` if there is no such stack.
+
+    From a file backend's checkpoint when it can be read here (``checkpoints``), else in one CLI run
+    (no key derivation)."""
+    found = checkpoints.read_outputs(s.backend_url, project, name)
+    if found is not checkpoints.UNKNOWN:
+        return found  # type: ignore[return-value]  # dict or None, as read_outputs says
     work = _project_dir(s, project)
     proc = subprocess.run([str(toolchain.bin_dir() / "pulumi"), "stack", "output", "--json", "--stack", name],
                           cwd=work, env={**os.environ, **backend.engine_env(s)}, capture_output=True, text=True,
