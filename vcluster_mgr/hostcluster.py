@@ -48,17 +48,21 @@ def _read_namespace(api: client.ApiClient, name: str) -> dict[str, Any] | None:
     to import on 2 cores: this is on the path of every ``vcm apply``, which needs nothing else from it.
     """
     try:
-        resp = api.call_api(f"/api/v1/namespaces/{name}", "GET", auth_settings=["BearerToken"],
-                            _preload_content=False, _request_timeout=15)
+        request = api.param_serialize("GET", "/api/v1/namespaces/{name}", path_params={"name": name},
+                                      auth_settings=["BearerToken"])
+        resp = api.call_api(*request, _request_timeout=15)
+        resp.read()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
     except ApiException as exc:
-        if exc.status == 404:
-            return None
         raise errors.ProvisionError(f"reading namespace {name} on {server_of(api)}: {exc.reason}") from exc
     except (HTTPError, OSError) as exc:
         raise _unreachable(api, exc) from exc
+    if resp.status == 404:
+        return None
+    if not 200 <= resp.status < 300:
+        raise errors.ProvisionError(f"reading namespace {name} on {server_of(api)}: {resp.status} {resp.reason}")
     try:
-        doc = json.loads(resp[0].data)
-    except (ValueError, TypeError) as exc:
+        doc = json.loads(resp.data or b"")
+    except ValueError as exc:
         raise errors.ProvisionError(f"reading namespace {name} on {server_of(api)}: not JSON") from exc
     return doc if isinstance(doc, dict) else None
 

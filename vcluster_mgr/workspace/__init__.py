@@ -13,8 +13,8 @@ the applied objects of tenant stacks). This module is their public face.
 
 from __future__ import annotations
 
-from vcluster_mgr.workspace.folder import FolderOutcome, folder_up
 from vcluster_mgr.workspace.backend import Settings, default_state_dir, engine_env, provider_kubeconfig, settings
+from vcluster_mgr.workspace.folder import FolderOutcome, folder_up
 from vcluster_mgr.workspace.jobs import Job, Outcome, Progress, platform_apply, run_jobs
 from vcluster_mgr.workspace.stacks import (
     PLATFORM_PROJECT,

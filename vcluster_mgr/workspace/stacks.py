@@ -116,7 +116,7 @@ class EngineStack(auto.Stack):
     of the run that just ended. Outputs holding a secret are read from the CLI, since events mask them.
     """
 
-    def __init__(self, name: str, ws: auto.Workspace) -> None:  # noqa: D107 - the class says it
+    def __init__(self, name: str, ws: auto.Workspace) -> None:
         # deliberately not Stack.__init__, which runs `pulumi stack select`
         self.name = name
         self.workspace = ws
@@ -134,15 +134,15 @@ class EngineStack(auto.Stack):
                 on_event(ev)
         return seen
 
-    def up(self, *args: Any, on_event: EventCallback | None = None, **kwargs: Any) -> auto.UpResult:
+    def up(self, **kwargs: Any) -> auto.UpResult:  # type: ignore[override]  # keyword arguments only
         try:
-            return super().up(*args, on_event=self._capture("update", on_event), **kwargs)
+            return super().up(**{**kwargs, "on_event": self._capture("update", kwargs.get("on_event"))})
         finally:
             self._run = None
 
-    def destroy(self, *args: Any, on_event: EventCallback | None = None, **kwargs: Any) -> auto.DestroyResult:
+    def destroy(self, **kwargs: Any) -> auto.DestroyResult:  # type: ignore[override]  # keyword arguments only
         try:
-            return super().destroy(*args, on_event=self._capture("destroy", on_event), **kwargs)
+            return super().destroy(**{**kwargs, "on_event": self._capture("destroy", kwargs.get("on_event"))})
         finally:
             self._run = None
 
@@ -157,7 +157,7 @@ class EngineStack(auto.Stack):
         if run is None or run.summary is None:
             return super().info(show_secrets)
         return auto.UpdateSummary(kind=run.kind, start_time=run.started, message="", environment={}, config={},
-                                  result="succeeded", end_time=datetime.datetime.now(datetime.timezone.utc),
+                                  result="succeeded", end_time=datetime.datetime.now(datetime.UTC),
                                   resource_changes=run.summary.resource_changes)
 
 
@@ -166,7 +166,7 @@ class _Run:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.started = datetime.datetime.now(datetime.timezone.utc)
+        self.started = datetime.datetime.now(datetime.UTC)
         self.summary: auto.SummaryEvent | None = None
         self.outputs: dict[str, Any] | None = None
 
