@@ -7,10 +7,12 @@ it was applied to. Engine errors become ``ProvisionError`` here, with the engine
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import functools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -102,6 +104,8 @@ def _workspace(s: backend.Settings, project: str, target: platformconfig.Target,
         opts = _workspace_opts(s, project, target=target)
         opts.env_vars = {**(opts.env_vars or {}), **(extra_env or {})}
         ws = _WORKSPACES[key] = auto.LocalWorkspace(**vars(opts))
+        # the folder is this process's alone: remove it when the process ends
+        atexit.register(shutil.rmtree, ws.work_dir, ignore_errors=True)
     return ws
 
 
