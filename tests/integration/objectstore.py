@@ -4,7 +4,8 @@ SeaweedFS (``weed server``: master, volume, filer and S3 gateway in one process)
 ``vcm toolchain ensure --object-store`` (``make test`` does). The test starts it with every port on 127.0.0.1
 (each chosen free and named, gRPC ports included, the extra catalog endpoints off), its data in a temp dir,
 and one admin identity whose keys are made per run and reach it and the engine only through the
-environment; ``stop`` ends its process group and removes the data, so nothing is left behind.
+environment; its logs and sockets go to the same temp dir, and ``stop`` ends its process group and removes
+the data, so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class ObjectStore:
     def start(self, timeout: float = 120.0) -> None:
         self.data_dir.mkdir(parents=True)
         args = [
-            str(self.binary), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.data_dir}",
+            str(self.binary), f"-logdir={self.root}", "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-dir={self.data_dir}",
             f"-master.port={self.master}", f"-master.port.grpc={self.master_grpc}",
             "-master.volumeSizeLimitMB=64",
             f"-volume.port={self.volume}", f"-volume.port.grpc={self.volume_grpc}", "-volume.max=16",
@@ -108,7 +110,7 @@ class ObjectStore:
             "-s3", f"-s3.port={self.s3}", f"-s3.port.grpc={self.s3_grpc}",
             "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]
-        env = {**os.environ, **self.credentials_env()}
+        env = {**os.environ, **self.credentials_env(), "TMPDIR": str(self.root)}  # its unix sockets, too
         log = (self.root / "weed.log").open("wb")
         self.proc = subprocess.Popen(args, env=env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
@@ -143,9 +145,10 @@ class ObjectStore:
         """Create a bucket as an operator would, with SeaweedFS's own shell."""
         master = f"127.0.0.1:{self.master}.{self.master_grpc}"
         filer = f"127.0.0.1:{self.filer}.{self.filer_grpc}"
-        proc = subprocess.run([str(self.binary), "shell", f"-master={master}", f"-filer={filer}"],
+        proc = subprocess.run([str(self.binary), f"-logdir={self.root}", "shell", f"-master={master}",
+                               f"-filer={filer}"],
                               input=f"s3.bucket.create -name {name}\nexit\n", capture_output=True, text=True,
-                              timeout=120, check=False, cwd=self.root)
+                              timeout=120, check=False, cwd=self.root, env={**os.environ, "TMPDIR": str(self.root)})
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
         assert name in self.buckets(), proc.stdout[-2000:] + proc.stderr[-2000:]
         return name

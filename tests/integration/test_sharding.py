@@ -7,7 +7,8 @@ exactly once (the shards are disjoint, their union is the folder, each stack has
 history, each tenant's namespace is on the cluster); a re-run with another N finds every stack (nothing
 created, nothing changed, no stack added, one more update each); and the same once with the backend on
 a real S3-compatible object store on loopback (SeaweedFS, ``tests/integration/objectstore.py``), through
-Pulumi's own ``s3://`` URL.
+Pulumi's own ``s3://`` URL; and a job killed mid-apply on S3, whose lock no other machine can judge stale:
+the next apply says to run ``pulumi cancel``, and after it converges.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,3 +158,56 @@ def test_shards_share_an_s3_backend(host_cluster: localcluster.Cluster, tmp_path
     keys = object_store.keys(bucket)
     assert ".pulumi/stacks/vcm-tenants/default.shards-a.json" in keys, keys[:40]
     assert not any(k.startswith(".pulumi/locks/") and k.endswith(".json") for k in keys), "a lock was left"
+
+
+def test_killed_shard_leaves_a_lock_on_s3_that_pulumi_cancel_clears(host_cluster: localcluster.Cluster,
+                                                                    tmp_path: Path, object_store: ObjectStore) -> None:
+    """A job killed mid-apply leaves its lock in the bucket; no one can tell from another machine that its
+    process is gone, so the next apply of that stack stops and says what to run, and after that command the
+    apply converges."""
+    bucket = object_store.create_bucket("vcm-locks")
+    url = f"s3://{bucket}?region=us-east-1&endpoint={object_store.endpoint}&use_path_style=true"
+    fleet = Fleet(host_cluster, tmp_path, url, object_store.credentials_env(), ["shardk-a"])
+    spec_file = str(fleet.folder / "shardk-a.yaml")
+    proc = subprocess.Popen([sys.executable, "-m", "vcluster_mgr", "apply", spec_file, "--yes"],
+                            env=fleet.env("runner-killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    lock_dir = ".pulumi/locks/organization/vcm-tenants/default.shardk-a/"
+    try:
+        deadline = time.monotonic() + 600
+        while not any(k.startswith(lock_dir) for k in object_store.keys(bucket)):
+            assert proc.poll() is None, "the apply ended before it took its lock"
+            assert time.monotonic() < deadline, "the apply never took its lock"
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert any(k.startswith(lock_dir) for k in object_store.keys(bucket))
+
+    def apply(runner: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "vcluster_mgr", "apply", spec_file, "--yes"],
+                              env=fleet.env(runner), capture_output=True, text=True, timeout=900,
+                              stdin=subprocess.DEVNULL, check=False)
+
+    blocked = apply("runner-next")
+    assert blocked.returncode == 1, blocked.stdout + blocked.stderr
+    message = " ".join(blocked.stderr.split())
+    assert "being updated by another process" in message, message
+    assert "pulumi cancel --yes --stack organization/vcm-tenants/default.shardk-a" in message, message
+    assert "Traceback" not in blocked.stderr
+
+    # what the message says to run, as a user would: vcm's toolchain env, then pulumi cancel
+    env = fleet.env("runner-next")
+    exports = subprocess.run([sys.executable, "-m", "vcluster_mgr", "toolchain", "env", "--backend-url", url],
+                             env=env, capture_output=True, text=True, timeout=120, check=True).stdout
+    cancel = subprocess.run(["bash", "-c", exports + "\npulumi cancel --yes --stack "
+                             "organization/vcm-tenants/default.shardk-a"],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+    assert not any(k.startswith(lock_dir) for k in object_store.keys(bucket))
+
+    done = apply("runner-next")
+    assert done.returncode == 0, done.stdout + done.stderr
+    core = client.CoreV1Api(config.new_client_from_config(str(host_cluster.kubeconfig)))  # type: ignore[no-untyped-call]
+    meta = core.read_namespace("shardk-a-app").metadata
+    assert meta is not None and (meta.labels or {}).get("vcluster-mgr.dev/tenant") == "shardk-a"
