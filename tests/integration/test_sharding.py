@@ -211,3 +211,18 @@ def test_killed_shard_leaves_a_lock_on_s3_that_pulumi_cancel_clears(host_cluster
     core = client.CoreV1Api(config.new_client_from_config(str(host_cluster.kubeconfig)))  # type: ignore[no-untyped-call]
     meta = core.read_namespace("shardk-a-app").metadata
     assert meta is not None and (meta.labels or {}).get("vcluster-mgr.dev/tenant") == "shardk-a"
+
+
+def test_a_shard_with_no_tenants_succeeds_and_touches_nothing(host_cluster: localcluster.Cluster,
+                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More jobs than tenants: the jobs left without a stack exit 0 with nothing done and no stack made."""
+    fleet = Fleet(host_cluster, tmp_path, (tmp_path / "shared-backend").as_uri(), {}, ["sharde-a"])
+    owner = sharding.shard_of("default.sharde-a", 3)
+    other = next(i for i in range(1, 4) if i != owner)
+    res = subprocess.run([sys.executable, "-m", "vcluster_mgr", "apply", str(fleet.folder), "--shard", f"{other}/3",
+                          "--yes", "-o", "json"], env=fleet.env("runner-empty"), capture_output=True, text=True,
+                         timeout=300, stdin=subprocess.DEVNULL, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert json.loads(res.stdout) == []
+    assert f"shard {other}/3: 0 of 1 tenant stack(s)" in res.stderr
+    assert fleet.updates(fleet.reader(monkeypatch)) == {}
