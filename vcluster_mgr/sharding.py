@@ -4,8 +4,8 @@ N jobs (a CI matrix) run the same command on the same folder, each with its own 
 stacks this module assigns to shard I and the union is the whole folder, each stack exactly once. Nothing
 is shared between the jobs but the state backend, whose per-stack locks are the only coordination.
 
-The scheme is rendezvous (highest random weight) hashing: a stack goes to the shard whose
-``sha256("I/N" ... )`` score, computed from the shard number and the stack's name alone, is highest. So:
+The scheme is rendezvous (highest random weight) hashing: stack ``S`` goes to the shard ``i`` (1..N) whose
+score, the first 8 bytes of ``sha256("i/S")``, is highest. So:
 
 * the assignment depends on nothing but the stack's name and N: adding or removing tenants never moves
   another tenant, and every job computes the same answer without talking to the others;
