@@ -1,14 +1,17 @@
-"""Provisioning speed: vcm apply (a stack per tenant) and the GitOps single stack, against
-`kubectl apply --server-side` of the very same rendered manifests, measured in one run.
+"""Provisioning speed: vcm apply (a stack per tenant) and the folder path (a few batch stacks of many
+tenants, ``workspace.folder_up``: the GitOps program), against `kubectl apply --server-side` of the very
+same rendered manifests, measured in one run.
 
-    .venv/bin/python benchmarks/bench_apply.py --tenants 10,100 --parallel 1,2,4
+    .venv/bin/python benchmarks/bench_apply.py --tenants 10,100 --parallel 1,2,4 --json results.json
 
 For each N it starts a fresh local host cluster, writes N tenant specs, and measures each mode twice:
 a first apply (everything created) and a no-change re-apply (baseline: `kubectl diff --server-side`).
 Between modes the tenants' namespaces are deleted and the cluster is waited on, so every mode starts
 from the same empty cluster. Reported per run: wall time, tenants per minute, peak memory of the whole
 process tree (sum of RSS, sampled every 0.2 s), bytes written to storage by the process tree
-(/proc/self/io of this process, which includes waited-for children), and the ratio to the baseline.
+(/proc/self/io of this process, which includes waited-for children), the ratio to the baseline, and the
+machine's 1-minute load average as each run ended (the machine is shared: the ratio is the figure to
+compare).
 
 This is a benchmark, not a test: it asserts nothing and prints a table (and `--json FILE`).
 """
@@ -159,7 +162,7 @@ def run(n: int, parallels: list[int], with_folder: bool, folder_parallel: int | 
             print(f"N={n}: {bench.objects} objects, cluster {bench.cluster.server}", file=sys.stderr)
 
             def record(mode: str, phase: str, result: dict[str, Any], baseline: dict[str, Any] | None) -> None:
-                row = {"tenants": n, "mode": mode, "phase": phase, **result,
+                row = {"tenants": n, "mode": mode, "phase": phase, **result, "load": round(os.getloadavg()[0], 1),
                        "tenants_per_min": round(n / result["seconds"] * 60, 1) if result["seconds"] else None,
                        "ratio": round(result["seconds"] / baseline["seconds"], 2) if baseline else 1.0}
                 rows.append(row)

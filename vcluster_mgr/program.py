@@ -14,16 +14,23 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from vcluster_mgr import components, errors, naming, platformconfig, render, spec
+from vcluster_mgr import components, errors, naming, platformconfig, render, sharding, spec
+
+#: the provider's client limits for a folder's stack: its default of 50 requests/s (burst 120) alone makes
+#: 2,000 objects take 80 s (a refresh reads each, a diff dry-runs each); above ~200/s the 2-core API server
+#: is the limit (measured: ``benchmarks/bench_apply.py --folder-env``, README "Apply")
+FOLDER_CLIENT = {"qps": 200, "burst": 400}
 
 
-def provider(target: platformconfig.Target) -> k8s.Provider:
+def provider(target: platformconfig.Target, client: dict[str, int] | None = None) -> k8s.Provider:
     """The provider for a host cluster. Never a kubeconfig's content in the state; its path and context
     only when ``target.in_state``. An empty ``kubeconfig`` makes the provider use the usual resolution
     (``KUBECONFIG`` of its own process) and keeps the SDK from filling the input in from ours."""
+    settings = k8s.KubeClientSettingsArgs(**client) if client else None
     if target.in_state:
-        return k8s.Provider(f"host-{target.name}", kubeconfig=target.kubeconfig or "", context=target.context)
-    return k8s.Provider(f"host-{target.name}", kubeconfig="")
+        return k8s.Provider(f"host-{target.name}", kubeconfig=target.kubeconfig or "", context=target.context,
+                            kube_client_settings=settings)
+    return k8s.Provider(f"host-{target.name}", kubeconfig="", kube_client_settings=settings)
 
 
 def owner_outputs(tenant: spec.Tenant) -> list[dict[str, str]]:
@@ -124,7 +131,7 @@ def folder_program(tenants: Sequence[spec.Tenant], target: platformconfig.Target
     ``cluster_uid`` as for ``tenant_program`` (recorded when the caller checked it)."""
 
     def run() -> None:
-        prov = provider(target)
+        prov = provider(target, FOLDER_CLIENT)
         opts = pulumi.ResourceOptions(provider=prov)
         if with_platform:
             objects = render.render_platform(policy=blueprint.policy, templates_dir=blueprint.templates_dir)
@@ -161,7 +168,9 @@ def gitops_main() -> None:
     Config (``pulumi config set``): ``vcluster-mgr:tenantsDir`` (default ``examples/tenants``),
     ``vcluster-mgr:policy`` (a policy file), ``vcluster-mgr:templatesDir``, ``vcluster-mgr:kubeconfig``
     and ``vcluster-mgr:context`` (default: the usual kubeconfig resolution), ``vcluster-mgr:cluster``
-    (a name for the host cluster, default ``default``).
+    (a name for the host cluster, default ``default``), ``vcluster-mgr:batch`` (``I/B``: this stack holds
+    only batch I of B of the folder, by the stable split of ``sharding``; the platform objects go with
+    batch 1. B stacks, one per batch, keep each engine run small: see ``workspace.folder``).
     """
     cfg = pulumi.Config("vcluster-mgr")
     # paths in config are relative to the project root (where Pulumi.yaml is), not the program folder
@@ -175,5 +184,12 @@ def gitops_main() -> None:
     except errors.VcmError as exc:
         # a clean message in the engine's output instead of a Python traceback
         raise pulumi.RunError(f"invalid tenant specs in {tenants_dir}:\n{exc}") from exc
+    batch = None
+    if cfg.get("batch"):
+        try:
+            batch = sharding.parse_shard(cfg.require("batch"))
+        except ValueError as exc:
+            raise pulumi.RunError(f"vcluster-mgr:batch: {exc}") from exc
+    tenants = sharding.select(tenants, batch, key=lambda t: t.name)
     blueprint = platformconfig.Blueprint(policy, str(root / templates) if templates else None)
-    folder_program(tenants, _config_target(cfg), blueprint)()
+    folder_program(tenants, _config_target(cfg), blueprint, with_platform=batch is None or batch.index == 1)()

@@ -45,7 +45,7 @@ RUNNER = textwrap.dedent("""
         elif ev.summary_event is not None:
             print("summary", flush=True)
 
-    r = workspace.folder_up(s, target, platformconfig.Blueprint(), tenants, stack_name="drill",
+    r = workspace.folder_up(s, target, platformconfig.Blueprint(), tenants, stack_name="drill", batches=1,
                             with_platform=False, on_event=on_event)
     print("result", json.dumps(r.changes), flush=True)
 """)
@@ -142,3 +142,40 @@ def test_folder_stack_converges_after_sigkill_at_every_point(host_cluster: local
         st = workspace.stack(s, "drill", lambda: None, project=folder.PROJECT,
                              target=platformconfig.Target("default", str(host_cluster.kubeconfig)))
         workspace.destroy(st)
+
+
+def test_folder_batches_split_stably_and_delete_what_leaves(host_cluster: localcluster.Cluster,
+                                                            tmp_path: Path) -> None:
+    """Batches: each tenant in exactly one batch stack; a tenant removed from the folder is deleted by its
+    batch's next run, and no other tenant moves; another batch count is refused, nothing changed."""
+    from kubernetes import client, config
+
+    from vcluster_mgr import errors, sharding
+
+    specs = tmp_path / "specs"
+    tenants = [t for t in _specs(specs) if t.name < "fd06"]
+    s = workspace.settings(state_dir=tmp_path / "state")
+    target = platformconfig.Target("default", str(host_cluster.kubeconfig))
+    core = client.CoreV1Api(config.new_client_from_config(str(host_cluster.kubeconfig)))
+    try:
+        first = workspace.folder_up(s, target, platformconfig.Blueprint(), tenants, stack_name="split",
+                                    batches=2, with_platform=False)
+        assert sorted(first.batches) == ["split.1of2", "split.2of2"]
+        for index in (1, 2):
+            part = sharding.select(tenants, sharding.Shard(index, 2), key=lambda t: t.name)
+            recorded = workspace.recorded_outputs(s, folder.PROJECT, f"split.{index}of2")
+            assert recorded is not None and sorted(recorded["tenants"]) == sorted(t.name for t in part)
+        gone = tenants[0]
+        left = tenants[1:]
+        again = workspace.folder_up(s, target, platformconfig.Blueprint(), left, stack_name="split",
+                                    with_platform=False)  # the count is found from the stacks
+        assert again.changes.get("delete", 0) > 0 and "create" not in again.changes
+        live = {ns.metadata.name for ns in core.list_namespace().items}
+        assert f"{gone.name}-app" not in live and all(f"{t.name}-app" in live for t in left)
+        with pytest.raises(errors.UsageError, match="another batch count"):
+            workspace.folder_up(s, target, platformconfig.Blueprint(), left, stack_name="split", batches=4,
+                                with_platform=False)
+    finally:
+        for index in (1, 2):
+            workspace.destroy(workspace.stack(s, f"split.{index}of2", lambda: None, project=folder.PROJECT,
+                                              target=target))

@@ -74,3 +74,14 @@ def read_outputs(backend_url: str, project: str, stack: str) -> dict[str, Any] |
                 return _masked(outputs) if isinstance(outputs, dict) else UNKNOWN
         return {}  # a stack that exists but was never updated
     return None
+
+
+def stack_names(backend_url: str, project: str) -> list[str] | None:
+    """The names of a project's stacks in a file backend, or None if this backend is not one read here."""
+    root = _root(backend_url)
+    if root is None:
+        return None
+    folder = root / "stacks" / project
+    files = folder.glob("*.json*") if folder.is_dir() else []
+    names = {f.name.removesuffix(".gz").removesuffix(".json") for f in files}
+    return sorted(n for n in names if not n.endswith((".bak", ".tmp")))

@@ -1,63 +1,100 @@
-"""The folder path: every tenant of a folder in one stack and one engine run, fast and crash-safe.
+"""The folder path: every tenant of a folder in a few batch stacks, one engine run each, fast and crash-safe.
 
 A stack per tenant pays a fixed engine cost per tenant (``stacks``); a folder of hundreds of tenants is
-cheaper as one stack (the program of the top-level ``Pulumi.yaml``, ``program.folder_program``). Three
-settings make that stack fast, all chosen from measurements on 2 cores (see the README's benchmark):
+cheaper as a few stacks of many tenants each (the program of the top-level ``Pulumi.yaml``,
+``program.folder_program``). Not one stack: the engine's memory grows with the objects of a run (about
+0.45 MiB per object on a no-change run, measured), so 1,000 tenants in one run would need 9 GiB; a
+batch of at most ``TENANTS_PER_BATCH`` tenants stays near 1 GiB. Tenants go to batches by the stable
+split of ``sharding``, with the count fixed once the stacks exist. What makes each run fast, all chosen
+from measurements on 2 cores (README, "Apply"):
 
 - ``PULUMI_SKIP_CHECKPOINTS``: the file backend rewrites the whole snapshot after every step, so a run
   of n objects writes O(n^2) bytes (357 MiB for 200 objects); skipped, the state is written once, at the
   end. A run killed before that end has recorded nothing, and that is safe here: the provider creates
   with server-side apply, which upserts, so the next run takes over whatever the killed one made (it
-  re-applies the same names; nothing is duplicated), and ``--refresh`` drops what the state holds but
-  the cluster lost. The SIGKILL drill (``tests/integration/test_folder_drill.py``) proves it at several
-  kill points. One thing does not converge this way: a Helm release (a control plane) made by a killed
-  run is refused by name on the next; ``FOLDER_REFUSES_CONTROL_PLANES`` keeps such tenants out.
-- ``PULUMI_K8S_CLIENT_QPS`` / ``PULUMI_K8S_CLIENT_BURST``: the provider's client is limited to 50
-  requests/s (burst 120) by default, which alone makes 20,000 objects take 400 s or more.
-- ``--parallel``: the engine's default of 4 per CPU leaves the API server idle between requests.
+  re-applies the same names; nothing is duplicated), and refresh drops what the state holds but the
+  cluster lost. The SIGKILL drill (``tests/integration/test_folder_drill.py``) proves it at several kill
+  points. One thing does not converge this way: a Helm release (a control plane) made by a killed run
+  is refused by name on the next; ``FOLDER_REFUSES_CONTROL_PLANES`` keeps such tenants out.
+- the provider's client limits (``program.FOLDER_CLIENT``, a provider input, so plain ``pulumi up`` of
+  the GitOps program has them too): 50 requests/s by default, where a run reads and dry-runs each object.
+- ``--parallel`` (``FOLDER_PARALLEL``): more engine steps in flight than the default 4 per CPU.
 
-Plain ``pulumi up`` of the top-level program takes the same settings from the environment (the README
-shows the line); this module is how ``vcm``, the benchmark and the drill run it.
+Plain ``pulumi up`` of the top-level program takes the same checkpoint setting from the environment and
+the split from ``vcluster-mgr:batch`` (the README shows both); this module is how ``vcm``, the benchmark
+and the drill run it.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from collections.abc import Sequence
 
-from vcluster_mgr import errors, hostcluster, platformconfig, program, spec
-from vcluster_mgr.workspace import backend, stacks
+from vcluster_mgr import errors, hostcluster, platformconfig, program, sharding, spec
+from vcluster_mgr.workspace import backend, checkpoints, stacks
 
 PROJECT = "vcm-folder"
 
 #: the engine's environment for the folder stack, on top of ``backend.engine_env``
 FOLDER_ENV = {
     "PULUMI_SKIP_CHECKPOINTS": "true",
-    # measured: above ~200/s the 2-core API server is the limit, not the client
-    "PULUMI_K8S_CLIENT_QPS": "400",
-    "PULUMI_K8S_CLIENT_BURST": "800",
 }
 
 #: engine parallelism for the folder stack (``pulumi up --parallel``)
-FOLDER_PARALLEL = 32
+FOLDER_PARALLEL = 16
 
 #: see the module docstring: a control plane is a Helm release, which a killed run would strand
 FOLDER_REFUSES_CONTROL_PLANES = True
 
 
+#: tenants per batch stack at most, by default (``batches_for``): a no-change run of 100 tenants (2,000
+#: objects) peaks at about 0.9 GiB in the engine, 0.2 in the provider and 0.2 in the program
+TENANTS_PER_BATCH = 100
+
+
 @dataclasses.dataclass(frozen=True)
 class FolderOutcome:
-    """What one folder run did: the engine's change counts and how many tenants it holds."""
+    """What one folder run did: the engine's change counts over all batches, and per batch stack."""
 
     stack: str
     tenants: int
     changes: dict[str, int]
+    batches: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+
+
+def batches_for(count: int) -> int:
+    """A batch count for a folder of ``count`` tenants: at most ``TENANTS_PER_BATCH`` each, rounded up
+    to a power of two so that a growing folder seldom needs another (the count is fixed once chosen)."""
+    need = max(1, -(-count // TENANTS_PER_BATCH))
+    return 1 << (need - 1).bit_length()
+
+
+def batch_stack_name(base: str, index: int, count: int) -> str:
+    return base if count == 1 else f"{base}.{index}of{count}"
+
+
+def _refuse_other_batch_counts(s: backend.Settings, base: str, count: int) -> None:
+    """The split of a folder into batches is fixed once its stacks exist: another count would give every
+    tenant a new stack while the old ones still hold its objects."""
+    names = checkpoints.stack_names(s.backend_url, PROJECT) or []
+    mine = {batch_stack_name(base, i, count) for i in range(1, count + 1)}
+    other = sorted(n for n in names if (n == base or n.startswith(base + ".")) and n not in mine
+                   and (n == base or n[len(base) + 1:].replace("of", "", 1).isdigit()))
+    if other:
+        raise errors.UsageError(
+            f"the folder stacks of {base!r} were made with another batch count ({', '.join(other)}); "
+            f"keep that count, or delete those stacks first (their objects with them)")
 
 
 def folder_up(s: backend.Settings, target: platformconfig.Target, blueprint: platformconfig.Blueprint,
-              tenants: Sequence[spec.Tenant], *, stack_name: str | None = None, with_platform: bool = True,
-              parallel: int = FOLDER_PARALLEL, on_event: stacks.EventCallback | None = None) -> FolderOutcome:
-    """Apply every tenant of ``tenants`` (and the platform objects) in one stack of project ``vcm-folder``.
+              tenants: Sequence[spec.Tenant], *, stack_name: str | None = None, batches: int | None = None,
+              with_platform: bool = True, parallel: int = FOLDER_PARALLEL,
+              on_event: stacks.EventCallback | None = None) -> FolderOutcome:
+    """Apply every tenant of ``tenants`` (and the platform objects, with batch 1) in ``batches`` stacks of
+    project ``vcm-folder``, one after another (default: ``batches_for`` the folder, or the count the
+    folder's stacks already have). Tenants are split by the stable hash of ``sharding``, so adding or
+    removing one never moves another; a tenant removed from the folder is deleted by its batch's run.
 
     The live objects are read first (refresh), so drift and the leftovers of a killed run are taken back.
     """
@@ -65,16 +102,40 @@ def folder_up(s: backend.Settings, target: platformconfig.Target, blueprint: pla
         with_cp = sorted(t.name for t in tenants if t.spec.control_plane.enabled)
         if with_cp:
             raise errors.UsageError(
-                "the folder stack does not take tenants with a control plane (a Helm release made by a run "
+                "the folder stacks do not take tenants with a control plane (a Helm release made by a run "
                 f"that was killed cannot be taken over by the next): {', '.join(with_cp)}; apply those with "
                 "a stack each (`vcm apply FILE`)")
-    name = stack_name or target.name
+    base = stack_name or target.name
+    count = batches or _existing_count(s, base) or batches_for(len(tenants))
+    _refuse_other_batch_counts(s, base, count)
     uid = hostcluster.cluster_uid(target)
-    recorded = stacks.recorded_outputs(s, PROJECT, name)
-    stacks.check_cluster_identity(target, name, recorded, uid)
-    fn = program.folder_program(tenants, target, blueprint, with_platform=with_platform, cluster_uid=uid)
-    st = stacks.stack(s, name, fn, project=PROJECT, target=target, exists=recorded is not None,
-                      extra_env=FOLDER_ENV)
-    res = stacks.up(st, on_event=on_event, parallel=parallel)
-    changes: dict[str, int] = dict(res.summary.resource_changes or {})  # type: ignore[arg-type]  # str enum keys
-    return FolderOutcome(name, len(tenants), changes)
+    total: collections.Counter[str] = collections.Counter()
+    per_batch: dict[str, dict[str, int]] = {}
+    for index in range(1, count + 1):
+        part = sharding.select(tenants, sharding.Shard(index, count) if count > 1 else None, key=lambda t: t.name)
+        name = batch_stack_name(base, index, count)
+        platform_here = with_platform and index == 1
+        recorded = stacks.recorded_outputs(s, PROJECT, name)
+        if not part and not platform_here and recorded is None:
+            continue  # an empty batch that never had a stack
+        stacks.check_cluster_identity(target, name, recorded, uid)
+        fn = program.folder_program(part, target, blueprint, with_platform=platform_here, cluster_uid=uid)
+        st = stacks.stack(s, name, fn, project=PROJECT, target=target, exists=recorded is not None,
+                          extra_env=FOLDER_ENV)
+        res = stacks.up(st, on_event=on_event, parallel=parallel)
+        changes = {str(k): int(v) for k, v in (res.summary.resource_changes or {}).items()}
+        per_batch[name] = changes
+        total.update(changes)
+    return FolderOutcome(base, len(tenants), dict(total), per_batch)
+
+
+def _existing_count(s: backend.Settings, base: str) -> int | None:
+    """The batch count of the folder's existing stacks (file backends), else None."""
+    for name in checkpoints.stack_names(s.backend_url, PROJECT) or []:
+        if name == base:
+            return 1
+        rest = name[len(base) + 1:] if name.startswith(base + ".") else ""
+        index, sep, of = rest.partition("of")
+        if sep and index.isdigit() and of.isdigit():
+            return int(of)
+    return None
