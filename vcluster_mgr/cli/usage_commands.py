@@ -55,7 +55,7 @@ def print_table(report: dict[str, Any]) -> None:
         if priced:
             cells += [f"{t['cost']['reservedMonthly']:.2f}", f"{t['cost']['usedMonthly']:.2f}"]
         table.add_row(*cells)
-    printing.out.print(table)
+    printing.print_table(table)
     if priced:
         centers = Table(
             "cost center", "tenants", "reserved/mo", "used/mo", title=f"per cost center ({report['currency']})"
@@ -67,7 +67,7 @@ def print_table(report: dict[str, Any]) -> None:
                 f"{c['reservedMonthly']:.2f}",
                 f"{c['usedMonthly']:.2f}",
             )
-        printing.out.print(centers)
+        printing.print_table(centers)
 
 
 @apps.app.command("usage", epilog="Example: vcm usage --all -o json; vcm usage payments search --html usage.html")
