@@ -4,7 +4,7 @@
 tenant was, and whether one failed, scrolled away. ``Tracker`` is the ``workspace.Progress`` callback of
 plan, apply, delete, gc, ephemeral create, sleep/wake and verify, and shows the same run three ways:
 
-* on a terminal (stderr is one, not ``TERM=dumb``): one live line per tenant, redrawn in place, with a bar
+* on a terminal (stderr is one, not ``TERM=dumb``; ``TTY_INTERACTIVE=0|1`` overrides): one live line per tenant, redrawn in place, with a bar
   of resources done out of planned, the elapsed time and the current step; a failed tenant's line keeps its
   first error line. The lines disappear when the run ends, and the command prints its summary table;
 * anywhere else (a pipe, a file, a CI log): one plain line per tenant per state change (started, done,
@@ -105,7 +105,7 @@ class Tracker:
             else "verbose"
             if printing.settings.verbose
             else "live"
-            if printing.interactive(printing.err)
+            if printing.err.is_interactive
             else "plain"
         )
         self._progress: Progress | None = None
@@ -151,6 +151,7 @@ class Tracker:
         if line.state == QUEUED and not text.endswith(" started"):
             # worker processes report no start: a tenant's first event is its start
             self._start(tenant, line, f"{self.action} started")
+        state = line.state
         if text == self._tick:
             line.done += 1
             if line.step.startswith(READING):
@@ -170,7 +171,7 @@ class Tracker:
             line.step = escape(text)
         if self.mode == "verbose" and text not in (self._tick, self._read):
             printing.tenant_progress(tenant, text)
-        self._draw(line)
+        self._draw(line, now=line.state != state or text.startswith("error: "))
 
     def _start(self, tenant: str, line: _Line, text: str) -> None:
         line.state, line.step, line.started = "running", WORKING, time.monotonic()
@@ -178,6 +179,7 @@ class Tracker:
             self._plain(f"{tenant}: {text}")
         if self._progress is not None and line.task is not None:
             self._progress.start_task(line.task)
+            self._draw(line, now=True)
 
     def _finished(self, tenant: str, line: _Line) -> None:
         took = f"{time.monotonic() - line.started:.1f} s" if line.started is not None else "-"
@@ -192,7 +194,8 @@ class Tracker:
                 why = f": {line.error}" if line.error else ""
                 self._plain(f"{tenant}: {self.action} failed{why} ({took})")
 
-    def _draw(self, line: _Line) -> None:
+    def _draw(self, line: _Line, *, now: bool = False) -> None:
+        """Update the tenant's live line; ``now``: redraw at once (a state change), else at the next refresh."""
         if self._progress is None or line.task is None:
             return
         total = line.planned
@@ -205,6 +208,8 @@ class Tracker:
             self._progress.update(line.task, total=total, completed=line.done, step=line.step)
             if line.state == "failed":
                 self._progress.stop_task(line.task)
+        if now:
+            self._progress.refresh()
 
     def _plain(self, text: str) -> None:
         printing.err.print(text, markup=False, highlight=False, emoji=False)

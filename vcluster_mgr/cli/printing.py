@@ -81,7 +81,8 @@ def failure(message: str) -> None:
 
 
 def interactive(console: Console) -> bool:
-    """Whether ``console`` is a terminal that can redraw lines (not a pipe, a file, a CI log or TERM=dumb)."""
+    """Whether ``console`` is a terminal that can show a Rich table (not a pipe, a file, a CI log or TERM=dumb;
+    ``TTY_COMPATIBLE=0|1`` overrides, as Rich reads it)."""
     return console.is_terminal and not console.is_dumb_terminal
 
 
