@@ -4,16 +4,18 @@
 tenant was, and whether one failed, scrolled away. ``Tracker`` is the ``workspace.Progress`` callback of
 plan, apply, delete, gc, ephemeral create, sleep/wake and verify, and shows the same run three ways:
 
-* on a terminal (stderr is one, not ``TERM=dumb``; ``TTY_INTERACTIVE=0|1`` overrides): one live line per tenant, redrawn in place, with a bar
-  of resources done out of planned, the elapsed time and the current step; a failed tenant's line keeps its
-  first error line. The lines disappear when the run ends, and the command prints its summary table;
+* on a terminal (stderr is one, not ``TERM=dumb``; ``TTY_INTERACTIVE=0|1`` overrides): one live line per
+  tenant, redrawn in place, with a bar of resources done out of planned, the elapsed time and the current
+  step; a failed tenant's line keeps its first error line. The lines disappear when the run ends, and the
+  command prints its summary table;
 * anywhere else (a pipe, a file, a CI log): one plain line per tenant per state change (started, done,
   failed), no control characters;
 * ``vcm --verbose``: one line per engine event (every resource), as before; ``vcm --quiet``: nothing.
 
 Resources planned come from the rendered objects (``planned_resources``); the engine's finished steps
-arrive as ``workspace.RESOURCE_DONE`` texts, the rest of the texts are ``event_text`` lines and the
-``"<action> started"`` / ``"done"`` / ``"failed"`` states that ``workspace.run_jobs`` sends.
+arrive as ``workspace.RESOURCE_DONE`` texts (``RESOURCE_READ`` for each live object read first), the rest
+are ``event_text`` lines and the ``"<action> started"`` / ``"done"`` / ``"failed"`` states that
+``workspace.run_jobs`` sends.
 """
 
 from __future__ import annotations
