@@ -188,3 +188,21 @@ def test_toolchain_status_in_a_pipe_names_every_binary_in_full() -> None:
     assert "…" not in res.stdout
     assert f"bin dir: {toolchain.bin_dir()}" in res.stderr
     assert all(len(ln) <= 80 for ln in lines), "the column set fits 80 columns"
+
+
+def test_more_tenants_than_terminal_lines_shows_the_running_and_failed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    err = io.StringIO()
+    console = Console(file=err, width=100, height=6, force_terminal=True, force_interactive=True, no_color=True)
+    monkeypatch.setattr(printing, "err", console)
+    names = [f"t{i:02d}" for i in range(12)]
+    with live.Tracker("apply", dict.fromkeys(names, 3)) as tracker:
+        tracker("t00", "apply started")
+        tracker("t00", "done")
+        tracker("t01", "apply started")
+        tracker("t01", "failed")
+        tracker("t02", "apply started")
+        start = len(err.getvalue())
+        tracker("t02", "error: refused")
+        frame = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", err.getvalue()[start:]).replace("\r", "\n")
+    shown = {ln.split()[0] for ln in frame.splitlines() if ln.strip()}
+    assert shown == {"t01", "t02"}, frame

@@ -6,8 +6,9 @@ plan, apply, delete, gc, ephemeral create, sleep/wake and verify, and shows the 
 
 * on a terminal (stderr is one, not ``TERM=dumb``; ``TTY_INTERACTIVE=0|1`` overrides): one live line per
   tenant, redrawn in place, with a bar of resources done out of planned, the elapsed time and the current
-  step; a failed tenant's line keeps its first error line. The lines disappear when the run ends, and the
-  command prints its summary table;
+  step; a failed tenant's line keeps its first error line (with more tenants than the terminal has lines,
+  only the running and failed ones are shown). The lines disappear when the run ends, and the command
+  prints its summary table;
 * anywhere else (a pipe, a file, a CI log): one plain line per tenant per state change (started, done,
   failed), no control characters;
 * ``vcm --verbose``: one line per engine event (every resource), as before; ``vcm --quiet``: nothing.
@@ -211,7 +212,16 @@ class Tracker:
             if line.state == "failed":
                 self._progress.stop_task(line.task)
         if now:
+            self._fit()
             self._progress.refresh()
+
+    def _fit(self) -> None:
+        """More tenants than the terminal has lines: show the running and failed ones only."""
+        assert self._progress is not None
+        crowded = len(self.lines) > max(printing.err.size.height - 2, 1)
+        for line in self.lines.values():
+            if line.task is not None:
+                self._progress.update(line.task, visible=not crowded or line.state in ("running", "failed"))
 
     def _plain(self, text: str) -> None:
         printing.err.print(text, markup=False, highlight=False, emoji=False)
