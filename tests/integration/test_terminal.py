@@ -145,7 +145,12 @@ def test_every_table_command_in_a_pipe_shows_every_value_in_full(  # type: ignor
     assert out.splitlines()[1].split()[:2] == [name, LONG_CENTER], out
     outputs["usage"] = out
 
-    code, out, _ = vcm("verify", name, "--check", "block-cluster-resources")
+    code, out, err = vcm("verify", name, "--check", "block-cluster-resources")
+    assert code == 0, err
+    # its progress, then the table's title (who the checks ran as) as a message
+    assert [re.sub(r"[\d.]+ s\)$", "T)", ln) for ln in err.splitlines()] == [
+        f"{name}: verify started", f"{name}: verify done (1/1 checks, T)", f"verify {name} on default as "
+        f"{LONG_OWNER} (User owner {LONG_OWNER})"], err
     data = json.loads(vcm("verify", name, "--check", "block-cluster-resources", "-o", "json")[1])
     (check,) = data["checks"]
     assert check["tried"] in out and " ".join(check["detail"].splitlines()) in out, out

@@ -126,8 +126,10 @@ class Tracker:
                 expand=True,
                 transient=True,
                 refresh_per_second=5,
+                # other writes to stderr (a library's warning) appear above the lines; stdout is data and is
+                # never sent through the live view to stderr
                 redirect_stdout=False,
-                redirect_stderr=False,
+                redirect_stderr=True,
             )
             self._progress.start()
             for name in self.lines:
