@@ -90,6 +90,24 @@ def test_apply_in_a_pipe_prints_one_plain_line_per_tenant_per_state_change(vcm, 
     assert [ln.split(" (")[0] for ln in err.splitlines()] == ["pipe-b: delete started", "pipe-b: delete done", "delete"]
 
 
+def test_a_failure_in_a_pipe_keeps_its_first_error_line(  # type: ignore[no-untyped-def]
+        vcm, host_cluster: localcluster.Cluster, tmp_path: Path) -> None:
+    """A tenant refused before the engine runs (a namespace of that name that vcm does not manage) says why
+    on its own progress line, as one that the engine fails does."""
+    admin = client.CoreV1Api(config.new_client_from_config(str(host_cluster.kubeconfig)))
+    admin.create_namespace({"metadata": {"name": "clash-one"}})
+    try:
+        code, _, err = vcm("apply", str(write_spec(tmp_path / "specs", "clash", namespaces="one")), "--yes")
+    finally:
+        admin.delete_namespace("clash-one")
+    assert code == 1
+    lines = err.splitlines()
+    assert lines[0] == "clash: apply started", err
+    assert re.fullmatch(r"clash: apply failed: refusing to apply tenant 'clash' to host cluster 'default': "
+                        r"namespace clash-one already exists and is not managed by vcluster-mgr \([\d.]+ s\)",
+                        lines[1]), err
+
+
 def test_apply_on_a_terminal_draws_a_live_line_per_tenant_then_the_table(vcm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     specs = tmp_path / "specs"
     write_spec(specs, "tty-a")

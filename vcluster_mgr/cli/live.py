@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 QUEUED = "queued"
 WORKING = "preparing"
 """The step shown from a tenant's start until the engine reports its first event (checks, opening its stack)."""
+FINISHING = "finishing"
+"""The step once every planned resource is done, while the engine records the stack's state and outputs."""
 READING = "reading the live objects"
 """The step while the engine reads every live object before an update (its refresh, see ``workspace.up``)."""
 
@@ -159,8 +161,10 @@ class Tracker:
         state = line.state
         if text == self._tick:
             line.done += 1
-            if line.step.startswith(READING):
-                line.step = "applying"
+            if line.planned is not None and line.done >= line.planned:
+                line.step = FINISHING
+            elif line.step.startswith(READING):
+                line.step = "working"
         elif text == self._read:
             line.read += 1
             line.step = f"{READING} {line.read}/{line.planned or '?'}"

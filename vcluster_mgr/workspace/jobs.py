@@ -152,8 +152,11 @@ def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> 
         return Outcome(job.tenant.name, job.target.name, action, True, changes,
                        round(time.monotonic() - started, 2), steps=steps)
     except errors.VcmError as exc:
+        failure = _failure_text(exc, steps)
+        if events is not None and not any(s.startswith("error: ") for s in steps):
+            events.put((job.tenant.name, "error: " + failure))  # a failure before the engine ran: say why
         return Outcome(job.tenant.name, job.target.name, action, False, {}, round(time.monotonic() - started, 2),
-                       error=_failure_text(exc, steps), steps=steps)
+                       error=failure, steps=steps)
 
 
 def run_jobs(s: backend.Settings, jobs: list[Job], action: str, *, parallel: int = 1,
