@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vcluster_mgr import errors, spec
-from vcluster_mgr.cli import apps, environment, options, printing
+from vcluster_mgr.cli import apps, environment, live, options, printing
 
 
 def _set_asleep(
@@ -24,7 +24,8 @@ def _set_asleep(
     if not tenant.spec.control_plane.enabled:
         raise errors.UsageError(f"tenant {name} has no control plane to put to sleep or wake")
     job = workspace.Job(tenant, target, env.config.blueprint, asleep=asleep)
-    outcome = workspace.run_jobs(env.settings, [job], "apply", progress=printing.tenant_progress)[0]
+    with live.Tracker("sleep" if asleep else "wake", live.planned_resources([job])) as tracker:
+        outcome = workspace.run_jobs(env.settings, [job], "apply", progress=tracker)[0]
     environment.summary([outcome], output, "sleep" if asleep else "wake")
     if not outcome.ok:
         raise typer.Exit(1)
