@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import semver
 from pulumi import automation as auto
 
 from vcluster_mgr import errors, platformconfig, program, toolchain
@@ -38,8 +39,17 @@ def tenant_stack_name(cluster: str, tenant: str) -> str:
 
 @functools.cache
 def _pulumi_command(root: str) -> auto.PulumiCommand:
-    """The CLI, once per process: constructing it runs ``pulumi version``, which costs a process start."""
-    return auto.PulumiCommand(root=root, skip_version_check=True)
+    """The CLI, once per process, without asking it its version.
+
+    ``PulumiCommand()`` starts ``pulumi version`` (0.3 to 0.6 s) to learn what the toolchain has already
+    made sure of: ``toolchain.require`` (called by ``engine_env`` before any engine run) refuses a binary
+    that is not the pinned version. So the object is given the pinned version instead; it holds nothing
+    but the command and its version.
+    """
+    cmd = auto.PulumiCommand.__new__(auto.PulumiCommand)
+    cmd.command = str(Path(root) / "bin" / "pulumi")
+    cmd.version = semver.VersionInfo.parse(toolchain.PULUMI_VERSION)
+    return cmd
 
 
 def _workspace_opts(s: backend.Settings, project: str, work_dir: Path | None = None,
