@@ -42,8 +42,10 @@ LENIENT = spec.parse_policy(
         "allowedControlPlaneExposures": ["ClusterIP", "NodePort", "LoadBalancer", "Ingress"],
         "allowedControlPlaneSync": ["ingresses", "storageClasses", "nodes"],
         "allowedChartSources": ["https://charts.loft.sh", "oci://registry.example.com/charts", "/opt/charts"],
+        "allowLicensedControlPlaneFeatures": True,
     }
 )
+LICENSED = spec.parse_policy({"allowLicensedControlPlaneFeatures": True})
 runner = CliRunner()
 
 
@@ -186,7 +188,7 @@ def test_vteam_values(chart_validator: jsonschema.protocols.Validator) -> None:
     assert at(values, "sync.fromHost.ingressClasses.enabled") is True
     assert at(values, "sync.fromHost.storageClasses.enabled") is True
     assert at(values, "sync.fromHost.nodes.enabled") is False
-    assert at(values, "sleep.auto.afterInactivity") == "2h"
+    assert "sleep" not in values
     assert at(values, "controlPlane.coredns.deployment.replicas") == 1, "spec.controlPlane.values lands"
     assert at(values, "policies.podSecurityStandard") == "restricted"
     assert at(values, "telemetry.enabled") is False
@@ -418,12 +420,19 @@ def test_sync_nodes_when_the_policy_allows_it() -> None:
 def test_sleep_after_becomes_a_go_duration(given: str, expected: str) -> None:
     data = vteam()
     data["spec"]["controlPlane"]["sleepAfter"] = given
-    assert at(values_of(data), "sleep.auto.afterInactivity") == expected
+    assert at(values_of(data, LICENSED), "sleep.auto.afterInactivity") == expected
+
+
+def test_sleep_after_is_refused_unless_the_policy_says_the_image_is_licensed() -> None:
+    data = vteam()
+    data["spec"]["controlPlane"]["sleepAfter"] = "2h"
+    found = problems(data)
+    assert "licensed" in found["spec.controlPlane.sleepAfter"]
+    assert "sleep" in values_of(data, LICENSED)
 
 
 def test_no_sleep_and_no_version_leave_the_chart_defaults() -> None:
     data = vteam()
-    del data["spec"]["controlPlane"]["sleepAfter"]
     del data["spec"]["controlPlane"]["version"]
     values = values_of(data)
     assert "sleep" not in values

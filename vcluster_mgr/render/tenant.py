@@ -66,16 +66,33 @@ def cost_labels(tenant: spec.Tenant) -> dict[str, str]:
     return {k: v for k, v in found.items() if k not in tenant.labels}
 
 
-def _share(total: int, parts: int) -> int:
-    return max(1, total // parts) if total > 0 else 0
+def _share(total: int, parts: int, weight: int = 1) -> int:
+    """``weight / parts`` of a count, floor-divided, at least 1 unless the total or the weight is 0."""
+    return max(1, total * weight // parts) if total > 0 and weight > 0 else 0
 
 
-def split_quota(quota: spec.Quota, parts: int) -> dict[str, str]:
-    """One namespace's share of a resolved tenant quota, as canonical quantity strings.
+def quota_weights(tenant: spec.Tenant) -> dict[str, int]:
+    """Each namespace's weight in the split of the tenant's quota (full names, in spec order).
+
+    ``spec.quota.shares`` when given; otherwise 1 each, except for a tenant with a control plane: everything the
+    virtual cluster runs or syncs lands in its first namespace, so that one gets all of it and the others 0.
+    """
+    names = tenant.namespace_names()
+    shares = tenant.spec.quota.shares if tenant.spec.quota else None
+    if shares is not None:
+        return {full: shares.get(short, 0) for short, full in zip(tenant.spec.namespaces, names, strict=True)}
+    if tenant.spec.control_plane.enabled:
+        return {full: int(i == 0) for i, full in enumerate(names)}
+    return dict.fromkeys(names, 1)
+
+
+def split_quota(quota: spec.Quota, parts: int, weight: int = 1) -> dict[str, str]:
+    """One namespace's share of a resolved tenant quota, as canonical quantity strings: ``weight / parts``
+    of every total (``parts`` is the sum of the weights; 1 of ``parts`` is an even split).
 
     Quantities are divided exactly and rounded down (to 1m for CPU, 1 byte for memory and
     storage), so the shares never exceed the total; counts are floor-divided but stay at least 1
-    unless the total is 0.
+    unless the total or the weight is 0.
     """
     values = {
         "requestsCpu": (quota.cpu, CPU_RESOLUTION),
@@ -88,22 +105,22 @@ def split_quota(quota: spec.Quota, parts: int) -> dict[str, str]:
     for key, (text, resolution) in values.items():
         if text is None:
             raise errors.RenderError(f"quota.{key} is unset; resolve the tenant with a policy first")
-        out[key] = str(kube.parse_quantity(text).split(parts, resolution))
+        out[key] = str(kube.parse_quantity(text).portion(weight, parts, resolution))
     for key in ("pods", "services", "gpu"):
         count = getattr(quota, key)
         if count is None:
             raise errors.RenderError(f"quota.{key} is unset; resolve the tenant with a policy first")
-        out[key] = str(_share(count, parts))
+        out[key] = str(_share(count, parts, weight))
     return out
 
 
-def split_objects(quota: spec.Quota, parts: int) -> dict[str, str]:
+def split_objects(quota: spec.Quota, parts: int, weight: int = 1) -> dict[str, str]:
     """One namespace's share of the resolved counts as ResourceQuota keys: objects (``count/configmaps``),
     extended resources (``requests.nvidia.com/mig-1g.10gb``) and DRA devices (``<class>.deviceclass.../devices``)."""
-    counts = {f"count/{resource}": _share(count, parts) for resource, count in quota.objects.items()}
-    counts |= {f"requests.{name}": _share(count, parts) for name, count in quota.extended_resources.items()}
+    counts = {f"count/{resource}": _share(count, parts, weight) for resource, count in quota.objects.items()}
+    counts |= {f"requests.{name}": _share(count, parts, weight) for name, count in quota.extended_resources.items()}
     counts |= {
-        f"{name}.deviceclass.resource.k8s.io/devices": _share(count, parts)
+        f"{name}.deviceclass.resource.k8s.io/devices": _share(count, parts, weight)
         for name, count in quota.device_classes.items()
     }
     return {key: str(value) for key, value in sorted(counts.items())}
@@ -133,6 +150,8 @@ def tenant_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
     namespaces = tenant.namespace_names()
     s = tenant.spec
     assert s.quota is not None and s.limits is not None  # resolve() fills both
+    weights = quota_weights(tenant)
+    total_weight = sum(weights.values()) or 1
     return {
         "tenant": {"name": tenant.name, "namespaces": namespaces},
         "namespaces": namespaces,
@@ -141,6 +160,8 @@ def tenant_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
         "pod_security": s.pod_security,
         "quota": split_quota(s.quota, len(namespaces)),
         "objectCounts": split_objects(s.quota, len(namespaces)),
+        "namespaceQuota": {ns: split_quota(s.quota, total_weight, w) for ns, w in weights.items()},
+        "namespaceObjectCounts": {ns: split_objects(s.quota, total_weight, w) for ns, w in weights.items()},
         "limits": s.limits.model_dump(mode="json"),
         "network": {
             "isolation": s.network.isolation,
