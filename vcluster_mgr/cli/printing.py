@@ -112,4 +112,5 @@ def write_kubeconfig(text: str, output_file: Path | None, who: str) -> None:
         write_secret(output_file, text)
         err.print(f"kubeconfig for {escape(who)} written to {output_file}")
     else:
+        err.print(f"kubeconfig for {escape(who)} (on stdout)")
         typer.echo(text, nl=False)

@@ -4,7 +4,9 @@ placement. Pure: spec in, plain dicts out.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -144,7 +146,32 @@ def _subject(owner: spec.Owner) -> dict[str, str]:
     return {"kind": owner.kind, "apiGroup": "rbac.authorization.k8s.io", "name": owner.name}
 
 
-def tenant_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
+def host_api_rules(host_api: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The host API server's addresses (``{"ip", "port"}``: its Service and the endpoints it is NATed to) as
+    egress rules ``{"cidr", "port"}``, one host each, sorted and without repeats."""
+    rules = set()
+    for address in host_api:
+        ip = ipaddress.ip_address(str(address["ip"]))
+        rules.add((f"{ip}/{ip.max_prefixlen}", int(address["port"])))
+    return [{"cidr": cidr, "port": port} for cidr, port in sorted(rules)]
+
+
+def control_plane_network(tenant: spec.Tenant, policy: spec.Policy,
+                          host_api: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the NetworkPolicies of a tenant's control plane need (see ``templates/tenant/networkpolicies``)."""
+    release = naming.control_plane_release(tenant.name)
+    return {
+        "enabled": tenant.spec.control_plane.enabled,
+        "namespace": tenant.namespace_names()[0],
+        "podLabels": {naming.CONTROL_PLANE_POD_LABEL: release},
+        "dnsPodLabels": {naming.SYNCED_BY_LABEL: release, naming.SYNCED_NAMESPACE_LABEL: "kube-system"},
+        "hostApi": host_api_rules(host_api),
+        "dnsUpstreams": list(policy.control_plane_dns_upstreams),
+    }
+
+
+def tenant_context(tenant: spec.Tenant, policy: spec.Policy,
+                   host_api: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """Everything the tenant templates see, as plain JSON-able data (documented in each template)."""
     tenant = spec.resolve(tenant, policy=policy)
     namespaces = tenant.namespace_names()
@@ -174,6 +201,7 @@ def tenant_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
             ],
         },
         "dns": CLUSTER_DNS,
+        "controlPlane": control_plane_network(tenant, policy, host_api),
         "namespaceNameLabel": naming.NAMESPACE_NAME_LABEL,
         "tenantLabel": naming.TENANT_LABEL,
         "owners": [
@@ -215,16 +243,21 @@ def fairness_subjects(tenant: spec.Tenant) -> list[dict[str, Any]]:
 
 
 def render_tenant(
-    tenant: spec.Tenant, *, policy: spec.Policy | None = None, templates_dir: str | Path | None = None
+    tenant: spec.Tenant, *, policy: spec.Policy | None = None, templates_dir: str | Path | None = None,
+    host_api: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """The manifests of one tenant: its Namespaces first, then the rest by kind, namespace and name.
+
+    ``host_api`` is where the host cluster's API server is reached (``{"ip", "port"}`` each: the
+    ``default/kubernetes`` Service and its endpoints), looked up by the caller at apply time; a strict tenant's
+    control plane gets egress to exactly those. Left empty (offline), that one rule is left out.
 
     Deterministic for a given tenant, policy and templates. Raises ``RenderError`` if a template
     fails or renders an object outside the tenant's namespaces, of an undeclared kind, or without
     the blueprint's labels.
     """
     policy = policy or spec.DEFAULT_POLICY
-    context = tenant_context(tenant, policy)
+    context = tenant_context(tenant, policy, host_api)
     namespaces = context["namespaces"]
     return templating.render_checked(
         TENANT_TEMPLATES,
