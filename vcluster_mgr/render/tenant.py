@@ -116,10 +116,19 @@ def split_quota(quota: spec.Quota, parts: int, weight: int = 1) -> dict[str, str
     return out
 
 
+BLUEPRINT_OBJECTS = {"configmaps": 2, "serviceaccounts": 1}
+"""Objects every tenant namespace holds whatever its share: the kube-root-ca.crt and vcm-placement ConfigMaps, the
+default ServiceAccount. A namespace's count quota never goes below these (unless the tenant's total is 0), or
+the blueprint's own apply would be refused in a namespace with a small or zero share."""
+
+
 def split_objects(quota: spec.Quota, parts: int, weight: int = 1) -> dict[str, str]:
     """One namespace's share of the resolved counts as ResourceQuota keys: objects (``count/configmaps``),
     extended resources (``requests.nvidia.com/mig-1g.10gb``) and DRA devices (``<class>.deviceclass.../devices``)."""
-    counts = {f"count/{resource}": _share(count, parts, weight) for resource, count in quota.objects.items()}
+    counts = {
+        f"count/{resource}": max(_share(count, parts, weight), min(count, BLUEPRINT_OBJECTS.get(resource, 0)))
+        for resource, count in quota.objects.items()
+    }
     counts |= {f"requests.{name}": _share(count, parts, weight) for name, count in quota.extended_resources.items()}
     counts |= {
         f"{name}.deviceclass.resource.k8s.io/devices": _share(count, parts, weight)
