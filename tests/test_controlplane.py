@@ -1012,3 +1012,36 @@ def test_cli_render_without_the_flag_is_unchanged() -> None:
     code, out, _ = run("render", EXAMPLES / "payments.yaml")
     assert code == 0
     assert out == render.dump_manifests(render.render_tenant(spec.load_spec(EXAMPLES / "payments.yaml")))
+
+
+# ---------------------------------------------------------------------------------------------
+# The virtual cluster's CoreDNS: our whole manifest instead of the chart's
+# ---------------------------------------------------------------------------------------------
+
+
+def test_coredns_manifest_is_ours_and_complete(chart_validator: jsonschema.protocols.Validator) -> None:
+    policy = spec.parse_policy({"controlPlaneCorednsImage": "registry.local/coredns/coredns:1.11.3"})
+    values = values_of(vteam(), policy)
+    assert_chart_valid(chart_validator, values)
+    text = at(values, "controlPlane.coredns.overwriteManifests")
+    assert "{{" not in text, "literal values only: no placeholders left for the syncer"
+    docs = {d["kind"]: d for d in yaml.safe_load_all(text)}
+    assert set(docs) == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Service"}
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["imagePullPolicy"] == "Always"
+    assert container["image"] == "registry.local/coredns/coredns:1.11.3"
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", "pool": "tenants"}
+    assert pod["dnsPolicy"] == "Default"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["resources"] == at(values, "controlPlane.coredns.deployment.resources")
+    assert "forward . /etc/resolv.conf" in docs["ConfigMap"]["data"]["Corefile"]
+    assert {p["targetPort"] for p in docs["Service"]["spec"]["ports"]} == {1053}
+
+
+def test_coredns_image_defaults_to_vclusters_own() -> None:
+    text = at(values_of(vteam()), "controlPlane.coredns.overwriteManifests")
+    deployment = next(d for d in yaml.safe_load_all(text) if d["kind"] == "Deployment")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "coredns/coredns:1.11.3"

@@ -159,10 +159,11 @@ def build_all(store: Store, bin_dir: Path) -> dict[str, Image]:
             "WorkingDir": "/srv", "Env": ["PATH=/bin"]}),
         "coredns": store.write_image("vcm/coredns", [_tar([("coredns", coredns.read_bytes(), 0o755, None)])],
                                      {"Entrypoint": ["/coredns"]}),
+        # kubectl keeps a cache under $HOME: the image's /tmp, inside the container
         "kubectl": store.write_image("vcm/kubectl", [
             _busybox_layer(APPLETS), _tar([("bin", None, 0o755, None), ("bin/kubectl", kubectl.read_bytes(), 0o755,
                                                                           None)])], {
-            "Entrypoint": ["/bin/sh"], "User": f"{PROBE_UID}:{PROBE_UID}", "WorkingDir": "/tmp",
+            "Entrypoint": ["/bin/sh"], "User": f"{PROBE_UID}:{PROBE_UID}", "WorkingDir": "/srv",
             "Env": ["PATH=/bin", "HOME=/tmp"]}),
     }
 

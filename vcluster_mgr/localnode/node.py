@@ -226,7 +226,8 @@ def kubelet_config(d: Path, cluster: str, ca: Path, port: int, healthz: int) -> 
         "failCgroupV1": False, "failSwapOn": False,
         "containerRuntimeEndpoint": f"unix://{d / 'containerd' / 'containerd.sock'}",
         # dnsPolicy Default pods (and forwarders) get the node's own resolver, as on a real node
-        "clusterDNS": [CLUSTER_DNS], "clusterDomain": "cluster.local", "resolvConf": str(d / "node-dns" / "resolv.conf"),
+        "clusterDNS": [CLUSTER_DNS], "clusterDomain": "cluster.local",
+        "resolvConf": str(d / "node-dns" / "resolv.conf"),
         "podLogsDir": str(d / "pod-logs"), "serializeImagePulls": False,
         "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%",
                          "nodefs.inodesFree": "1%"},
