@@ -7,7 +7,7 @@ VENV   ?= .venv
 VCM    := $(VENV)/bin/vcm
 PY     := $(VENV)/bin/python
 
-.PHONY: venv toolchain node-packages test-deps test demo demo-down clean
+.PHONY: venv toolchain object-store node-packages test-deps test demo demo-down clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ toolchain: venv
 	$(VCM) toolchain ensure
 	$(VCM) toolchain status
 
+# SeaweedFS, the S3-compatible object store of the shared-backend (--shard) tests: built on demand, not for demo
+object-store: toolchain
+	$(VCM) toolchain ensure --object-store
+
 # Debian packages of the local cluster's node (containerd, runc, CNI plugins, ...); needs root to install
 node-packages:
 	bash scripts/install-node-packages.sh
@@ -29,7 +33,7 @@ node-packages:
 test-deps:
 	.ci/install-test-deps
 
-test: toolchain node-packages test-deps
+test: toolchain object-store node-packages test-deps
 	$(PY) -m pytest -ra -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: toolchain node-packages

@@ -42,6 +42,18 @@ def test_wrapper_modules_pin_the_same_versions() -> None:
             f"v{toolchain.KUBERNETES_PROVIDER_VERSION}") in provider
 
 
+def test_object_store_is_built_on_demand_only() -> None:
+    """SeaweedFS (the shared-backend tests' S3 server) has its wrapper module at the pinned pseudo-version, is
+    not one of the binaries vcm needs, and appears in ``status`` only when asked for."""
+    gomod = Path(toolchain.__file__).parent.parent / "gomod"
+    assert (f"github.com/seaweedfs/seaweedfs {toolchain.SEAWEEDFS_PSEUDO_VERSION}"
+            in (gomod / "seaweedfs" / "go.mod").read_text())
+    assert toolchain.OBJECT_STORE not in toolchain.BINARIES
+    assert toolchain.OBJECT_STORE.name not in {s.name for s in toolchain.status()}
+    assert {s.name for s in toolchain.status(extras=toolchain.ON_DEMAND)} == {
+        *(b.name for b in toolchain.BINARIES), toolchain.OBJECT_STORE.name}
+
+
 def test_no_resource_provider_of_our_own() -> None:
     """Every resource provider the engine loads is upstream's: no Go code of ours registers one."""
     gomod = Path(toolchain.__file__).parent.parent / "gomod"

@@ -1,5 +1,6 @@
 """What the commands that reach a host cluster share: the platform config plus the engine's settings
-(``Env``), the jobs for a set of spec files, the outcome table, and confirmation.
+(``Env``), the jobs for a set of spec files (all of them, or one ``--shard``), the outcome table, and
+confirmation.
 
 The Pulumi layer (``workspace``) is imported only when a command needs it, so the offline commands stay
 free of the Pulumi SDK.
@@ -16,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vcluster_mgr import errors, platformconfig, spec, toolchain
+from vcluster_mgr import errors, platformconfig, sharding, spec, toolchain
 from vcluster_mgr.cli import printing
 
 if TYPE_CHECKING:
@@ -56,14 +57,21 @@ def env(
     )
 
 
-def jobs(env: Env, paths: list[Path], *, allow_data_loss: bool = False) -> list[workspace.Job]:
+def jobs(env: Env, paths: list[Path], shard: sharding.Shard | None = None, *,
+         allow_data_loss: bool = False) -> list[workspace.Job]:
+    """A job per tenant spec under ``paths``; with ``shard``, only that shard's (every spec is checked all the
+    same, so a bad spec anywhere in the folder stops every shard before anything is applied)."""
     from vcluster_mgr import workspace
 
     tenants = spec.load_specs(paths, policy=env.config.blueprint.policy)
     if not tenants:
         raise errors.UsageError("no tenant specs found in " + ", ".join(map(str, paths)))
-    return [workspace.Job(t, env.config.target_for(t), env.config.blueprint, allow_data_loss=allow_data_loss)
-            for t in tenants]
+    every = [workspace.Job(t, env.config.target_for(t), env.config.blueprint, allow_data_loss=allow_data_loss)
+             for t in tenants]
+    mine = sharding.select(every, shard, lambda job: job.stack_name)
+    if shard is not None:
+        printing.progress(f"shard {shard}: {len(mine)} of {len(every)} tenant stack(s)")
+    return mine
 
 
 def recorded_policy(env: Env, name: str, recorded: dict[str, Any], given: Path | None) -> spec.Policy:

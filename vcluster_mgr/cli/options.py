@@ -1,5 +1,5 @@
 """Options shared by many commands, declared once: policy, host cluster access, platform config, state,
-backend, cluster, confirmation and output format.
+backend, cluster, shard, confirmation and output format.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from vcluster_mgr import sharding
 from vcluster_mgr.cli import printing
 
 PolicyOpt = Annotated[
@@ -59,6 +60,26 @@ BackendOpt = Annotated[
 ]
 ClusterOpt = Annotated[
     str | None, typer.Option("--cluster", help="Host cluster name from the platform config.", show_default=False)
+]
+
+
+def _shard(value: str) -> sharding.Shard:
+    try:
+        return sharding.parse_shard(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+ShardOpt = Annotated[
+    sharding.Shard | None,
+    typer.Option(
+        "--shard",
+        help="Only the stacks of shard I of N (such as 2/4), for N jobs sharing one folder and one state backend; "
+        "a stable split by each stack's name.",
+        show_default=False,
+        metavar="I/N",
+        parser=_shard,
+    ),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 UnprotectOpt = Annotated[

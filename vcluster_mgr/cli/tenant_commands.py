@@ -11,14 +11,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vcluster_mgr import errors, platformconfig, spec
+from vcluster_mgr import errors, platformconfig, sharding, spec
 from vcluster_mgr.cli import apps, environment, options, printing
 
 
-@apps.app.command(epilog="Example: vcm plan examples/tenants")
+@apps.app.command(epilog="Example: vcm plan examples/tenants  (or --shard 2/4: only the second of four shares)")
 def plan(
     paths: Annotated[list[Path], typer.Argument(help="Tenant spec files or folders.")],
     parallel: Annotated[int, typer.Option("--parallel", "-p", min=1, help="Stacks previewed at once.")] = 1,
+    shard: options.ShardOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
     kubeconfig: options.KubeconfigOpt = None,
     context: options.ContextOpt = None,
@@ -33,7 +34,8 @@ def plan(
     with printing.failures():
         env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
         outcomes = workspace.run_jobs(
-            env.settings, environment.jobs(env, paths), "plan", parallel=parallel, progress=printing.tenant_progress
+            env.settings, environment.jobs(env, paths, shard), "plan", parallel=parallel,
+            progress=printing.tenant_progress,
         )
         environment.summary(outcomes, output, "plan")
         if output is printing.OutputFormat.table:
@@ -44,12 +46,13 @@ def plan(
             raise typer.Exit(1)
 
 
-@apps.app.command(epilog="Example: vcm apply examples/tenants --parallel 4 --yes")
+@apps.app.command(epilog="Example: vcm apply examples/tenants --parallel 4 --yes  (one of N CI jobs: --shard I/N)")
 def apply(
     paths: Annotated[list[Path], typer.Argument(help="Tenant spec files or folders.")],
     parallel: Annotated[
         int, typer.Option("--parallel", "-p", min=1, help="Stacks applied at once (each in its own worker process).")
     ] = 1,
+    shard: options.ShardOpt = None,
     yes: options.YesOpt = False,
     output: options.OutputOpt = printing.OutputFormat.table,
     kubeconfig: options.KubeconfigOpt = None,
@@ -77,7 +80,10 @@ def apply(
 
     with printing.failures():
         env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
-        jobs = environment.jobs(env, paths, allow_data_loss=allow_data_loss)
+        jobs = environment.jobs(env, paths, shard, allow_data_loss=allow_data_loss)
+        if not jobs:
+            environment.summary([], output, "apply")
+            return
         environment.confirm(f"apply {len(jobs)} tenant(s)?", yes)
         outcomes = workspace.run_jobs(env.settings, jobs, "apply", parallel=parallel, progress=printing.tenant_progress)
         healthy = _control_planes_healthy(jobs, outcomes, wait_healthy)
@@ -364,6 +370,7 @@ def drift(
     name: Annotated[str | None, typer.Argument(help="Tenant name (or --all).", show_default=False)] = None,
     all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant in the state.")] = False,
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 1 when anything drifted.")] = False,
+    shard: options.ShardOpt = None,
     cluster: options.ClusterOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
     kubeconfig: options.KubeconfigOpt = None,
@@ -380,9 +387,12 @@ def drift(
     with printing.failures():
         if bool(name) == all_tenants:
             raise errors.UsageError("give a tenant name or --all")
+        if shard is not None and not all_tenants:
+            raise errors.UsageError("--shard splits --all among N jobs; it does not go with a tenant name")
         env = environment.env(kubeconfig, context, config, state_dir, backend_url)
         if all_tenants:
-            wanted = [(r["cluster"], r["tenant"]) for r in workspace.list_tenant_stacks(env.settings)]
+            every = [(r["cluster"], r["tenant"]) for r in workspace.list_tenant_stacks(env.settings)]
+            wanted = sharding.select(every, shard, lambda ct: workspace.tenant_stack_name(*ct))
         else:
             wanted = [(env.config.target(cluster).name, str(name))]
         rows = []

@@ -19,6 +19,13 @@ from vcluster_mgr.cli import apps, options, printing
 def toolchain_ensure(
     download: Annotated[bool, typer.Option(help="Allow downloading official release archives.")] = False,
     force: Annotated[bool, typer.Option(help="Rebuild even what is already there.")] = False,
+    object_store: Annotated[
+        bool,
+        typer.Option(
+            "--object-store",
+            help="Also build SeaweedFS, the S3-compatible object store of the shared-backend tests (make test does).",
+        ),
+    ] = False,
 ) -> None:
     """Make every binary the engine and the local host cluster need available, at pinned versions.
 
@@ -29,7 +36,12 @@ def toolchain_ensure(
     """
     with printing.failures():
         started = time.monotonic()
-        final = toolchain.ensure(download=download or None, force=force, progress=printing.progress)
+        final = toolchain.ensure(
+            download=download or None,
+            force=force,
+            progress=printing.progress,
+            extras=toolchain.ON_DEMAND if object_store else (),
+        )
         printing.progress(f"toolchain ready in {time.monotonic() - started:.1f}s ({toolchain.bin_dir()})")
         del final
 
@@ -37,12 +49,15 @@ def toolchain_ensure(
 @apps.toolchain_app.command("status")
 def toolchain_status(
     output: options.OutputOpt = printing.OutputFormat.table,
+    object_store: Annotated[
+        bool, typer.Option("--object-store", help="Also the object store built on demand (ensure --object-store).")
+    ] = False,
 ) -> None:
     """List each binary with its version and where it came from; exit 1 if any is missing.
 
     Example: [bold]vcm toolchain status -o json[/bold]
     """
-    rows = toolchain.status(fresh=True)
+    rows = toolchain.status(fresh=True, extras=toolchain.ON_DEMAND if object_store else ())
     data = [dataclasses.asdict(r) | {"ok": r.ok} for r in rows]
     if not printing.emit(data, output):
         table = Table("binary", "wanted", "found", "source", "path")

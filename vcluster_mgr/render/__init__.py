@@ -31,9 +31,11 @@ from vcluster_mgr.render.platform import (
     render_platform,
 )
 from vcluster_mgr.render.scaffolds import (
+    CI_MAX_SHARDS,
     CI_TEMPLATES,
     HOST_KUBECONFIG_SECRET,
     INIT_TEMPLATE,
+    SHARDED_CI_TEMPLATES,
     ci_pipeline,
     starter_spec,
 )
@@ -57,6 +59,7 @@ __all__ = [
     "BUILTIN_TEMPLATES",
     "BYTE_RESOLUTION",
     "CHART_CONTAINER_RESOURCES",
+    "CI_MAX_SHARDS",
     "CI_TEMPLATES",
     "CLUSTER_DNS",
     "CONTROL_PLANE_VALUES_TEMPLATE",
@@ -69,6 +72,7 @@ __all__ = [
     "RenderError",
     "TENANT_KINDS",
     "TENANT_TEMPLATES",
+    "SHARDED_CI_TEMPLATES",
     "ci_pipeline",
     "control_plane_chart",
     "control_plane_context",

@@ -1,5 +1,6 @@
 """Starter files vcm writes for a user: the commented tenant spec of ``vcm init`` and the CI pipelines of
-``vcm ci init``. Each is checked (the spec parses, the pipeline is valid YAML) before it is returned.
+``vcm ci init`` (tests against an ephemeral tenant, or a folder applied by N sharded jobs). Each is checked
+(the spec parses, the pipeline is valid YAML with its essential steps) before it is returned.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def starter_spec(name: str, *, owner: str = "you@example.com", templates_dir: st
 CI_TEMPLATES: dict[str, str] = {"github": "ci/github.yml.j2", "gitlab": "ci/gitlab.yml.j2"}
 """The pipeline template of each CI system ``vcm ci init`` knows."""
 
+SHARDED_CI_TEMPLATES: dict[str, str] = {"github": "ci/github-shards.yml.j2", "gitlab": "ci/gitlab-shards.yml.j2"}
+"""The pipelines of ``vcm ci init --apply-folder``: N jobs apply one folder, ``--shard I/N`` each."""
+
+CI_MAX_SHARDS = 200
+"""The most jobs a sharded pipeline runs: GitLab's upper bound for ``parallel:`` (GitHub allows 256)."""
+
 HOST_KUBECONFIG_SECRET = "VCM_HOST_KUBECONFIG"  # noqa: S105 - the name of a CI secret, not a secret
 """Name of the CI secret (variable) holding the host cluster's kubeconfig."""
 
@@ -57,6 +64,26 @@ def _check_pipeline(kind: str, text: str) -> None:
             raise errors.RenderError(f"template {name} must delete the tenant in every job's after_script")
 
 
+def _check_sharded_pipeline(kind: str, text: str, shards: int) -> None:
+    """The rendered pipeline parses as YAML, runs ``shards`` jobs and gives each its ``--shard``."""
+    name = SHARDED_CI_TEMPLATES[kind]
+    documents = templating.parse_documents(name, text)
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        raise errors.RenderError(f"template {name} must render one YAML mapping")
+    doc = documents[0]
+    if kind == "github":
+        jobs = [job for job in (doc.get("jobs") or {}).values() if isinstance(job, dict)]
+        sharded = [job for job in jobs
+                   if ((job.get("strategy") or {}).get("matrix") or {}).get("shard") == list(range(1, shards + 1))
+                   and any("--shard" in str(step.get("run", "")) for step in job.get("steps") or []
+                           if isinstance(step, dict))]
+    else:
+        sharded = [job for job in doc.values() if isinstance(job, dict) and job.get("parallel") == shards
+                   and '--shard "$CI_NODE_INDEX/$CI_NODE_TOTAL"' in str(job.get("script", ""))]
+    if len(sharded) != 1:
+        raise errors.RenderError(f"template {name} must have one job that runs {shards} times with --shard I/N")
+
+
 def _check_ci_path(path: str) -> None:
     kube.check_printable(path)
     if "$" in path or "`" in path:
@@ -70,6 +97,9 @@ def ci_pipeline(
     ttl: str = "2h",
     name_prefix: str = "ci-",
     templates_dir: str | Path | None = None,
+    apply_folder: str | None = None,
+    shards: int = 4,
+    parallel: int = 2,
 ) -> str:
     """A CI pipeline (GitHub Actions workflow or .gitlab-ci.yml) that tests against an ephemeral tenant.
 
@@ -78,9 +108,16 @@ def ci_pipeline(
     that expires after ``ttl``, runs the tests (``make test``, a placeholder to edit) with KUBECONFIG
     pointing at the tenant, and deletes the tenant even when the job fails; ``ttl`` is the backstop if
     even that fails. Raises ``UsageError`` for an unknown kind or a bad ttl, prefix or path.
+
+    With ``apply_folder``, the pipeline instead applies every tenant spec of that folder with ``shards``
+    jobs (a GitHub matrix, GitLab's ``parallel:``), job I running ``vcm apply FOLDER --shard I/N --parallel
+    P``, all sharing one state backend (``VCM_BACKEND_URL``, its credentials and ``VCM_PASSPHRASE`` from the
+    CI system's secrets); ``spec_path``, ``ttl`` and ``name_prefix`` do not apply to it.
     """
     if kind not in CI_TEMPLATES:
         raise errors.UsageError(f"unknown CI system {kind!r}; choose one of: {', '.join(CI_TEMPLATES)}")
+    if apply_folder is not None:
+        return _sharded_pipeline(kind, apply_folder, shards, parallel, templates_dir)
     checks: list[tuple[str, str, Any]] = [
         ("--ttl", ttl, kube.parse_duration),
         ("--name-prefix", name_prefix, naming.check_name_prefix),
@@ -101,4 +138,28 @@ def ci_pipeline(
     }
     text = templating.template_text(CI_TEMPLATES[kind], context, templates_dir)
     _check_pipeline(kind, text)
+    return text
+
+
+def _sharded_pipeline(kind: str, folder: str, shards: int, parallel: int, templates_dir: str | Path | None) -> str:
+    try:
+        if not folder:
+            raise ValueError("must not be empty")
+        _check_ci_path(folder)
+    except ValueError as exc:
+        raise errors.UsageError(f"--apply-folder {spec.show(folder)} {exc}") from None
+    if not 2 <= shards <= CI_MAX_SHARDS:
+        raise errors.UsageError(f"--shards {shards}: must be between 2 and {CI_MAX_SHARDS} (GitLab's limit of "
+                                "parallel:; for one job, leave --shard out)")
+    if parallel < 1:
+        raise errors.UsageError(f"--parallel {parallel}: must be 1 or more")
+    context = {
+        "folder": folder,
+        "shards": list(range(1, shards + 1)),
+        "shardCount": shards,
+        "parallel": parallel,
+        "hostKubeconfigSecret": HOST_KUBECONFIG_SECRET,
+    }
+    text = templating.template_text(SHARDED_CI_TEMPLATES[kind], context, templates_dir)
+    _check_sharded_pipeline(kind, text, shards)
     return text

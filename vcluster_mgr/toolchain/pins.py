@@ -28,6 +28,12 @@ COREDNS_VERSION = "1.15.0"
 #: ipset). kube-network-policies needs the nftables ``queue`` expression, which this project's VM kernels lack.
 KUBE_ROUTER_VERSION = "2.1.0"
 
+#: SeaweedFS, an S3-compatible object store (Apache-2.0), built only on demand (``vcm toolchain ensure
+#: --object-store``; ``make test`` does): the tests of a state backend shared through Pulumi's ``s3://`` URL run
+#: it on loopback. Upstream has no tags the module proxy serves; this is the version its binary reports.
+SEAWEEDFS_VERSION = "4.53"
+SEAWEEDFS_PSEUDO_VERSION = "v0.0.0-20261109003541-7506e5f91cd6"
+
 #: Minimum Go for the wrapper modules (the ``go`` lines of their go.mod files).
 GO_MIN = (1, 26)
 
@@ -86,6 +92,12 @@ BINARIES: tuple[Binary, ...] = (
            "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
            ("--version",), r"v(\d+\.\d+\.\d+)", f"github.com/cloudnativelabs/kube-router/v2@v{KUBE_ROUTER_VERSION}"),
 )
+
+#: The object store of the shared-backend tests: not needed to run vcm, so not in ``BINARIES`` (``ensure`` and
+#: ``status`` take it when asked, ``extras=ON_DEMAND``).
+OBJECT_STORE = Binary("weed", SEAWEEDFS_VERSION, "seaweedfs", "github.com/seaweedfs/seaweedfs/weed", ("version",),
+                      r"\b(\d+\.\d\d)\b", f"github.com/seaweedfs/seaweedfs@{SEAWEEDFS_PSEUDO_VERSION}")
+ON_DEMAND: tuple[Binary, ...] = (OBJECT_STORE,)
 
 #: The Python script the language host runs; shipped in the Pulumi Go SDK module, copied beside the host.
 EXEC_SCRIPT = "pulumi-language-python-exec"

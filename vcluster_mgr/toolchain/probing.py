@@ -132,8 +132,9 @@ def _stat_key(path: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
-def status(*, fresh: bool = False) -> list[Status]:
-    """The state of every binary: the cached one if it runs at the right version.
+def status(*, fresh: bool = False, extras: tuple[pins.Binary, ...] = ()) -> list[Status]:
+    """The state of every binary (and of ``extras``, binaries built on demand): the cached one if it runs at
+    the right version.
 
     The version is asked of the binary; the answer is remembered in the manifest with the file's size,
     modification time and inode, and reused while those are unchanged, unless ``fresh``.
@@ -141,7 +142,7 @@ def status(*, fresh: bool = False) -> list[Status]:
     manifest = read_manifest()
     result = []
     changed = False
-    for b in pins.BINARIES:
+    for b in (*pins.BINARIES, *extras):
         path = bin_dir() / b.name
         entry = manifest.get(b.name, {})
         key = _stat_key(path)

@@ -90,8 +90,9 @@ def _download(b: pins.Binary, dest: Path, progress: pins.Progress) -> None:
 
 
 def ensure(*, download: bool | None = None, progress: pins.Progress = pins.quiet,
-           force: bool = False) -> list[probing.Status]:
-    """Make every binary available in ``bin_dir()`` at its pinned version; returns the final status.
+           force: bool = False, extras: tuple[pins.Binary, ...] = ()) -> list[probing.Status]:
+    """Make every binary available in ``bin_dir()`` at its pinned version, and ``extras`` (binaries built
+    on demand, ``pins.ON_DEMAND``: always from Go modules); returns the final status.
 
     ``download`` defaults to ``VCM_TOOLCHAIN_DOWNLOAD=1``; it is never on by itself, so nothing here
     touches the network unless asked (the Go module proxy is used by ``go`` for builds).
@@ -100,9 +101,9 @@ def ensure(*, download: bool | None = None, progress: pins.Progress = pins.quiet
         download = os.environ.get("VCM_TOOLCHAIN_DOWNLOAD") == "1"
     probing.bin_dir().mkdir(parents=True, exist_ok=True)
     manifest = probing.read_manifest()
-    current = {s.name: s for s in probing.status()}
+    current = {s.name: s for s in probing.status(extras=extras)}
     to_build: dict[str, list[pins.Binary]] = {}
-    for b in pins.BINARIES:
+    for b in (*pins.BINARIES, *extras):
         entry = manifest.get(b.name, {})
         stale = entry.get("source") == "go-build" and entry.get("module_digest") != gobuild.module_digest(b.module)
         if current[b.name].ok and not force and not stale:
@@ -116,7 +117,7 @@ def ensure(*, download: bool | None = None, progress: pins.Progress = pins.quiet
             manifest[b.name] = {"version": b.version, "source": f"path:{on_path}"}
             progress(f"{b.name}: using {on_path}")
             continue
-        if download:
+        if download and b not in extras:
             _download(b, probing.bin_dir() / b.name, progress)
             manifest[b.name] = {"version": b.version, "source": "download:" + download_urls(b)[0],
                                 "seconds": round(time.monotonic() - started, 1)}
@@ -131,7 +132,7 @@ def ensure(*, download: bool | None = None, progress: pins.Progress = pins.quiet
                                 "seconds": round(time.monotonic() - started, 1)}
         probing.write_manifest(manifest)
     probing.write_manifest(manifest)
-    final = probing.status()
+    final = probing.status(extras=extras)
     bad = [s for s in final if not s.ok]
     if bad:
         raise errors.ToolchainError("after ensure, still missing or wrong: " + ", ".join(

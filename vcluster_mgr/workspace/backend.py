@@ -3,6 +3,12 @@
 Offline by construction: a local file backend in a state directory (any backend URL is accepted), the
 passphrase secrets provider, no update check, no plugin download, and the engine's binaries taken from
 the toolchain's bin directory (first on ``PATH``), so nothing the engine does reaches beyond loopback.
+
+A backend shared by many machines (``--shard`` jobs) is an object store: ``s3://BUCKET?region=R`` and, for an
+S3-compatible server, ``&endpoint=https://HOST:PORT&use_path_style=true``. Its URL is checked here against
+the query parameters that the engine's blob library (gocloud.dev 0.46, inside pulumi 3.259) understands, so a
+typo fails before any stack is touched. Its credentials are the AWS SDK's own (``AWS_ACCESS_KEY_ID`` /
+``AWS_SECRET_ACCESS_KEY`` in the environment, or ``profile=``): never in the URL, never printed.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import os
 import secrets
 import sys
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 from vcluster_mgr import errors, platformconfig, toolchain
@@ -79,6 +86,52 @@ def _passphrase(state_dir: Path) -> str:
     return value
 
 
+S3_URL_PARAMETERS = frozenset({
+    # gocloud.dev/blob/s3blob
+    "ssetype", "kmskeyid", "accelerate", "use_path_style", "s3ForcePathStyle", "disable_https",
+    # gocloud.dev/aws (V2ConfigFromURLParams)
+    "region", "endpoint", "profile", "hostname_immutable", "dualstack", "fips", "rate_limiter_capacity",
+    "anonymous", "role", "request_checksum_calculation", "response_checksum_validation", "awssdk",
+})
+"""The query parameters of an ``s3://`` backend URL that the engine's gocloud.dev accepts; any other fails."""
+
+
+def check_s3_url(url: str) -> None:
+    """Raise ``UsageError`` for an ``s3://`` URL the engine would refuse: no bucket, an unknown or repeated
+    parameter, an endpoint without its scheme. Credentials in the URL are refused too (the SDK reads them
+    from the environment; a URL ends up in logs)."""
+    parts = urllib.parse.urlsplit(url)
+    shown = urllib.parse.urlunsplit(parts._replace(query="", netloc=parts.hostname or ""))
+    if parts.username or parts.password:
+        raise errors.UsageError(f"the backend URL {shown} carries credentials: remove them and set "
+                                "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or profile=NAME) instead")
+    if not parts.hostname:
+        raise errors.UsageError(f"the backend URL {url!r} names no bucket (s3://BUCKET?region=REGION)")
+    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - S3_URL_PARAMETERS)
+    if unknown:
+        raise errors.UsageError(
+            f"the backend URL {shown} has parameter(s) the engine does not know: {', '.join(unknown)}; known: "
+            + ", ".join(sorted(S3_URL_PARAMETERS)))
+    repeated = sorted(k for k, v in query.items() if len(v) > 1)
+    if repeated:
+        raise errors.UsageError(f"the backend URL {shown} repeats {', '.join(repeated)}")
+    endpoint = query.get("endpoint", [""])[0]
+    if "endpoint" in query and not endpoint.startswith(("http://", "https://")):
+        raise errors.UsageError(f"the backend URL's endpoint {endpoint!r} needs its scheme "
+                                "(endpoint=https://HOST:PORT, or http:// for a server on loopback)")
+
+
+def stale_lock_advice(backend_url: str, project: str, stack: str) -> str:
+    """What to do about a lock that a dead process left: on a file backend ``stack()`` removes this host's
+    own stale locks by itself; on a shared backend only the user can know the process is gone."""
+    if backend_url.startswith("file://"):
+        return "a lock left by a process of this host that died is removed automatically on the next run"
+    return ("a lock left on a shared backend by a process that died, on any machine, stays until removed: once "
+            "that process is surely gone, run `eval \"$(vcm toolchain env --backend-url URL)\"` and then "
+            f"`pulumi cancel --yes --stack organization/{project}/{stack}`")
+
+
 def settings(*, state_dir: Path | None = None, backend_url: str | None = None,
              kubeconfig: str | None = None, context: str | None = None) -> Settings:
     """Resolve settings from arguments, then environment, then defaults."""
@@ -86,6 +139,8 @@ def settings(*, state_dir: Path | None = None, backend_url: str | None = None,
     url = backend_url or os.environ.get("VCM_BACKEND_URL") or os.environ.get("PULUMI_BACKEND_URL")
     if not url:
         url = (sd / "pulumi").as_uri()
+    if url.startswith("s3://"):
+        check_s3_url(url)
     if url.startswith("file://"):
         target = Path(url[len("file://"):])
         try:

@@ -96,9 +96,18 @@ def stack(s: backend.Settings, name: str, fn: auto.PulumiFn, *, project: str = P
                 continue
             if "created by" in str(exc):
                 raise errors.ProvisionError(
-                    f"stack {name} is being updated by another process; wait for it to finish and retry") from exc
+                    f"stack {name} is being updated by another process; wait for it to finish and retry "
+                    f"({backend.stale_lock_advice(s.backend_url, project, name)})") from exc
             raise errors.ProvisionError(f"cannot open stack {name}: {clean(exc)}") from exc
     raise AssertionError("unreachable")
+
+
+def _project_of(st: auto.Stack) -> str:
+    """The project of an open stack, read from the workspace's ``Pulumi.yaml`` (no engine run)."""
+    try:
+        return st.workspace.project_settings().name
+    except (OSError, ValueError):
+        return "PROJECT"
 
 
 def clean(exc: Exception) -> str:
@@ -115,9 +124,10 @@ def up(st: auto.Stack, *, on_event: EventCallback | None = None, parallel: int |
     try:
         return st.up(on_event=on_event, parallel=parallel, color="never", refresh=refresh)
     except auto.errors.ConcurrentUpdateError as exc:
+        url = st.workspace.env_vars.get("PULUMI_BACKEND_URL", "")
         raise errors.ProvisionError(
             f"stack {st.name} is being updated by another process; wait for it to finish and retry "
-            "(a lock left by a process of this host that died is removed automatically on the next run)") from exc
+            f"({backend.stale_lock_advice(url, _project_of(st), st.name)})") from exc
     except auto.errors.CommandError as exc:
         raise errors.ProvisionError(f"update of {st.name} failed:\n{clean(exc)}") from exc
 
