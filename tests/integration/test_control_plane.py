@@ -123,6 +123,9 @@ def test_control_plane_lifecycle(vcm, host_cluster: localcluster.Cluster, tmp_pa
     assert status["lastApply"]["passed"] is True
     # no node: the control plane's pod never runs, and status says so
     assert status["controlPlaneHealth"]["ready"] is False and status["controlPlaneHealth"]["replicas"] == 1
+    code, out, err = vcm("status", "vteam")
+    assert code == 0, err
+    assert "NOT ready: 0/1 control plane pod(s) ready" in " ".join(out.split())
 
     # the host API addresses were recorded at apply; drift notices when they change
     target = platformconfig.load(None, kubeconfig=str(host_cluster.kubeconfig)).target(None)
