@@ -10,7 +10,8 @@ from the same empty cluster. Reported per run: wall time, tenants per minute, pe
 process tree (sum of RSS, sampled every 0.2 s), bytes written to storage by the process tree
 (/proc/self/io of this process, which includes waited-for children), and the ratio to the baseline.
 
-This is a benchmark, not a test: it asserts nothing and prints a table (and `--json FILE`).
+This is a benchmark, not a test: it asserts nothing and prints a table (and with `--json FILE` writes the rows
+there and their chart beside them, FILE with .png: see chart.py; needs the `bench` extra).
 """
 
 from __future__ import annotations
@@ -220,6 +221,12 @@ def main() -> None:
               f"{r['ratio']} | {r['peak_rss_mib']} | {r['written_mib']} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+        try:
+            import chart  # benchmarks/chart.py, beside this script
+
+            print(f"chart: {chart.render(rows, args.json.with_suffix('.png'))}", file=sys.stderr)
+        except ImportError as exc:  # matplotlib is in the bench extra only
+            print(f"no chart: {exc} (pip install -e '.[bench]')", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -134,12 +134,12 @@ def test_parallel_apply_in_worker_processes(vcm, tmp_path: Path) -> None:  # typ
     folder = tmp_path / "many"
     for i in range(3):
         write_spec(folder, f"par{i}")
-    code, out, err = vcm("apply", str(folder), "--parallel", "3", "--yes", "-o", "json")
+    code, out, err = vcm("--verbose", "apply", str(folder), "--parallel", "3", "--yes", "-o", "json")
     assert code == 0, err
     outcomes = json.loads(out)
     assert sorted(o["tenant"] for o in outcomes) == ["par0", "par1", "par2"]
     assert all(o["ok"] and o["changes"]["create"] >= 10 for o in outcomes)
-    # progress came from the workers' engine events
+    # progress came from the workers' engine events (--verbose: a line per event)
     assert "par1 create Namespace" in err.replace("\n", " ")
     for i in range(3):
         assert vcm("delete", f"par{i}", "--yes")[0] == 0

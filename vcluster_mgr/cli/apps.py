@@ -1,11 +1,16 @@
-"""The ``vcm`` Typer app and its command groups (toolchain, local, ci, platform, ephemeral).
+"""The ``vcm`` Typer app and its command groups (toolchain, local, ci, platform, ephemeral), and the root
+options every command shares (``vcm --quiet|--verbose|--no-color COMMAND``).
 
 Command modules register on these; ``vcluster_mgr.cli`` imports them all in help order.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from vcluster_mgr.cli import printing
 
 app = typer.Typer(
     name="vcm",
@@ -16,6 +21,26 @@ app = typer.Typer(
 )
 toolchain_app = typer.Typer(help="Find or build the binaries the engine needs.", no_args_is_help=True)
 local_app = typer.Typer(help="The built-in throwaway local host cluster.", no_args_is_help=True)
+
+
+@app.callback(epilog="Example: vcm --quiet apply examples/tenants --yes; NO_COLOR=1 vcm list")
+def root(
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only data (stdout) and errors: no progress, no messages.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Progress as one line per resource, not a live line per tenant.")
+    ] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour (as the NO_COLOR variable).")] = False,
+) -> None:
+    """Isolated tenants on a shared Kubernetes cluster, provisioned with Pulumi.
+
+    Data goes to stdout, progress and messages to stderr. On a terminal, plan, apply, delete and gc show
+    a live line per tenant; elsewhere one plain line per tenant per state change.
+    """
+    printing.configure(quiet=quiet, verbose=verbose, no_color=no_color)
+
+
 app.add_typer(toolchain_app, name="toolchain")
 app.add_typer(local_app, name="local")
 

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from vcluster_mgr import errors, spec
-from vcluster_mgr.cli import apps, environment, options, printing
+from vcluster_mgr.cli import apps, environment, live, options, printing
 
 AllowDataLossOpt = Annotated[
     bool,
@@ -43,7 +43,8 @@ def _set_asleep(name: str, asleep: bool, cluster: str | None, env: environment.E
             "syncer deletes the tenant's host pods. Enable persistence and apply, or pass --allow-data-loss")
     job = workspace.Job(tenant, target, environment.with_policy(env, remembered), asleep=asleep,
                         allow_data_loss=allow_data_loss)
-    outcome = workspace.run_jobs(env.settings, [job], "apply", progress=printing.tenant_progress)[0]
+    with live.Tracker("sleep" if asleep else "wake", live.planned_resources([job])) as tracker:
+        outcome = workspace.run_jobs(env.settings, [job], "apply", progress=tracker)[0]
     if outcome.ok and asleep:
         freed = controlplane_sleep.free_synced_pods(target, tenant)
         outcome.steps.append(f"deleted {len(freed)} pod(s) the virtual cluster had synced: "

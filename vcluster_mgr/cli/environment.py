@@ -112,10 +112,10 @@ def summary(outcomes: list[workspace.Outcome], fmt: printing.OutputFormat, title
     for o in outcomes:
         result = "[green]ok[/green]" if o.ok else "[red]failed[/red]"
         table.add_row(o.tenant, o.cluster, result, _changes_text(o.changes), f"{o.seconds:.1f}")
-    printing.out.print(table)
+    printing.print_table(table)
     for o in outcomes:
         if o.error:
-            printing.err.print(f"[red]{escape(o.tenant)}:[/red] {escape(o.error)}", highlight=False, soft_wrap=True)
+            printing.failure(f"[red]{escape(o.tenant)}:[/red] {escape(o.error)}")
 
 
 def confirm(question: str, yes: bool) -> None:

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from vcluster_mgr import errors, lifecycle, spec
-from vcluster_mgr.cli import apps, environment, options, printing, tenant_commands
+from vcluster_mgr.cli import apps, environment, live, options, printing, tenant_commands
 
 _EPHEMERAL_DEFAULT = """\
 apiVersion: vcluster-mgr.dev/v1alpha1
@@ -76,7 +77,8 @@ def ephemeral_create(
         moment = lifecycle.expiry(tenant, lifecycle.utc_now())
         expires_at = lifecycle.format_expiry(moment) if moment else None
         job = workspace.Job(tenant, env.config.target_for(tenant), env.config.blueprint, expires_at)
-        outcome = workspace.run_jobs(env.settings, [job], "apply", progress=printing.tenant_progress)[0]
+        with live.Tracker("apply", live.planned_resources([job])) as tracker:
+            outcome = workspace.run_jobs(env.settings, [job], "apply", progress=tracker)[0]
         if not outcome.ok:
             environment.summary([outcome], printing.OutputFormat.table, "ephemeral")
             raise typer.Exit(1)
@@ -102,7 +104,10 @@ def ephemeral_create(
             printing.write_secret(kubeconfig_out, text)
             result["kubeconfig"] = str(kubeconfig_out)
         if not printing.emit(result, output):
-            printing.err.print(f"ephemeral tenant [bold]{name}[/bold] on {job.target.name}, expires {expires_at}")
+            printing.err.print(
+                f"ephemeral tenant [bold]{name}[/bold] on {escape(job.target.name)}, "
+                f"expires {printing.when(expires_at)}"
+            )
             typer.echo(name)
 
 
@@ -160,24 +165,26 @@ def gc(
             raise errors.UsageError(f"--now: {exc}") from None
         env = environment.env(kubeconfig, context, config, state_dir, backend_url)
         records = []
-        for row in workspace.list_tenant_stacks(env.settings):
+        rows = workspace.list_tenant_stacks(env.settings)
+        for row in rows:
             outputs = workspace.tenant_outputs(env.settings, row["cluster"], row["tenant"])
             records.append({"tenant": row["tenant"], "cluster": row["cluster"], "expiresAt": outputs.get("expiresAt")})
         expired = lifecycle.select_expired(records, moment)
         outcomes = []
-        if not dry_run:
-            for rec in expired:
-                try:
-                    outcome = workspace.delete_tenant(
-                        env.settings,
-                        env.config.target(rec["cluster"]),
-                        rec["tenant"],
-                        progress=printing.tenant_progress,
-                        unprotect=unprotect,
-                    )
-                except errors.ProtectedError as exc:
-                    outcome = workspace.Outcome(rec["tenant"], rec["cluster"], "delete", False, {}, 0.0, error=str(exc))
-                outcomes.append(outcome)
+        if not dry_run and expired:
+            # the resources of each stack, less its two engine resources (the stack and the provider)
+            planned = {r["tenant"]: max(r["resources"] - 2, 0) if r["resources"] else None for r in rows}
+            with live.Tracker("delete", {rec["tenant"]: planned.get(rec["tenant"]) for rec in expired}) as tracker:
+                for rec in expired:
+                    try:
+                        outcome = live.delete(
+                            tracker, env.settings, env.config.target(rec["cluster"]), rec["tenant"], unprotect=unprotect
+                        )
+                    except errors.ProtectedError as exc:
+                        outcome = workspace.Outcome(
+                            rec["tenant"], rec["cluster"], "delete", False, {}, 0.0, error=str(exc)
+                        )
+                    outcomes.append(outcome)
         data = {
             "now": lifecycle.format_expiry(moment),
             "dryRun": dry_run,

@@ -99,7 +99,7 @@ def local_status(
                 )
                 table.add_row(r["name"], r["server"], ", ".join(r["nodes"]) or "none", procs, r["kubeconfig"])
             if rows:
-                printing.out.print(table)
+                printing.print_table(table)
             if any(not r["nodes"] for r in rows):
                 printing.err.print(
                     "a cluster with no nodes accepts pods but never runs them (`vcm local up --nodes 1`)"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from vcluster_mgr.cli import apps, environment, options, printing
+from vcluster_mgr import errors
+from vcluster_mgr.cli import apps, environment, live, options, printing
 
 
 @apps.platform_app.command("apply", epilog="Example: vcm platform apply --yes")
@@ -23,7 +24,12 @@ def platform_apply(
         env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
         target = env.config.target(cluster)
         environment.confirm(f"apply the platform objects to {target.name}?", yes)
-        outcome = workspace.platform_apply(
-            env.settings, target, env.config.blueprint, progress=printing.tenant_progress
-        )
+        with live.Tracker("apply", {"platform": live.planned_platform(env.config.blueprint)}) as tracker:
+            tracker("platform", "apply started")
+            try:
+                outcome = workspace.platform_apply(env.settings, target, env.config.blueprint, progress=tracker)
+            except errors.VcmError as exc:
+                tracker.fail("platform", str(exc))
+                raise
+            tracker("platform", "done")
         environment.summary([outcome], printing.OutputFormat.table, "platform")

@@ -1,10 +1,17 @@
 """What every command prints with: the stdout and stderr consoles, errors as messages and exit codes,
-``-o table|json|yaml``, progress lines, and the two ways vcm writes a file a user asked for (text that may
-not overwrite, and secrets created with mode 600).
+``-o table|json|yaml``, tables, times, progress lines, and the two ways vcm writes a file a user asked for
+(text that may not overwrite, and secrets created with mode 600).
+
+Conventions, as kubectl and helm users expect them: data on stdout, progress and messages on stderr (so
+``vcm list -o json | jq`` always works); ``NO_COLOR`` (any value) or ``--no-color`` turns colour off;
+``-q/--quiet`` keeps only data and errors. A table goes to a terminal as a Rich table whose cells wrap
+(never cut); anywhere else (a pipe, a file, a CI log) as plain aligned columns, every value in full.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import enum
 import json
 import os
@@ -17,13 +24,45 @@ import typer
 import yaml
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 
 from vcluster_mgr import (
     errors,
 )
 
-out = Console()
-err = Console(stderr=True)
+
+@dataclasses.dataclass
+class Settings:
+    """The output settings of this run, from the root options (``vcm --quiet --verbose --no-color ...``)."""
+
+    #: only data (stdout) and errors: no progress, no messages
+    quiet: bool = False
+    #: progress as one line per engine event (every resource), as before the live view
+    verbose: bool = False
+    #: no colour, as NO_COLOR asks (Rich reads NO_COLOR itself)
+    no_color: bool = False
+
+
+settings = Settings()
+out = Console(soft_wrap=True)
+"""stdout: data only (tables, JSON, YAML, kubeconfigs)."""
+err = Console(stderr=True, soft_wrap=True)
+"""stderr: progress and messages; silent with ``--quiet``."""
+errors_console = Console(stderr=True, soft_wrap=True)
+"""stderr for errors: shown even with ``--quiet``."""
+
+
+def configure(*, quiet: bool = False, verbose: bool = False, no_color: bool = False) -> None:
+    """Set this run's output settings and make the consoles anew (so they see this run's environment and
+    streams: NO_COLOR, COLUMNS, TTY_COMPATIBLE, and a test runner's captured stdout and stderr)."""
+    global out, err, errors_console
+    settings.quiet, settings.verbose, settings.no_color = quiet, verbose, no_color
+    colour = True if no_color else None  # None: Rich decides, honouring NO_COLOR
+    # soft_wrap: a message is never broken into lines at the console's width (a pipe's is 80)
+    out = Console(no_color=colour, soft_wrap=True)
+    err = Console(stderr=True, no_color=colour, quiet=quiet, soft_wrap=True)
+    errors_console = Console(stderr=True, no_color=colour, soft_wrap=True)
 
 
 def report(exc: errors.VcmError) -> None:
@@ -31,9 +70,84 @@ def report(exc: errors.VcmError) -> None:
     # messages quote user input, which may look like rich markup: escape it
     if isinstance(exc, errors.SpecError):
         for e in exc.errors:
-            err.print(f"[red]error[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+            errors_console.print(f"[red]error[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
     else:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        errors_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+
+
+def failure(message: str) -> None:
+    """A line about something that failed (markup allowed): on stderr even with ``--quiet``."""
+    errors_console.print(message, highlight=False, soft_wrap=True)
+
+
+def interactive(console: Console) -> bool:
+    """Whether ``console`` is a terminal that can show a Rich table (not a pipe, a file, a CI log or TERM=dumb;
+    ``TTY_COMPATIBLE=0|1`` overrides, as Rich reads it)."""
+    return console.is_terminal and not console.is_dumb_terminal
+
+
+def _plain(cell: object) -> str:
+    """A cell's text without markup, on one line."""
+    text = cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
+    return " ".join(text.split("\n")).rstrip()
+
+
+def table_lines(table: Table) -> list[str]:
+    """A table as plain aligned columns (two spaces apart), its header first unless it has none; nothing cut."""
+    columns = [[_plain(c) for c in col.cells] for col in table.columns]
+    rows = [list(r) for r in zip(*columns, strict=True)] if columns else []
+    if table.show_header:
+        rows.insert(0, [_plain(col.header).upper() for col in table.columns])
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(len(table.columns))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def print_table(table: Table) -> None:
+    """A table on stdout: on a terminal a Rich table whose cells wrap rather than being cut; elsewhere plain
+    aligned columns with every value in full (the title, if any, goes to stderr as a message)."""
+    if interactive(out):
+        for col in table.columns:
+            col.overflow = "fold"
+        out.print(table)
+        return
+    if table.title:
+        err.print(_plain(table.title), markup=False, highlight=False, soft_wrap=True)
+    for line in table_lines(table):
+        out.print(line, markup=False, highlight=False, soft_wrap=True, emoji=False)
+
+
+def _age(seconds: float) -> str:
+    ago = seconds >= 0
+    s = abs(seconds)
+    if s < 60:
+        text = f"{int(s)} s"
+    elif s < 3600:
+        text = f"{int(s // 60)} min"
+    elif s < 48 * 3600:
+        text = f"{int(s // 3600)} h"
+    else:
+        text = f"{int(s // 86400)} d"
+    return f"{text} ago" if ago else f"in {text}"
+
+
+def when(value: datetime.datetime | str | None, now: datetime.datetime | None = None) -> str:
+    """A moment as local time to the second and its age: ``2026-12-01 07:07:33 (12 min ago)``, or
+    ``(in 2 h)`` for one to come. Naive datetimes and ISO strings without an offset are UTC (as the engine
+    and the stacks record them); ``-`` for none, and text that is not a time is shown as it is."""
+    if value is None or value == "":
+        return "-"
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    assert isinstance(moment, datetime.datetime)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    current = now or datetime.datetime.now(datetime.UTC)
+    local = moment.astimezone()
+    return f"{local:%Y-%m-%d %H:%M:%S} ({_age((current - moment).total_seconds())})"
 
 
 @contextmanager
@@ -64,7 +178,7 @@ def emit(data: Any, fmt: OutputFormat) -> bool:
 
 
 def progress(message: str) -> None:
-    err.print(f"[dim]{message}[/dim]", highlight=False)
+    err.print(f"[dim]{escape(message)}[/dim]", highlight=False, soft_wrap=True)
 
 
 def write_or_echo(text: str, output: Path | None, force: bool) -> None:
@@ -84,6 +198,7 @@ def write_or_echo(text: str, output: Path | None, force: bool) -> None:
 
 
 def tenant_progress(tenant: str, message: str) -> None:
+    """One progress line for a tenant (the ``--verbose`` form: every engine event)."""
     err.print(f"[bold]{escape(tenant)}[/bold] {escape(message)}", highlight=False, soft_wrap=True)
 
 

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vcluster_mgr import errors, platformconfig, sharding, spec
-from vcluster_mgr.cli import apps, environment, options, printing
+from vcluster_mgr.cli import apps, environment, live, options, printing
 
 
 @apps.app.command(epilog="Example: vcm plan examples/tenants  (or --shard 2/4: only the second of four shares)")
@@ -33,10 +33,9 @@ def plan(
 
     with printing.failures():
         env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
-        outcomes = workspace.run_jobs(
-            env.settings, environment.jobs(env, paths, shard), "plan", parallel=parallel,
-            progress=printing.tenant_progress,
-        )
+        jobs = environment.jobs(env, paths, shard)
+        with live.Tracker("plan", live.planned_resources(jobs)) as tracker:
+            outcomes = workspace.run_jobs(env.settings, jobs, "plan", parallel=parallel, progress=tracker)
         environment.summary(outcomes, output, "plan")
         if output is printing.OutputFormat.table:
             for o in outcomes:
@@ -85,7 +84,8 @@ def apply(
             environment.summary([], output, "apply")
             return
         environment.confirm(f"apply {len(jobs)} tenant(s)?", yes)
-        outcomes = workspace.run_jobs(env.settings, jobs, "apply", parallel=parallel, progress=printing.tenant_progress)
+        with live.Tracker("apply", live.planned_resources(jobs)) as tracker:
+            outcomes = workspace.run_jobs(env.settings, jobs, "apply", parallel=parallel, progress=tracker)
         healthy = _control_planes_healthy(jobs, outcomes, wait_healthy)
         environment.summary(outcomes, output, "apply")
         if not all(o.ok for o in outcomes) or not healthy:
@@ -126,12 +126,12 @@ def list_command(
         s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
         rows = workspace.list_tenant_stacks(s)
         if not printing.emit(rows, output):
-            table = Table("tenant", "cluster", "resources", "last update", "stack")
+            # fits 80 columns; the stack's name (<cluster>.<tenant>) is in -o json
+            table = Table("tenant", "cluster", "resources", "last update")
             for r in rows:
-                table.add_row(
-                    r["tenant"], r["cluster"], str(r["resources"] or "-"), str(r["lastUpdate"] or "-"), r["stack"]
-                )
-            printing.out.print(table)
+                cells = (r["tenant"], r["cluster"], str(r["resources"] or "-"), printing.when(r["lastUpdate"]))
+                table.add_row(*map(escape, cells))
+            printing.print_table(table)
 
 
 @apps.app.command(epilog="Example: vcm status payments -o yaml")
@@ -192,7 +192,7 @@ def status(
             table.add_row("last verify", escape(_check_text(data["lastVerify"])))
             if health is not None:
                 table.add_row("control plane", escape(health.summary()))
-            printing.out.print(table)
+            printing.print_table(table)
 
 
 def _now() -> str:
@@ -203,7 +203,7 @@ def _check_text(check: dict[str, Any] | None) -> str:
     if not check:
         return "never"
     verdict = {True: "passed", False: "FAILED", None: "unknown"}[check.get("passed")]
-    return f"{verdict} at {check.get('at') or '?'}"
+    return f"{verdict} at {printing.when(check.get('at')) if check.get('at') else '?'}"
 
 
 def _usage_text(row: dict[str, Any] | None) -> str:
@@ -243,9 +243,8 @@ def delete(
         target = env.config.target(cluster)
         environment.recorded_policy(env, name, workspace.tenant_outputs(env.settings, target.name, name), policy)
         environment.confirm(f"delete tenant {name} on {target.name} and everything in its namespaces?", yes)
-        outcome = workspace.delete_tenant(
-            env.settings, target, name, progress=printing.tenant_progress, unprotect=unprotect
-        )
+        with live.Tracker("delete", {name: None}) as tracker:
+            outcome = live.delete(tracker, env.settings, target, name, unprotect=unprotect)
         environment.summary([outcome], output, "delete")
         if not outcome.ok:
             raise typer.Exit(1)
@@ -416,6 +415,6 @@ def drift(
                         escape(json.dumps(r["desired"])),
                         escape(json.dumps(r["live"])),
                     )
-                printing.out.print(table)
+                printing.print_table(table)
         if rows and fail_on_drift:
             raise typer.Exit(1)

@@ -60,13 +60,18 @@ def toolchain_status(
     rows = toolchain.status(fresh=True, extras=toolchain.ON_DEMAND if object_store else ())
     data = [dataclasses.asdict(r) | {"ok": r.ok} for r in rows]
     if not printing.emit(data, output):
+        # fits 80 columns: the source's kind (the module is in -o json) and the path only where it is not the
+        # bin dir, which is said once
+        home = str(toolchain.bin_dir())
         table = Table("binary", "wanted", "found", "source", "path")
         for r in rows:
             found = r.found or "[red]missing[/red]"
-            table.add_row(r.name, r.wanted, found, r.source or "-", r.path or "-")
-        printing.out.print(table)
+            where = "-" if r.path is None else ("bin dir" if os.path.dirname(r.path) == home else r.path)
+            table.add_row(r.name, r.wanted, found, (r.source or "-").split(" ", 1)[0], where)
+        printing.print_table(table)
+        printing.err.print(f"bin dir: {home}", markup=False, highlight=False, soft_wrap=True)
     if not all(r.ok for r in rows):
-        printing.err.print("some binaries are missing: run `vcm toolchain ensure`")
+        printing.failure("some binaries are missing: run `vcm toolchain ensure`")
         raise typer.Exit(1)
 
 

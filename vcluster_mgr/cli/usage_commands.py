@@ -40,9 +40,12 @@ def _gib_pair(row: dict[str, Any], key: str) -> str:
 def print_table(report: dict[str, Any]) -> None:
     priced = report["currency"] is not None
     columns = ["tenant", "cost center", "max used", "cpu", "memory GiB", "pods"]
+    title = "closest to a limit first"
     if priced:
-        columns += [f"reserved/mo {report['currency']}", f"used/mo {report['currency']}"]
-    table = Table(*columns, title="closest to a limit first")
+        # short headers, the currency in the title: the columns fit 80 for short names
+        columns += ["reserved/mo", "used/mo"]
+        title += f"; costs a month in {report['currency']}"
+    table = Table(*columns, title=escape(title))
     for t in report["tenants"]:
         cells = [
             escape(t["tenant"]),
@@ -55,7 +58,7 @@ def print_table(report: dict[str, Any]) -> None:
         if priced:
             cells += [f"{t['cost']['reservedMonthly']:.2f}", f"{t['cost']['usedMonthly']:.2f}"]
         table.add_row(*cells)
-    printing.out.print(table)
+    printing.print_table(table)
     if priced:
         centers = Table(
             "cost center", "tenants", "reserved/mo", "used/mo", title=f"per cost center ({report['currency']})"
@@ -67,7 +70,7 @@ def print_table(report: dict[str, Any]) -> None:
                 f"{c['reservedMonthly']:.2f}",
                 f"{c['usedMonthly']:.2f}",
             )
-        printing.out.print(centers)
+        printing.print_table(centers)
 
 
 @apps.app.command("usage", epilog="Example: vcm usage --all -o json; vcm usage payments search --html usage.html")

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vcluster_mgr import errors
-from vcluster_mgr.cli import apps, environment, options, printing
+from vcluster_mgr.cli import apps, environment, live, options, printing
 
 
 def _now() -> str:
@@ -28,7 +28,7 @@ def _verify_table(report: Any) -> None:
         table.add_row(
             check_id, level, f"[{colours[result]}]{result}[/{colours[result]}]", escape(tried), escape(detail)
         )
-    printing.out.print(table)
+    printing.print_table(table)
     counts = report.counts()
     verdict = "[green]PASSED[/green]" if report.passed else "[red]NOT PASSED[/red]"
     printing.out.print(
@@ -84,12 +84,24 @@ def verify_command(
         else:
             wanted = [(str(name), env.config.target(cluster).name)]
         reports = []
-        for tenant, cluster_name in wanted:
-            target = env.config.target(cluster_name)
-            outputs = workspace.tenant_outputs(env.settings, target.name, tenant)
-            printing.tenant_progress(tenant, f"verifying on {target.name}")
-            report = verify.verify_live(target, outputs, checks=checks)
-            reports.append(report)
+        tracker = live.Tracker("verify", {tenant: len(checks) for tenant, _ in wanted}, unit="checks")
+        with tracker:
+            for tenant, cluster_name in wanted:
+                target = env.config.target(cluster_name)
+                tracker(tenant, "verify started")
+                try:
+                    outputs = workspace.tenant_outputs(env.settings, target.name, tenant)
+                    report = verify.verify_live(target, outputs, checks=checks)
+                except errors.VcmError as exc:
+                    tracker.fail(tenant, str(exc))
+                    raise
+                counts = report.counts()
+                tracker.advance(tenant, sum(counts.values()))
+                if report.passed:
+                    tracker(tenant, "done")
+                else:
+                    tracker.fail(tenant, f"{counts['fail']} fail, {counts['error']} error")
+                reports.append(report)
             if report.namespaces:
                 # the one trace verify leaves, for `vcm status` (a run of some checks is recorded as such)
                 result = {"passed": report.passed, "at": _now(), **report.counts()}

@@ -56,6 +56,22 @@ class Outcome:
 
 Progress = Callable[[str, str], None]
 
+RESOURCE_DONE = "resource done"
+"""The progress text sent (besides the ``event_text`` lines) each time the engine finishes one resource of the
+program (created, updated, deleted or unchanged), so that a live view can count resources done against those
+planned. Never kept in ``Outcome.steps``."""
+RESOURCE_READ = "resource read"
+"""The progress text sent each time the engine has read one live object before an update (its refresh)."""
+
+
+def resource_tick(ev: auto.EngineEvent) -> str | None:
+    """``RESOURCE_DONE`` or ``RESOURCE_READ`` when ``ev`` ends a step of one of the program's resources (not
+    the stack's nor a provider's), else None."""
+    done = ev.res_outputs_event
+    if not done or done.metadata.type.startswith("pulumi:"):
+        return None
+    return RESOURCE_READ if done.metadata.op is auto.OpType.REFRESH else RESOURCE_DONE
+
 
 def event_text(ev: auto.EngineEvent) -> str | None:
     """A one-line summary of the engine events worth showing (changes and errors), else None."""
@@ -110,6 +126,8 @@ def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> 
     """Plan, apply or delete one tenant (runs in a worker process when parallel)."""
     started = time.monotonic()
     steps: list[str] = []
+    if events is not None and not isinstance(events, _Direct):  # run_jobs reports in-process starts itself
+        events.put((job.tenant.name, f"{action} started"))
 
     def on_event(ev: auto.EngineEvent) -> None:
         text = event_text(ev)
@@ -117,6 +135,8 @@ def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> 
             steps.append(text)
             if events is not None:
                 events.put((job.tenant.name, text))
+        elif events is not None and (tick := resource_tick(ev)):
+            events.put((job.tenant.name, tick))
 
     try:
         uid = hostcluster.cluster_uid(job.target)
@@ -154,8 +174,11 @@ def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> 
         return Outcome(job.tenant.name, job.target.name, action, True, changes,
                        round(time.monotonic() - started, 2), steps=steps)
     except errors.VcmError as exc:
+        failure = _failure_text(exc, steps)
+        if events is not None and not any(s.startswith("error: ") for s in steps):
+            events.put((job.tenant.name, "error: " + failure))  # a failure before the engine ran: say why
         return Outcome(job.tenant.name, job.target.name, action, False, {}, round(time.monotonic() - started, 2),
-                       error=_failure_text(exc, steps), steps=steps)
+                       error=failure, steps=steps)
 
 
 def run_jobs(s: backend.Settings, jobs: list[Job], action: str, *, parallel: int = 1,
@@ -224,6 +247,8 @@ def platform_apply(s: backend.Settings, target: platformconfig.Target, blueprint
         text = event_text(ev)
         if text:
             report("platform", text)
+        elif tick := resource_tick(ev):
+            report("platform", tick)
 
     res = stacks.up(st, on_event=on_event)
     changes: dict[str, int] = dict(res.summary.resource_changes or {})  # type: ignore[arg-type]  # str enum keys

@@ -93,6 +93,8 @@ def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: st
         if text:
             steps.append(text)
             report(tenant, text)
+        elif tick := jobs.resource_tick(ev):
+            report(tenant, tick)
 
     try:
         stacks.destroy(st, on_event=on_event, remove=True)

@@ -1,0 +1,209 @@
+"""How vcm prints, without a cluster: times as local time and age, tables that never cut a value (plain
+columns in a pipe, wrapped cells on a terminal), the progress of many tenants as plain lines per state change
+or as live lines on a terminal (``cli.live.Tracker`` fed the texts ``workspace.run_jobs`` sends), and the
+conventions ``NO_COLOR``, ``--no-color``, ``--quiet`` and stdout-for-data (Typer's CliRunner).
+
+The live view against a real apply, on a real terminal, is in ``tests/integration/test_terminal.py``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from rich.table import Table
+from typer.testing import CliRunner
+
+from vcluster_mgr import cli, toolchain, workspace
+from vcluster_mgr.cli import live, printing
+
+runner = CliRunner()
+LONG = "a-value-that-is-far-too-long-for-any-column-of-an-eighty-column-terminal-" * 2
+UTC = datetime.UTC
+
+
+@pytest.fixture
+def plus_two(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time is UTC+2 (a POSIX TZ string: no zone database needed)."""
+    monkeypatch.setenv("TZ", "XYZ-2")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture(autouse=True)
+def fresh_output() -> Iterator[None]:
+    """Each test starts, and leaves, with the default output settings."""
+    printing.configure()
+    yield
+    printing.configure()
+
+
+def test_times_are_local_to_the_second_with_an_age(plus_two: None) -> None:
+    now = datetime.datetime(2026, 12, 1, 6, 19, 40, tzinfo=UTC)
+    assert printing.when("2026-12-01T06:07:33.397Z", now=now) == "2026-12-01 08:07:33 (12 min ago)"
+    # the engine's naive datetimes are UTC
+    assert printing.when(datetime.datetime(2026, 12, 1, 6, 19, 29, 5), now=now) == "2026-12-01 08:19:29 (10 s ago)"
+    assert printing.when("2026-12-01T09:20:00+00:00", now=now) == "2026-12-01 11:20:00 (in 3 h)"
+    assert printing.when("2026-11-28T06:00:00Z", now=now) == "2026-11-28 08:00:00 (3 d ago)"
+    assert printing.when(None) == "-"
+    assert printing.when("not a time") == "not a time"
+
+
+def _table() -> Table:
+    table = Table("name", "value", title="a title")
+    table.add_row("short", "[green]ok[/green]")
+    table.add_row("long", LONG)
+    return table
+
+
+def test_a_piped_table_is_plain_columns_with_every_value_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(printing, "out", Console(file=out, width=40))
+    monkeypatch.setattr(printing, "err", Console(file=err, width=40))
+    printing.print_table(_table())
+    assert out.getvalue().splitlines() == [
+        "NAME   VALUE",
+        "short  ok",
+        f"long   {LONG}",
+    ]
+    assert err.getvalue() == "a title\n", "the title is a message, on stderr"
+
+
+def test_a_table_on_a_narrow_terminal_wraps_cells_instead_of_cutting_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(printing, "out", Console(file=out, width=40, force_terminal=True, no_color=True))
+    table = Table("value")
+    table.add_row(LONG)
+    printing.print_table(table)
+    text = out.getvalue()
+    assert "…" not in text and len(text.splitlines()) > 5, text
+    assert LONG in re.sub(r"[\s│┃━┏┓┗┛┡┩└┘─]", "", text), text
+
+
+def _feed(tracker: live.Tracker) -> None:
+    """A run of two tenants: ``a`` reads its live objects and applies 3 of 5, ``b`` (a worker that sent no
+    start) fails with a two-line error; then ``a`` is done."""
+    tracker("a", "apply started")
+    tracker("a", workspace.RESOURCE_READ)
+    tracker("a", "create Namespace a-x")
+    for _ in range(3):
+        tracker("a", workspace.RESOURCE_DONE)
+    tracker("b", workspace.RESOURCE_DONE)
+    tracker("b", "error: the server refused it\nsecond line")
+    tracker("b", "failed")
+    tracker("a", "done")
+
+
+def test_progress_in_a_pipe_is_one_plain_line_per_tenant_per_state_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    err = io.StringIO()
+    monkeypatch.setattr(printing, "err", Console(file=err, width=80))
+    with live.Tracker("apply", {"a": 5, "b": 4}) as tracker:
+        _feed(tracker)
+    text = err.getvalue()
+    assert "\x1b" not in text and "\r" not in text
+    lines = [re.sub(r"\d+\.\d s", "T", ln) for ln in text.splitlines()]
+    assert lines == [
+        "a: apply started",
+        "b: apply started",
+        "b: apply failed: the server refused it (T)",
+        "a: apply done (3/5 resources, T)",
+    ]
+
+
+def test_verbose_progress_is_a_line_per_event_and_quiet_is_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    printing.configure(verbose=True)
+    err = io.StringIO()
+    monkeypatch.setattr(printing, "err", Console(file=err, width=80))
+    with live.Tracker("apply", {"a": 5, "b": 4}) as tracker:
+        _feed(tracker)
+    assert err.getvalue().splitlines() == [
+        "a apply started",
+        "a create Namespace a-x",
+        "b error: the server refused it",
+        "second line",
+        "b failed",
+        "a done",
+    ]
+    printing.configure(quiet=True)
+    with live.Tracker("apply", {"a": 5, "b": 4}) as tracker:
+        _feed(tracker)
+    assert tracker.mode == "quiet"
+
+
+def test_progress_on_a_terminal_is_a_live_line_per_tenant(monkeypatch: pytest.MonkeyPatch) -> None:
+    err = io.StringIO()
+    console = Console(file=err, width=100, force_terminal=True, force_interactive=True, no_color=True)
+    monkeypatch.setattr(printing, "err", console)
+    with live.Tracker("apply", {"a": 5, "b": 4}) as tracker:
+        assert tracker.mode == "live"
+        _feed(tracker)
+        frames = err.getvalue()
+    # every state change is drawn at once: the frame after b failed shows a at 3 of 5, b's first error line
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", frames).replace("\r", "\n")
+    lines = [ln for ln in plain.splitlines() if ln.strip()]
+    bar = "[━╸╺ ]+"
+    assert any(re.match(f"a +{bar} 3/5 +0:00:0\\d +create Namespace a-x", ln) for ln in lines), lines
+    failed = f"b +{bar} 1/4 +0:00:0\\d +failed: the server refused it$"
+    assert any(re.match(failed, ln.rstrip()) for ln in lines), lines
+    assert any(re.match(f"a +{bar} 5/5 +0:00:0\\d +done", ln) for ln in lines), lines
+    assert "second line" not in frames
+    # and both lines are taken away at the end (the command prints its summary table next)
+    assert err.getvalue().endswith("\x1b[1A\x1b[2K" * 2), repr(err.getvalue()[-40:])
+
+
+def test_no_color_and_the_no_color_option_turn_colour_off() -> None:
+    terminal = {"TTY_COMPATIBLE": "1"}
+    res = runner.invoke(cli.app, ["validate", "/nonexistent.yaml"], env=terminal)
+    assert res.exit_code == 2 and "\x1b[31m" in res.stderr, repr(res.stderr)
+    res = runner.invoke(cli.app, ["validate", "/nonexistent.yaml"], env=terminal | {"NO_COLOR": "1"})
+    assert res.exit_code == 2 and "error" in res.stderr and "\x1b[31m" not in res.stderr, repr(res.stderr)
+    res = runner.invoke(cli.app, ["--no-color", "validate", "/nonexistent.yaml"], env=terminal)
+    assert res.exit_code == 2 and "error" in res.stderr and "\x1b[31m" not in res.stderr, repr(res.stderr)
+
+
+def test_quiet_keeps_data_and_errors_only(tmp_path: Path) -> None:
+    target = tmp_path / "demo.yaml"
+    res = runner.invoke(cli.app, ["--quiet", "init", "demo", "-o", str(target)])
+    assert res.exit_code == 0 and target.exists()
+    assert res.stderr == "", "the 'wrote FILE' message is not data"
+    res = runner.invoke(cli.app, ["-q", "validate", str(tmp_path / "missing.yaml")])
+    assert res.exit_code == 2 and "missing.yaml" in res.stderr, "errors are always shown"
+    res = runner.invoke(cli.app, ["-q", "validate", str(target)])
+    assert res.exit_code == 0 and res.stdout.startswith("OK demo"), "data is always shown"
+
+
+def test_toolchain_status_in_a_pipe_names_every_binary_in_full() -> None:
+    res = runner.invoke(cli.app, ["toolchain", "status"])
+    lines = res.stdout.splitlines()
+    assert lines[0].split() == ["BINARY", "WANTED", "FOUND", "SOURCE", "PATH"]
+    assert [ln.split()[0] for ln in lines[1:]] == [b.name for b in toolchain.status()]
+    assert "…" not in res.stdout
+    assert f"bin dir: {toolchain.bin_dir()}" in res.stderr
+    # the column set fits 80 columns (a binary found elsewhere than the bin dir shows its whole path)
+    assert all(len(ln) <= 80 for ln in lines if ln.endswith(("bin dir", "-", "PATH"))), lines
+
+
+def test_more_tenants_than_terminal_lines_shows_the_running_and_failed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    err = io.StringIO()
+    console = Console(file=err, width=100, height=6, force_terminal=True, force_interactive=True, no_color=True)
+    monkeypatch.setattr(printing, "err", console)
+    names = [f"t{i:02d}" for i in range(12)]
+    with live.Tracker("apply", dict.fromkeys(names, 3)) as tracker:
+        tracker("t00", "apply started")
+        tracker("t00", "done")
+        tracker("t01", "apply started")
+        tracker("t01", "failed")
+        tracker("t02", "apply started")
+        start = len(err.getvalue())
+        tracker("t02", "error: refused")
+        frame = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", err.getvalue()[start:]).replace("\r", "\n")
+    shown = {ln.split()[0] for ln in frame.splitlines() if ln.strip()}
+    assert shown == {"t01", "t02"}, frame
