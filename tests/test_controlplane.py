@@ -42,8 +42,10 @@ LENIENT = spec.parse_policy(
         "allowedControlPlaneExposures": ["ClusterIP", "NodePort", "LoadBalancer", "Ingress"],
         "allowedControlPlaneSync": ["ingresses", "storageClasses", "nodes"],
         "allowedChartSources": ["https://charts.loft.sh", "oci://registry.example.com/charts", "/opt/charts"],
+        "allowLicensedControlPlaneFeatures": True,
     }
 )
+LICENSED = spec.parse_policy({"allowLicensedControlPlaneFeatures": True})
 runner = CliRunner()
 
 
@@ -186,7 +188,7 @@ def test_vteam_values(chart_validator: jsonschema.protocols.Validator) -> None:
     assert at(values, "sync.fromHost.ingressClasses.enabled") is True
     assert at(values, "sync.fromHost.storageClasses.enabled") is True
     assert at(values, "sync.fromHost.nodes.enabled") is False
-    assert at(values, "sleep.auto.afterInactivity") == "2h"
+    assert "sleep" not in values
     assert at(values, "controlPlane.coredns.deployment.replicas") == 1, "spec.controlPlane.values lands"
     assert at(values, "policies.podSecurityStandard") == "restricted"
     assert at(values, "telemetry.enabled") is False
@@ -418,12 +420,19 @@ def test_sync_nodes_when_the_policy_allows_it() -> None:
 def test_sleep_after_becomes_a_go_duration(given: str, expected: str) -> None:
     data = vteam()
     data["spec"]["controlPlane"]["sleepAfter"] = given
-    assert at(values_of(data), "sleep.auto.afterInactivity") == expected
+    assert at(values_of(data, LICENSED), "sleep.auto.afterInactivity") == expected
+
+
+def test_sleep_after_is_refused_unless_the_policy_says_the_image_is_licensed() -> None:
+    data = vteam()
+    data["spec"]["controlPlane"]["sleepAfter"] = "2h"
+    found = problems(data)
+    assert "licensed" in found["spec.controlPlane.sleepAfter"]
+    assert "sleep" in values_of(data, LICENSED)
 
 
 def test_no_sleep_and_no_version_leave_the_chart_defaults() -> None:
     data = vteam()
-    del data["spec"]["controlPlane"]["sleepAfter"]
     del data["spec"]["controlPlane"]["version"]
     values = values_of(data)
     assert "sleep" not in values
@@ -1003,3 +1012,36 @@ def test_cli_render_without_the_flag_is_unchanged() -> None:
     code, out, _ = run("render", EXAMPLES / "payments.yaml")
     assert code == 0
     assert out == render.dump_manifests(render.render_tenant(spec.load_spec(EXAMPLES / "payments.yaml")))
+
+
+# ---------------------------------------------------------------------------------------------
+# The virtual cluster's CoreDNS: our whole manifest instead of the chart's
+# ---------------------------------------------------------------------------------------------
+
+
+def test_coredns_manifest_is_ours_and_complete(chart_validator: jsonschema.protocols.Validator) -> None:
+    policy = spec.parse_policy({"controlPlaneCorednsImage": "registry.local/coredns/coredns:1.11.3"})
+    values = values_of(vteam(), policy)
+    assert_chart_valid(chart_validator, values)
+    text = at(values, "controlPlane.coredns.overwriteManifests")
+    assert "{{" not in text, "literal values only: no placeholders left for the syncer"
+    docs = {d["kind"]: d for d in yaml.safe_load_all(text)}
+    assert set(docs) == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Service"}
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["imagePullPolicy"] == "Always"
+    assert container["image"] == "registry.local/coredns/coredns:1.11.3"
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", "pool": "tenants"}
+    assert pod["dnsPolicy"] == "Default"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["resources"] == at(values, "controlPlane.coredns.deployment.resources")
+    assert "forward . /etc/resolv.conf" in docs["ConfigMap"]["data"]["Corefile"]
+    assert {p["targetPort"] for p in docs["Service"]["spec"]["ports"]} == {1053}
+
+
+def test_coredns_image_defaults_to_vclusters_own() -> None:
+    text = at(values_of(vteam()), "controlPlane.coredns.overwriteManifests")
+    deployment = next(d for d in yaml.safe_load_all(text) if d["kind"] == "Deployment")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "coredns/coredns:1.11.3"

@@ -180,6 +180,92 @@ def test_quota_is_split_evenly_across_namespaces() -> None:
     assert total_cpu <= kube.parse_quantity("5").value
 
 
+def test_quota_shares_weight_the_split() -> None:
+    data = payments_data()
+    data["spec"]["namespaces"] = ["app", "ci"]
+    data["spec"]["quota"] = {"cpu": "4", "memory": "8Gi", "pods": 10, "services": 4, "shares": {"app": 3, "ci": 1},
+                             "objects": {"configmaps": 40}}
+    quotas = {q["metadata"]["namespace"]: q["spec"]["hard"]
+              for q in by_kind(render.render_tenant(spec.parse_spec(data)), "ResourceQuota")}
+    assert (quotas["payments-app"]["requests.cpu"], quotas["payments-ci"]["requests.cpu"]) == ("3", "1")
+    assert (quotas["payments-app"]["requests.memory"], quotas["payments-ci"]["requests.memory"]) == ("6Gi", "2Gi")
+    assert (quotas["payments-app"]["pods"], quotas["payments-ci"]["pods"]) == ("7", "2")
+    assert (quotas["payments-app"]["count/configmaps"], quotas["payments-ci"]["count/configmaps"]) == ("30", "10")
+
+
+def test_a_zero_share_gets_zero_but_keeps_room_for_the_blueprints_own_objects() -> None:
+    data = payments_data()
+    data["spec"]["namespaces"] = ["app", "ci"]
+    data["spec"]["quota"] = {"cpu": "4", "memory": "8Gi", "pods": 10, "shares": {"app": 1, "ci": 0}}
+    quotas = {q["metadata"]["namespace"]: q["spec"]["hard"]
+              for q in by_kind(render.render_tenant(spec.parse_spec(data)), "ResourceQuota")}
+    ci = quotas["payments-ci"]
+    assert (ci["requests.cpu"], ci["requests.memory"], ci["pods"], ci["count/secrets"]) == ("0", "0", "0", "0")
+    assert (ci["count/configmaps"], ci["count/serviceaccounts"]) == ("2", "1")  # kube-root-ca, vcm-placement, default
+    assert quotas["payments-app"]["requests.cpu"] == "4"
+
+
+def test_a_control_plane_tenant_gets_its_whole_quota_in_the_first_namespace() -> None:
+    tenant = spec.load_spec(REPO / "examples" / "controlplane" / "vteam.yaml")
+    data = tenant.model_dump(mode="json", by_alias=True, exclude_none=True)
+    del data["spec"]["quota"]["shares"]
+    quotas = {q["metadata"]["namespace"]: q["spec"]["hard"]
+              for q in by_kind(render.render_tenant(spec.parse_spec(data)), "ResourceQuota")}
+    assert (quotas["vteam-cp"]["pods"], quotas["vteam-apps"]["pods"]) == ("40", "0")
+    shared = {q["metadata"]["namespace"]: q["spec"]["hard"] for q in by_kind(render.render_tenant(tenant),
+                                                                              "ResourceQuota")}
+    assert (shared["vteam-cp"]["pods"], shared["vteam-apps"]["pods"]) == ("30", "10")  # the example's 3:1
+
+
+def test_quota_shares_must_name_every_namespace() -> None:
+    data = payments_data()
+    data["spec"]["namespaces"] = ["app", "ci"]
+    data["spec"]["quota"] = {"shares": {"app": 1, "web": 2}}
+    with pytest.raises(errors.SpecError) as caught:
+        spec.parse_spec(data)
+    found = {e.path: e.message for e in caught.value.errors}
+    assert "is not one of spec.namespaces" in found["spec.quota.shares.web"]
+    assert "gives no share to ci" in found["spec.quota.shares"]
+    data["spec"]["quota"] = {"shares": {"app": 0, "ci": 0}}
+    with pytest.raises(errors.SpecError) as caught:
+        spec.parse_spec(data)
+    assert "all 0" in caught.value.errors[0].message
+
+
+def _cp_policies(host_api: list[dict[str, Any]], isolation: str = "strict") -> dict[str, dict[str, Any]]:
+    tenant = spec.load_spec(REPO / "examples" / "controlplane" / "vteam.yaml")
+    data = tenant.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["spec"]["network"] = {"isolation": isolation}
+    objects = render.render_tenant(spec.parse_spec(data), host_api=host_api)
+    return {f"{o['metadata']['namespace']}/{o['metadata']['name']}": o for o in by_kind(objects, "NetworkPolicy")}
+
+
+def test_a_strict_control_plane_gets_egress_to_the_host_api_and_its_dns_upstream() -> None:
+    found = _cp_policies([{"ip": "10.96.0.1", "port": 443}, {"ip": "10.244.0.1", "port": 6443},
+                          {"ip": "10.96.0.1", "port": 443}])
+    api = found["vteam-cp/vcm-allow-control-plane"]["spec"]
+    assert api["podSelector"] == {"matchLabels": {"release": "vteam"}}
+    assert api["egress"] == [
+        {"to": [{"ipBlock": {"cidr": "10.244.0.1/32"}}], "ports": [{"protocol": "TCP", "port": 6443}]},
+        {"to": [{"ipBlock": {"cidr": "10.96.0.1/32"}}], "ports": [{"protocol": "TCP", "port": 443}]},
+    ]
+    dns = found["vteam-cp/vcm-allow-control-plane-dns"]["spec"]
+    assert dns["podSelector"] == {"matchLabels": {"vcluster.loft.sh/managed-by": "vteam",
+                                                  "vcluster.loft.sh/namespace": "kube-system"}}
+    assert dns["egress"][0]["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+    assert {p["port"] for p in dns["egress"][0]["ports"]} == {53}
+    # only in the control plane's namespace, and only under strict isolation
+    assert not [k for k in found if k.startswith("vteam-apps/vcm-allow-control-plane")]
+    assert not [k for k in _cp_policies([{"ip": "10.96.0.1", "port": 443}], "namespace")
+                if "control-plane" in k]
+
+
+def test_offline_render_leaves_out_the_host_api_rule_it_cannot_know() -> None:
+    found = _cp_policies([])
+    assert "vteam-cp/vcm-allow-control-plane" not in found
+    assert "vteam-cp/vcm-allow-control-plane-dns" in found
+
+
 def test_quota_of_the_example() -> None:
     hard = by_kind(render.render_tenant(spec.load_spec(PAYMENTS)), "ResourceQuota")[0]["spec"]["hard"]
     assert (hard["requests.cpu"], hard["requests.memory"], hard["requests.storage"], hard["pods"]) == (

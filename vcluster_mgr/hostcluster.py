@@ -213,6 +213,55 @@ def owner_kubeconfig(target: platformconfig.Target, *, user: str, groups: tuple[
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+def host_api_addresses(target: platformconfig.Target) -> list[dict[str, Any]]:
+    """Where pods reach the host cluster's API server: the ``default/kubernetes`` Service (cluster IP, port) and
+    every address and port it is NATed to (its EndpointSlices), sorted, as ``{"ip", "port"}``.
+
+    Looked up at each apply of a tenant with a control plane (a strict tenant's control plane gets egress to
+    exactly these) and recorded in its stack, so ``vcm drift`` can say when the cluster moved its API server.
+    """
+    api = api_client(target)
+    core, discovery = client.CoreV1Api(api), client.DiscoveryV1Api(api)
+    try:
+        svc = core.read_namespaced_service("kubernetes", "default", _request_timeout=15)
+        slices = discovery.list_namespaced_endpoint_slice(
+            "default", label_selector="kubernetes.io/service-name=kubernetes", _request_timeout=15).items
+    except ApiException as exc:
+        raise errors.ProvisionError(f"reading Service default/kubernetes and its EndpointSlices on {server_of(api)} "
+                                    f"(the control plane's route to the API server): {exc.reason}") from exc
+    except (HTTPError, OSError) as exc:
+        raise _unreachable(api, exc) from exc
+    finally:
+        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+    found = set()
+    spec = svc.spec
+    for ip in (spec.cluster_ips if spec and spec.cluster_ips else [spec.cluster_ip] if spec else []):
+        for port in (spec.ports or []) if spec else []:
+            if ip and ip != "None" and port.name == "https":
+                found.add((str(ip), int(port.port)))
+    for sl in slices:
+        ports = [int(p.port) for p in (sl.ports or []) if p.port is not None and p.name == "https"]
+        for ep in sl.endpoints or []:
+            for ip in ep.addresses or []:
+                found.update((str(ip), port) for port in ports)
+    if not found:
+        raise errors.ProvisionError(f"Service default/kubernetes on {server_of(api)} has no https port or endpoints: "
+                                    "cannot tell where the control plane reaches the API server")
+    return [{"ip": ip, "port": port} for ip, port in sorted(found)]
+
+
+def host_api_drift(target: platformconfig.Target, recorded: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A drift row when the API server's addresses differ from those recorded at apply (none if equal or never
+    recorded): the control plane's egress rule then points at the old ones until the next apply."""
+    if not recorded:
+        return []
+    live = host_api_addresses(target)
+    if {(a["ip"], int(a["port"])) for a in live} == {(str(a.get("ip")), int(a.get("port", 0))) for a in recorded}:
+        return []
+    return [{"object": "Service default/kubernetes (and its endpoints)", "field": "addresses",
+             "desired": recorded, "live": live}]
+
+
 def _drift(path: str, desired: Any, live: Any, out: list[dict[str, Any]]) -> None:
     """Every field we set whose live value differs (server additions ignored; empty == absent)."""
     empty: tuple[Any, ...] = ({}, [], None)

@@ -155,6 +155,14 @@ def control_plane_release(tenant: str) -> str:
     return tenant
 
 
+#: label the vcluster syncer puts on every object it syncs to the host (value: the release)
+SYNCED_BY_LABEL = "vcluster.loft.sh/managed-by"
+#: label the vcluster syncer puts on every synced object: the virtual namespace it came from
+SYNCED_NAMESPACE_LABEL = "vcluster.loft.sh/namespace"
+#: label the vcluster chart puts on its control plane's pods (value: the release)
+CONTROL_PLANE_POD_LABEL = "release"
+
+
 def control_plane_kubeconfig_secret(release: str) -> str:
     """The Secret the vcluster control plane writes its admin kubeconfig to: ``vc-<release>``."""
     return f"vc-{release}"

@@ -7,6 +7,8 @@ fed by ``render``. The same functions serve ``vcm`` (through ``workspace``) and 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,10 +67,21 @@ def control_plane_args(
     return {"chart": chart, "values": values}
 
 
+def control_plane_digest(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, *,
+                         asleep: bool = False) -> str | None:
+    """A digest of the control plane's Helm values (None without one): when it changes, the release is updated,
+    which may restart the control plane pod (recorded in output ``controlPlane.valuesDigest``)."""
+    args = control_plane_args(tenant, blueprint, asleep=asleep)
+    if args is None:
+        return None
+    return hashlib.sha256(json.dumps(args["values"], sort_keys=True).encode()).hexdigest()
+
+
 def declare_tenant(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, opts: pulumi.ResourceOptions, *,
                    expires_at: str | None = None, asleep: bool = False,
-                   kubeconfig: str | None = None) -> components.Tenant:
-    objects = render.render_tenant(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir)
+                   kubeconfig: str | None = None, host_api: Sequence[dict[str, Any]] = ()) -> components.Tenant:
+    objects = render.render_tenant(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir,
+                                   host_api=host_api)
     annotations = {naming.EXPIRES_AT_ANNOTATION: expires_at} if expires_at else {}
     args = components.TenantArgs(objects=objects, owners=owner_outputs(tenant), namespace_annotations=annotations,
                                  control_plane=control_plane_args(tenant, blueprint, asleep=asleep),
@@ -78,19 +91,28 @@ def declare_tenant(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, opt
 
 #: stack output recording the host cluster a stack was applied to (the UID of its kube-system namespace)
 CLUSTER_UID_OUTPUT = "clusterUID"
+#: stack output recording the admin policy the tenant was applied under (the whole document, defaults filled)
+POLICY_OUTPUT = "policy"
+#: stack output recording where the control plane reached the host API server at apply
+HOST_API_OUTPUT = "hostApi"
 
 
 def tenant_program(tenant: spec.Tenant, target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
                    expires_at: str | None = None, asleep: bool = False,
-                   kubeconfig: str | None = None, cluster_uid: str | None = None) -> Callable[[], None]:
+                   kubeconfig: str | None = None, cluster_uid: str | None = None,
+                   host_api: Sequence[dict[str, Any]] = ()) -> Callable[[], None]:
     """The program of one tenant's own stack; ``expires_at`` (RFC 3339) marks an ephemeral tenant, ``asleep``
     scales its control plane to zero, ``kubeconfig`` is the control plane's (exported as a secret),
-    ``cluster_uid`` the identity of the host cluster (checked by ``workspace`` before every run)."""
+    ``cluster_uid`` the identity of the host cluster (checked by ``workspace`` before every run), ``host_api``
+    where pods reach its API server (``hostcluster.host_api_addresses``, for the control plane's egress).
+
+    The admin policy the tenant was applied under is recorded (output ``policy``): the commands that later
+    re-apply or read the stack (sleep, wake, kubeconfig, delete) use it instead of asking again."""
 
     def run() -> None:
         prov = provider(target)
         t = declare_tenant(tenant, blueprint, pulumi.ResourceOptions(provider=prov), expires_at=expires_at,
-                           asleep=asleep, kubeconfig=kubeconfig)
+                           asleep=asleep, kubeconfig=kubeconfig, host_api=host_api)
         pulumi.export("expiresAt", expires_at)
         pulumi.export("asleep", asleep)
         # the spec itself, so sleep/wake/re-apply work from the stack alone
@@ -101,11 +123,17 @@ def tenant_program(tenant: spec.Tenant, target: platformconfig.Target, blueprint
         pulumi.export("cluster", target.name)
         pulumi.export("namespaces", t.namespaces)
         pulumi.export("owners", owner_outputs(tenant))
-        pulumi.export("controlPlane", {"enabled": tenant.spec.control_plane.enabled})
+        pulumi.export("controlPlane", {
+            "enabled": tenant.spec.control_plane.enabled,
+            "persistence": tenant.spec.control_plane.persistence.enabled,
+            "valuesDigest": control_plane_digest(tenant, blueprint, asleep=asleep)})
         pulumi.export("ttl", tenant.spec.ttl)
         pulumi.export("protected", bool(tenant.spec.protect))
         pulumi.export("source", tenant.source)
         pulumi.export(CLUSTER_UID_OUTPUT, cluster_uid)
+        pulumi.export(POLICY_OUTPUT, blueprint.policy.model_dump(mode="json", by_alias=True))
+        if tenant.spec.control_plane.enabled:
+            pulumi.export(HOST_API_OUTPUT, list(host_api))
 
     return run
 

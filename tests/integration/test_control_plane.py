@@ -1,11 +1,14 @@
-"""A tenant with its own control plane, on the local host cluster.
+"""A tenant with its own control plane, on the local host cluster without a node.
 
-The real vcluster chart's pods cannot run here (no nodes), so the release installs the fixture chart
-``tests/data/charts/fake-vcluster`` (same kinds of objects: StatefulSet, Services, ServiceAccount, Role,
-RoleBinding) from a local path, with the values generated for the real chart; and the test writes the
-kubeconfig Secret the way the virtual cluster would. Everything else is real: the Helm release through
-the engine and our provider, the kubeconfig as a secret output, sleep and wake, the upgrade preview,
-and a delete that leaves nothing behind.
+The release installs the fixture chart ``tests/data/charts/fake-vcluster`` (same kinds of objects:
+StatefulSet, Services, ServiceAccount, Role, RoleBinding) from a local path, with the values generated for
+the real chart; its pods never run here, so applies pass ``--wait-healthy 0`` and the test writes the
+kubeconfig Secret the way the virtual cluster would. Everything else is real: the Helm release through the
+engine and the upstream provider, the kubeconfig as a secret output, the policy recorded at apply and used by
+sleep, wake, kubeconfig and delete (a different one refused), the quota all in the control plane's namespace,
+the host API addresses recorded for drift, the upgrade preview, a control plane without persistence that is
+not changed without --allow-data-loss, sleepAfter refused, a kubeconfig for a Group owner's member, and a
+delete that leaves nothing behind. What needs running pods is in ``test_control_plane_node.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, localcluster
+from vcluster_mgr import cli, hostcluster, localcluster, platformconfig
 
 CHART = Path(__file__).resolve().parents[1] / "data" / "charts" / "fake-vcluster"
 SPEC = """\
@@ -76,9 +79,13 @@ def test_control_plane_lifecycle(vcm, host_cluster: localcluster.Cluster, tmp_pa
     api = config.new_client_from_config(str(host_cluster.kubeconfig))
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     path = write(tmp_path)
-    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", with_policy=True)
+    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", "--wait-healthy", "0", with_policy=True)
     assert code == 0, err
     assert "kubeconfig Secret does not exist yet" in json.dumps(json.loads(out)[0]["steps"])
+
+    # the whole quota where the virtual cluster runs and syncs
+    assert core.read_namespaced_resource_quota("vcm-quota", "vteam-cp").spec.hard["pods"] == "40"
+    assert core.read_namespaced_resource_quota("vcm-quota", "vteam-work").spec.hard["pods"] == "0"
 
     sts = apps.read_namespaced_stateful_set("vteam", "vteam-cp")
     assert sts.spec.replicas == 1
@@ -96,7 +103,7 @@ def test_control_plane_lifecycle(vcm, host_cluster: localcluster.Cluster, tmp_pa
     # the virtual cluster writes its kubeconfig Secret once running: do it as it would
     core.create_namespaced_secret("vteam-cp", {"metadata": {"name": "vc-vteam"}, "data": {
         "config": base64.b64encode(yaml.safe_dump(VIRTUAL_KUBECONFIG).encode()).decode()}})
-    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", with_policy=True)
+    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", "--wait-healthy", "0", with_policy=True)
     assert code == 0, err
     kc = tmp_path / "virtual.kubeconfig"
     code, _, err = vcm("kubeconfig", "vteam", "-o", str(kc))
@@ -112,14 +119,36 @@ def test_control_plane_lifecycle(vcm, host_cluster: localcluster.Cluster, tmp_pa
     code, out, err = vcm("status", "vteam", "-o", "json")
     assert code == 0, err
     assert "s3cr3t" not in out
-    assert json.loads(out)["lastApply"]["passed"] is True
+    status = json.loads(out)
+    assert status["lastApply"]["passed"] is True
+    # no node: the control plane's pod never runs, and status says so
+    assert status["controlPlaneHealth"]["ready"] is False and status["controlPlaneHealth"]["replicas"] == 1
+    code, out, err = vcm("status", "vteam")
+    assert code == 0, err
+    assert "NOT ready: 0/1 control plane pod(s) ready" in " ".join(out.split())
 
-    # sleep: zero replicas, data kept; wake: back
-    code, _, err = vcm("sleep", "vteam", with_policy=True)
+    # the host API addresses were recorded at apply; drift notices when they change
+    target = platformconfig.load(None, kubeconfig=str(host_cluster.kubeconfig)).target(None)
+    recorded = status["hostApi"]
+    assert {"ip": "10.96.0.1", "port": 443} in recorded
+    assert hostcluster.host_api_drift(target, recorded) == []
+    moved = hostcluster.host_api_drift(target, [{"ip": "10.96.0.1", "port": 443}, {"ip": "192.0.2.7", "port": 6443}])
+    assert [r["field"] for r in moved] == ["addresses"]
+
+    # the policy recorded at apply serves later commands; a different one is refused
+    other = tmp_path / "other-policy.yaml"
+    other.write_text("maxPods: 100\n")
+    for command in (["sleep", "vteam"], ["kubeconfig", "vteam", "--host", "--user", "lead@example.com"],
+                    ["delete", "vteam", "--yes"]):
+        code, _, err = vcm(*command, "--policy", str(other))
+        assert code == 2 and "not the policy tenant vteam was applied under" in err, (command, err)
+
+    # sleep: zero replicas, data kept; wake: back (no --policy: the recorded one allows the chart path)
+    code, _, err = vcm("sleep", "vteam")
     assert code == 0, err
     assert apps.read_namespaced_stateful_set("vteam", "vteam-cp").spec.replicas == 0
     core.read_namespaced_secret("vc-vteam", "vteam-cp")
-    code, _, err = vcm("wake", "vteam", with_policy=True)
+    code, _, err = vcm("wake", "vteam")
     assert code == 0, err
     assert apps.read_namespaced_stateful_set("vteam", "vteam-cp").spec.replicas == 1
 
@@ -138,3 +167,63 @@ def test_control_plane_lifecycle(vcm, host_cluster: localcluster.Cluster, tmp_pa
             core.read_namespace(ns)
         assert gone.value.status == 404
     assert json.loads(vcm("list", "-o", "json")[1]) == []
+
+
+def test_a_control_plane_without_persistence_is_not_changed_silently(vcm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "vtmp.yaml"
+
+    def write_spec(version: str) -> None:
+        text = SPEC.format(version=version, chart=CHART).replace("name: vteam", "name: vtmp")
+        path.write_text(text.replace("    enabled: true\n", "    enabled: true\n    persistence: {enabled: false}\n"))
+
+    write_spec("1.33.4")
+    code, _, err = vcm("apply", str(path), "--yes", "--wait-healthy", "0", with_policy=True)
+    assert code == 0, err
+    try:
+        code, _, err = vcm("sleep", "vtmp")
+        assert code == 2 and "EMPTY" in err and "--allow-data-loss" in err, err
+        write_spec("1.34.1")
+        code, out, err = vcm("apply", str(path), "--yes", "--wait-healthy", "0", with_policy=True)
+        assert code == 1 and "no persistence" in out + err, out + err
+        code, _, err = vcm("apply", str(path), "--yes", "--wait-healthy", "0", "--allow-data-loss", with_policy=True)
+        assert code == 0, err
+        code, _, err = vcm("apply", str(path), "--yes", "--wait-healthy", "0", with_policy=True)
+        assert code == 0, err  # no change of values: nothing to refuse
+    finally:
+        assert vcm("delete", "vtmp", "--yes")[0] == 0
+
+
+def test_sleep_after_is_refused_at_apply(vcm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "vsleep.yaml"
+    path.write_text(SPEC.format(version="1.33.4", chart=CHART).replace("name: vteam", "name: vsleep")
+                    + "    sleepAfter: 2h\n")
+    code, _, err = vcm("apply", str(path), "--yes", with_policy=True)
+    assert code == 2 and "spec.controlPlane.sleepAfter" in err and "licensed" in err, err
+
+
+def test_a_group_owner_gets_a_kubeconfig_for_a_named_member(vcm, host_cluster: localcluster.Cluster,  # type: ignore[no-untyped-def]
+                                                            tmp_path: Path) -> None:
+    path = tmp_path / "gteam.yaml"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "vcluster-mgr.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": "gteam"},
+        "spec": {"owners": [{"kind": "Group", "name": "gteam-devs", "role": "edit"}], "namespaces": ["app"]}}))
+    code, _, err = vcm("apply", str(path), "--yes")
+    assert code == 0, err
+    try:
+        code, _, err = vcm("kubeconfig", "gteam")
+        assert code == 2 and "only Groups" in err and "--member" in err, err
+        kc = tmp_path / "carol.kubeconfig"
+        code, _, err = vcm("kubeconfig", "gteam", "--member", "carol", "-o", str(kc))
+        assert code == 0, err
+        assert "carol as a member of group gteam-devs (edit of gteam)" in err
+        api = config.new_client_from_config(str(kc))
+        who = client.AuthenticationV1Api(api).create_self_subject_review({"apiVersion": "authentication.k8s.io/v1",
+                                                                         "kind": "SelfSubjectReview"})
+        assert who.status.user_info.username == "carol"
+        assert "gteam-devs" in who.status.user_info.groups
+        client.CoreV1Api(api).list_namespaced_config_map("gteam-app")  # the group's edit role works
+        with pytest.raises(ApiException) as refused:
+            client.CoreV1Api(api).list_namespaced_config_map("default")
+        assert refused.value.status == 403
+    finally:
+        assert vcm("delete", "gteam", "--yes")[0] == 0

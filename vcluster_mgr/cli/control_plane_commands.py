@@ -1,7 +1,14 @@
-"""``vcm sleep`` and ``vcm wake``: scale a tenant's virtual control plane to zero and back."""
+"""``vcm sleep`` and ``vcm wake``: scale a tenant's virtual control plane to zero and back.
+
+Both re-apply the tenant's recorded spec under its recorded policy (a ``--policy`` must be that one). Sleep then
+deletes the pods the virtual cluster synced to the host, so the tenant's quota is free while it sleeps. A
+control plane without persistence is refused (its virtual cluster would come back empty) unless
+``--allow-data-loss``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,23 +16,40 @@ import typer
 from vcluster_mgr import errors, spec
 from vcluster_mgr.cli import apps, environment, live, options, printing
 
+AllowDataLossOpt = Annotated[
+    bool,
+    typer.Option("--allow-data-loss", help="Go ahead even though the control plane has no persistence: its virtual "
+                                           "cluster comes back empty."),
+]
 
-def _set_asleep(
-    name: str, asleep: bool, cluster: str | None, env: environment.Env, output: printing.OutputFormat
-) -> None:
+
+def _set_asleep(name: str, asleep: bool, cluster: str | None, env: environment.Env, output: printing.OutputFormat,
+                policy: Path | None, allow_data_loss: bool) -> None:
     """Re-apply the tenant's recorded spec with its control plane asleep or awake; print the outcome."""
-    from vcluster_mgr import workspace
+    from vcluster_mgr import controlplane_sleep, workspace
 
     target = env.config.target(cluster)
     recorded = workspace.tenant_outputs(env.settings, target.name, name)
     if not recorded.get("spec"):
         raise errors.UsageError(f"tenant {name} was applied by an older vcm: apply it again first")
-    tenant = spec.parse_spec(recorded["spec"], source=recorded.get("source"), policy=env.config.blueprint.policy)
+    remembered = environment.recorded_policy(env, name, recorded, policy)
+    tenant = spec.parse_spec(recorded["spec"], source=recorded.get("source"), policy=remembered)
     if not tenant.spec.control_plane.enabled:
         raise errors.UsageError(f"tenant {name} has no control plane to put to sleep or wake")
-    job = workspace.Job(tenant, target, env.config.blueprint, asleep=asleep)
+    if not tenant.spec.control_plane.persistence.enabled and not allow_data_loss:
+        raise errors.UsageError(
+            f"tenant {name}'s control plane has no persistence (spec.controlPlane.persistence.enabled: false): its "
+            f"data lives in the pod, so after a {'sleep' if asleep else 'wake'} the virtual cluster is EMPTY and its "
+            "syncer deletes the tenant's host pods. Enable persistence and apply, or pass --allow-data-loss")
+    job = workspace.Job(tenant, target, environment.with_policy(env, remembered), asleep=asleep,
+                        allow_data_loss=allow_data_loss)
     with live.Tracker("sleep" if asleep else "wake", live.planned_resources([job])) as tracker:
         outcome = workspace.run_jobs(env.settings, [job], "apply", progress=tracker)[0]
+    if outcome.ok and asleep:
+        freed = controlplane_sleep.free_synced_pods(target, tenant)
+        outcome.steps.append(f"deleted {len(freed)} pod(s) the virtual cluster had synced: "
+                             + (", ".join(freed) or "none"))
+        printing.progress(outcome.steps[-1])
     environment.summary([outcome], output, "sleep" if asleep else "wake")
     if not outcome.ok:
         raise typer.Exit(1)
@@ -42,12 +66,13 @@ def sleep(
     state_dir: options.StateOpt = None,
     backend_url: options.BackendOpt = None,
     policy: options.PolicyOpt = None,
+    allow_data_loss: AllowDataLossOpt = False,
 ) -> None:
-    """Scale a tenant's control plane to zero replicas; its data (the volume) is kept."""
+    """Scale a tenant's control plane to zero replicas and delete the pods it synced to the host (its quota is
+    then free); its data (the volume) is kept. Uses the policy recorded at apply."""
     with printing.failures():
-        _set_asleep(
-            name, True, cluster, environment.env(kubeconfig, context, config, state_dir, backend_url, policy), output
-        )
+        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
+        _set_asleep(name, True, cluster, env, output, policy, allow_data_loss)
 
 
 @apps.app.command(epilog="Example: vcm wake payments")
@@ -61,9 +86,10 @@ def wake(
     state_dir: options.StateOpt = None,
     backend_url: options.BackendOpt = None,
     policy: options.PolicyOpt = None,
+    allow_data_loss: AllowDataLossOpt = False,
 ) -> None:
-    """Bring a sleeping control plane back (same data)."""
+    """Bring a sleeping control plane back (same data, with persistence); its controllers then make their pods
+    again. Uses the policy recorded at apply."""
     with printing.failures():
-        _set_asleep(
-            name, False, cluster, environment.env(kubeconfig, context, config, state_dir, backend_url, policy), output
-        )
+        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
+        _set_asleep(name, False, cluster, env, output, policy, allow_data_loss)

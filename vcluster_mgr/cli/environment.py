@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -57,7 +57,8 @@ def env(
     )
 
 
-def jobs(env: Env, paths: list[Path], shard: sharding.Shard | None = None) -> list[workspace.Job]:
+def jobs(env: Env, paths: list[Path], shard: sharding.Shard | None = None, *,
+         allow_data_loss: bool = False) -> list[workspace.Job]:
     """A job per tenant spec under ``paths``; with ``shard``, only that shard's (every spec is checked all the
     same, so a bad spec anywhere in the folder stops every shard before anything is applied)."""
     from vcluster_mgr import workspace
@@ -65,11 +66,37 @@ def jobs(env: Env, paths: list[Path], shard: sharding.Shard | None = None) -> li
     tenants = spec.load_specs(paths, policy=env.config.blueprint.policy)
     if not tenants:
         raise errors.UsageError("no tenant specs found in " + ", ".join(map(str, paths)))
-    every = [workspace.Job(t, env.config.target_for(t), env.config.blueprint) for t in tenants]
+    every = [workspace.Job(t, env.config.target_for(t), env.config.blueprint, allow_data_loss=allow_data_loss)
+             for t in tenants]
     mine = sharding.select(every, shard, lambda job: job.stack_name)
     if shard is not None:
         printing.progress(f"shard {shard}: {len(mine)} of {len(every)} tenant stack(s)")
     return mine
+
+
+def recorded_policy(env: Env, name: str, recorded: dict[str, Any], given: Path | None) -> spec.Policy:
+    """The admin policy tenant ``name`` was applied under (its stack's ``policy`` output), for the commands
+    that work on an applied tenant (sleep, wake, kubeconfig, delete).
+
+    A ``--policy`` given to them must be that same policy: a different one is refused (exit 2) rather than
+    silently judging the tenant by other rules; changing a tenant's policy is a ``vcm apply --policy``. A stack
+    applied before policies were recorded falls back to the policy of this run.
+    """
+    if not recorded.get("policy"):
+        return env.config.blueprint.policy
+    remembered = spec.parse_policy(recorded["policy"], source=f"the policy recorded with tenant {name}")
+    if given is not None:
+        asked = env.config.blueprint.policy.model_dump(mode="json", by_alias=True)
+        if asked != remembered.model_dump(mode="json", by_alias=True):
+            raise errors.UsageError(
+                f"--policy {given} is not the policy tenant {name} was applied under (recorded in its stack); "
+                "leave --policy out to use the recorded one, or change it with `vcm apply SPEC --policy FILE`")
+    return remembered
+
+
+def with_policy(env: Env, policy: spec.Policy) -> platformconfig.Blueprint:
+    """The run's blueprint (templates) with the tenant's recorded policy."""
+    return dataclasses.replace(env.config.blueprint, policy=policy)
 
 
 def _changes_text(changes: dict[str, int]) -> str:

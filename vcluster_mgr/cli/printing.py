@@ -225,6 +225,7 @@ def write_kubeconfig(text: str, output_file: Path | None, who: str) -> None:
     """To a file created with mode 600, or to stdout; never into logs."""
     if output_file:
         write_secret(output_file, text)
-        err.print(f"kubeconfig for {escape(who)} written to {output_file}")
+        err.print(f"kubeconfig for {escape(who)} written to {output_file}", soft_wrap=True)
     else:
+        err.print(f"kubeconfig for {escape(who)} (on stdout)", soft_wrap=True)
         typer.echo(text, nl=False)

@@ -60,22 +60,57 @@ def apply(
     state_dir: options.StateOpt = None,
     backend_url: options.BackendOpt = None,
     policy: options.PolicyOpt = None,
+    wait_healthy: Annotated[
+        float,
+        typer.Option("--wait-healthy", min=0, help="Seconds to wait for each control plane to be up after the apply "
+                                                   "(its pods and the pods it synced Ready); 0: do not wait."),
+    ] = 180.0,
+    allow_data_loss: Annotated[
+        bool,
+        typer.Option("--allow-data-loss", help="Change a control plane that has no persistence anyway (its "
+                                               "virtual cluster may come back empty)."),
+    ] = False,
 ) -> None:
-    """Provision tenants: one stack per host cluster and tenant; safe to re-run after any failure."""
+    """Provision tenants: one stack per host cluster and tenant; safe to re-run after any failure.
+
+    A tenant with a control plane is then waited for (--wait-healthy): exit 1, saying what is wrong, if its
+    pods are not Ready in time (a pod the host refuses shows as the event that refused it)."""
     from vcluster_mgr import workspace
 
     with printing.failures():
         env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
-        jobs = environment.jobs(env, paths, shard)
+        jobs = environment.jobs(env, paths, shard, allow_data_loss=allow_data_loss)
         if not jobs:
             environment.summary([], output, "apply")
             return
         environment.confirm(f"apply {len(jobs)} tenant(s)?", yes)
         with live.Tracker("apply", live.planned_resources(jobs)) as tracker:
             outcomes = workspace.run_jobs(env.settings, jobs, "apply", parallel=parallel, progress=tracker)
+        healthy = _control_planes_healthy(jobs, outcomes, wait_healthy)
         environment.summary(outcomes, output, "apply")
-        if not all(o.ok for o in outcomes):
+        if not all(o.ok for o in outcomes) or not healthy:
             raise typer.Exit(1)
+
+
+def _control_planes_healthy(jobs: list[Any], outcomes: list[Any], timeout: float) -> bool:
+    """Wait for the control plane of every applied tenant that has one; a tenant whose control plane is not up
+    in time gets its outcome marked failed, with what the host shows. True when all are up."""
+    from vcluster_mgr import controlplane_health
+
+    if timeout <= 0:
+        return True
+    ok = True
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        if not outcome.ok or not job.tenant.spec.control_plane.enabled:
+            continue
+        health = controlplane_health.wait(job.target, job.tenant, timeout=timeout, progress=printing.progress)
+        outcome.steps.append(f"control plane: {health.summary()}")
+        if not health.ready:
+            ok = False
+            outcome.ok = False
+            outcome.error = (f"the control plane is not up after {timeout:.0f}s: {health.summary()} (see `vcm status "
+                             f"{job.tenant.name}`; --wait-healthy 0 skips this wait)")
+    return ok
 
 
 @apps.app.command("list", epilog="Example: vcm list -o json")
@@ -112,8 +147,9 @@ def status(
 ) -> None:
     """Show one tenant: host cluster, namespaces, owners, lifetime; its quota use (live), and whether the
     last apply (stack history), a drift check (run now) and the last `vcm verify` (recorded on its first
-    namespace) passed, with their times."""
-    from vcluster_mgr import hostcluster, usage, workspace
+    namespace) passed, with their times; for a tenant with a control plane, its health (pods Ready, Warning
+    events), read now."""
+    from vcluster_mgr import controlplane_health, hostcluster, usage, workspace
 
     with printing.failures():
         cfg = platformconfig.load(config, kubeconfig=kubeconfig, context=context)
@@ -133,6 +169,14 @@ def status(
         changes = hostcluster.drift(target, workspace.applied_objects(s, target.name, name))
         data["drift"] = {"passed": not changes, "at": _now(), "changes": len(changes)}
         data["lastVerify"] = hostcluster.last_verify(namespaces)
+        changes += hostcluster.host_api_drift(target, data.get("hostApi"))
+        data["drift"]["changes"] = len(changes)
+        data["drift"]["passed"] = not changes
+        health = None
+        if (data.get("controlPlane") or {}).get("enabled") and data.get("spec"):
+            tenant = spec.Tenant.model_validate(data["spec"])
+            health = controlplane_health.read(target, tenant)
+            data["controlPlaneHealth"] = health.as_dict()
         if not printing.emit(data, output):
             table = Table("field", "value", show_header=False)
             for key in ("tenant", "cluster", "namespaces", "owners", "ttl", "source"):
@@ -146,6 +190,8 @@ def status(
             table.add_row("last apply", escape(_check_text(data["lastApply"])))
             table.add_row("drift", escape(_check_text(data["drift"]) + f", {len(changes)} change(s) (checked now)"))
             table.add_row("last verify", escape(_check_text(data["lastVerify"])))
+            if health is not None:
+                table.add_row("control plane", escape(health.summary()))
             printing.print_table(table)
 
 
@@ -183,14 +229,19 @@ def delete(
     state_dir: options.StateOpt = None,
     backend_url: options.BackendOpt = None,
     unprotect: options.UnprotectOpt = False,
+    policy: options.PolicyOpt = None,
 ) -> None:
     """Destroy a tenant's objects on its host cluster and remove its stack and state.
 
-    A tenant under deletion protection (spec.protect) is refused unless --unprotect is given.
+    A tenant under deletion protection (spec.protect) is refused unless --unprotect is given. The tenant's
+    policy is the one recorded at apply; a --policy given must be that one.
     """
+    from vcluster_mgr import workspace
+
     with printing.failures():
-        env = environment.env(kubeconfig, context, config, state_dir, backend_url)
+        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
         target = env.config.target(cluster)
+        environment.recorded_policy(env, name, workspace.tenant_outputs(env.settings, target.name, name), policy)
         environment.confirm(f"delete tenant {name} on {target.name} and everything in its namespaces?", yes)
         with live.Tracker("delete", {name: None}) as tracker:
             outcome = live.delete(tracker, env.settings, target, name, unprotect=unprotect)
@@ -199,7 +250,8 @@ def delete(
             raise typer.Exit(1)
 
 
-@apps.app.command(epilog="Example: vcm kubeconfig payments --user alice@example.com -o alice.kubeconfig")
+@apps.app.command(epilog="Example: vcm kubeconfig payments --user alice@example.com -o alice.kubeconfig; "
+                         "vcm kubeconfig vteam --host --member carol -o carol.kubeconfig")
 def kubeconfig(
     name: Annotated[str, typer.Argument(help="Tenant name.")],
     user: Annotated[
@@ -207,6 +259,19 @@ def kubeconfig(
         typer.Option(
             "--user", help="Owner (User) name; default: the first User owner with role admin.", show_default=False
         ),
+    ] = None,
+    member: Annotated[
+        str | None,
+        typer.Option(
+            "--member",
+            help="For a Group owner: the member to issue the certificate to (user name NAME, group the owner's).",
+            show_default=False,
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", help="Which Group owner --member belongs to; default: the first Group owner with "
+                                     "role admin.", show_default=False),
     ] = None,
     output_file: Annotated[
         Path | None,
@@ -229,22 +294,29 @@ def kubeconfig(
     config: options.ConfigOpt = None,
     state_dir: options.StateOpt = None,
     backend_url: options.BackendOpt = None,
+    policy: options.PolicyOpt = None,
 ) -> None:
-    """A kubeconfig for the tenant: its virtual cluster's (admin) when it has a control plane, else one for
-    an owner with one context per tenant namespace (the first one current).
+    """A kubeconfig for the tenant: its virtual cluster's (admin) when it has a control plane, else (or with
+    --host) one for an owner with one context per tenant namespace (the first one current).
 
-    The certificate is issued by the host cluster's own signer (CSR API); what it may do is exactly what
-    the tenant's RoleBindings give that owner.
+    An owner's kubeconfig holds a client certificate issued by the host cluster's own signer (CSR API) and
+    approved with the admin's credentials: for a User owner (--user) its name; for a Group owner, a named member
+    (--member NAME [--group G]): user NAME in group G, which the host trusts as a member of G. What it may do
+    is exactly what the tenant's RoleBindings give that owner. The command says which it handed out.
     """
     from vcluster_mgr import hostcluster, workspace
 
     with printing.failures():
         if output_file:
             printing.check_output_file(output_file, "--output-file")
-        env = environment.env(kubeconfig, context, config, state_dir, backend_url)
+        if user and member:
+            raise errors.UsageError("give --user (a User owner) or --member (of a Group owner), not both")
+        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
         target = env.config.target(cluster)
         data = workspace.tenant_outputs(env.settings, target.name, name)
-        if (data.get("controlPlane") or {}).get("enabled") and not host and data.get("spec"):
+        environment.recorded_policy(env, name, data, policy)
+        wants_owner = host or user or member
+        if (data.get("controlPlane") or {}).get("enabled") and not wants_owner and data.get("spec"):
             # the spec as the stack recorded it (it passed the policy when applied): no policy check to read it
             tenant = spec.Tenant.model_validate(data["spec"])
             text = hostcluster.control_plane_kubeconfig(target, tenant, wait=wait, progress=printing.progress)
@@ -255,25 +327,41 @@ def kubeconfig(
                     "nodes for its pod); use --host for the owner's host-namespace kubeconfig"
                 )
             _, how = hostcluster.control_plane_server(target, tenant)
-            printing.write_kubeconfig(text, output_file, f"admin of {name}'s virtual cluster, reachable {how}")
+            printing.write_kubeconfig(
+                text, output_file, f"the admin of {name}'s virtual cluster (its own credentials, from Secret "
+                f"vc-{name}; nothing on the host), reachable {how}")
             return
         owners = data.get("owners") or []
-        users = [o for o in owners if o["kind"] == "User"]
-        chosen = (
-            next((o for o in users if o["name"] == user), None)
-            if user
-            else next((o for o in users if o["role"] == "admin"), users[0] if users else None)
-        )
-        if chosen is None:
-            raise errors.UsageError(
-                f"tenant {name} has no User owner {user or ''}".strip()
-                + "; owners: "
-                + ", ".join(o["name"] for o in owners)
-            )
+        subject, groups, what = _owner_identity(name, owners, user=user, member=member, group=group)
         text = hostcluster.owner_kubeconfig(
-            target, user=chosen["name"], groups=(), namespaces=list(data.get("namespaces") or ["default"])
+            target, user=subject, groups=groups, namespaces=list(data.get("namespaces") or ["default"])
         )
-        printing.write_kubeconfig(text, output_file, f"{chosen['name']} ({chosen['role']} of {name})")
+        printing.write_kubeconfig(text, output_file, what)
+
+
+def _owner_identity(name: str, owners: list[dict[str, str]], *, user: str | None, member: str | None,
+                    group: str | None) -> tuple[str, tuple[str, ...], str]:
+    """(user name, groups, what it is) of the certificate to issue; ``UsageError`` naming the owners if none fits."""
+    users = [o for o in owners if o["kind"] == "User"]
+    groups = [o for o in owners if o["kind"] == "Group"]
+    listed = ", ".join(f"{o['kind']} {o['name']}" for o in owners)
+    if member or (not user and not users and groups):
+        if not member:
+            raise errors.UsageError(
+                f"tenant {name} has no User owner, only Groups ({listed}): name the member to issue a certificate "
+                "to with --member NAME [--group GROUP]")
+        chosen = (next((o for o in groups if o["name"] == group), None) if group
+                  else next((o for o in groups if o["role"] == "admin"), groups[0] if groups else None))
+        if chosen is None:
+            raise errors.UsageError(f"tenant {name} has no Group owner {group or ''}".strip() + f"; owners: {listed}")
+        return member, (chosen["name"],), (
+            f"{member} as a member of group {chosen['name']} ({chosen['role']} of {name}): a client certificate "
+            f"naming user {member} and group {chosen['name']}")
+    chosen = (next((o for o in users if o["name"] == user), None) if user
+              else next((o for o in users if o["role"] == "admin"), users[0] if users else None))
+    if chosen is None:
+        raise errors.UsageError(f"tenant {name} has no User owner {user or ''}".strip() + f"; owners: {listed}")
+    return chosen["name"], (), f"{chosen['name']} ({chosen['role']} of {name}): a client certificate for that user"
 
 
 @apps.app.command(epilog="Example: vcm drift --all -o json")
@@ -291,7 +379,8 @@ def drift(
     backend_url: options.BackendOpt = None,
 ) -> None:
     """Show what was changed on the cluster outside the tool: every field the blueprint set whose live value
-    differs, and every object deleted. `vcm apply` puts them back."""
+    differs, every object deleted, and (for a control plane) a host API server that moved since the apply.
+    `vcm apply` puts them back."""
     from vcluster_mgr import hostcluster, workspace
 
     with printing.failures():
@@ -308,7 +397,10 @@ def drift(
         rows = []
         for cl, tenant in wanted:
             target = env.config.target(cl)
-            for row in hostcluster.drift(target, workspace.applied_objects(env.settings, cl, tenant)):
+            found = hostcluster.drift(target, workspace.applied_objects(env.settings, cl, tenant))
+            recorded = workspace.tenant_outputs(env.settings, cl, tenant)
+            found += hostcluster.host_api_drift(target, recorded.get("hostApi"))
+            for row in found:
                 rows.append({"tenant": tenant, "cluster": cl, **row})
         if not printing.emit({"drifted": bool(rows), "changes": rows}, output):
             if not rows:

@@ -50,9 +50,13 @@ class Quantity:
 
     def split(self, parts: int, resolution: Decimal) -> Quantity:
         """This quantity divided by ``parts``, rounded down to a multiple of ``resolution``."""
+        return self.portion(1, parts, resolution)
+
+    def portion(self, weight: int, total: int, resolution: Decimal) -> Quantity:
+        """``weight / total`` of this quantity, rounded down to a multiple of ``resolution``."""
         with localcontext() as ctx:
             ctx.prec = _PRECISION
-            share = (self.value / parts / resolution).to_integral_value(rounding=ROUND_DOWN) * resolution
+            share = (self.value * weight / total / resolution).to_integral_value(rounding=ROUND_DOWN) * resolution
         return Quantity(share, self.format)
 
 

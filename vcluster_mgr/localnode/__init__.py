@@ -8,5 +8,5 @@
 - ``hoststate``: what the node changes on the host (sysctls, rules, devices, mounts, cgroups), recorded before
   ``up`` and put back by ``down``;
 - ``node``: containerd, the kubelet, kube-scheduler, kube-proxy (nftables), kube-router's NetworkPolicy
-  firewall and CoreDNS, started in order and stopped again.
+  firewall, CoreDNS and the node's own resolver, started in order and stopped again.
 """

@@ -7,7 +7,9 @@ stored content-addressed in a directory that ``registry`` serves. Every image is
 - ``pause``: the pod sandbox; busybox ``sleep`` as PID 1 (containerd stops sandboxes with SIGKILL);
 - ``probe``: busybox with ``httpd``, ``nc`` and ``nslookup``: serves and probes TCP/HTTP and DNS,
   runs as uid 65532 so the restricted Pod Security profile admits it;
-- ``coredns``: the toolchain's CoreDNS binary.
+- ``coredns``: the toolchain's CoreDNS binary;
+- ``kubectl``: the probe image's busybox with the toolchain's ``kubectl`` as ``/bin/kubectl``, for pods that talk
+  to the API server with their ServiceAccount (in-cluster configuration), as a virtual cluster's syncer does.
 """
 
 from __future__ import annotations
@@ -144,10 +146,11 @@ def _busybox_layer(applets: tuple[str, ...]) -> bytes:
 
 
 def build_all(store: Store, bin_dir: Path) -> dict[str, Image]:
-    """Write the pause, probe and CoreDNS images into ``store`` (repositories ``vcm/<name>``)."""
-    coredns = bin_dir / "coredns"
-    if not coredns.exists():
-        raise errors.LocalClusterError(f"{coredns} is missing; run `vcm toolchain ensure`")
+    """Write the pause, probe, CoreDNS and kubectl images into ``store`` (repositories ``vcm/<name>``)."""
+    coredns, kubectl = bin_dir / "coredns", bin_dir / "kubectl"
+    for binary in (coredns, kubectl):
+        if not binary.exists():
+            raise errors.LocalClusterError(f"{binary} is missing; run `vcm toolchain ensure`")
     return {
         "pause": store.write_image("vcm/pause", [_busybox_layer(("sleep",))],
                                    {"Entrypoint": ["/bin/sleep", "2147483647"]}),
@@ -156,6 +159,12 @@ def build_all(store: Store, bin_dir: Path) -> dict[str, Image]:
             "WorkingDir": "/srv", "Env": ["PATH=/bin"]}),
         "coredns": store.write_image("vcm/coredns", [_tar([("coredns", coredns.read_bytes(), 0o755, None)])],
                                      {"Entrypoint": ["/coredns"]}),
+        # kubectl keeps a cache under $HOME: the image's /tmp, inside the container
+        "kubectl": store.write_image("vcm/kubectl", [
+            _busybox_layer(APPLETS), _tar([("bin", None, 0o755, None), ("bin/kubectl", kubectl.read_bytes(), 0o755,
+                                                                          None)])], {
+            "Entrypoint": ["/bin/sh"], "User": f"{PROBE_UID}:{PROBE_UID}", "WorkingDir": "/srv",
+            "Env": ["PATH=/bin", "HOME=/tmp"]}),
     }
 
 

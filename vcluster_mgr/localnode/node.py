@@ -8,7 +8,10 @@ One node, on this machine's own network namespace, joined to the control plane o
   loopback registry of ``registry`` (its mirror for ``127.0.0.1:<port>``), so ``imagePullPolicy: Always`` works;
 - the kubelet (cgroupfs driver under a cgroup root of its own; cgroup v1, so ``failCgroupV1: false``);
 - kube-scheduler, kube-proxy in nftables mode, kube-router's firewall controller (NetworkPolicies, iptables +
-  ipset) and CoreDNS (``k8s-app=kube-dns`` in ``kube-system``, Service ``CLUSTER_DNS``).
+  ipset) and CoreDNS (``k8s-app=kube-dns`` in ``kube-system``, Service ``CLUSTER_DNS``);
+- the node's own resolver (``node-dns``, a CoreDNS process on ``BRIDGE_IP``:53): what pods with ``dnsPolicy:
+  Default`` get as their nameserver, as on a real node. It answers ``NODE_DNS_NAMES`` only (nothing is forwarded),
+  so a pod that resolves one of them through a forwarder has reached the node's resolver.
 
 The order matters and each step waits for the one before: the kubelet needs containerd's socket, kube-proxy
 exits if its Node does not exist yet, CoreDNS needs a Ready node and a scheduler. Processes are started
@@ -48,7 +51,10 @@ CNI_BIN = Path("/usr/lib/cni")
 #: labels every node carries: the example tenants' placement asks for ``pool: tenants``
 NODE_LABELS = {"pool": "tenants"}
 #: processes of the node, in start order (``stop`` ends them in reverse)
-PROCESSES = ("registry", "containerd", "kubelet", "kube-scheduler", "kube-proxy", "kube-router")
+PROCESSES = ("registry", "node-dns", "containerd", "kubelet", "kube-scheduler", "kube-proxy", "kube-router")
+#: the zone the node's resolver serves, and its names (a forwarder's upstream can be told apart from cluster DNS)
+NODE_DNS_ZONE = "node.vcm.test"
+NODE_DNS_NAMES = {f"upstream.{NODE_DNS_ZONE}": BRIDGE_IP}
 #: how long each start step may take, seconds
 STEP_TIMEOUT = 120.0
 
@@ -132,9 +138,9 @@ def _wait(what: str, check: Callable[[], bool], log: Path, timeout: float = STEP
     raise errors.LocalClusterError(f"{what} within {timeout:.0f}s; last lines of {log}:\n{tail}")
 
 
-def _port_open(port: int) -> bool:
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((host, port)) == 0
 
 
 def kubectl(bins: Path, kubeconfig: Path, *args: str, stdin: str | None = None, check: bool = True) -> str:
@@ -201,6 +207,12 @@ def cni_config(d: Path) -> dict[str, Any]:
     }
 
 
+def node_dns_corefile() -> str:
+    """The node resolver's Corefile: ``NODE_DNS_NAMES`` on the bridge address, every other name refused."""
+    hosts = "".join(f"        {ip} {name}\n" for name, ip in sorted(NODE_DNS_NAMES.items()))
+    return f"{NODE_DNS_ZONE}:53 {{\n    bind {BRIDGE_IP}\n    errors\n    hosts {{\n{hosts}    }}\n}}\n"
+
+
 def kubelet_config(d: Path, cluster: str, ca: Path, port: int, healthz: int) -> dict[str, Any]:
     return {
         "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
@@ -213,7 +225,9 @@ def kubelet_config(d: Path, cluster: str, ca: Path, port: int, healthz: int) -> 
         # these machines offer cgroup v1 only; kubelet 1.37 refuses it unless told otherwise
         "failCgroupV1": False, "failSwapOn": False,
         "containerRuntimeEndpoint": f"unix://{d / 'containerd' / 'containerd.sock'}",
-        "clusterDNS": [CLUSTER_DNS], "clusterDomain": "cluster.local", "resolvConf": "",
+        # dnsPolicy Default pods (and forwarders) get the node's own resolver, as on a real node
+        "clusterDNS": [CLUSTER_DNS], "clusterDomain": "cluster.local",
+        "resolvConf": str(d / "node-dns" / "resolv.conf"),
         "podLogsDir": str(d / "pod-logs"), "serializeImagePulls": False,
         "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%",
                          "nodefs.inodesFree": "1%"},
@@ -302,6 +316,13 @@ def start(d: Path, cluster: str, bins: Path, admin: Path, ca: Path, kubeconfigs:
     spawn("registry", [sys.executable, "-m", "vcluster_mgr.localnode.registry", str(d / "images"), str(reg_port)])
     _wait("the image registry did not listen", lambda: _port_open(reg_port), logs / "registry.log", 20)
 
+    progress("node: starting its resolver on " + BRIDGE_IP)
+    (d / "node-dns").mkdir(parents=True, exist_ok=True)
+    (d / "node-dns" / "Corefile").write_text(node_dns_corefile())
+    (d / "node-dns" / "resolv.conf").write_text(f"nameserver {BRIDGE_IP}\n")
+    spawn("node-dns", [str(bins / "coredns"), "-conf", str(d / "node-dns" / "Corefile")])
+    _wait("the node's resolver did not listen", lambda: _port_open(53, BRIDGE_IP), logs / "node-dns.log", 20)
+
     progress("node: starting containerd")
     (d / "cni" / "net.d").mkdir(parents=True, exist_ok=True)
     (d / "cni" / "net.d" / "10-vcm.conflist").write_text(json.dumps(cni_config(d), indent=2))
@@ -351,7 +372,8 @@ def start(d: Path, cluster: str, bins: Path, admin: Path, ca: Path, kubeconfigs:
     _wait("CoreDNS did not become available", dns_ready, logs / "kubelet.log")
     return {"name": name, "registry": registry, "images": {k: f"{registry}/{v.name}:{images.TAG}"
                                                            for k, v in built.items()},
-            "kubelet_port": kport, "bridge": BRIDGE, "bridge_ip": BRIDGE_IP}
+            "kubelet_port": kport, "bridge": BRIDGE, "bridge_ip": BRIDGE_IP,
+            "resolver": f"{BRIDGE_IP}:53", "resolver_names": dict(NODE_DNS_NAMES)}
 
 
 def _cmdline(pid: int) -> str:

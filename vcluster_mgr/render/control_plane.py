@@ -11,13 +11,16 @@ from typing import Any
 import yaml
 
 from vcluster_mgr import errors, kube, naming, spec
-from vcluster_mgr.render import templating
+from vcluster_mgr.render import control_plane_dns, templating
 
 # ---------------------------------------------------------------------------------------------
 # Virtual control plane: Helm values for the vcluster chart
 # ---------------------------------------------------------------------------------------------
 
 CONTROL_PLANE_VALUES_TEMPLATE = "controlplane/values.yaml.j2"
+
+RUN_AS = 12345
+"""The non-root user and group the control plane, its init container, etcd and CoreDNS run as."""
 
 DEFAULT_PERSISTENCE_SIZE = "5Gi"
 """Size of the control plane's data volume when spec.controlPlane.persistence.size is left out (the chart's)."""
@@ -96,6 +99,10 @@ def control_plane_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str,
         },
         "sleepAfter": kube.go_duration(kube.parse_duration(cp.sleep_after)) if cp.sleep_after else None,
         "nodeSelector": dict(sorted(s.placement.node_selector.items())),
+        "runAs": RUN_AS,
+        "corednsManifest": control_plane_dns.coredns_manifest(
+            image=policy.control_plane_coredns_image, node_selector=dict(sorted(s.placement.node_selector.items())),
+            resources=resources["coredns"], run_as=RUN_AS),
     }
 
 

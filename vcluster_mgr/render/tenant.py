@@ -4,7 +4,9 @@ placement. Pure: spec in, plain dicts out.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -66,16 +68,33 @@ def cost_labels(tenant: spec.Tenant) -> dict[str, str]:
     return {k: v for k, v in found.items() if k not in tenant.labels}
 
 
-def _share(total: int, parts: int) -> int:
-    return max(1, total // parts) if total > 0 else 0
+def _share(total: int, parts: int, weight: int = 1) -> int:
+    """``weight / parts`` of a count, floor-divided, at least 1 unless the total or the weight is 0."""
+    return max(1, total * weight // parts) if total > 0 and weight > 0 else 0
 
 
-def split_quota(quota: spec.Quota, parts: int) -> dict[str, str]:
-    """One namespace's share of a resolved tenant quota, as canonical quantity strings.
+def quota_weights(tenant: spec.Tenant) -> dict[str, int]:
+    """Each namespace's weight in the split of the tenant's quota (full names, in spec order).
+
+    ``spec.quota.shares`` when given; otherwise 1 each, except for a tenant with a control plane: everything the
+    virtual cluster runs or syncs lands in its first namespace, so that one gets all of it and the others 0.
+    """
+    names = tenant.namespace_names()
+    shares = tenant.spec.quota.shares if tenant.spec.quota else None
+    if shares is not None:
+        return {full: shares.get(short, 0) for short, full in zip(tenant.spec.namespaces, names, strict=True)}
+    if tenant.spec.control_plane.enabled:
+        return {full: int(i == 0) for i, full in enumerate(names)}
+    return dict.fromkeys(names, 1)
+
+
+def split_quota(quota: spec.Quota, parts: int, weight: int = 1) -> dict[str, str]:
+    """One namespace's share of a resolved tenant quota, as canonical quantity strings: ``weight / parts``
+    of every total (``parts`` is the sum of the weights; 1 of ``parts`` is an even split).
 
     Quantities are divided exactly and rounded down (to 1m for CPU, 1 byte for memory and
     storage), so the shares never exceed the total; counts are floor-divided but stay at least 1
-    unless the total is 0.
+    unless the total or the weight is 0.
     """
     values = {
         "requestsCpu": (quota.cpu, CPU_RESOLUTION),
@@ -88,22 +107,31 @@ def split_quota(quota: spec.Quota, parts: int) -> dict[str, str]:
     for key, (text, resolution) in values.items():
         if text is None:
             raise errors.RenderError(f"quota.{key} is unset; resolve the tenant with a policy first")
-        out[key] = str(kube.parse_quantity(text).split(parts, resolution))
+        out[key] = str(kube.parse_quantity(text).portion(weight, parts, resolution))
     for key in ("pods", "services", "gpu"):
         count = getattr(quota, key)
         if count is None:
             raise errors.RenderError(f"quota.{key} is unset; resolve the tenant with a policy first")
-        out[key] = str(_share(count, parts))
+        out[key] = str(_share(count, parts, weight))
     return out
 
 
-def split_objects(quota: spec.Quota, parts: int) -> dict[str, str]:
+BLUEPRINT_OBJECTS = {"configmaps": 2, "serviceaccounts": 1}
+"""Objects every tenant namespace holds whatever its share: the kube-root-ca.crt and vcm-placement ConfigMaps, the
+default ServiceAccount. A namespace's count quota never goes below these (unless the tenant's total is 0), or
+the blueprint's own apply would be refused in a namespace with a small or zero share."""
+
+
+def split_objects(quota: spec.Quota, parts: int, weight: int = 1) -> dict[str, str]:
     """One namespace's share of the resolved counts as ResourceQuota keys: objects (``count/configmaps``),
     extended resources (``requests.nvidia.com/mig-1g.10gb``) and DRA devices (``<class>.deviceclass.../devices``)."""
-    counts = {f"count/{resource}": _share(count, parts) for resource, count in quota.objects.items()}
-    counts |= {f"requests.{name}": _share(count, parts) for name, count in quota.extended_resources.items()}
+    counts = {
+        f"count/{resource}": max(_share(count, parts, weight), min(count, BLUEPRINT_OBJECTS.get(resource, 0)))
+        for resource, count in quota.objects.items()
+    }
+    counts |= {f"requests.{name}": _share(count, parts, weight) for name, count in quota.extended_resources.items()}
     counts |= {
-        f"{name}.deviceclass.resource.k8s.io/devices": _share(count, parts)
+        f"{name}.deviceclass.resource.k8s.io/devices": _share(count, parts, weight)
         for name, count in quota.device_classes.items()
     }
     return {key: str(value) for key, value in sorted(counts.items())}
@@ -127,12 +155,39 @@ def _subject(owner: spec.Owner) -> dict[str, str]:
     return {"kind": owner.kind, "apiGroup": "rbac.authorization.k8s.io", "name": owner.name}
 
 
-def tenant_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
+def host_api_rules(host_api: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The host API server's addresses (``{"ip", "port"}``: its Service and the endpoints it is NATed to) as
+    egress rules ``{"cidr", "port"}``, one host each, sorted and without repeats."""
+    rules = set()
+    for address in host_api:
+        ip = ipaddress.ip_address(str(address["ip"]))
+        rules.add((f"{ip}/{ip.max_prefixlen}", int(address["port"])))
+    return [{"cidr": cidr, "port": port} for cidr, port in sorted(rules)]
+
+
+def control_plane_network(tenant: spec.Tenant, policy: spec.Policy,
+                          host_api: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the NetworkPolicies of a tenant's control plane need (see ``templates/tenant/networkpolicies``)."""
+    release = naming.control_plane_release(tenant.name)
+    return {
+        "enabled": tenant.spec.control_plane.enabled,
+        "namespace": tenant.namespace_names()[0],
+        "podLabels": {naming.CONTROL_PLANE_POD_LABEL: release},
+        "dnsPodLabels": {naming.SYNCED_BY_LABEL: release, naming.SYNCED_NAMESPACE_LABEL: "kube-system"},
+        "hostApi": host_api_rules(host_api),
+        "dnsUpstreams": list(policy.control_plane_dns_upstreams),
+    }
+
+
+def tenant_context(tenant: spec.Tenant, policy: spec.Policy,
+                   host_api: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """Everything the tenant templates see, as plain JSON-able data (documented in each template)."""
     tenant = spec.resolve(tenant, policy=policy)
     namespaces = tenant.namespace_names()
     s = tenant.spec
     assert s.quota is not None and s.limits is not None  # resolve() fills both
+    weights = quota_weights(tenant)
+    total_weight = sum(weights.values()) or 1
     return {
         "tenant": {"name": tenant.name, "namespaces": namespaces},
         "namespaces": namespaces,
@@ -141,6 +196,8 @@ def tenant_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
         "pod_security": s.pod_security,
         "quota": split_quota(s.quota, len(namespaces)),
         "objectCounts": split_objects(s.quota, len(namespaces)),
+        "namespaceQuota": {ns: split_quota(s.quota, total_weight, w) for ns, w in weights.items()},
+        "namespaceObjectCounts": {ns: split_objects(s.quota, total_weight, w) for ns, w in weights.items()},
         "limits": s.limits.model_dump(mode="json"),
         "network": {
             "isolation": s.network.isolation,
@@ -153,6 +210,7 @@ def tenant_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str, Any]:
             ],
         },
         "dns": CLUSTER_DNS,
+        "controlPlane": control_plane_network(tenant, policy, host_api),
         "namespaceNameLabel": naming.NAMESPACE_NAME_LABEL,
         "tenantLabel": naming.TENANT_LABEL,
         "owners": [
@@ -194,16 +252,21 @@ def fairness_subjects(tenant: spec.Tenant) -> list[dict[str, Any]]:
 
 
 def render_tenant(
-    tenant: spec.Tenant, *, policy: spec.Policy | None = None, templates_dir: str | Path | None = None
+    tenant: spec.Tenant, *, policy: spec.Policy | None = None, templates_dir: str | Path | None = None,
+    host_api: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """The manifests of one tenant: its Namespaces first, then the rest by kind, namespace and name.
+
+    ``host_api`` is where the host cluster's API server is reached (``{"ip", "port"}`` each: the
+    ``default/kubernetes`` Service and its endpoints), looked up by the caller at apply time; a strict tenant's
+    control plane gets egress to exactly those. Left empty (offline), that one rule is left out.
 
     Deterministic for a given tenant, policy and templates. Raises ``RenderError`` if a template
     fails or renders an object outside the tenant's namespaces, of an undeclared kind, or without
     the blueprint's labels.
     """
     policy = policy or spec.DEFAULT_POLICY
-    context = tenant_context(tenant, policy)
+    context = tenant_context(tenant, policy, host_api)
     namespaces = context["namespaces"]
     return templating.render_checked(
         TENANT_TEMPLATES,

@@ -196,6 +196,12 @@ def control_plane_errors(
             allowed_sync = ", ".join(policy.allowed_control_plane_sync) or "none"
             message = f"true is not allowed by the policy; allowedControlPlaneSync: {allowed_sync}"
             out.append((f"{base}.sync.{alias}", message))
+    if cp.sleep_after is not None and not policy.allow_licensed_control_plane_features:
+        message = (
+            "needs vCluster's sleep mode, a licensed feature that the open-source image ignores without a word; "
+            "use `vcm sleep`, or set the policy's allowLicensedControlPlaneFeatures if the image is licensed"
+        )
+        out.append((f"{base}.sleepAfter", message))
     if cp.values and not policy.allow_control_plane_values:
         out.append((f"{base}.values", "is not allowed: the policy has allowControlPlaneValues=false"))
     out += _protected_values(cp.values)

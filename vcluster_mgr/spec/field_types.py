@@ -111,11 +111,12 @@ PodSecurityLevel = Literal["restricted", "baseline"]
 IsolationLevel = Literal["strict", "namespace", "none"]
 
 _QUOTA_SPLIT = (
-    "The tenant total is split evenly across the tenant's namespaces: each namespace's ResourceQuota "
-    "gets total / number-of-namespaces"
+    "The tenant total is split across the tenant's namespaces by quota.shares (evenly when it is left out, "
+    "all to the first namespace for a tenant with a control plane): each namespace's ResourceQuota gets "
+    "total * share / sum-of-shares"
 )
 SPLIT_QUANTITY = f"{_QUOTA_SPLIT}, rounded down to 1m (CPU) or 1 byte (memory, storage)."
-SPLIT_COUNT = f"{_QUOTA_SPLIT}, rounded down to a whole number but at least 1 unless the total is 0."
+SPLIT_COUNT = f"{_QUOTA_SPLIT}, rounded down to a whole number but at least 1 unless the total or the share is 0."
 
 
 class Model(BaseModel):

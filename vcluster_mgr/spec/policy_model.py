@@ -225,6 +225,24 @@ class Policy(field_types.Model):
         "or a local path, and allows itself and everything below it (entry + '/...'). Local paths are "
         "normalised first, so '..' cannot climb out.",
     )
+    control_plane_coredns_image: field_types.PrintableName = Field(
+        default="coredns/coredns:1.11.3",
+        description="Image of the CoreDNS that runs inside every tenant's virtual cluster (the blueprint writes its "
+        "whole manifest, controlPlane.coredns.overwriteManifests, so that it is pulled Always and meets the "
+        "restricted profile). The default is vcluster's own; an air-gapped host names its registry's copy.",
+    )
+    control_plane_dns_upstreams: list[field_types.Cidr] = Field(
+        default_factory=lambda: ["0.0.0.0/0"],
+        description="Where the CoreDNS of a strict tenant's virtual cluster may send its upstream queries (UDP and "
+        "TCP 53): it runs with dnsPolicy Default, so this is the nodes' resolver. Only the virtual cluster's "
+        "kube-system pods get this rule, never the tenant's other pods; narrow it to your nodes' resolvers.",
+    )
+    allow_licensed_control_plane_features: bool = Field(
+        default=False,
+        description="Allow spec fields that only a licensed vCluster image honours (controlPlane.sleepAfter, "
+        "vCluster's sleep mode). The open-source image ignores them without a word, so they are refused "
+        "unless the admin says the tenants' control planes run a licensed image.",
+    )
     allow_no_ttl: bool = Field(default=True, description="Allow tenants without a ttl (that never expire).")
     max_ttl: field_types.Duration | None = Field(
         default=None, description="Longest ttl a tenant may ask for; null for no limit."

@@ -180,6 +180,8 @@ def semantic_errors(p: _Parts, policy: policy_model.Policy) -> list[tuple[str, s
     out += _owner_errors(p.owners, own)
     if p.quota is not _INVALID:
         out += _quota_errors(policy_model.resolve_quota(p.quota, policy), p.quota, policy)
+        if p.quota.shares is not None and p.namespaces_complete:
+            out += _share_errors(p.quota.shares, [suffix for _, suffix in p.namespaces])
     if p.limits is not _INVALID:
         out += _limits_errors(policy_model.resolve_limits(p.limits, policy))
     if p.network is not _INVALID:
@@ -258,6 +260,21 @@ def _owner_errors(owners: list[tuple[int, tenant_model.Owner]], own: list[str] |
         elif own is not None and owner.namespace not in own:
             message = f"{messages.show(owner.namespace)} is not one of the tenant's namespaces ({where})"
             out.append((f"{path}.namespace", message + "; a ServiceAccount owner must live in one of them"))
+    return out
+
+
+def _share_errors(shares: dict[str, int], namespaces: list[str]) -> list[tuple[str, str]]:
+    """quota.shares names every namespace of the tenant and nothing else, and not all weights are 0."""
+    out = []
+    listed = ", ".join(namespaces)
+    for key in shares:
+        if key not in namespaces:
+            out.append((f"spec.quota.shares.{key}", f"is not one of spec.namespaces ({listed})"))
+    missing = [ns for ns in namespaces if ns not in shares]
+    if missing:
+        out.append(("spec.quota.shares", f"gives no share to {', '.join(missing)}; name every namespace ({listed})"))
+    if shares and not any(shares.values()):
+        out.append(("spec.quota.shares", "are all 0; at least one namespace needs a share"))
     return out
 
 

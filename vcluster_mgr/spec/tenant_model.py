@@ -105,6 +105,13 @@ class Quota(field_types.Model):
         "stay within the policy's maxObjects. Each namespace's count includes what Kubernetes itself "
         f"creates there (the kube-root-ca.crt ConfigMap, the default ServiceAccount). {field_types.SPLIT_COUNT}",
     )
+    shares: dict[field_types.DnsLabel, field_types.Count] | None = Field(
+        default=None,
+        description="How the totals are split across the tenant's namespaces: a weight per namespace, keyed as in "
+        "spec.namespaces (e.g. {cp: 3, apps: 1} gives cp three quarters). Every namespace must be named; a weight "
+        "of 0 gives that namespace a quota of 0. Left out: even shares, except with a control plane, where the "
+        "first namespace (which holds everything the virtual cluster runs or syncs) gets all of it.",
+    )
 
 
 class ContainerResources(field_types.Model):

@@ -32,6 +32,8 @@ class Job:
     expires_at: str | None = None
     #: control plane scaled to zero; None: as the stack recorded it (awake for a new tenant)
     asleep: bool | None = None
+    #: apply a change of the control plane's values even though it keeps no data (persistence off)
+    allow_data_loss: bool = False
 
     @property
     def stack_name(self) -> str:
@@ -105,6 +107,21 @@ def _expiry_of(job: Job, recorded: dict[str, Any]) -> str | None:
     return lifecycle.format_expiry(moment) if moment else None
 
 
+def _check_data_kept(job: Job, recorded: dict[str, Any], asleep: bool) -> None:
+    """Refuse to update the Helm release of a control plane that keeps its data in an emptyDir: the pod may
+    restart, the virtual cluster would come back empty, and its syncer would then delete the tenant's host pods."""
+    cp = job.tenant.spec.control_plane
+    before = (recorded.get("controlPlane") or {}).get("valuesDigest")
+    if not cp.enabled or cp.persistence.enabled or not before:
+        return
+    if program.control_plane_digest(job.tenant, job.blueprint, asleep=asleep) != before:
+        raise errors.ProvisionError(
+            f"refusing to change the control plane of {job.tenant.name}: it has no persistence "
+            "(spec.controlPlane.persistence.enabled: false), so the new Helm values may restart its pod and the "
+            "virtual cluster would come back EMPTY (and its syncer would then delete the tenant's host pods). "
+            "Enable persistence, or rerun with --allow-data-loss")
+
+
 def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> Outcome:
     """Plan, apply or delete one tenant (runs in a worker process when parallel)."""
     started = time.monotonic()
@@ -131,14 +148,19 @@ def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> 
                                         f"{stacks.TENANT_PROJECT}/{job.stack_name}")
         expires_at = job.expires_at or _expiry_of(job, recorded)
         asleep = job.asleep if job.asleep is not None else bool(recorded.get("asleep"))
+        if action == "apply" and not job.allow_data_loss:
+            _check_data_kept(job, recorded, asleep)
         kubeconfig = None
         if job.tenant.spec.control_plane.enabled and action == "apply":
             kubeconfig = hostcluster.control_plane_kubeconfig(job.target, job.tenant)
             if kubeconfig is None:
                 steps.append("control plane: its kubeconfig Secret does not exist yet (the virtual cluster "
                              "writes it once running); `vcm kubeconfig` waits for it")
+        # where the control plane reaches the API server, looked up now (a strict tenant's egress rule names it)
+        host_api = (hostcluster.host_api_addresses(job.target)
+                    if job.tenant.spec.control_plane.enabled and action in ("apply", "plan") else [])
         fn = program.tenant_program(job.tenant, job.target, job.blueprint, expires_at=expires_at, asleep=asleep,
-                                    kubeconfig=kubeconfig, cluster_uid=uid)
+                                    kubeconfig=kubeconfig, cluster_uid=uid, host_api=host_api)
         st = stacks.stack(s, job.stack_name, fn, project=stacks.TENANT_PROJECT, target=job.target,
                           exists=found is not None)
         if action == "apply":
