@@ -1,11 +1,11 @@
 """The local cluster's node: it comes up Ready with everything it needs, and ``down`` leaves the host as it was.
 
 This module brings up a cluster of its own with ``vcm local up --nodes 1`` (one node cluster per machine at
-a time, so it must not overlap the session's ``node_cluster``: ``tests/integration/conftest.py`` runs this file
-before every other test, so before any that starts that one). It records the host with ``hoststate.take`` first and compares
-after ``vcm local down``: sysctls, network devices, nftables tables (iptables-nft's included), ipsets,
-mounts, cgroups, the directories the kubelet and containerd write outside the cluster folder, and then
-processes and listeners of the cluster.
+a time, so it must not overlap the session's ``node_cluster``: ``tests/integration/conftest.py`` runs this
+file before every other test, so before any that starts that one). It records the host with
+``hoststate.take`` first and compares after ``vcm local down``: sysctls, network devices, nftables tables
+(iptables-nft's included), ipsets, mounts, cgroups, the directories the kubelet and containerd write
+outside the cluster folder, and then processes and listeners of the cluster.
 """
 
 from __future__ import annotations
