@@ -74,13 +74,21 @@ def batch_stack_name(base: str, index: int, count: int) -> str:
     return base if count == 1 else f"{base}.{index}of{count}"
 
 
+def _batch_count_of(base: str, name: str) -> int | None:
+    """The batch count a stack ``name`` was made for, if it is one of ``base``'s batch stacks
+    (``batch_stack_name``), else None."""
+    if name == base:
+        return 1
+    rest = name[len(base) + 1:] if name.startswith(base + ".") else ""
+    index, sep, of = rest.partition("of")
+    return int(of) if sep and index.isdigit() and of.isdigit() else None
+
+
 def _refuse_other_batch_counts(s: backend.Settings, base: str, count: int) -> None:
     """The split of a folder into batches is fixed once its stacks exist: another count would give every
     tenant a new stack while the old ones still hold its objects."""
     names = checkpoints.stack_names(s.backend_url, PROJECT) or []
-    mine = {batch_stack_name(base, i, count) for i in range(1, count + 1)}
-    other = sorted(n for n in names if (n == base or n.startswith(base + ".")) and n not in mine
-                   and (n == base or n[len(base) + 1:].replace("of", "", 1).isdigit()))
+    other = sorted(n for n in names if _batch_count_of(base, n) not in (None, count))
     if other:
         raise errors.UsageError(
             f"the folder stacks of {base!r} were made with another batch count ({', '.join(other)}); "
@@ -131,11 +139,5 @@ def folder_up(s: backend.Settings, target: platformconfig.Target, blueprint: pla
 
 def _existing_count(s: backend.Settings, base: str) -> int | None:
     """The batch count of the folder's existing stacks (file backends), else None."""
-    for name in checkpoints.stack_names(s.backend_url, PROJECT) or []:
-        if name == base:
-            return 1
-        rest = name[len(base) + 1:] if name.startswith(base + ".") else ""
-        index, sep, of = rest.partition("of")
-        if sep and index.isdigit() and of.isdigit():
-            return int(of)
-    return None
+    counts = (_batch_count_of(base, n) for n in checkpoints.stack_names(s.backend_url, PROJECT) or [])
+    return next((c for c in counts if c is not None), None)
