@@ -105,8 +105,9 @@ def owner_binding_name(role: str, kind: str, name: str, namespace: str | None = 
 CONTROL_PLANE_CHART = "vcluster"
 """Name of the official vcluster Helm chart in its repository."""
 
-CONTROL_PLANE_CHART_VERSION = "0.35.3"
-"""The chart version vcluster-mgr generates values for (and tests them against)."""
+CONTROL_PLANE_CHART_VERSION = "0.36.1"
+"""The chart version vcluster-mgr generates values for (and tests them against); also the version of the syncer
+image it asks for (``loft-sh/vcluster-oss``) and of the syncer the toolchain builds for the local node."""
 
 CONTROL_PLANE_CHART_REPOSITORY = "https://charts.loft.sh"
 """The public Helm repository of the vcluster chart; the default chart source."""
@@ -139,11 +140,11 @@ def kubernetes_image_tag(version: str) -> str:
 
 
 def check_chart_version(value: str) -> None:
-    """Raise ``ValueError`` unless ``value`` is an exact semantic version such as ``0.35.3`` (no ranges)."""
+    """Raise ``ValueError`` unless ``value`` is an exact semantic version such as ``0.36.1`` (no ranges)."""
     if not _CHART_VERSION.fullmatch(value):
         raise ValueError(
             "is not an exact chart version: expected MAJOR.MINOR.PATCH with an optional -prerelease, "
-            "such as 0.35.3 (ranges and a leading 'v' are not allowed)"
+            "such as 0.36.1 (ranges and a leading 'v' are not allowed)"
         )
 
 

@@ -75,6 +75,21 @@ def toolchain_status(
         raise typer.Exit(1)
 
 
+@apps.toolchain_app.command("chart")
+def toolchain_chart(
+    version: Annotated[str, typer.Option(help="The vcluster chart version.")] = toolchain.VCLUSTER_VERSION,
+) -> None:
+    """Print the path of the vcluster chart as a local directory, taken from vcluster's Go module.
+
+    For clusters that cannot reach https://charts.loft.sh: give the path as spec.controlPlane.chart.path
+    (and allow it in the policy's allowedChartSources).
+
+    Example: [bold]vcm toolchain chart --version 0.36.1[/bold]
+    """
+    with printing.failures():
+        typer.echo(str(toolchain.chart_dir(version)))
+
+
 @apps.toolchain_app.command("env")
 def toolchain_env(state_dir: options.StateOpt = None, backend_url: options.BackendOpt = None) -> None:
     """Print the exports that let plain `pulumi` use this toolchain and state (use with eval).

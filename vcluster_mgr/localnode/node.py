@@ -308,9 +308,9 @@ def start(d: Path, cluster: str, bins: Path, admin: Path, ca: Path, kubeconfigs:
     """Start the node's processes in order, waiting for each; returns what ``state.json`` keeps about it."""
     name = node_name(cluster)
     logs = d / "logs"
-    progress("node: writing images (pause, probe, coredns)")
+    progress("node: writing images (pause, probe, coredns, kubectl; a virtual control plane's syncer, distro, etcd)")
     store = images.Store(d / "images")
-    built = images.build_all(store, bins)
+    built = {**images.build_all(store, bins), **images.control_plane_images(store, bins)}
     reg_port = _free_port()
     registry = f"127.0.0.1:{reg_port}"
     spawn("registry", [sys.executable, "-m", "vcluster_mgr.localnode.registry", str(d / "images"), str(reg_port)])
@@ -370,7 +370,7 @@ def start(d: Path, cluster: str, bins: Path, admin: Path, ca: Path, kubeconfigs:
         return out.strip() == "1"
 
     _wait("CoreDNS did not become available", dns_ready, logs / "kubelet.log")
-    return {"name": name, "registry": registry, "images": {k: f"{registry}/{v.name}:{images.TAG}"
+    return {"name": name, "registry": registry, "images": {k: f"{registry}/{v.reference}"
                                                            for k, v in built.items()},
             "kubelet_port": kport, "bridge": BRIDGE, "bridge_ip": BRIDGE_IP,
             "resolver": f"{BRIDGE_IP}:53", "resolver_names": dict(NODE_DNS_NAMES)}
