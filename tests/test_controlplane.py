@@ -1077,3 +1077,68 @@ def test_controller_list_without_cloud_node_lifecycle_from_kubernetes_1_37(
     assert_chart_valid(chart_validator, values)
     if expected:
         assert "cloud-node-lifecycle" not in expected[0] and "-nodelifecycle" in expected[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The data-loss guard: where the data lives decides which values changes may restart it
+# ---------------------------------------------------------------------------------------------
+
+
+def _guarded(store: str, values: dict[str, Any]) -> Any:
+    from vcluster_mgr import platformconfig
+
+    doc = vteam()
+    cp = doc["spec"]["controlPlane"]
+    cp.update(backingStore=store, persistence={"enabled": False}, values=values)
+    from vcluster_mgr.workspace import jobs
+
+    return jobs.Job(spec.parse_spec(doc, policy=LENIENT), platformconfig.Target("default"),
+                    platformconfig.Blueprint(policy=LENIENT))
+
+
+def _recorded(job: Any, *, with_data_digest: bool = True) -> dict[str, Any]:
+    from vcluster_mgr import program
+
+    was = {"valuesDigest": program.control_plane_digest(job.tenant, job.blueprint)}
+    if with_data_digest:
+        was["dataDigest"] = program.control_plane_data_digest(job.tenant, job.blueprint)
+    return {"controlPlane": was}
+
+
+CP_CHANGE = {"controlPlane": {"statefulSet": {"annotations": {"changed": "yes"}}}}
+ETCD_CHANGE = {"controlPlane": {"backingStore": {"etcd": {"deploy": {"statefulSet": {"annotations": {"c": "y"}}}}}}}
+
+
+@pytest.mark.parametrize(
+    ("store", "change", "refused"),
+    [("embedded", CP_CHANGE, True), ("etcd", CP_CHANGE, False), ("etcd", ETCD_CHANGE, True)],
+)
+def test_data_loss_guard_follows_where_the_data_lives(store: str, change: dict[str, Any], refused: bool) -> None:
+    from vcluster_mgr.workspace import jobs
+
+    before = _recorded(_guarded(store, {}))
+    after = _guarded(store, change)
+    if refused:
+        with pytest.raises(errors.ProvisionError, match="no persistence"):
+            jobs._check_data_kept(after, before, False)
+    else:
+        jobs._check_data_kept(after, before, False)
+
+
+def test_twin_a_stack_recorded_before_data_digests_refuses_every_change() -> None:
+    from vcluster_mgr.workspace import jobs
+
+    before = _recorded(_guarded("etcd", {}), with_data_digest=False)
+    with pytest.raises(errors.ProvisionError, match="no persistence"):
+        jobs._check_data_kept(_guarded("etcd", CP_CHANGE), before, False)
+
+
+def test_asleep_the_etcd_of_the_backing_store_stops_too() -> None:
+    from vcluster_mgr import program
+
+    job = _guarded("etcd", {})
+    values = program.control_plane_args(job.tenant, job.blueprint, asleep=True)["values"]  # type: ignore[index]
+    assert values["controlPlane"]["statefulSet"]["highAvailability"]["replicas"] == 0
+    etcd = values["controlPlane"]["backingStore"]["etcd"]["deploy"]["statefulSet"]
+    assert etcd["highAvailability"] == {"replicas": 0}
+    assert_chart_valid(_validator(), values)

@@ -1,12 +1,16 @@
 """Whether a tenant's virtual control plane is up, read from the host cluster, and a wait for it.
 
-The Helm release is applied without waiting (the engine cannot tell a vcluster that runs from one whose pods
-the host refuses), so ``vcm apply`` and ``vcm status`` ask here: the chart's control plane StatefulSet and its
-pods (``release: <tenant>``) in the tenant's first namespace, the pods the virtual cluster synced there
-(``vcluster.loft.sh/managed-by: <tenant>``), and the Warning events the host recorded about either (a pod the
-admission policies refused shows as ``FailedCreate`` on its StatefulSet or ReplicaSet; ``SyncError`` events
-the syncer records on host objects are read too). Events the syncer records inside the virtual cluster are
-not read from here: that needs a connection into the virtual cluster (``vcm kubeconfig``).
+The Helm release is applied without waiting (the engine cannot tell a vcluster that runs from one whose pods the
+host refuses), so ``vcm apply`` and ``vcm status`` ask here: the chart's control plane StatefulSet (a Deployment
+when the control plane has no persistence) and its pods (``app: vcluster, release: <tenant>``; the etcd pods of
+``backingStore: etcd`` carry ``app: vcluster-etcd``) in the tenant's first namespace, the pods the virtual cluster
+synced there (``vcluster.loft.sh/managed-by: <tenant>``), and the Warning events the host recorded about either (a
+pod the admission policies refused shows as ``FailedCreate`` on its StatefulSet or ReplicaSet; ``SyncError`` events
+the syncer records on host objects are read too). Events the syncer records inside the virtual cluster are not read
+from here: that needs a connection into the virtual cluster (``vcm kubeconfig``).
+
+A control plane pod is Ready when its readiness probe, ``/readyz`` of the virtual API server through the syncer on
+port 8443, answers: a ready control plane is a virtual API that answers.
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ PROBLEM_REASONS = ("FailedCreate", "SyncError", "FailedScheduling", "BackOff", "
 class Health:
     """What the host shows of one tenant's control plane."""
 
-    #: every control plane pod the StatefulSet wants exists and is Ready (none wanted while asleep)
+    #: every control plane pod the StatefulSet (or Deployment) wants exists and is Ready (none wanted while asleep)
     ready: bool
-    #: replicas wanted by the control plane's StatefulSet (None: the StatefulSet does not exist)
+    #: replicas wanted by the control plane's StatefulSet or Deployment (None: neither exists)
     replicas: int | None
-    #: one row per control plane or synced pod: name, kind (controlPlane | synced), phase, ready
+    #: one row per pod: name, kind (controlPlane | backingStore, the etcd of ``backingStore: etcd`` | synced),
+    #: phase, ready
     pods: list[dict[str, Any]]
     #: Warning events about them: reason, object, message, count
     problems: list[dict[str, Any]]
@@ -58,6 +63,37 @@ def _ready(pod: Any) -> bool:
                 and any(c.type == "Ready" and c.status == "True" for c in status.conditions or []))
 
 
+def _app(pod: Any) -> str | None:
+    labels = pod.metadata.labels if pod.metadata else None
+    return (labels or {}).get(naming.CONTROL_PLANE_APP_LABEL)
+
+
+def _wanted_replicas(apps: client.AppsV1Api, release: str, namespace: str) -> int | None:
+    """Replicas of the control plane's StatefulSet, or of its Deployment (the chart's kind without persistence);
+    None when there is neither."""
+    for read_kind in (apps.read_namespaced_stateful_set, apps.read_namespaced_deployment):
+        try:
+            obj = read_kind(release, namespace, _request_timeout=15)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            continue
+        return int(obj.spec.replicas if obj.spec and obj.spec.replicas is not None else 1)
+    return None
+
+
+def _stale(obj: Any, pods: list[dict[str, Any]]) -> bool:
+    """Whether an event is about a pod that no longer exists (events of replaced pods outlive them by an hour)."""
+    return obj is not None and obj.kind == "Pod" and obj.name not in {p["name"] for p in pods}
+
+
+def _ours(obj: Any, release: str, pods: list[dict[str, Any]]) -> bool:
+    """Whether an event's object is the control plane's: one of its pods or the pods it synced, or the
+    StatefulSet, Deployment, ReplicaSet or another object of the release."""
+    return obj is not None and bool(obj.name in {p["name"] for p in pods} or obj.name == release
+                                    or str(obj.name).startswith(f"{release}-"))
+
+
 def read(target: platformconfig.Target, tenant: spec.Tenant) -> Health:
     """The control plane's health now (four reads of the tenant's first namespace)."""
     release = naming.control_plane_release(tenant.name)
@@ -65,15 +101,9 @@ def read(target: platformconfig.Target, tenant: spec.Tenant) -> Health:
     api = hostcluster.api_client(target)
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     try:
-        try:
-            sts = apps.read_namespaced_stateful_set(release, namespace, _request_timeout=15)
-            replicas: int | None = int(sts.spec.replicas if sts.spec and sts.spec.replicas is not None else 1)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            replicas = None
-        own = core.list_namespaced_pod(namespace, label_selector=f"{naming.CONTROL_PLANE_POD_LABEL}={release}",
-                                       _request_timeout=15).items
+        replicas = _wanted_replicas(apps, release, namespace)
+        released = core.list_namespaced_pod(namespace, label_selector=f"{naming.CONTROL_PLANE_POD_LABEL}={release}",
+                                            _request_timeout=15).items
         synced = core.list_namespaced_pod(namespace, label_selector=f"{naming.SYNCED_BY_LABEL}={release}",
                                           _request_timeout=15).items
         events = core.list_namespaced_event(namespace, field_selector="type=Warning", _request_timeout=15).items
@@ -84,21 +114,23 @@ def read(target: platformconfig.Target, tenant: spec.Tenant) -> Health:
         raise errors.ProvisionError(f"the API server {hostcluster.server_of(api)} is not reachable: {exc}") from exc
     finally:
         api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+    own = [p for p in released if _app(p) == naming.CONTROL_PLANE_APP]
+    store = [p for p in released if _app(p) != naming.CONTROL_PLANE_APP]
     pods: list[dict[str, Any]] = [
         {"name": str(p.metadata.name) if p.metadata else "?", "kind": kind,
          "phase": p.status.phase if p.status else None, "ready": _ready(p)}
-        for kind, items in (("controlPlane", own), ("synced", synced)) for p in items]
-    names = {release} | {p["name"] for p in pods}
+        for kind, items in (("controlPlane", own), ("backingStore", store), ("synced", synced)) for p in items]
     problems = []
     for ev in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp)):
         obj = ev.involved_object
-        ours = obj is not None and (obj.name in names or str(obj.name).startswith(f"{release}-"))
-        if (ours and ev.reason in PROBLEM_REASONS) or ev.reason == "SyncError":
+        if _stale(obj, pods):
+            continue
+        if (_ours(obj, release, pods) and ev.reason in PROBLEM_REASONS) or ev.reason == "SyncError":
             problems.append({"reason": ev.reason, "object": f"{obj.kind}/{obj.name}" if obj else "?",
                              "message": (ev.message or "").strip(), "count": ev.count or 1})
     cp_ready = sum(1 for p in pods if p["kind"] == "controlPlane" and p["ready"])
     ready = (replicas is not None and cp_ready >= replicas
-             and all(bool(p["ready"]) for p in pods if p["kind"] == "synced"))
+             and all(bool(p["ready"]) for p in pods if p["kind"] != "controlPlane"))
     return Health(ready, replicas, pods, problems)
 
 
@@ -108,8 +140,8 @@ def wait(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float,
     (the caller decides what a not-ready one means). Says once what it waits for."""
     deadline = time.monotonic() + timeout
     if progress:
-        progress(f"waiting up to {timeout:.0f}s for the control plane of {tenant.name}: its StatefulSet's pods "
-                 f"Ready and every pod it synced Ready, in {tenant.namespace_names()[0]}")
+        progress(f"waiting up to {timeout:.0f}s for the control plane of {tenant.name}: its pods Ready (the virtual "
+                 f"API answering) and every pod it synced Ready, in {tenant.namespace_names()[0]}")
     while True:
         health = read(target, tenant)
         if health.ready or time.monotonic() >= deadline:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
 from typing import Any
 
@@ -352,8 +353,34 @@ def control_plane_server(target: platformconfig.Target, tenant: Any) -> tuple[st
             ingress = None
         if ingress is not None:
             return f"https://{ingress.ip or ingress.hostname}:443", "through the LoadBalancer"
+    cluster_ip = _service_cluster_ip(target, release, namespace)
+    if cluster_ip and _reachable(cluster_ip, 443):
+        # a node of the cluster (the local host cluster's machine is one): the Service follows the pod when it
+        # is replaced, and the control plane's certificate names the ClusterIP
+        return f"https://{cluster_ip}:443", "at the Service's ClusterIP, which this machine routes to"
     return ("https://localhost:8443",
             f"after `kubectl port-forward -n {namespace} svc/{release} 8443:443` on the host cluster")
+
+
+def _service_cluster_ip(target: platformconfig.Target, name: str, namespace: str) -> str | None:
+    api = api_client(target)
+    try:
+        svc = client.CoreV1Api(api).read_namespaced_service(name, namespace, _request_timeout=10)
+    except (ApiException, HTTPError, OSError):
+        return None
+    finally:
+        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+    ip = svc.spec.cluster_ip if svc.spec else None
+    return str(ip) if ip and ip != "None" else None
+
+
+def _reachable(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether a TCP connection to ``host:port`` opens from this machine within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def control_plane_kubeconfig(target: platformconfig.Target, tenant: Any, *, wait: float = 0.0,

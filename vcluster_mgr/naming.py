@@ -160,8 +160,17 @@ def control_plane_release(tenant: str) -> str:
 SYNCED_BY_LABEL = "vcluster.loft.sh/managed-by"
 #: label the vcluster syncer puts on every synced object: the virtual namespace it came from
 SYNCED_NAMESPACE_LABEL = "vcluster.loft.sh/namespace"
-#: label the vcluster chart puts on its control plane's pods (value: the release)
+#: label the vcluster chart puts on its control plane's pods (value: the release); its etcd pods carry it too
 CONTROL_PLANE_POD_LABEL = "release"
+#: label that tells the control plane's pods (``app: vcluster``) from the etcd pods of the same release
+#: (``app: vcluster-etcd``)
+CONTROL_PLANE_APP_LABEL = "app"
+CONTROL_PLANE_APP = "vcluster"
+
+
+def control_plane_pod_selector(release: str) -> str:
+    """The label selector of a release's control plane pods, not its etcd pods: ``app=vcluster,release=<release>``."""
+    return f"{CONTROL_PLANE_APP_LABEL}={CONTROL_PLANE_APP},{CONTROL_PLANE_POD_LABEL}={release}"
 
 
 def control_plane_kubeconfig_secret(release: str) -> str:

@@ -48,6 +48,9 @@ def owner_outputs(tenant: spec.Tenant) -> list[dict[str, str]]:
 
 #: Helm values that put a control plane to sleep: no replicas, data (the PVC) kept
 SLEEP_VALUES: dict[str, Any] = {"controlPlane": {"statefulSet": {"highAvailability": {"replicas": 0}}}}
+#: asleep, the etcd of ``backingStore: etcd`` stops too: nothing of the tenant runs
+SLEEP_ETCD_VALUES: dict[str, Any] = {
+    "controlPlane": {"backingStore": {"etcd": {"deploy": {"statefulSet": {"highAvailability": {"replicas": 0}}}}}}}
 
 
 def control_plane_args(
@@ -59,6 +62,8 @@ def control_plane_args(
     values = render.control_plane_values(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir)
     if asleep:
         values = render.merge_values(values, SLEEP_VALUES)
+        if tenant.spec.control_plane.backing_store == "etcd":
+            values = render.merge_values(values, SLEEP_ETCD_VALUES)
     chart = render.control_plane_chart(tenant)
     if chart.get("path") and not Path(chart["path"]).is_absolute():
         # relative to the spec file, never to the engine's working directory (a temp dir for inline programs)
@@ -75,6 +80,20 @@ def control_plane_digest(tenant: spec.Tenant, blueprint: platformconfig.Blueprin
     if args is None:
         return None
     return hashlib.sha256(json.dumps(args["values"], sort_keys=True).encode()).hexdigest()
+
+
+def control_plane_data_digest(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, *,
+                              asleep: bool = False) -> str | None:
+    """A digest of what holds the control plane's data (None without one): with ``backingStore: etcd`` the etcd
+    section of the values (the data lives in the etcd pod, which other values leave alone), else all the values
+    (the data lives in the control plane pod). Recorded as output ``controlPlane.dataDigest``."""
+    args = control_plane_args(tenant, blueprint, asleep=asleep)
+    if args is None:
+        return None
+    values = args["values"]
+    if tenant.spec.control_plane.backing_store == "etcd":
+        values = values.get("controlPlane", {}).get("backingStore", {})
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
 def declare_tenant(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, opts: pulumi.ResourceOptions, *,
@@ -126,7 +145,8 @@ def tenant_program(tenant: spec.Tenant, target: platformconfig.Target, blueprint
         pulumi.export("controlPlane", {
             "enabled": tenant.spec.control_plane.enabled,
             "persistence": tenant.spec.control_plane.persistence.enabled,
-            "valuesDigest": control_plane_digest(tenant, blueprint, asleep=asleep)})
+            "valuesDigest": control_plane_digest(tenant, blueprint, asleep=asleep),
+            "dataDigest": control_plane_data_digest(tenant, blueprint, asleep=asleep)})
         pulumi.export("ttl", tenant.spec.ttl)
         pulumi.export("protected", bool(tenant.spec.protect))
         pulumi.export("source", tenant.source)

@@ -108,13 +108,20 @@ def _expiry_of(job: Job, recorded: dict[str, Any]) -> str | None:
 
 
 def _check_data_kept(job: Job, recorded: dict[str, Any], asleep: bool) -> None:
-    """Refuse to update the Helm release of a control plane that keeps its data in an emptyDir: the pod may
-    restart, the virtual cluster would come back empty, and its syncer would then delete the tenant's host pods."""
+    """Refuse to update the Helm release of a control plane that keeps its data in an emptyDir: the pod that holds
+    it (the control plane's, or etcd's with ``backingStore: etcd``) may restart, the virtual cluster would come back
+    empty, and its syncer would then delete the tenant's host pods."""
     cp = job.tenant.spec.control_plane
-    before = (recorded.get("controlPlane") or {}).get("valuesDigest")
-    if not cp.enabled or cp.persistence.enabled or not before:
+    was = recorded.get("controlPlane") or {}
+    if not cp.enabled or cp.persistence.enabled or not was.get("valuesDigest"):
         return
-    if program.control_plane_digest(job.tenant, job.blueprint, asleep=asleep) != before:
+    # with backingStore: etcd the data is in the etcd pod: only a change to its values restarts it (stacks applied
+    # before dataDigest was recorded compare all the values)
+    if was.get("dataDigest"):
+        changed = program.control_plane_data_digest(job.tenant, job.blueprint, asleep=asleep) != was["dataDigest"]
+    else:
+        changed = program.control_plane_digest(job.tenant, job.blueprint, asleep=asleep) != was["valuesDigest"]
+    if changed:
         raise errors.ProvisionError(
             f"refusing to change the control plane of {job.tenant.name}: it has no persistence "
             "(spec.controlPlane.persistence.enabled: false), so the new Helm values may restart its pod and the "
