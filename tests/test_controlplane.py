@@ -175,7 +175,7 @@ def test_vteam_values(chart_validator: jsonschema.protocols.Validator) -> None:
     values = render.control_plane_values(spec.load_spec(VTEAM))
     assert_chart_valid(chart_validator, values)
     assert at(values, "controlPlane.distro.k8s.enabled") is True
-    assert at(values, "controlPlane.distro.k8s.version") == "v1.33.4"
+    assert at(values, "controlPlane.distro.k8s.version") == "v1.36.0"
     assert at(values, "controlPlane.backingStore") == {"database": {"embedded": {"enabled": True}}}
     assert at(values, "controlPlane.statefulSet.resources") == {
         "requests": {"cpu": "250m", "memory": "512Mi"},
