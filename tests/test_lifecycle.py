@@ -4,7 +4,8 @@ Covers, with a fixed clock and seeded randomness: the expiry a tenant's ttl give
 second, none without a ttl); the annotation (RFC 3339) and label (compact) forms and reading them back;
 is_expired, which is never true without a readable expiry; generated names (DNS-1123, prefix rules, valid
 tenant names); select_expired, which never picks a record without expiresAt (a Hypothesis property too);
-and the Go durations the vcluster chart wants.
+the Go durations the vcluster chart wants; and ephemeral copies of every example spec (renamed_copy), whose
+references to the tenant's own namespaces follow the new name.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vcluster_mgr import kube, lifecycle, naming, spec
+from vcluster_mgr import errors, kube, lifecycle, naming, spec
 
 REPO = Path(__file__).resolve().parent.parent
 PAYMENTS = yaml.safe_load((REPO / "examples" / "tenants" / "payments.yaml").read_text())
@@ -247,3 +248,42 @@ def test_select_expired_never_picks_a_record_without_a_readable_past_expiry(
 )
 def test_go_duration(text: str, expected: str) -> None:
     assert kube.go_duration(kube.parse_duration(text)) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Ephemeral copies: renamed, with every reference to the tenant's own namespaces remapped
+# ---------------------------------------------------------------------------------------------
+
+EXAMPLE_SPECS = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*/*.yaml"))
+EXAMPLE_TENANTS = [p for p in EXAMPLE_SPECS if p.name != "policy.yaml"]
+
+
+@pytest.mark.parametrize("path", EXAMPLE_TENANTS, ids=lambda p: p.stem)
+def test_an_ephemeral_copy_of_every_example_is_a_valid_tenant_of_its_own(path: Path) -> None:
+    original = spec.read_document(path, "Tenant")
+    copied = lifecycle.renamed_copy(original, "ci-v3yiyz")
+    copied["spec"]["ttl"] = "1h"
+    tenant = spec.parse_spec(copied)
+    assert tenant.name == "ci-v3yiyz"
+    old = spec.parse_spec(original).namespace_names()
+    text = yaml.safe_dump(copied)
+    assert not any(ns in text for ns in old), "a reference to the original's namespaces is left"
+    assert all(o.namespace in tenant.namespace_names() for o in tenant.spec.owners if o.namespace)
+    assert original["metadata"]["name"] != "ci-v3yiyz"  # the input is left as it was
+
+
+@pytest.mark.parametrize("path", [p for p in EXAMPLE_TENANTS if p.stem in ("analytics", "payments")],
+                         ids=lambda p: p.stem)
+def test_twin_renaming_the_tenant_alone_leaves_its_serviceaccount_owner_behind(path: Path) -> None:
+    copied = spec.read_document(path, "Tenant")
+    copied["metadata"]["name"] = "ci-v3yiyz"
+    copied["spec"]["ttl"] = "1h"
+    with pytest.raises(errors.SpecError, match=r"spec\.owners\[\d\]\.namespace"):
+        spec.parse_spec(copied)
+
+
+def test_namespaces_that_are_not_the_tenants_own_stay() -> None:
+    doc = {"metadata": {"name": "search"}, "spec": {"namespaces": ["api"], "network": {"allowFrom": [
+        {"namespace": "ingress-nginx"}, {"namespace": "search-api"}]}}}
+    copied = lifecycle.renamed_copy(doc, "ci-1")
+    assert copied["spec"]["network"]["allowFrom"] == [{"namespace": "ingress-nginx"}, {"namespace": "ci-1-api"}]

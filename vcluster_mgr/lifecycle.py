@@ -137,3 +137,37 @@ def select_expired(records: Iterable[Mapping[str, Any]], now: datetime) -> list[
     picked.sort(key=lambda item: item[:4])
     return [item[4] for item in picked]
 
+
+
+def renamed_copy(document: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A Tenant document (as read, not yet checked) renamed to ``name``, every reference to one of its own
+    namespaces remapped to the copy's: an ephemeral copy of ``analytics`` whose ServiceAccount owner lives in
+    ``analytics-jobs`` gets it in ``<name>-jobs``. A ``namespace`` anywhere under ``spec`` (owners, network
+    allow-lists) that names one of the original's namespaces is such a reference; others (``ingress-nginx``) stay.
+    The input is not changed; what is not a well-formed document is copied as is for ``spec`` to refuse."""
+    import copy
+
+    copied: dict[str, Any] = copy.deepcopy(dict(document))
+    metadata, body = copied.get("metadata"), copied.get("spec")
+    if not isinstance(metadata, dict):
+        return copied
+    old = metadata.get("name")
+    metadata["name"] = name
+    entries = body.get("namespaces") if isinstance(body, dict) else None
+    if not isinstance(old, str) or not isinstance(entries, list):
+        return copied
+    remap = {naming.namespace_name(old, str(e)): naming.namespace_name(name, str(e)) for e in entries}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "namespace" and isinstance(value, str) and value in remap:
+                    node[key] = remap[value]
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(body)
+    return copied

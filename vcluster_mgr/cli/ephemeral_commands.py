@@ -71,7 +71,7 @@ def ephemeral_create(
         ):
             raise errors.SpecError([errors.FieldError("(document)", "not a Tenant document", str(path))])
         env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
-        data["metadata"]["name"] = name
+        data = lifecycle.renamed_copy(data, name)
         data["spec"]["ttl"] = ttl
         tenant = spec.parse_spec(data, source=str(path) if path else None, policy=env.config.blueprint.policy)
         moment = lifecycle.expiry(tenant, lifecycle.utc_now())
