@@ -6,8 +6,10 @@ when the control plane has no persistence) and its pods (``app: vcluster, releas
 ``backingStore: etcd`` carry ``app: vcluster-etcd``) in the tenant's first namespace, the pods the virtual cluster
 synced there (``vcluster.loft.sh/managed-by: <tenant>``), and the Warning events the host recorded about either (a
 pod the admission policies refused shows as ``FailedCreate`` on its StatefulSet or ReplicaSet; ``SyncError`` events
-the syncer records on host objects are read too). Events the syncer records inside the virtual cluster are not read
-from here: that needs a connection into the virtual cluster (``vcm kubeconfig``).
+the syncer records on host objects are read too). Once the control plane is up, the ``SyncError`` events the syncer
+records INSIDE the virtual cluster (on the virtual object the host refused: a pod over the tenant's limits) are read
+too, through the virtual cluster's own kubeconfig, when this machine reaches its API (``vcm kubeconfig``); when it
+does not, ``inside`` says so.
 
 A control plane pod is Ready when its readiness probe, ``/readyz`` of the virtual API server through the syncer on
 port 8443, answers: a ready control plane is a virtual API that answers.
@@ -20,7 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client
+import yaml
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
@@ -43,6 +46,8 @@ class Health:
     pods: list[dict[str, Any]]
     #: Warning events about them: reason, object, message, count
     problems: list[dict[str, Any]]
+    #: what was read inside the virtual cluster: "read", or why not ("not up", "not reachable from here: ...")
+    inside: str = "not read"
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -51,7 +56,8 @@ class Health:
         cp = [p for p in self.pods if p["kind"] == "controlPlane"]
         synced = [p for p in self.pods if p["kind"] == "synced"]
         text = (f"{'ready' if self.ready else 'NOT ready'}: {sum(p['ready'] for p in cp)}/{self.replicas or 0} "
-                f"control plane pod(s) ready, {sum(p['ready'] for p in synced)}/{len(synced)} synced pod(s) ready")
+                f"control plane pod(s) ready (the virtual API answering), "
+                f"{sum(p['ready'] for p in synced)}/{len(synced)} synced pod(s) ready")
         if self.problems:
             text += "; " + "; ".join(f"{p['reason']} {p['object']}: {p['message']}" for p in self.problems[:5])
         return text
@@ -131,7 +137,37 @@ def read(target: platformconfig.Target, tenant: spec.Tenant) -> Health:
     cp_ready = sum(1 for p in pods if p["kind"] == "controlPlane" and p["ready"])
     ready = (replicas is not None and cp_ready >= replicas
              and all(bool(p["ready"]) for p in pods if p["kind"] != "controlPlane"))
-    return Health(ready, replicas, pods, problems)
+    inside = "not up"
+    if replicas and cp_ready:
+        inside, found = _sync_errors_inside(target, tenant)
+        problems += found
+    return Health(ready, replicas, pods, problems, inside)
+
+
+def _sync_errors_inside(target: platformconfig.Target, tenant: spec.Tenant) -> tuple[str, list[dict[str, Any]]]:
+    """("read", the SyncError events inside the virtual cluster), or (why they could not be read, [])."""
+    try:
+        text = hostcluster.control_plane_kubeconfig(target, tenant)
+    except errors.VcmError as exc:
+        return f"not read: {exc}", []
+    if text is None:
+        return "not read: its kubeconfig Secret does not exist yet", []
+    try:
+        api = config.new_client_from_config_dict(yaml.safe_load(text))  # type: ignore[no-untyped-call]
+    except (config.ConfigException, ValueError, TypeError) as exc:
+        return f"not read: {exc}", []
+    try:
+        events = client.CoreV1Api(api).list_event_for_all_namespaces(
+            field_selector="type=Warning,reason=SyncError", _request_timeout=5).items
+    except (ApiException, HTTPError, OSError) as exc:
+        return f"not reachable from here: {getattr(exc, 'reason', None) or exc}", []
+    finally:
+        api.close()
+    found = [{"reason": ev.reason, "message": (ev.message or "").strip(), "count": ev.count or 1,
+              "object": (f"virtual {ev.involved_object.kind}/{ev.involved_object.namespace}/"
+                         f"{ev.involved_object.name}" if ev.involved_object else "virtual ?")}
+             for ev in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time))]
+    return "read", found
 
 
 def wait(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float,
