@@ -7,9 +7,9 @@ when the control plane has no persistence) and its pods (``app: vcluster, releas
 synced there (``vcluster.loft.sh/managed-by: <tenant>``), and the Warning events the host recorded about either (a
 pod the admission policies refused shows as ``FailedCreate`` on its StatefulSet or ReplicaSet; ``SyncError`` events
 the syncer records on host objects are read too). Once the control plane is up, the ``SyncError`` events the syncer
-records INSIDE the virtual cluster (on the virtual object the host refused: a pod over the tenant's limits) are read
-too, through the virtual cluster's own kubeconfig, when this machine reaches its API (``vcm kubeconfig``); when it
-does not, ``inside`` says so.
+records INSIDE the virtual cluster (on the virtual object the host refused: a pod over the tenant's limits) are
+read too, through the virtual cluster's own kubeconfig, when this machine reaches its API (``vcm kubeconfig``);
+when it does not, ``inside`` says so.
 
 A control plane pod is Ready when its readiness probe, ``/readyz`` of the virtual API server through the syncer on
 port 8443, answers: a ready control plane is a virtual API that answers.
