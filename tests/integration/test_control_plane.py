@@ -1,8 +1,8 @@
 """A tenant with its own control plane, on the local host cluster without a node.
 
 The release installs the real vcluster chart (0.36.1, the local chart directory the toolchain takes from vcluster's
-Go module) with the values generated for it; without a node its pods never run here, so applies pass ``--wait-
-healthy 0`` and the test writes the kubeconfig Secret the way the virtual cluster would (what a running virtual
+Go module) with the values generated for it; without a node its pods never run here, so applies pass ``--wait-healthy
+0`` and the test writes the kubeconfig Secret the way the virtual cluster would (what a running virtual
 cluster does is in ``test_control_plane_node.py``). Everything else is real: the Helm release through the engine
 and the upstream provider, the kubeconfig as a secret output, the policy recorded at apply and used by sleep, wake,
 kubeconfig and delete (a different one refused), the quota all in the control plane's namespace, the host API
