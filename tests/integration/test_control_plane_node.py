@@ -17,6 +17,8 @@ Covered, each property with a twin that weakens it and sees it fail:
 - the control plane's egress rule carries the syncer: without ``vcm-allow-control-plane`` nothing new made inside
   reaches the host;
 - ``vcm apply --wait-healthy`` fails clearly when the host refuses the control plane's pods;
+- the CI flow: ``vcm ephemeral create --wait --kubeconfig-out`` of a tenant with a control plane, a workload
+  applied inside and Ready, ``vcm ephemeral delete``; and ``vcm gc`` of an expired one, the rest kept;
 - ``vcm delete`` leaves no namespace, synced object or secret behind.
 """
 
@@ -379,6 +381,49 @@ def test_apply_fails_clearly_when_the_control_plane_pods_are_refused(env: Env) -
         assert "Traceback" not in err
     finally:
         env.vcm("delete", "vbad", "--yes")
+
+
+# ---------------------------------------------------------------------------------------------------
+# the CI flow: an ephemeral tenant with a control plane, a workload inside, deleted; gc of an expired one
+# ---------------------------------------------------------------------------------------------------
+
+
+def _ephemeral(e: Env, *extra: str) -> dict[str, Any]:
+    spec_file = e.write(tenant_doc("ci", e.chart, e.registry))
+    code, out, err = e.vcm("ephemeral", "create", str(spec_file), "--ttl", "1h", "--policy", str(e.policy),
+                           "-o", "json", *extra)
+    assert code == 0, out + err
+    return dict(json.loads(out))
+
+
+def _gone(e: Env, namespaces: list[str]) -> bool:
+    have = {n.metadata.name for n in e.core.list_namespace().items}
+    return not set(namespaces) & have
+
+
+def test_ci_flow_ephemeral_control_plane_kubeconfig_workload_ready_delete(env: Env) -> None:
+    kc = env.folder / "ci.kubeconfig"
+    made = _ephemeral(env, "--wait", "--kubeconfig-out", str(kc))
+    try:
+        assert made["kubeconfig"] == str(kc) and made["name"].startswith("ci-")
+        proc = env.kubectl("apply", "-f", "-", stdin=_workload(env.probe_image), kubeconfig=kc)
+        assert proc.returncode == 0, proc.stderr
+        proc = env.kubectl("rollout", "status", "deployment/web", "--timeout=120s", kubeconfig=kc, timeout=150)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    finally:
+        code, out, err = env.vcm("ephemeral", "delete", made["name"])
+    assert code == 0, out + err
+    _wait(lambda: _gone(env, made["namespaces"]), 180, "the ephemeral tenant's namespaces gone")
+
+
+def test_gc_deletes_an_expired_ephemeral_control_plane_and_keeps_the_rest(env: Env) -> None:
+    made = _ephemeral(env)
+    code, out, err = env.vcm("gc", "--now", "2099-01-01T00:00:00Z", "-o", "json")
+    assert code == 0, out + err
+    result = json.loads(out)
+    assert result["deleted"] == [made["name"]] and result["kept"] >= 1  # vteam has no expiry
+    _wait(lambda: _gone(env, made["namespaces"]), 180, "the expired tenant's namespaces gone")
+    assert NS in {n.metadata.name for n in env.core.list_namespace().items}
 
 
 # ---------------------------------------------------------------------------------------------------

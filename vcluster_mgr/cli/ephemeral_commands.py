@@ -36,10 +36,12 @@ def ephemeral_create(
     ] = None,
     ttl: Annotated[str, typer.Option("--ttl", help="Lifetime, e.g. 30m, 2h, 1d; `vcm gc` deletes it after.")] = "2h",
     name_prefix: Annotated[str, typer.Option("--name-prefix", help="Prefix of the generated name.")] = "ci-",
-    wait: Annotated[bool, typer.Option("--wait", help="Wait until its namespaces are active.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until its namespaces are active (and its control plane "
+                                                      "is up, if it has one).")] = False,
     kubeconfig_out: Annotated[
         Path | None,
-        typer.Option("--kubeconfig-out", help="Write the owner's kubeconfig here (mode 600).", show_default=False),
+        typer.Option("--kubeconfig-out", help="Write the owner's kubeconfig here (mode 600); with a control plane, "
+                                              "the virtual cluster's.", show_default=False),
     ] = None,
     output: options.OutputOpt = printing.OutputFormat.table,
     kubeconfig: options.KubeconfigOpt = None,
@@ -50,7 +52,7 @@ def ephemeral_create(
     policy: options.PolicyOpt = None,
 ) -> None:
     """Create a tenant with a unique name that expires after --ttl (recorded on its namespaces and stack)."""
-    from vcluster_mgr import hostcluster, workspace
+    from vcluster_mgr import controlplane_health, hostcluster, workspace
 
     with printing.failures():
         # everything the command line gives is checked before anything is touched
@@ -85,7 +87,11 @@ def ephemeral_create(
         if wait:
             hostcluster.wait_namespaces_active(job.target, tenant.namespace_names(), timeout=120)
             if tenant.spec.control_plane.enabled:
-                printing.err.print("note: the control plane's readiness is not awaited (it needs nodes to run)")
+                health = controlplane_health.wait(job.target, tenant, timeout=300, progress=printing.progress)
+                if not health.ready:
+                    printing.failure(f"the control plane of {name} is not up after 300s: {health.summary()} "
+                                     f"(see `vcm status {name}`; `vcm ephemeral delete {name}` removes it)")
+                    raise typer.Exit(1)
         result = {
             "name": name,
             "cluster": job.target.name,
@@ -93,7 +99,15 @@ def ephemeral_create(
             "namespaces": tenant.namespace_names(),
             "kubeconfig": None,
         }
-        if kubeconfig_out:
+        if kubeconfig_out and tenant.spec.control_plane.enabled:
+            # the virtual cluster's own kubeconfig: what a CI job applies its workloads with
+            virtual = hostcluster.control_plane_kubeconfig(job.target, tenant, wait=300, progress=printing.progress)
+            if virtual is None:
+                raise errors.ProvisionError(f"the virtual cluster of {name} wrote no kubeconfig within 300s "
+                                            f"(see `vcm status {name}`)")
+            printing.write_secret(kubeconfig_out, virtual)
+            result["kubeconfig"] = str(kubeconfig_out)
+        elif kubeconfig_out:
             users = [o for o in tenant.spec.owners if o.kind == "User"]
             if not users:
                 raise errors.UsageError("--kubeconfig-out needs a User owner in the spec")
