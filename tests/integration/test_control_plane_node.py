@@ -358,6 +358,41 @@ def test_twin_without_the_control_plane_rule_nothing_new_reaches_the_host(worklo
     workload.kubectl("delete", "pod", "use-cut", "--wait=false")
 
 
+def test_the_control_plane_rule_names_the_host_api_as_looked_up_at_apply(env: Env) -> None:
+    svc = env.core.read_namespaced_service("kubernetes", "default")
+    rule = env.net.read_namespaced_network_policy("vcm-allow-control-plane", NS)
+    cidrs = {(p.ip_block.cidr, port.port) for r in rule.spec.egress for p in r.to for port in r.ports}
+    assert (f"{svc.spec.cluster_ip}/32", 443) in cidrs
+    assert any(cidr == f"{localnode.BRIDGE_IP}/32" for cidr, _ in cidrs)  # the endpoint the Service is NATed to
+    assert "vcm-allow-control-plane" not in {p.metadata.name for p in
+                                             env.net.list_namespaced_network_policy("vteam-apps").items}
+
+
+def test_the_whole_quota_goes_where_the_virtual_cluster_runs(env: Env) -> None:
+    assert env.core.read_namespaced_resource_quota("vcm-quota", NS).spec.hard["pods"] == "20"
+    assert env.core.read_namespaced_resource_quota("vcm-quota", "vteam-apps").spec.hard["pods"] == "0"
+
+
+UPSTREAM_NAME = f"upstream.{localnode.NODE_DNS_ZONE}"
+
+
+def _resolves_upstream(e: Env) -> bool:
+    looked_up = _exec(e, "timeout", "5", "nslookup", UPSTREAM_NAME)
+    return looked_up.returncode == 0 and localnode.BRIDGE_IP in looked_up.stdout.split("Name:", 1)[-1]
+
+
+def test_inside_upstream_names_resolve_through_the_virtual_coredns(workload: Env) -> None:
+    _wait(lambda: _resolves_upstream(workload), 60, f"{UPSTREAM_NAME} resolves inside")
+
+
+def test_twin_without_the_dns_rule_upstream_names_fail_inside(workload: Env) -> None:
+    # kube-router lets flows it already admitted go on after the policy is gone: CoreDNS's forward plugin
+    # expires its upstream connections after 10 s unused, so new flows come within the wait
+    with policy_removed(workload, "vcm-allow-control-plane-dns"):
+        _wait(lambda: not _resolves_upstream(workload), 120, "upstream names stop resolving")
+    _wait(lambda: _resolves_upstream(workload), 90, "upstream names resolve again")
+
+
 # ---------------------------------------------------------------------------------------------------
 # the kubeconfig survives the control plane pod; health fails clearly when the host refuses its pods
 # ---------------------------------------------------------------------------------------------------
