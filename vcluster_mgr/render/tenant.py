@@ -172,7 +172,7 @@ def control_plane_network(tenant: spec.Tenant, policy: spec.Policy,
     return {
         "enabled": tenant.spec.control_plane.enabled,
         "namespace": tenant.namespace_names()[0],
-        "podLabels": {naming.CONTROL_PLANE_POD_LABEL: release},
+        "podLabels": {naming.CONTROL_PLANE_APP_LABEL: naming.CONTROL_PLANE_APP, naming.CONTROL_PLANE_POD_LABEL: release},
         "dnsPodLabels": {naming.SYNCED_BY_LABEL: release, naming.SYNCED_NAMESPACE_LABEL: "kube-system"},
         "hostApi": host_api_rules(host_api),
         "dnsUpstreams": list(policy.control_plane_dns_upstreams),
