@@ -354,10 +354,10 @@ def control_plane_server(target: platformconfig.Target, tenant: Any) -> tuple[st
         if ingress is not None:
             return f"https://{ingress.ip or ingress.hostname}:443", "through the LoadBalancer"
     cluster_ip = _service_cluster_ip(target, release, namespace)
-    if cluster_ip and _reachable(cluster_ip, 443):
-        # a node of the cluster (the local host cluster's machine is one): the Service follows the pod when it
+    if cluster_ip and _this_machine_is_a_node(target):
+        # a node routes ClusterIPs (the local host cluster's machine is one): the Service follows the pod when it
         # is replaced, and the control plane's certificate names the ClusterIP
-        return f"https://{cluster_ip}:443", "at the Service's ClusterIP, which this machine routes to"
+        return f"https://{cluster_ip}:443", "at the Service's ClusterIP, which this machine (a node) routes to"
     return ("https://localhost:8443",
             f"after `kubectl port-forward -n {namespace} svc/{release} 8443:443` on the host cluster")
 
@@ -374,13 +374,32 @@ def _service_cluster_ip(target: platformconfig.Target, name: str, namespace: str
     return str(ip) if ip and ip != "None" else None
 
 
-def _reachable(host: str, port: int, timeout: float = 1.0) -> bool:
-    """Whether a TCP connection to ``host:port`` opens from this machine within ``timeout`` seconds."""
+def _this_machine_is_a_node(target: platformconfig.Target) -> bool:
+    """Whether one of the cluster's nodes has an InternalIP that is an address of this machine: then its proxy
+    routes the cluster's ClusterIPs here. Decided without sending a packet (a ClusterIP is otherwise routed to
+    the default gateway): an address is this machine's when a socket can bind to it."""
+    api = api_client(target)
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
+        nodes = client.CoreV1Api(api).list_node(_request_timeout=10).items
+    except (ApiException, HTTPError, OSError):
         return False
+    finally:
+        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+    for node in nodes:
+        for address in (node.status.addresses if node.status else None) or []:
+            if address.type == "InternalIP" and _is_local_address(str(address.address)):
+                return True
+    return False
+
+
+def _is_local_address(ip: str) -> bool:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((ip, 0))
+        except OSError:
+            return False
+    return True
 
 
 def control_plane_kubeconfig(target: platformconfig.Target, tenant: Any, *, wait: float = 0.0,
