@@ -3,7 +3,7 @@
 One case per way a named file can be no file at all or too much of one, through the real ``vcm`` in a
 child process: ``/dev/zero`` (once read until the kernel killed vcm at about 23 GB, and other processes of
 the machine on the way), a FIFO (once waited on for ever), a file over the cap, and stdin, for tenant specs,
-``--policy``, ``--config`` and ``--kubeconfig``; and the platform config that was a traceback
+``--policy``, ``--config``, ``--kubeconfig`` and a local chart; and the platform config that was a traceback
 (``clusters: 7``). The child runs with its address space limited to 2 GiB and a timeout, so a regression
 fails the test quickly instead of hanging it or eating the machine's memory. The reading function itself
 (``vcluster_mgr.reading``) is covered below the CLI too: sizes that lie (``/proc``), links to devices.
@@ -122,6 +122,22 @@ def test_stdin_is_read_capped() -> None:
     assert (proc.returncode, proc.stdout) == (0, "OK payments (<stdin>)\n"), proc.stderr
     with open("/dev/zero", "rb") as zero:
         _refused(vcm("validate", "-", stdin=zero.fileno()), f"<stdin>: (file): is larger than {reading.MAX_BYTES}")
+
+
+@pytest.mark.timeout(TIMEOUT * 2)
+def test_a_local_chart_that_is_a_fifo_is_refused_before_helm_reads_it(tmp_path: Path) -> None:
+    """``controlPlane.chart.path`` is read by Helm inside the engine, without a bound: vcm looks first."""
+    os.mkfifo(tmp_path / "vcluster.tgz")
+    text = (REPO / "examples" / "controlplane" / "vteam.yaml").read_text()
+    text = text.replace("      version: 0.35.3 ", f"      path: {tmp_path / 'vcluster.tgz'}\n      version: 0.35.3 ")
+    (tmp_path / "vteam.yaml").write_text(text)
+    (tmp_path / "policy.yaml").write_text(f"apiVersion: vcluster-mgr.dev/v1alpha1\nkind: Policy\n"
+                                          f"allowedChartSources: [{tmp_path}]\n")
+    proc = vcm("validate", "vteam.yaml", "--policy", "policy.yaml", cwd=tmp_path)
+    _refused(proc, f"spec.controlPlane.chart.path: {tmp_path / 'vcluster.tgz'} is a FIFO")
+    (tmp_path / "vcluster.tgz").unlink()
+    (tmp_path / "vcluster.tgz").write_bytes(b"\x1f\x8b")  # an archive of a sane size: Helm's to judge
+    assert vcm("validate", "vteam.yaml", "--policy", "policy.yaml", cwd=tmp_path).returncode == 0
 
 
 # -- the reading function itself ------------------------------------------------------------------------
