@@ -3,8 +3,8 @@
 One case per way a named file can be no file at all or too much of one, through the real ``vcm`` in a
 child process: ``/dev/zero`` (once read until the kernel killed vcm at about 23 GB, and other processes of
 the machine on the way), a FIFO (once waited on for ever), a file over the cap, and stdin, for tenant specs,
-``--policy``, ``--config``, ``--kubeconfig`` and a local chart; and the platform config that was a traceback
-(``clusters: 7``). The child runs with its address space limited to 2 GiB and a timeout, so a regression
+``--policy``, ``--config``, ``--kubeconfig``, a local chart and the state dir's passphrase file; and the
+platform config that was a traceback (``clusters: 7``). The child runs with its address space limited to 2 GiB and a timeout, so a regression
 fails the test quickly instead of hanging it or eating the machine's memory. The reading function itself
 (``vcluster_mgr.reading``) is covered below the CLI too: sizes that lie (``/proc``), links to devices.
 """
@@ -36,7 +36,8 @@ def _limit_memory() -> None:
 def vcm(*args: str | Path, stdin: int | None = subprocess.DEVNULL, cwd: Path | None = None
         ) -> subprocess.CompletedProcess[str]:
     """``vcm ARGS`` in a child process with bounded memory and time; no cluster, no platform config."""
-    env = {k: v for k, v in os.environ.items() if k not in ("VCM_CONFIG", "KUBECONFIG")}
+    drop = ("VCM_CONFIG", "KUBECONFIG", "VCM_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE", "VCM_STATE_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["KUBECONFIG"] = os.devnull + ".missing"  # nothing to reach; these commands must stop before
     return subprocess.run(
         [sys.executable, "-m", "vcluster_mgr", *map(str, args)],
@@ -138,6 +139,12 @@ def test_a_local_chart_that_is_a_fifo_is_refused_before_helm_reads_it(tmp_path: 
     (tmp_path / "vcluster.tgz").unlink()
     (tmp_path / "vcluster.tgz").write_bytes(b"\x1f\x8b")  # an archive of a sane size: Helm's to judge
     assert vcm("validate", "vteam.yaml", "--policy", "policy.yaml", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.timeout(TIMEOUT * 2)
+def test_a_state_dir_whose_passphrase_is_a_fifo_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "passphrase")
+    _refused(vcm("list", "--state-dir", tmp_path), f"{tmp_path / 'passphrase'}: (file): is a FIFO")
 
 
 # -- the reading function itself ------------------------------------------------------------------------
