@@ -4,9 +4,10 @@ One case per way a named file can be no file at all or too much of one, through 
 child process: ``/dev/zero`` (once read until the kernel killed vcm at about 23 GB, and other processes of
 the machine on the way), a FIFO (once waited on for ever), a file over the cap, and stdin, for tenant specs,
 ``--policy``, ``--config``, ``--kubeconfig``, a local chart and the state dir's passphrase file; and the
-platform config that was a traceback (``clusters: 7``). The child runs with its address space limited to 2 GiB and a timeout, so a regression
-fails the test quickly instead of hanging it or eating the machine's memory. The reading function itself
-(``vcluster_mgr.reading``) is covered below the CLI too: sizes that lie (``/proc``), links to devices.
+platform config that was a traceback (``clusters: 7``). The child runs with its address space limited to
+2 GiB and a timeout, so a regression fails the test quickly instead of hanging it or eating the machine's
+memory. The reading function itself (``vcluster_mgr.reading``) is covered below the CLI too: sizes that
+lie (``/proc``), links to devices.
 """
 
 from __future__ import annotations
