@@ -26,9 +26,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import itertools
 import json
 import shutil
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from vcluster_mgr import errors, render, toolchain
@@ -120,9 +122,11 @@ class Store:
         tmp.write_text(json.dumps(tags, indent=2, sort_keys=True))
         tmp.replace(self.root / "tags.json")
 
-    def write_image(self, repository: str, layers: list[bytes], config: dict[str, object], *,
+    def write_image(self, repository: str, layers: Iterable[bytes], config: dict[str, object], *,
                     tag: str = TAG) -> Image:
-        """Store an image of uncompressed layer tars and an image ``config`` section; tag it ``tag``."""
+        """Store an image of uncompressed layer tars and an image ``config`` section; tag it ``tag``. ``layers``
+        may be a generator: each layer is stored before the next is made (a control plane's binaries are
+        hundreds of MB)."""
         descriptors, diff_ids = [], []
         for layer in layers:
             digest = self.put(layer)
@@ -206,10 +210,10 @@ def control_plane_images(store: Store, bin_dir: Path) -> dict[str, Image]:
                                                                            0o755, None)])],
                                     {"Entrypoint": ["/vcluster", "start"], "Env": ["PATH=/bin"]},
                                     tag=toolchain.VCLUSTER_VERSION),
-        "distro": store.write_image(DISTRO_REPOSITORY, [bin_layer, _tar(
-            [("kubernetes", None, 0o755, None)]
-            + [(f"kubernetes/{b}", _binary(bin_dir, b), 0o755, None)
-               for b in ("kube-apiserver", "kube-controller-manager", "kine")])],
+        # a layer per binary, made one at a time
+        "distro": store.write_image(DISTRO_REPOSITORY, itertools.chain([bin_layer], (
+            _tar([("kubernetes", None, 0o755, None), (f"kubernetes/{b}", _binary(bin_dir, b), 0o755, None)])
+            for b in ("kube-apiserver", "kube-controller-manager", "kine"))),
             {"Env": ["PATH=/bin"]}, tag=distro_tag()),
         "etcd": store.write_image(ETCD_REPOSITORY, [bin_layer, _tar(
             [("usr", None, 0o755, None), ("usr/local", None, 0o755, None), ("usr/local/bin", None, 0o755, None),
