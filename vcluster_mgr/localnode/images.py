@@ -203,7 +203,10 @@ def _binary(bin_dir: Path, name: str) -> bytes:
 
 def control_plane_images(store: Store, bin_dir: Path) -> dict[str, Image]:
     """Write the images of a virtual control plane (syncer, distro, etcd) under the chart's names and the
-    versions of the binaries in them (the toolchain's pins: ``chart_values`` tells the chart)."""
+    versions of the binaries in them (the toolchain's pins: ``chart_values`` tells the chart). None when the
+    toolchain has not built the syncer and kine (``vcm toolchain ensure`` does): the node runs without them."""
+    if not all((bin_dir / name).exists() for name in toolchain.VIRTUAL_CONTROL_PLANE):
+        return {}
     bin_layer = _busybox_layer(("sh", "cp", "ls", "cat", "mkdir", "sleep"))
     return {
         "syncer": store.write_image(SYNCER_REPOSITORY, [bin_layer, _tar([("vcluster", _binary(bin_dir, "vcluster"),

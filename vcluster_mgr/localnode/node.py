@@ -310,7 +310,12 @@ def start(d: Path, cluster: str, bins: Path, admin: Path, ca: Path, kubeconfigs:
     logs = d / "logs"
     progress("node: writing images (pause, probe, coredns, kubectl; a virtual control plane's syncer, distro, etcd)")
     store = images.Store(d / "images")
-    built = {**images.build_all(store, bins), **images.control_plane_images(store, bins)}
+    built = images.build_all(store, bins)
+    control_plane = images.control_plane_images(store, bins)
+    if not control_plane:
+        progress("node: no images for a virtual control plane (the syncer and kine are not built: run `vcm "
+                 "toolchain ensure`)")
+    built.update(control_plane)
     reg_port = _free_port()
     registry = f"127.0.0.1:{reg_port}"
     spawn("registry", [sys.executable, "-m", "vcluster_mgr.localnode.registry", str(d / "images"), str(reg_port)])

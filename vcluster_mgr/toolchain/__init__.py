@@ -64,6 +64,7 @@ from vcluster_mgr.toolchain.pins import (
     SEAWEEDFS_PSEUDO_VERSION,
     SEAWEEDFS_VERSION,
     VCLUSTER_VERSION,
+    VIRTUAL_CONTROL_PLANE,
     Binary,
     Progress,
 )
@@ -82,7 +83,8 @@ __all__ = [
     "BINARIES", "COREDNS_VERSION", "ETCD_VERSION", "EXEC_SCRIPT", "GO_MIN", "KUBERNETES_PROVIDER_MODULE",
     "KUBERNETES_PROVIDER_PSEUDO_VERSION", "KUBERNETES_PROVIDER_VERSION", "KUBERNETES_VERSION", "KUBE_ROUTER_VERSION",
     "KINE_VERSION", "OBJECT_STORE", "ON_DEMAND", "PULUMI_VERSION", "SEAWEEDFS_PSEUDO_VERSION", "SEAWEEDFS_VERSION",
-    "VCLUSTER_VERSION", "Binary", "Progress", "Status", "bin_dir", "cache_dir", "chart_dir", "check_sdk_versions",
+    "VCLUSTER_VERSION", "VIRTUAL_CONTROL_PLANE", "Binary", "Progress", "Status", "bin_dir", "cache_dir", "chart_dir",
+    "check_sdk_versions",
     "download_urls",
     "ensure", "find_go", "go_env", "kubernetes_wrapper_replaces", "module_digest", "plugin_version",
     "probe_version", "require", "status",

@@ -107,6 +107,11 @@ BINARIES: tuple[Binary, ...] = (
            f"github.com/k3s-io/kine@v{KINE_VERSION}"),
 )
 
+#: Built by ``ensure`` and listed by ``status`` like the rest, but not needed to run the engine or the local
+#: cluster (``require`` does not ask for them): only a virtual control plane on the local node runs them, and
+#: the node writes their images when they are there.
+VIRTUAL_CONTROL_PLANE = ("vcluster", "kine")
+
 #: The object store of the shared-backend tests: not needed to run vcm, so not in ``BINARIES`` (``ensure`` and
 #: ``status`` take it when asked, ``extras=ON_DEMAND``).
 OBJECT_STORE = Binary("weed", SEAWEEDFS_VERSION, "seaweedfs", "github.com/seaweedfs/seaweedfs/weed", ("version",),
