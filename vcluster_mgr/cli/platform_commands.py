@@ -1,6 +1,10 @@
-"""``vcm platform apply``: the objects every tenant of a host cluster relies on."""
+"""``vcm platform apply``: the objects every tenant of a host cluster relies on; ``vcm platform unlock``."""
 
 from __future__ import annotations
+
+from typing import Annotated
+
+import typer
 
 from vcluster_mgr import errors
 from vcluster_mgr.cli import apps, environment, live, options, printing
@@ -33,3 +37,26 @@ def platform_apply(
                 raise
             tracker("platform", "done")
         environment.summary([outcome], printing.OutputFormat.table, "platform")
+
+
+@apps.platform_app.command("unlock", epilog="Example: vcm platform unlock --yes")
+def platform_unlock(
+    cluster: options.ClusterOpt = None,
+    yes: options.YesOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Break a lock even if its run still goes on this machine.")
+                     ] = False,
+    kubeconfig: options.KubeconfigOpt = None,
+    context: options.ContextOpt = None,
+    config: options.ConfigOpt = None,
+    state_dir: options.StateOpt = None,
+    backend_url: options.BackendOpt = None,
+) -> None:
+    """Break the lock a killed run left on a host cluster's platform stack (see ``vcm unlock``)."""
+    from vcluster_mgr import workspace
+
+    with printing.failures():
+        env = environment.env(kubeconfig, context, config, state_dir, backend_url)
+        target = env.config.target(cluster)
+        environment.confirm(f"break the lock of the platform stack of {target.name}?", yes)
+        environment.report_unlock(target.name, workspace.break_lock(env.settings, workspace.PLATFORM_PROJECT,
+                                                                    target.name, force=force))

@@ -67,6 +67,10 @@ def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: st
     if recorded is None:
         raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {target.name!r} in {s.backend_url}")
     stacks.check_cluster_identity(target, name, recorded, hostcluster.cluster_uid(target))
+    report = progress or (lambda _t, _m: None)
+    steps = stacks.clear_stale_locks(s, stacks.TENANT_PROJECT, name)
+    for note in steps:
+        report(tenant, note)
     ws = stacks.project_workspace(s, stacks.TENANT_PROJECT, target)
     try:
         st = auto.Stack.select(name, ws)
@@ -85,8 +89,6 @@ def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: st
             _unprotect(st)
     except auto.errors.CommandError as exc:
         raise errors.ProvisionError(f"cannot read stack {name}: {stacks.clean(exc)}") from exc
-    report = progress or (lambda _t, _m: None)
-    steps: list[str] = []
 
     def on_event(ev: auto.EngineEvent) -> None:
         text = jobs.event_text(ev)
