@@ -103,6 +103,7 @@ class Tracker:
         self.unit = unit
         self._tick = workspace.RESOURCE_DONE
         self._read = workspace.RESOURCE_READ
+        self._note = workspace.NOTICE
         self.lines: dict[str, _Line] = {name: _Line(count) for name, count in planned.items()}
         self.mode = (
             "quiet"
@@ -173,6 +174,10 @@ class Tracker:
         elif text in ("done", "failed"):
             line.state = text
             self._finished(tenant, line)
+        elif text.startswith(self._note):
+            if self.mode in ("plain", "live"):  # verbose prints every text below; quiet prints none
+                printing.err.print(f"{tenant}: {text[len(self._note):]}", markup=False, highlight=False,
+                                   soft_wrap=True)
         elif text.startswith("error: "):
             line.error = line.error or first_line(text[len("error: "):])
             line.step = f"[red]{escape(line.error)}[/red]"

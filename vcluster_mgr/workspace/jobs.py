@@ -62,6 +62,9 @@ RESOURCE_DONE = "resource done"
 """The progress text sent (besides the ``event_text`` lines) each time the engine finishes one resource of the
 program (created, updated, deleted or unchanged), so that a live view can count resources done against those
 planned. Never kept in ``Outcome.steps``."""
+NOTICE = "note: "
+"""The prefix of a progress text that is a message for the user, not a step (a dead run's lock removed): the
+live view prints it in every mode but quiet. ``Outcome.steps`` keeps the message without it."""
 RESOURCE_READ = "resource read"
 """The progress text sent each time the engine has read one live object before an update (its refresh)."""
 
@@ -168,7 +171,7 @@ def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> 
         for note in st.notices:
             steps.append(note)
             if events is not None:
-                events.put((job.tenant.name, note))
+                events.put((job.tenant.name, NOTICE + note))
         if action == "apply":
             res = stacks.up(st, on_event=on_event)
             # the engine's op names as plain strings (OpType is a str enum)
@@ -257,7 +260,7 @@ def platform_apply(s: backend.Settings, target: platformconfig.Target, blueprint
                       project=stacks.PLATFORM_PROJECT, target=target, exists=recorded is not None)
     report = progress or (lambda _t, _m: None)
     for note in st.notices:
-        report("platform", note)
+        report("platform", NOTICE + note)
 
     def on_event(ev: auto.EngineEvent) -> None:
         text = event_text(ev)

@@ -70,7 +70,7 @@ def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: st
     report = progress or (lambda _t, _m: None)
     steps = stacks.clear_stale_locks(s, stacks.TENANT_PROJECT, name)
     for note in steps:
-        report(tenant, note)
+        report(tenant, jobs.NOTICE + note)
     ws = stacks.project_workspace(s, stacks.TENANT_PROJECT, target)
     try:
         st = auto.Stack.select(name, ws)
