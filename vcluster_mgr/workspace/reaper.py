@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import select
 import signal
 import sys
 import time
@@ -131,11 +132,50 @@ def _exit_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
+class _Relay:
+    """The CLI's stdout and stderr, passed on to ours (``vcm``'s pipes) while ``vcm`` reads them, and
+    drained into nothing once it is gone: a Go program writing to a broken pipe on its stdout or stderr dies
+    of SIGPIPE at once (whatever its inherited disposition), which would kill the CLI in the middle of its
+    clean cancel and leave the stack locked."""
+
+    def __init__(self) -> None:
+        self.pipes = {1: os.pipe(), 2: os.pipe()}  # our fd -> (read end, the CLI's write end)
+        self.open = {r: fd for fd, (r, _) in self.pipes.items()}
+        self.broken = False
+
+    def spawn_actions(self) -> list[tuple[int, ...]]:
+        actions: list[tuple[int, ...]] = [(os.POSIX_SPAWN_DUP2, w, fd) for fd, (_, w) in self.pipes.items()]
+        for r, w in self.pipes.values():
+            actions += [(os.POSIX_SPAWN_CLOSE, r), (os.POSIX_SPAWN_CLOSE, w)]
+        return actions
+
+    def started(self) -> None:
+        for _, w in self.pipes.values():
+            os.close(w)
+
+    def pump(self, ready: list[int]) -> None:
+        for r in ready:
+            data = os.read(r, 65536)
+            if not data:
+                os.close(r)
+                del self.open[r]
+                continue
+            view = memoryview(data)
+            while view and not self.broken:
+                try:
+                    view = view[os.write(self.open[r], view):]
+                except OSError:  # vcm is gone (EPIPE): keep reading, drop what comes
+                    self.broken = True
+
+
 def main(argv: list[str]) -> int:
     """Run ``argv`` (the CLI and its arguments) as described in the module's docstring."""
     parent, group = os.getppid(), os.getpgrp()
-    watched = {signal.SIGCHLD, signal.SIGUSR1}
-    signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    for signum in (signal.SIGCHLD, signal.SIGUSR1):
+        signal.signal(signum, lambda _signum, _frame: None)  # a byte on the wake-up pipe is all we need
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     _prctl(_PR_SET_PDEATHSIG, signal.SIGUSR1)
     if os.getppid() != parent:
@@ -147,23 +187,34 @@ def main(argv: list[str]) -> int:
     if paths and paths[0] == os.path.dirname(sys.executable):
         paths[0] = os.path.dirname(argv[0])
     env = {**os.environ, "PATH": os.pathsep.join(paths)}
+    relay = _Relay()
     try:
-        cli = os.posix_spawn(argv[0], argv, env, setpgroup=group, setsigmask=())
+        cli = os.posix_spawn(argv[0], argv, env, setpgroup=group, file_actions=relay.spawn_actions(),
+                             setsigdef=(signal.SIGPIPE,))
     except OSError as exc:
         print(f"cannot start {argv[0]}: {exc.strerror}", file=sys.stderr)
         return 127
+    relay.started()
     status: int | None = None
     give_up: float | None = None
-    while status is None:
-        signal.sigtimedwait(watched, POLL)
-        status = _reap().get(cli)
+    drained_by: float | None = None
+    while relay.open or status is None:
+        ready, _, _ = select.select([wake_r, *relay.open], [], [], POLL)
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+        relay.pump([r for r in ready if r != wake_r])
+        if status is None:
+            status = _reap().get(cli)
+            if status is not None:
+                drained_by = time.monotonic() + 1.0  # a plugin left behind may hold a copy of the pipes
         if give_up is None and os.getppid() != parent:
             give_up = time.monotonic() + GRACE
             try:
                 os.kill(cli, signal.SIGTERM)  # the CLI's clean cancel
             except ProcessLookupError:
                 pass
-        if status is None and give_up is not None and time.monotonic() > give_up:
+        now = time.monotonic()
+        if (status is None and give_up is not None and now > give_up) or (drained_by is not None and now > drained_by):
             break
     _end_all()
     return 1 if status is None else _exit_code(status)
