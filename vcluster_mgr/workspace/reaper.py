@@ -153,6 +153,12 @@ class _Relay:
         for _, w in self.pipes.values():
             os.close(w)
 
+    def drain(self) -> None:
+        """Read to the end of both pipes (once no process can write to them)."""
+        while self.open:
+            ready, _, _ = select.select(list(self.open), [], [])
+            self.pump(ready)
+
     def pump(self, ready: list[int]) -> None:
         for r in ready:
             data = os.read(r, 65536)
@@ -197,26 +203,19 @@ def main(argv: list[str]) -> int:
     relay.started()
     status: int | None = None
     give_up: float | None = None
-    drained_by: float | None = None
-    while relay.open or status is None:
+    while status is None:
         ready, _, _ = select.select([wake_r, *relay.open], [], [], POLL)
         if wake_r in ready:
             os.read(wake_r, 4096)
         relay.pump([r for r in ready if r != wake_r])
-        if status is None:
-            status = _reap().get(cli)
-            if status is not None:
-                drained_by = time.monotonic() + 1.0  # a plugin left behind may hold a copy of the pipes
-        if give_up is None and os.getppid() != parent:
+        status = _reap().get(cli)
+        if status is None and give_up is None and os.getppid() != parent:
             give_up = time.monotonic() + GRACE
-            try:
-                os.kill(cli, signal.SIGTERM)  # the CLI's clean cancel
-            except ProcessLookupError:
-                pass
-        now = time.monotonic()
-        if (status is None and give_up is not None and now > give_up) or (drained_by is not None and now > drained_by):
+            os.kill(cli, signal.SIGTERM)  # the CLI's clean cancel (not reaped yet: its pid is still its own)
+        if status is None and give_up is not None and time.monotonic() > give_up:
             break
     _end_all()
+    relay.drain()  # every writer has ended: what is left in the pipes is read to its end, never cut
     return 1 if status is None else _exit_code(status)
 
 
