@@ -113,7 +113,7 @@ class ApiFairness(field_types.Model):
         description="Give every tenant a FlowSchema (vcm-tenant-<name>) classifying its owners and its namespaces' "
         "ServiceAccounts into one flow of the shared priority level vcm-tenants, so a tenant flooding the API "
         "server waits behind its own requests (on by default: without it, a flooding tenant pushed another's p95 "
-        "latency to 15 to 18 times its unloaded value, with it 7 times). It costs one cluster-scoped object per "
+        "latency to 8 to 18 times its unloaded value, with it 3 to 7 times). It costs one cluster-scoped object per "
         "tenant; it takes effect where API Priority and Fairness is enabled on the API server (the default "
         "since 1.20).",
     )
