@@ -1,6 +1,6 @@
 """How vcm prints, without a cluster: times as local time and age, tables that never cut a value (plain
 columns in a pipe, wrapped cells on a terminal), the progress of many tenants as plain lines per state change
-or as live lines on a terminal (``cli.live.Tracker`` fed the texts ``workspace.run_jobs`` sends), and the
+or as live lines on a terminal (``cli.live.Tracker`` fed the typed events ``workspace.run_jobs`` sends), and the
 conventions ``NO_COLOR``, ``--no-color``, ``--quiet`` and stdout-for-data (Typer's CliRunner).
 
 The live view against a real apply, on a real terminal, is in ``tests/integration/test_terminal.py``.
@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, toolchain, workspace
+from vcluster_mgr import cli, progress_events, toolchain
 from vcluster_mgr.cli import live, printing
 
 runner = CliRunner()
@@ -91,15 +91,15 @@ def test_a_table_on_a_narrow_terminal_wraps_cells_instead_of_cutting_them(monkey
 def _feed(tracker: live.Tracker) -> None:
     """A run of two tenants: ``a`` reads its live objects and applies 3 of 5, ``b`` (a worker that sent no
     start) fails with a two-line error; then ``a`` is done."""
-    tracker("a", "apply started")
-    tracker("a", workspace.RESOURCE_READ)
-    tracker("a", "create Namespace a-x")
+    tracker("a", progress_events.started("apply"))
+    tracker("a", progress_events.RESOURCE_READ)
+    tracker("a", progress_events.step("create Namespace a-x"))
     for _ in range(3):
-        tracker("a", workspace.RESOURCE_DONE)
-    tracker("b", workspace.RESOURCE_DONE)
-    tracker("b", "error: the server refused it\nsecond line")
-    tracker("b", "failed")
-    tracker("a", "done")
+        tracker("a", progress_events.RESOURCE_DONE)
+    tracker("b", progress_events.RESOURCE_DONE)
+    tracker("b", progress_events.error("the server refused it\nsecond line"))
+    tracker("b", progress_events.FAILED)
+    tracker("a", progress_events.DONE)
 
 
 def test_progress_in_a_pipe_is_one_plain_line_per_tenant_per_state_change(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,13 +197,13 @@ def test_more_tenants_than_terminal_lines_shows_the_running_and_failed_ones(monk
     monkeypatch.setattr(printing, "err", console)
     names = [f"t{i:02d}" for i in range(12)]
     with live.Tracker("apply", dict.fromkeys(names, 3)) as tracker:
-        tracker("t00", "apply started")
-        tracker("t00", "done")
-        tracker("t01", "apply started")
-        tracker("t01", "failed")
-        tracker("t02", "apply started")
+        tracker("t00", progress_events.started("apply"))
+        tracker("t00", progress_events.DONE)
+        tracker("t01", progress_events.started("apply"))
+        tracker("t01", progress_events.FAILED)
+        tracker("t02", progress_events.started("apply"))
         start = len(err.getvalue())
-        tracker("t02", "error: refused")
+        tracker("t02", progress_events.error("refused"))
         frame = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", err.getvalue()[start:]).replace("\r", "\n")
     shown = {ln.split()[0] for ln in frame.splitlines() if ln.strip()}
     assert shown == {"t01", "t02"}, frame

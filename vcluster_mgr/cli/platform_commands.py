@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vcluster_mgr import errors
+from vcluster_mgr import errors, progress_events
 from vcluster_mgr.cli import apps, environment, live, options, printing
 
 
@@ -25,11 +25,11 @@ def platform_apply(
         target = env.config.target(cluster)
         environment.confirm(f"apply the platform objects to {target.name}?", yes)
         with live.Tracker("apply", {"platform": live.planned_platform(env.config.blueprint)}) as tracker:
-            tracker("platform", "apply started")
+            tracker("platform", progress_events.started("apply"))
             try:
                 outcome = workspace.platform_apply(env.settings, target, env.config.blueprint, progress=tracker)
             except errors.VcmError as exc:
                 tracker.fail("platform", str(exc))
                 raise
-            tracker("platform", "done")
+            tracker("platform", progress_events.DONE)
         environment.summary([outcome], printing.OutputFormat.table, "platform")

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vcluster_mgr import errors
+from vcluster_mgr import errors, progress_events
 from vcluster_mgr.cli import apps, environment, live, options, printing
 
 
@@ -88,7 +88,7 @@ def verify_command(
         with tracker:
             for tenant, cluster_name in wanted:
                 target = env.config.target(cluster_name)
-                tracker(tenant, "verify started")
+                tracker(tenant, progress_events.started("verify"))
                 try:
                     outputs = workspace.tenant_outputs(env.settings, target.name, tenant)
                     report = verify.verify_live(target, outputs, checks=checks)
@@ -98,7 +98,7 @@ def verify_command(
                 counts = report.counts()
                 tracker.advance(tenant, sum(counts.values()))
                 if report.passed:
-                    tracker(tenant, "done")
+                    tracker(tenant, progress_events.DONE)
                 else:
                     tracker.fail(tenant, f"{counts['fail']} fail, {counts['error']} error")
                 reports.append(report)
