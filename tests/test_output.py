@@ -171,7 +171,7 @@ def test_no_color_and_the_no_color_option_turn_colour_off() -> None:
 
 def test_quiet_keeps_data_and_errors_only(tmp_path: Path) -> None:
     target = tmp_path / "demo.yaml"
-    res = runner.invoke(cli.app, ["--quiet", "init", "demo", "-o", str(target)])
+    res = runner.invoke(cli.app, ["--quiet", "init", "demo", "--output-file", str(target)])
     assert res.exit_code == 0 and target.exists()
     assert res.stderr == "", "the 'wrote FILE' message is not data"
     res = runner.invoke(cli.app, ["-q", "validate", str(tmp_path / "missing.yaml")])

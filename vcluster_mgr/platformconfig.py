@@ -101,8 +101,8 @@ def load(
     policy_path: Path | None = None,
     templates_dir: Path | None = None,
 ) -> PlatformConfig:
-    """Read the admin config (or build the single-cluster default); command-line flags win."""
-    path = path or (Path(os.environ["VCM_CONFIG"]) if os.environ.get("VCM_CONFIG") else None)
+    """Read the admin config (or build the single-cluster default); command-line flags win. ``VCM_CONFIG`` is
+    read by the CLI's ``--config`` option and arrives here as ``path``."""
     data: dict[str, Any] = {}
     base = Path.cwd()
     if path is not None:
