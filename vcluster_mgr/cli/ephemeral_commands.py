@@ -112,7 +112,7 @@ def ephemeral_create(
 
 @apps.ephemeral_app.command("delete", epilog="Example: vcm ephemeral delete ci-7f3k2q")
 def ephemeral_delete(
-    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    name: options.TenantArg,
     cluster: options.ClusterOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
     *,

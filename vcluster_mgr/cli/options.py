@@ -18,6 +18,7 @@ import typer
 from vcluster_mgr import sharding
 from vcluster_mgr.cli import kit, printing
 
+TenantArg = Annotated[str, typer.Argument(help="Tenant name.", show_default=False)]
 PolicyOpt = Annotated[
     Path | None,
     typer.Option("--policy", help="Admin policy file (YAML). Without it the built-in default policy applies."),

@@ -133,7 +133,7 @@ def list_command(
 
 @apps.app.command(epilog="Example: vcm status payments -o yaml")
 def status(
-    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    name: options.TenantArg,
     cluster: options.ClusterOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
     *,
@@ -213,7 +213,7 @@ def _usage_text(row: dict[str, Any] | None) -> str:
 
 @apps.app.command(epilog="Example: vcm delete payments --yes")
 def delete(
-    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    name: options.TenantArg,
     cluster: options.ClusterOpt = None,
     yes: options.YesOpt = False,
     output: options.OutputOpt = printing.OutputFormat.table,
@@ -246,7 +246,7 @@ def delete(
                          "vcm kubeconfig vteam --host --member carol --output-file carol.kubeconfig",
                   old_spellings=[options.KUBECONFIG_FILE_WAS_O, options.WAIT_WAS_SECONDS])
 def kubeconfig(
-    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    name: options.TenantArg,
     user: Annotated[
         str | None,
         typer.Option(
