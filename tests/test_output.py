@@ -1,5 +1,6 @@
 """How vcm prints, without a cluster: times as local time and age, tables that never cut a value (plain
-columns in a pipe, wrapped cells on a terminal), the progress of many tenants as plain lines per state change
+columns in a pipe, wrapped cells on a terminal, long prose such as verify's as blocks under each row),
+quantities as the spec says them (``vcm status``: 16Gi, not 17179869184), the progress of many tenants as plain lines per state change
 or as live lines on a terminal (``cli.live.Tracker`` fed the typed events ``workspace.run_jobs`` sends), and the
 conventions ``NO_COLOR``, ``--no-color``, ``--quiet`` and stdout-for-data (Typer's CliRunner).
 
@@ -20,8 +21,8 @@ from rich.console import Console
 from rich.table import Table
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, progress_events, toolchain
-from vcluster_mgr.cli import live, printing
+from vcluster_mgr import cli, progress_events, toolchain, usage, verify
+from vcluster_mgr.cli import live, printing, tenant_commands, verify_commands
 
 runner = CliRunner()
 LONG = "a-value-that-is-far-too-long-for-any-column-of-an-eighty-column-terminal-" * 2
@@ -75,6 +76,54 @@ def test_a_piped_table_is_plain_columns_with_every_value_in_full(monkeypatch: py
         f"long   {LONG}",
     ]
     assert err.getvalue() == "a title\n", "the title is a message, on stderr"
+
+
+PROSE = ("created a pod with hostPID: true in payments-app as alice@example.com (server-side dry-run); "
+         "the API server refused it: violates PodSecurity restricted:latest: host namespaces (hostPID=true) " * 6)
+
+
+def _verify_report(prose: str) -> verify.Report:
+    """A report of four checks whose tried and detail are long prose, as a real one's are."""
+    identity = verify.choose_identity([{"kind": "User", "name": "alice@example.com", "role": "admin"}])
+    checks = tuple(verify.CheckResult(verify.CHECKS_BY_ID[i], f"{i}: {prose}", result, f"{prose}\nsecond line")
+                   for i, result in (("block-host-pid", "pass"), ("block-host-ipc", "fail"),
+                                     ("block-nodeport-services", "pass"), ("block-privileged-containers", "pass")))
+    return verify.Report("payments", "default", identity, {"username": "alice@example.com", "groups": []},
+                         ("payments-app",), False, checks)
+
+
+def test_verify_in_a_pipe_shows_long_prose_as_blocks_not_padded_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`vcm verify payments | less` printed every line padded to the widest `tried` cell (1,231 to 1,325
+    characters, mostly spaces); the grid now holds the short columns and the prose follows each row."""
+    out = io.StringIO()
+    monkeypatch.setattr(printing, "out", Console(file=out, width=80))
+    monkeypatch.setattr(printing, "err", Console(file=io.StringIO(), width=80))
+    verify_commands._verify_table(_verify_report(PROSE))
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["ID", "LEVEL", "RESULT"]
+    assert lines[1].split() == ["block-host-pid", "L1", "pass"] and len(lines[1]) < 60
+    assert lines[2] == f"  tried: block-host-pid: {PROSE}".rstrip()
+    assert lines[3] == f"  detail: {PROSE}".rstrip() and lines[4] == "    second line"
+    assert any(ln.startswith("    remedy: ") for ln in lines), "a failed check's remedy is a line of its block"
+    # no line is padded: the longest is the longest prose itself, not a column stretched to it
+    assert all(ln == ln.rstrip() for ln in lines)
+    assert max(map(len, lines)) <= len("  tried: block-privileged-containers: " + PROSE)
+    grid = [ln for ln in lines if not ln.startswith("  ")]
+    assert len(grid) == 6 and max(map(len, grid[:-1])) < 60  # the header, 4 checks, the verdict
+
+
+def test_status_shows_quantities_as_the_spec_says_them() -> None:
+    """`vcm status` printed `requests.memory 0/17179869184`: bytes as 16Gi, cores as the spec writes them."""
+    row = {"maxFraction": 0.25, "resources": {
+        "requests.cpu": {"used": "0.5", "hard": "4.998"}, "requests.memory": {"used": "0", "hard": "17179869184"},
+        "pods": {"used": "3", "hard": "61"}, "services": {"used": "0", "hard": "20"},
+        "requests.storage": {"used": "0", "hard": "107374182400"}}}
+    text = tenant_commands._usage_text(row)
+    assert text == "max 25%: requests.cpu 500m/4998m, requests.memory 0/16Gi, pods 3/61, services 0/20"
+    assert usage.quantity_text("requests.storage", "107374182400") == "100Gi"
+    assert usage.quantity_text("limits.ephemeral-storage", "1073741824") == "1Gi"
+    assert usage.quantity_text("requests.cpu", "5") == "5"
+    assert usage.quantity_text("count/configmaps", "10") == "10"
 
 
 def test_a_table_on_a_narrow_terminal_wraps_cells_instead_of_cutting_them(monkeypatch: pytest.MonkeyPatch) -> None:

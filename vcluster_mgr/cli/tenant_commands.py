@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vcluster_mgr import errors, sharding, spec
+from vcluster_mgr import errors, sharding, spec, usage
 from vcluster_mgr.cli import apps, environment, live, options, printing
 
 
@@ -144,7 +144,7 @@ def status(
     Its host cluster, namespaces, owners, lifetime; its quota use (live), and whether the last apply (stack
     history), a drift check (run now) and the last `vcm verify` (recorded on its first namespace) passed, with
     their times; for a tenant with a control plane, its health (pods Ready, Warning events), read now."""
-    from vcluster_mgr import controlplane_health, hostcluster, usage, workspace
+    from vcluster_mgr import controlplane_health, hostcluster, workspace
 
     cfg = environment.config(access.host)
     target = cfg.target(cluster)
@@ -204,7 +204,7 @@ def _usage_text(row: dict[str, Any] | None) -> str:
     if not row:
         return "no ResourceQuota found"
     parts = [
-        f"{key} {r['used']}/{r['hard']}"
+        f"{key} {usage.quantity_text(key, r['used'])}/{usage.quantity_text(key, r['hard'])}"
         for key, r in row["resources"].items()
         if key in ("requests.cpu", "requests.memory", "pods", "services")
     ]

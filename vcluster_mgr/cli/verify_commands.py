@@ -28,7 +28,7 @@ def _verify_table(report: Any) -> None:
         table.add_row(
             check_id, level, f"[{colours[result]}]{result}[/{colours[result]}]", escape(tried), escape(detail)
         )
-    printing.print_table(table)
+    printing.print_table(table, blocks=("tried", "detail"))
     counts = report.counts()
     verdict = "[green]PASSED[/green]" if report.passed else "[red]NOT PASSED[/red]"
     printing.out.print(
