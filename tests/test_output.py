@@ -1,8 +1,9 @@
 """How vcm prints, without a cluster: times as local time and age, tables that never cut a value (plain
 columns in a pipe, wrapped cells on a terminal, long prose such as verify's as blocks under each row),
-quantities as the spec says them (``vcm status``: 16Gi, not 17179869184), the progress of many tenants as plain lines per state change
-or as live lines on a terminal (``cli.live.Tracker`` fed the typed events ``workspace.run_jobs`` sends), and the
-conventions ``NO_COLOR``, ``--no-color``, ``--quiet`` and stdout-for-data (Typer's CliRunner).
+quantities as the spec says them (``vcm status``: 16Gi, not 17179869184), the progress of many tenants as
+plain lines per state change or as live lines on a terminal (``cli.live.Tracker`` fed the typed events
+``workspace.run_jobs`` sends), and the conventions ``NO_COLOR``, ``--no-color``, ``--quiet`` and
+stdout-for-data (Typer's CliRunner).
 
 The live view against a real apply, on a real terminal, is in ``tests/integration/test_terminal.py``.
 """
