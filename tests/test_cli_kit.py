@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import inspect
+import json
 import pickle
 import re
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, errors, progress_events, workspace
+from vcluster_mgr import cli, errors, progress_events, toolchain, workspace
 from vcluster_mgr.cli import kit, options, printing
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,6 +83,14 @@ def test_help_shows_the_variable_of_each_access_option(option: str, variable: st
 def test_root_help_shows_the_cache_dir_variable() -> None:
     res = runner.invoke(cli.app, ["--help"], env={"COLUMNS": "200"})
     assert res.exit_code == 0 and "--cache-dir" in res.output and "VCM_CACHE_DIR" in res.output
+
+
+def test_the_cache_dir_option_reaches_the_toolchain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCM_CACHE_DIR", str(toolchain.cache_dir()))  # restored after the test
+    res = runner.invoke(cli.app, ["--cache-dir", str(tmp_path / "empty"), "toolchain", "status", "-o", "json"])
+    assert res.exit_code == 1 and "vcm toolchain ensure" in res.stderr
+    assert toolchain.cache_dir() == (tmp_path / "empty").resolve()
+    assert all(row["found"] is None for row in json.loads(res.stdout))
 
 
 def test_the_state_dir_variable_is_read_at_the_edge_and_not_below(

@@ -7,13 +7,16 @@ Command modules register on these; ``vcluster_mgr.cli`` imports them all in help
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from vcluster_mgr import toolchain
 from vcluster_mgr.cli import kit, printing
+
+CACHE_DIR_VAR = "VCM_CACHE_DIR"
+"""The toolchain's cache dir (``toolchain.cache_dir``): read by ``--cache-dir`` and set for this run's processes."""
 
 app = kit.App(
     name="vcm",
@@ -37,7 +40,7 @@ def root(
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (as the NO_COLOR variable).")] = False,
     cache_dir: Annotated[
         Path | None,
-        typer.Option("--cache-dir", envvar=toolchain.CACHE_DIR_VAR, show_default=False,
+        typer.Option("--cache-dir", envvar=CACHE_DIR_VAR, show_default=False,
                      help="Where the engine's binaries are built and kept (default ~/.cache/vcluster-mgr)."),
     ] = None,
 ) -> None:
@@ -47,7 +50,9 @@ def root(
     a live line per tenant; elsewhere one plain line per tenant per state change.
     """
     printing.configure(quiet=quiet, verbose=verbose, no_color=no_color)
-    toolchain.use_cache_dir(cache_dir)
+    if cache_dir is not None:
+        # how it reaches the toolchain here, in the engine's worker processes and in their child processes
+        os.environ[CACHE_DIR_VAR] = str(cache_dir.expanduser().resolve())
 
 
 app.add_typer(toolchain_app, name="toolchain")

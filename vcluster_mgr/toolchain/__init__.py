@@ -62,7 +62,6 @@ from vcluster_mgr.toolchain.pins import (
     Progress,
 )
 from vcluster_mgr.toolchain.probing import (
-    CACHE_DIR_VAR,
     Status,
     bin_dir,
     cache_dir,
@@ -70,7 +69,6 @@ from vcluster_mgr.toolchain.probing import (
     plugin_version,
     probe_version,
     status,
-    use_cache_dir,
 )
 from vcluster_mgr.toolchain.sources import download_urls, ensure, require
 
@@ -80,5 +78,5 @@ __all__ = [
     "OBJECT_STORE", "ON_DEMAND", "PULUMI_VERSION", "SEAWEEDFS_PSEUDO_VERSION", "SEAWEEDFS_VERSION",
     "Binary", "Progress", "Status", "bin_dir", "cache_dir", "check_sdk_versions", "download_urls",
     "ensure", "find_go", "go_env", "kubernetes_wrapper_replaces", "module_digest", "plugin_version",
-    "CACHE_DIR_VAR", "probe_version", "require", "status", "use_cache_dir",
+    "probe_version", "require", "status",
 ]

@@ -19,20 +19,13 @@ from pathlib import Path
 from vcluster_mgr import errors
 from vcluster_mgr.toolchain import pins
 
-CACHE_DIR_VAR = "VCM_CACHE_DIR"
-"""How the cache dir reaches every process of a run: ``vcm --cache-dir`` (which reads this variable too) sets it,
-and the engine's worker processes and its child processes inherit it."""
-
-
-def use_cache_dir(path: Path | None) -> None:
-    """Make ``path`` the cache dir of this process and the processes it starts (None: leave it as it is)."""
-    if path is not None:
-        os.environ[CACHE_DIR_VAR] = str(path.expanduser().resolve())
-
 
 def cache_dir() -> Path:
-    """Root of everything this module writes (``use_cache_dir``, default ``~/.cache/vcluster-mgr``)."""
-    env = os.environ.get(CACHE_DIR_VAR)
+    """Root of everything this module writes (``VCM_CACHE_DIR``, default ``~/.cache/vcluster-mgr``).
+
+    The variable is how the cache dir reaches every process of a run: ``vcm --cache-dir`` (which reads it too,
+    and shows it in ``--help``) sets it, and the engine's worker processes and their children inherit it."""
+    env = os.environ.get("VCM_CACHE_DIR")
     if env:
         return Path(env).expanduser().resolve()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
