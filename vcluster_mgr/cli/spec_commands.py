@@ -91,7 +91,7 @@ def schema_command(
         str, typer.Argument(help="Which document: tenant, policy or platform (the --config file).")
     ] = "tenant",
 ) -> None:
-    """Print the JSON Schema of a Tenant, Policy or platform config document.
+    """Print the JSON Schema of a Tenant, Policy or platform config.
 
     Generated from the model: the committed schema/tenant.schema.json, policy.schema.json and
     platform.schema.json are exactly this output.
