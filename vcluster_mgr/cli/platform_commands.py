@@ -46,7 +46,9 @@ def platform_unlock(
     *,
     access: options.Access,
 ) -> None:
-    """Break the lock a killed run left on a host cluster's platform stack (see vcm unlock)."""
+    """Break the lock a killed run left on the platform stack.
+
+    The platform stack of a host cluster, as vcm unlock does for a tenant's."""
     from vcluster_mgr import workspace
 
     env = environment.env(access)
