@@ -9,7 +9,11 @@ stored content-addressed in a directory that ``registry`` serves. Every image is
   runs as uid 65532 so the restricted Pod Security profile admits it;
 - ``coredns``: the toolchain's CoreDNS binary;
 - ``kubectl``: the probe image's busybox with the toolchain's ``kubectl`` as ``/bin/kubectl``, for pods that talk
-  to the API server with their ServiceAccount (in-cluster configuration), as a virtual cluster's syncer does.
+  to the API server with their ServiceAccount (in-cluster configuration), as a virtual cluster's syncer does;
+- ``agnhost`` (only when the conformance kit is built, ``vcm toolchain ensure --conformance``): ``/agnhost``, the
+  binary cyclonus's pods run and exec, stored as ``e2e-test-images/agnhost`` under both ``TAG`` and the tag
+  cyclonus asks for (``toolchain.AGNHOST_IMAGE_TAG``), so ``cyclonus generate --image-registry <registry>``
+  pulls it from the node's loopback registry.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from vcluster_mgr import errors
+from vcluster_mgr import errors, toolchain
 
 #: the static busybox that Debian's busybox-static package installs
 BUSYBOX = Path("/bin/busybox")
@@ -31,6 +35,8 @@ APPLETS = ("sh", "ls", "cat", "echo", "id", "sleep", "hostname", "httpd", "nc", 
            "grep", "head", "env", "true", "false", "mkdir", "test")
 #: the tag every image carries (images change with the project, not on their own)
 TAG = "1"
+#: the repository of the agnhost image: the name cyclonus asks for below its ``--image-registry``
+AGNHOST_REPOSITORY = "e2e-test-images/agnhost"
 #: the user the probe image runs as (non-root, so the restricted Pod Security profile admits its pods)
 PROBE_UID = 65532
 
@@ -105,8 +111,10 @@ class Store:
         tmp.write_text(json.dumps(tags, indent=2, sort_keys=True))
         tmp.replace(self.root / "tags.json")
 
-    def write_image(self, repository: str, layers: list[bytes], config: dict[str, object]) -> Image:
-        """Store an image of uncompressed layer tars and an image ``config`` section; tag it ``TAG``."""
+    def write_image(self, repository: str, layers: list[bytes], config: dict[str, object],
+                    extra_tags: tuple[str, ...] = ()) -> Image:
+        """Store an image of uncompressed layer tars and an image ``config`` section; tag it ``TAG`` (and
+        ``extra_tags``: names other tools ask for)."""
         descriptors, diff_ids = [], []
         for layer in layers:
             digest = self.put(layer)
@@ -123,7 +131,8 @@ class Store:
             "layers": descriptors,
         }, sort_keys=True).encode()
         digest = self.put(manifest)
-        self.tag(repository, TAG, digest)
+        for tag in (TAG, *extra_tags):
+            self.tag(repository, tag, digest)
         return Image(repository, digest, len(manifest))
 
 
@@ -145,13 +154,23 @@ def _busybox_layer(applets: tuple[str, ...]) -> bytes:
     return _tar(entries)
 
 
+def agnhost_image(store: Store, binary: Path) -> Image:
+    """The agnhost image: the static binary as ``/agnhost``, run as the image's default user (root), as
+    upstream's image is: cyclonus's servers bind ports 80 and 81."""
+    return store.write_image(AGNHOST_REPOSITORY, [_tar([("agnhost", binary.read_bytes(), 0o755, None)])],
+                             {"Entrypoint": ["/agnhost"]}, extra_tags=(toolchain.AGNHOST_IMAGE_TAG,))
+
+
 def build_all(store: Store, bin_dir: Path) -> dict[str, Image]:
-    """Write the pause, probe, CoreDNS and kubectl images into ``store`` (repositories ``vcm/<name>``)."""
+    """Write the pause, probe, CoreDNS and kubectl images into ``store`` (repositories ``vcm/<name>``), and the
+    agnhost image when the conformance kit is built."""
     coredns, kubectl = bin_dir / "coredns", bin_dir / "kubectl"
     for binary in (coredns, kubectl):
         if not binary.exists():
             raise errors.LocalClusterError(f"{binary} is missing; run `vcm toolchain ensure`")
-    return {
+    agnhost = bin_dir / toolchain.AGNHOST.name
+    extra = {"agnhost": agnhost_image(store, agnhost)} if agnhost.exists() else {}
+    return extra | {
         "pause": store.write_image("vcm/pause", [_busybox_layer(("sleep",))],
                                    {"Entrypoint": ["/bin/sleep", "2147483647"]}),
         "probe": store.write_image("vcm/probe", [_busybox_layer(APPLETS)], {

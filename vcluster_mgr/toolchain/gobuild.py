@@ -75,11 +75,16 @@ def _ldflags(module: str) -> str:
             f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean",
             f"-X {pkg}.buildDate=1970-01-01T00:00:00Z",
             f"-X k8s.io/client-go/pkg/version.gitVersion=v{pins.KUBERNETES_VERSION}",
+            # our agnhost main (no other main package of the module has this variable)
+            f"-X main.Version={pins.AGNHOST_VERSION}",
         ])
     if module == "etcd":
         return f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v{pins.ETCD_VERSION}"
     if module == "pulumi-kubernetes":
         return f"-s -w -X {pins.KUBERNETES_PROVIDER_MODULE}/pkg/version.Version={pins.KUBERNETES_PROVIDER_VERSION}"
+    if module == "cyclonus":
+        return (f"-s -w -X github.com/mattfenwick/cyclonus/pkg/cli.version=v{pins.CYCLONUS_VERSION} "
+                f"-X main.cyclonusVersion=v{pins.CYCLONUS_VERSION}")
     if module == "kube-router":
         return f"-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v{pins.KUBE_ROUTER_VERSION}"
     # the engine module (our language host) states its version as a constant (a test checks it)
