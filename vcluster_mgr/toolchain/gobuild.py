@@ -118,7 +118,8 @@ def go_build(module: str, targets: list[pins.Binary], progress: pins.Progress) -
     """Build every binary of one wrapper module in one ``go build`` (shared packages compile once)."""
     go = find_go()
     workdir = _module_copy(module)
-    outdir = probing.cache_dir() / "build-out" / module
+    # one output folder per process: two `ensure` runs sharing the cache (two checkouts) may build one module at once
+    outdir = probing.cache_dir() / "build-out" / f"{module}.{os.getpid()}"
     shutil.rmtree(outdir, ignore_errors=True)
     outdir.mkdir(parents=True)
     names = ", ".join(t.name for t in targets)
@@ -149,8 +150,10 @@ def go_build(module: str, targets: list[pins.Binary], progress: pins.Progress) -
         built = outdir / _go_binary_name(t.package)
         if not built.exists():
             raise errors.ToolchainError(f"go build of {t.name} produced no {built}")
-        shutil.copy2(built, probing.bin_dir() / (t.name + ".tmp"))
-        (probing.bin_dir() / (t.name + ".tmp")).replace(probing.bin_dir() / t.name)
+        tmp = probing.bin_dir() / f"{t.name}.tmp{os.getpid()}"
+        shutil.copy2(built, tmp)
+        tmp.replace(probing.bin_dir() / t.name)
+    shutil.rmtree(outdir, ignore_errors=True)
     if module == "engine":
         install_exec_script()
     progress(f"  {names}: built in {time.monotonic() - started:.0f}s")
