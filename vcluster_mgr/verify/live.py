@@ -5,7 +5,6 @@ tenant's inputs from its stack outputs and the cluster's own labels (``discover_
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -13,7 +12,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from vcluster_mgr import errors, naming, platformconfig
+from vcluster_mgr import errors, naming, platformconfig, reading
 from vcluster_mgr.verify import catalogue, report, runners, session
 
 
@@ -120,9 +119,9 @@ def _control_plane_enabled(outputs: Mapping[str, Any]) -> bool:
     if not source:
         return False
     try:
-        doc = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
+        doc = yaml.safe_load(reading.read_text(source))
         return bool(((doc.get("spec") or {}).get("controlPlane") or {}).get("enabled"))
-    except (OSError, yaml.YAMLError, AttributeError):
+    except (errors.SpecError, yaml.YAMLError, AttributeError):
         return False
 
 
