@@ -75,8 +75,14 @@ class Env:
         """What ``nc`` sees in each cell, polled until it shows the engine's verdict or ``SETTLE`` passes."""
         def one(c: netpol_matrix.Cell) -> bool:
             src, dst = self.pods[c[0]], self.pods[c[1]]
-            seen = traffic.eventually(lambda: traffic.connects(self.core, src.namespace, src.name, dst.ip, c[2]),
-                                      expected[c], seconds=SETTLE)
+            # a client per probe: exec swaps its ApiClient's request function while it runs (not thread-safe)
+            api = client.ApiClient(self.core.api_client.configuration)
+            core = client.CoreV1Api(api)
+            try:
+                seen = traffic.eventually(lambda: traffic.connects(core, src.namespace, src.name, dst.ip, c[2]),
+                                          expected[c], seconds=SETTLE)
+            finally:
+                api.close()
             return expected[c] if seen else not expected[c]
 
         with futures.ThreadPoolExecutor(PARALLEL) as pool:
@@ -137,7 +143,10 @@ def env(node_applied: NodeApplied, tmp_path_factory: pytest.TempPathFactory) -> 
                            allowEgressTo=[{"cidr": f"{pods['engine-outside/eng'].ip}/32", "ports": [8081]}])
         edge = small_tenant("edge", "namespace")
         edge["spec"]["namespaces"] = ["proxy"]  # type: ignore[index]
-        node_applied.apply([gate, edge])
+        # two runs: `vcm apply` refuses, in one run, a spec naming another tenant's namespace as its peer (the
+        # spoof this module wants on the cluster, to see the NetworkPolicy refuse it too)
+        node_applied.apply([gate])
+        node_applied.apply([edge])
         for ns in HOSTILE_NAMESPACES:
             start(ns)
         yield Env(core, node_applied, pods, gate, tmp_path_factory.mktemp("gate"))

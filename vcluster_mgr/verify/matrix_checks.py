@@ -18,6 +18,7 @@ import uuid
 from concurrent import futures
 from typing import Any
 
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from vcluster_mgr import errors, traffic
@@ -82,7 +83,7 @@ def _engine_doc(s: session.Session, spots: list[str], pods: list[netpol_matrix.P
             s.core_a.read_namespace, ns, _request_timeout=catalogue.REQUEST_TIMEOUT))
         labels[ns] = dict((obj.metadata.labels if obj.metadata else None) or {})
     ports = [(p, "TCP") for p in traffic.SERVER_PORTS]
-    return netpol_matrix.engine_input(netpol_matrix.network_policies(policies), labels, pods, ports)
+    return netpol_matrix.engine_input([netpol_matrix.engine_policy(p) for p in policies], labels, pods, ports)
 
 
 def _probe(s: session.Session, pods: list[netpol_matrix.Pod],
@@ -93,11 +94,18 @@ def _probe(s: session.Session, pods: list[netpol_matrix.Pod],
     def one(cell: netpol_matrix.Cell) -> bool:
         src, dst, port, _ = cell
         origin, target = by_key[src], by_key[dst]
+        # a client of its own: the kubernetes client's exec swaps its ApiClient's request function while it
+        # runs, so exec from several threads on one client leaves it swapped for every later call
+        api = client.ApiClient(s.core_a.api_client.configuration)
+        core = client.CoreV1Api(api)
 
         def connects() -> bool:
-            return traffic.connects(s.core_a, origin.namespace, origin.name, target.ip, port)
+            return traffic.connects(core, origin.namespace, origin.name, target.ip, port)
 
-        seen = traffic.eventually(connects, expected[cell], seconds=SETTLE_SECONDS)
+        try:
+            seen = traffic.eventually(connects, expected[cell], seconds=SETTLE_SECONDS)
+        finally:
+            session.close(api)
         return expected[cell] if seen else not expected[cell]
 
     cells = sorted(expected)

@@ -59,16 +59,17 @@ class Mismatch:
         return f"{src} -> {dst} {port}/{protocol}: engine says {word(self.expected)}, probe saw {word(self.actual)}"
 
 
+def engine_policy(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """One NetworkPolicy reduced to what the engine reads (the items of a list call carry no ``kind``)."""
+    meta = obj.get("metadata") or {}
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
+            "spec": obj.get("spec") or {}}
+
+
 def network_policies(objects: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The NetworkPolicies among rendered (or read back) objects, reduced to what the engine reads."""
-    out = []
-    for obj in objects:
-        if obj.get("kind") == "NetworkPolicy":
-            meta = obj.get("metadata") or {}
-            out.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                        "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
-                        "spec": obj.get("spec") or {}})
-    return out
+    """The NetworkPolicies among rendered objects, reduced to what the engine reads."""
+    return [engine_policy(obj) for obj in objects if obj.get("kind") == "NetworkPolicy"]
 
 
 def namespace_labels(objects: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
