@@ -10,6 +10,8 @@ stored content-addressed in a directory that ``registry`` serves. Every image is
 - ``coredns``: the toolchain's CoreDNS binary;
 - ``kubectl``: the probe image's busybox with the toolchain's ``kubectl`` as ``/bin/kubectl``, for pods that talk
   to the API server with their ServiceAccount (in-cluster configuration), as a virtual cluster's syncer does;
+- ``storage-helper``: busybox with ``sh``, ``mkdir`` and ``rm``, as root: the storage provisioner's helper pods make
+  and remove volume directories on the node with it (``storage``);
 - ``agnhost`` (only when the conformance kit is built, ``vcm toolchain ensure --conformance``): ``/agnhost``, the
   binary cyclonus's pods run and exec, stored as ``e2e-test-images/agnhost`` under both ``TAG`` and the tag
   cyclonus asks for (``toolchain.AGNHOST_IMAGE_TAG``), so ``cyclonus generate --image-registry <registry>``
@@ -33,6 +35,8 @@ BUSYBOX = Path("/bin/busybox")
 #: the applets the probe image links (a small, known set; busybox has many more)
 APPLETS = ("sh", "ls", "cat", "echo", "id", "sleep", "hostname", "httpd", "nc", "nslookup", "timeout",
            "grep", "head", "env", "true", "false", "mkdir", "test")
+#: the applets of the storage provisioner's helper pods (upstream's setup and teardown scripts)
+STORAGE_HELPER_APPLETS = ("sh", "mkdir", "rm", "ls")
 #: the tag every image carries (images change with the project, not on their own)
 TAG = "1"
 #: the repository of the agnhost image: the name cyclonus asks for below its ``--image-registry``
@@ -162,7 +166,7 @@ def agnhost_image(store: Store, binary: Path) -> Image:
 
 
 def build_all(store: Store, bin_dir: Path) -> dict[str, Image]:
-    """Write the pause, probe, CoreDNS and kubectl images into ``store`` (repositories ``vcm/<name>``), and the
+    """Write the pause, probe, CoreDNS, kubectl and storage-helper images into ``store`` (``vcm/<name>``), and the
     agnhost image when the conformance kit is built."""
     coredns, kubectl = bin_dir / "coredns", bin_dir / "kubectl"
     for binary in (coredns, kubectl):
@@ -184,6 +188,8 @@ def build_all(store: Store, bin_dir: Path) -> dict[str, Image]:
                                                                           None)])], {
             "Entrypoint": ["/bin/sh"], "User": f"{PROBE_UID}:{PROBE_UID}", "WorkingDir": "/srv",
             "Env": ["PATH=/bin", "HOME=/tmp"]}),
+        "storage-helper": store.write_image("vcm/storage-helper", [_busybox_layer(STORAGE_HELPER_APPLETS)],
+                                            {"Env": ["PATH=/bin"]}),
     }
 
 

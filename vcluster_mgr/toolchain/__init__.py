@@ -3,7 +3,8 @@
 The engine is the Pulumi CLI, a Python language host and a Kubernetes resource provider; the built-in
 local host cluster is etcd, kube-apiserver and kube-controller-manager, with kubectl for tests and
 benchmarks, and its node: kubelet, kube-scheduler, kube-proxy (the same ``go build``), CoreDNS (our plugin
-list, ``gomod/coredns``) and kube-router (its NetworkPolicy firewall). One more is built only when asked
+list, ``gomod/coredns``), kube-router (its NetworkPolicy firewall) and local-path-provisioner (its storage).
+More are built only when asked
 (``pins.ON_DEMAND``, ``ensure(extras=...)``): SeaweedFS, the S3-compatible object store of the tests that
 share a state backend through Pulumi's ``s3://`` URL, and the NetworkPolicy conformance kit
 (``pins.CONFORMANCE``: cyclonus, our command around its policy engine, and agnhost for the image cyclonus's
@@ -61,6 +62,7 @@ from vcluster_mgr.toolchain.pins import (
     KUBERNETES_PROVIDER_PSEUDO_VERSION,
     KUBERNETES_PROVIDER_VERSION,
     KUBERNETES_VERSION,
+    LOCAL_PATH_PROVISIONER_VERSION,
     NETPOL_MATRIX,
     OBJECT_STORE,
     ON_DEMAND,
@@ -85,7 +87,8 @@ __all__ = [
     "AGNHOST", "AGNHOST_IMAGE_TAG", "AGNHOST_VERSION", "BINARIES", "CONFORMANCE", "COREDNS_VERSION", "CYCLONUS",
     "CYCLONUS_VERSION", "NETPOL_MATRIX", "ETCD_VERSION", "EXEC_SCRIPT", "GO_MIN", "KUBERNETES_PROVIDER_MODULE",
     "KUBERNETES_PROVIDER_PSEUDO_VERSION", "KUBERNETES_PROVIDER_VERSION", "KUBERNETES_VERSION", "KUBE_ROUTER_VERSION",
-    "OBJECT_STORE", "ON_DEMAND", "PULUMI_VERSION", "SEAWEEDFS_PSEUDO_VERSION", "SEAWEEDFS_VERSION",
+    "LOCAL_PATH_PROVISIONER_VERSION", "OBJECT_STORE", "ON_DEMAND", "PULUMI_VERSION", "SEAWEEDFS_PSEUDO_VERSION",
+    "SEAWEEDFS_VERSION",
     "Binary", "Progress", "Status", "bin_dir", "cache_dir", "check_sdk_versions", "download_urls",
     "ensure", "find_go", "go_env", "kubernetes_wrapper_replaces", "module_digest", "plugin_version",
     "probe_version", "require", "status",
