@@ -70,7 +70,7 @@ def test_tenant_lifecycle_through_the_cli(vcm, host_cluster: localcluster.Cluste
 
     # the owner's kubeconfig works in the tenant and nowhere else
     kc = tmp_path / "carol.kubeconfig"
-    code, _, err = vcm("kubeconfig", "clitest", "--user", "carol@example.com", "-o", str(kc))
+    code, _, err = vcm("kubeconfig", "clitest", "--user", "carol@example.com", "--output-file", str(kc))
     assert code == 0, err
     assert oct(kc.stat().st_mode & 0o777) == "0o600"
     doc = yaml.safe_load(kc.read_text())
