@@ -37,6 +37,8 @@ def test_wrapper_modules_pin_the_same_versions() -> None:
     assert f"go.etcd.io/etcd/server/v3 v{toolchain.ETCD_VERSION}" in (gomod / "etcd" / "go.mod").read_text()
     assert f"github.com/loft-sh/vcluster v{toolchain.VCLUSTER_VERSION}" in (gomod / "vcluster" / "go.mod").read_text()
     assert f"github.com/k3s-io/kine v{toolchain.KINE_VERSION}" in (gomod / "kine" / "go.mod").read_text()
+    assert (f"github.com/rancher/local-path-provisioner v{toolchain.LOCAL_PATH_PROVISIONER_VERSION}"
+            in (gomod / "local-path-provisioner" / "go.mod").read_text())
     provider = (gomod / "pulumi-kubernetes" / "go.mod").read_text()
     assert f"{toolchain.KUBERNETES_PROVIDER_MODULE} {toolchain.KUBERNETES_PROVIDER_PSEUDO_VERSION}" in provider
     # upstream replaces its SDK with ../sdk; the wrapper names the published SDK of the same release
@@ -52,8 +54,25 @@ def test_object_store_is_built_on_demand_only() -> None:
             in (gomod / "seaweedfs" / "go.mod").read_text())
     assert toolchain.OBJECT_STORE not in toolchain.BINARIES
     assert toolchain.OBJECT_STORE.name not in {s.name for s in toolchain.status()}
-    assert {s.name for s in toolchain.status(extras=toolchain.ON_DEMAND)} == {
+    assert {s.name for s in toolchain.status(extras=(toolchain.OBJECT_STORE,))} == {
         *(b.name for b in toolchain.BINARIES), toolchain.OBJECT_STORE.name}
+
+
+def test_conformance_kit_is_built_on_demand_at_upstream_versions() -> None:
+    """cyclonus and agnhost are not binaries vcm needs; the cyclonus wrapper requires the pinned release, and the
+    agnhost pin is upstream's own agnhost version at the pinned Kubernetes release (its VERSION file)."""
+    gomod = Path(toolchain.__file__).parent.parent / "gomod"
+    assert not set(toolchain.CONFORMANCE) & set(toolchain.BINARIES)
+    assert set(toolchain.CONFORMANCE) <= set(toolchain.ON_DEMAND)
+    cyclonus = (gomod / "cyclonus" / "go.mod").read_text()
+    assert f"github.com/mattfenwick/cyclonus v{toolchain.CYCLONUS_VERSION}" in cyclonus
+    assert (gomod / "kubernetes" / "cmd" / "agnhost" / "main.go").exists()
+    go = toolchain.find_go()
+    proc = subprocess.run([str(go), "mod", "download", "-json", f"k8s.io/kubernetes@v{toolchain.KUBERNETES_VERSION}"],
+                          capture_output=True, text=True, env=toolchain.go_env(), cwd=toolchain.cache_dir(),
+                          check=False)
+    upstream = Path(json.loads(proc.stdout)["Dir"]) / "test" / "images" / "agnhost" / "VERSION"
+    assert upstream.read_text().strip() == toolchain.AGNHOST_VERSION
 
 
 def test_no_resource_provider_of_our_own() -> None:
@@ -115,7 +134,8 @@ def _standin(b: toolchain.Binary, version: str | None = None) -> bytes:
     if not b.version_args:
         return _plugin(v)
     return _script({"pulumi": f"v{v}", "etcd": f"etcd Version: {v}", "coredns": f"CoreDNS-{v}", "vcluster": v,
-                    "kine": f"kine version v{v} (release)"}.get(b.name, f"v{v}"))
+                    "kine": f"kine version v{v} (release)",
+                    "local-path-provisioner": f"local-path-provisioner version v{v}"}.get(b.name, f"v{v}"))
 
 
 def _tar(members: dict[str, bytes]) -> bytes:
@@ -148,6 +168,8 @@ def release_server() -> Iterator[tuple[str, list[str]]]:
     files[f"/v{cv}/coredns_{cv}_linux_amd64.tgz"] = _tar({"coredns": _script(f"CoreDNS-{cv}")})
     files[f"/v{rv}/kube-router_{rv}_linux_amd64.tar.gz"] = _tar({"kube-router": _script(f"version v{rv}")})
     files[f"/v{toolchain.KINE_VERSION}/kine-amd64"] = _script(f"kine version v{toolchain.KINE_VERSION} (release)")
+    lv = toolchain.LOCAL_PATH_PROVISIONER_VERSION
+    files[f"/v{lv}/local-path-provisioner-amd64"] = _script(f"local-path-provisioner version v{lv}")
     seen: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -181,7 +203,8 @@ def test_download_source_installs_every_binary(release_server: tuple[str, list[s
     (tmp_path / "onpath" / "vcluster").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path / 'onpath'}:/usr/bin:/bin")
     for var in ("VCM_PULUMI_DOWNLOAD_URL", "VCM_KUBERNETES_DOWNLOAD_URL", "VCM_ETCD_DOWNLOAD_URL",
-                "VCM_COREDNS_DOWNLOAD_URL", "VCM_KUBE_ROUTER_DOWNLOAD_URL", "VCM_KINE_DOWNLOAD_URL"):
+                "VCM_COREDNS_DOWNLOAD_URL", "VCM_KUBE_ROUTER_DOWNLOAD_URL", "VCM_LOCAL_PATH_PROVISIONER_DOWNLOAD_URL",
+                "VCM_KINE_DOWNLOAD_URL"):
         monkeypatch.setenv(var, url)
     final = toolchain.ensure(download=True)
     assert all(s.ok for s in final)

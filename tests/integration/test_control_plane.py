@@ -1,20 +1,19 @@
 """A tenant with its own control plane, on the local host cluster without a node.
 
-The release installs the real vcluster chart (0.36.1, the local chart directory the toolchain takes from vcluster's
-Go module) with the values generated for it; without a node its pods never run here, so applies pass ``--wait-healthy
-0`` and the test writes the kubeconfig Secret the way the virtual cluster would (what a running virtual
-cluster does is in ``test_control_plane_node.py``). Everything else is real: the Helm release through the engine
-and the upstream provider, the kubeconfig as a secret output, the policy recorded at apply and used by sleep, wake,
-kubeconfig and delete (a different one refused), the quota all in the control plane's namespace, the host API
-addresses recorded for drift, the upgrade preview, a control plane without persistence that is not changed without
---allow-data-loss, sleepAfter refused, a kubeconfig for a Group owner's member, and a delete that leaves nothing
-behind. What needs running pods is in ``test_control_plane_node.py``.
+The release installs the fixture chart ``tests/data/charts/fake-vcluster`` (same kinds of objects:
+StatefulSet, Services, ServiceAccount, Role, RoleBinding) from a local path, with the values generated for
+the real chart; its pods never run here, so applies pass ``--no-wait`` and the test writes the
+kubeconfig Secret the way the virtual cluster would. Everything else is real: the Helm release through the
+engine and the upstream provider, the kubeconfig as a secret output, the policy recorded at apply and used by
+sleep, wake, kubeconfig and delete (a different one refused), the quota all in the control plane's namespace,
+the host API addresses recorded for drift, the upgrade preview, a control plane without persistence that is
+not changed without --allow-data-loss, sleepAfter refused, a kubeconfig for a Group owner's member, and a
+delete that leaves nothing behind. What needs running pods is in ``test_control_plane_node.py``.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import json
 from pathlib import Path
 
@@ -24,13 +23,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, hostcluster, localcluster, platformconfig, toolchain
+from vcluster_mgr import cli, hostcluster, localcluster, platformconfig
 
-
-@functools.cache
-def _chart() -> Path:
-    return toolchain.chart_dir()
-
+CHART = Path(__file__).resolve().parents[1] / "data" / "charts" / "fake-vcluster"
 SPEC = """\
 apiVersion: vcluster-mgr.dev/v1alpha1
 kind: Tenant
@@ -47,6 +42,7 @@ spec:
     version: "{version}"
     chart: {{path: "{chart}"}}
 """
+POLICY = {"allowedChartSources": [str(CHART)]}
 VIRTUAL_KUBECONFIG = {
     "apiVersion": "v1", "kind": "Config",
     "clusters": [{"name": "vcluster", "cluster": {"server": "https://localhost:8443",
@@ -62,7 +58,7 @@ def vcm(host_cluster: localcluster.Cluster, monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("KUBECONFIG", str(host_cluster.kubeconfig))
     monkeypatch.setenv("VCM_STATE_DIR", str(tmp_path / "state"))
     policy = tmp_path / "policy.yaml"
-    policy.write_text(yaml.safe_dump({"allowedChartSources": [str(_chart())]}))
+    policy.write_text(yaml.safe_dump(POLICY))
     runner = CliRunner()
 
     def run(*args: str, with_policy: bool = False) -> tuple[int, str, str]:
@@ -75,7 +71,7 @@ def vcm(host_cluster: localcluster.Cluster, monkeypatch: pytest.MonkeyPatch, tmp
 
 def write(tmp_path: Path, version: str = "1.33.4") -> Path:
     path = tmp_path / "vteam.yaml"
-    path.write_text(SPEC.format(version=version, chart=_chart()))
+    path.write_text(SPEC.format(version=version, chart=CHART))
     return path
 
 
@@ -83,7 +79,7 @@ def test_control_plane_lifecycle(vcm, host_cluster: localcluster.Cluster, tmp_pa
     api = config.new_client_from_config(str(host_cluster.kubeconfig))
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     path = write(tmp_path)
-    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", "--wait-healthy", "0", with_policy=True)
+    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", "--no-wait", with_policy=True)
     assert code == 0, err
     assert "kubeconfig Secret does not exist yet" in json.dumps(json.loads(out)[0]["steps"])
 
@@ -101,16 +97,16 @@ def test_control_plane_lifecycle(vcm, host_cluster: localcluster.Cluster, tmp_pa
     assert [s.type for s in releases] == ["helm.sh/release.v1"]
 
     # no kubeconfig yet: vcm kubeconfig says what it waits for, and gives up clearly
-    code, _, err = vcm("kubeconfig", "vteam", "--wait", "1")
+    code, _, err = vcm("kubeconfig", "vteam", "--timeout", "1")
     assert code == 1 and "vc-vteam" in err and "after 1s" in err
 
     # the virtual cluster writes its kubeconfig Secret once running: do it as it would
     core.create_namespaced_secret("vteam-cp", {"metadata": {"name": "vc-vteam"}, "data": {
         "config": base64.b64encode(yaml.safe_dump(VIRTUAL_KUBECONFIG).encode()).decode()}})
-    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", "--wait-healthy", "0", with_policy=True)
+    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", "--no-wait", with_policy=True)
     assert code == 0, err
     kc = tmp_path / "virtual.kubeconfig"
-    code, _, err = vcm("kubeconfig", "vteam", "-o", str(kc))
+    code, _, err = vcm("kubeconfig", "vteam", "--output-file", str(kc))
     assert code == 0, err
     doc = yaml.safe_load(kc.read_text())
     assert doc["users"][0]["user"]["token"] == "s3cr3t-virtual-admin-token"
@@ -177,21 +173,21 @@ def test_a_control_plane_without_persistence_is_not_changed_silently(vcm, tmp_pa
     path = tmp_path / "vtmp.yaml"
 
     def write_spec(version: str) -> None:
-        text = SPEC.format(version=version, chart=_chart()).replace("name: vteam", "name: vtmp")
+        text = SPEC.format(version=version, chart=CHART).replace("name: vteam", "name: vtmp")
         path.write_text(text.replace("    enabled: true\n", "    enabled: true\n    persistence: {enabled: false}\n"))
 
     write_spec("1.33.4")
-    code, _, err = vcm("apply", str(path), "--yes", "--wait-healthy", "0", with_policy=True)
+    code, _, err = vcm("apply", str(path), "--yes", "--no-wait", with_policy=True)
     assert code == 0, err
     try:
         code, _, err = vcm("sleep", "vtmp")
         assert code == 2 and "EMPTY" in err and "--allow-data-loss" in err, err
         write_spec("1.34.1")
-        code, out, err = vcm("apply", str(path), "--yes", "--wait-healthy", "0", with_policy=True)
+        code, out, err = vcm("apply", str(path), "--yes", "--no-wait", with_policy=True)
         assert code == 1 and "no persistence" in out + err, out + err
-        code, _, err = vcm("apply", str(path), "--yes", "--wait-healthy", "0", "--allow-data-loss", with_policy=True)
+        code, _, err = vcm("apply", str(path), "--yes", "--no-wait", "--allow-data-loss", with_policy=True)
         assert code == 0, err
-        code, _, err = vcm("apply", str(path), "--yes", "--wait-healthy", "0", with_policy=True)
+        code, _, err = vcm("apply", str(path), "--yes", "--no-wait", with_policy=True)
         assert code == 0, err  # no change of values: nothing to refuse
     finally:
         assert vcm("delete", "vtmp", "--yes")[0] == 0
@@ -199,7 +195,7 @@ def test_a_control_plane_without_persistence_is_not_changed_silently(vcm, tmp_pa
 
 def test_sleep_after_is_refused_at_apply(vcm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "vsleep.yaml"
-    path.write_text(SPEC.format(version="1.33.4", chart=_chart()).replace("name: vteam", "name: vsleep")
+    path.write_text(SPEC.format(version="1.33.4", chart=CHART).replace("name: vteam", "name: vsleep")
                     + "    sleepAfter: 2h\n")
     code, _, err = vcm("apply", str(path), "--yes", with_policy=True)
     assert code == 2 and "spec.controlPlane.sleepAfter" in err and "licensed" in err, err
@@ -217,7 +213,7 @@ def test_a_group_owner_gets_a_kubeconfig_for_a_named_member(vcm, host_cluster: l
         code, _, err = vcm("kubeconfig", "gteam")
         assert code == 2 and "only Groups" in err and "--member" in err, err
         kc = tmp_path / "carol.kubeconfig"
-        code, _, err = vcm("kubeconfig", "gteam", "--member", "carol", "-o", str(kc))
+        code, _, err = vcm("kubeconfig", "gteam", "--member", "carol", "--output-file", str(kc))
         assert code == 0, err
         assert "carol as a member of group gteam-devs (edit of gteam)" in err
         api = config.new_client_from_config(str(kc))

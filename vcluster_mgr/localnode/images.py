@@ -9,7 +9,13 @@ stored content-addressed in a directory that ``registry`` serves. Every image is
   runs as uid 65532 so the restricted Pod Security profile admits it;
 - ``coredns``: the toolchain's CoreDNS binary;
 - ``kubectl``: the probe image's busybox with the toolchain's ``kubectl`` as ``/bin/kubectl``, for pods that talk
-  to the API server with their ServiceAccount (in-cluster configuration), as a virtual cluster's syncer does.
+  to the API server with their ServiceAccount (in-cluster configuration), as a virtual cluster's syncer does;
+- ``storage-helper``: busybox with ``sh``, ``mkdir`` and ``rm``, as root: the storage provisioner's helper pods make
+  and remove volume directories on the node with it (``storage``);
+- ``agnhost`` (only when the conformance kit is built, ``vcm toolchain ensure --conformance``): ``/agnhost``, the
+  binary cyclonus's pods run and exec, stored as ``e2e-test-images/agnhost`` under both ``TAG`` and the tag
+  cyclonus asks for (``toolchain.AGNHOST_IMAGE_TAG``), so ``cyclonus generate --image-registry <registry>``
+  pulls it from the node's loopback registry.
 
 A tenant's virtual control plane (the vcluster chart) takes its images from here too, under the names and tags the
 chart asks for once ``controlPlane.advanced.defaultImageRegistry`` names this registry (``chart_values``):
@@ -40,8 +46,12 @@ BUSYBOX = Path("/bin/busybox")
 #: the applets the probe image links (a small, known set; busybox has many more)
 APPLETS = ("sh", "ls", "cat", "echo", "id", "sleep", "hostname", "httpd", "nc", "nslookup", "timeout",
            "grep", "head", "env", "true", "false", "mkdir", "test")
+#: the applets of the storage provisioner's helper pods (upstream's setup and teardown scripts)
+STORAGE_HELPER_APPLETS = ("sh", "mkdir", "rm", "ls")
 #: the tag every image carries (images change with the project, not on their own)
 TAG = "1"
+#: the repository of the agnhost image: the name cyclonus asks for below its ``--image-registry``
+AGNHOST_REPOSITORY = "e2e-test-images/agnhost"
 #: the user the probe image runs as (non-root, so the restricted Pod Security profile admits its pods)
 PROBE_UID = 65532
 
@@ -122,11 +132,11 @@ class Store:
         tmp.write_text(json.dumps(tags, indent=2, sort_keys=True))
         tmp.replace(self.root / "tags.json")
 
-    def write_image(self, repository: str, layers: Iterable[bytes], config: dict[str, object], *,
-                    tag: str = TAG) -> Image:
-        """Store an image of uncompressed layer tars and an image ``config`` section; tag it ``tag``. ``layers``
-        may be a generator: each layer is stored before the next is made (a control plane's binaries are
-        hundreds of MB)."""
+    def write_image(self, repository: str, layers: Iterable[bytes], config: dict[str, object],
+                    extra_tags: tuple[str, ...] = (), *, tag: str = TAG) -> Image:
+        """Store an image of uncompressed layer tars and an image ``config`` section; tag it ``tag`` (and
+        ``extra_tags``: names other tools ask for). ``layers`` may be a generator: each layer is stored before the
+        next is made (a control plane's binaries are hundreds of MB)."""
         descriptors, diff_ids = [], []
         for layer in layers:
             digest = self.put(layer)
@@ -143,7 +153,8 @@ class Store:
             "layers": descriptors,
         }, sort_keys=True).encode()
         digest = self.put(manifest)
-        self.tag(repository, tag, digest)
+        for name in (tag, *extra_tags):
+            self.tag(repository, name, digest)
         return Image(repository, digest, len(manifest), tag)
 
 
@@ -165,13 +176,23 @@ def _busybox_layer(applets: tuple[str, ...]) -> bytes:
     return _tar(entries)
 
 
+def agnhost_image(store: Store, binary: Path) -> Image:
+    """The agnhost image: the static binary as ``/agnhost``, run as the image's default user (root), as
+    upstream's image is: cyclonus's servers bind ports 80 and 81."""
+    return store.write_image(AGNHOST_REPOSITORY, [_tar([("agnhost", binary.read_bytes(), 0o755, None)])],
+                             {"Entrypoint": ["/agnhost"]}, extra_tags=(toolchain.AGNHOST_IMAGE_TAG,))
+
+
 def build_all(store: Store, bin_dir: Path) -> dict[str, Image]:
-    """Write the pause, probe, CoreDNS and kubectl images into ``store`` (repositories ``vcm/<name>``)."""
+    """Write the pause, probe, CoreDNS, kubectl and storage-helper images into ``store`` (``vcm/<name>``), and the
+    agnhost image when the conformance kit is built."""
     coredns, kubectl = bin_dir / "coredns", bin_dir / "kubectl"
     for binary in (coredns, kubectl):
         if not binary.exists():
             raise errors.LocalClusterError(f"{binary} is missing; run `vcm toolchain ensure`")
-    return {
+    agnhost = bin_dir / toolchain.AGNHOST.name
+    extra = {"agnhost": agnhost_image(store, agnhost)} if agnhost.exists() else {}
+    return extra | {
         "pause": store.write_image("vcm/pause", [_busybox_layer(("sleep",))],
                                    {"Entrypoint": ["/bin/sleep", "2147483647"]}),
         "probe": store.write_image("vcm/probe", [_busybox_layer(APPLETS)], {
@@ -185,6 +206,8 @@ def build_all(store: Store, bin_dir: Path) -> dict[str, Image]:
                                                                           None)])], {
             "Entrypoint": ["/bin/sh"], "User": f"{PROBE_UID}:{PROBE_UID}", "WorkingDir": "/srv",
             "Env": ["PATH=/bin", "HOME=/tmp"]}),
+        "storage-helper": store.write_image("vcm/storage-helper", [_busybox_layer(STORAGE_HELPER_APPLETS)],
+                                            {"Env": ["PATH=/bin"]}),
     }
 
 

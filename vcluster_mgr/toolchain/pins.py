@@ -35,12 +35,25 @@ VCLUSTER_VERSION = "0.36.1"
 #: ``backingStore.database.embedded``). The syncer runs it from the distro image beside kube-apiserver. Built
 #: with cgo (SQLite is C), statically linked so it runs in an image without a C library.
 KINE_VERSION = "0.14.16"
+#: rancher's local-path-provisioner: the node cluster's dynamic storage provisioner (hostPath volumes under the
+#: cluster's own folder), the default StorageClass ``local-path``. Its ``main`` is at the module root.
+LOCAL_PATH_PROVISIONER_VERSION = "0.0.30"
 
 #: SeaweedFS, an S3-compatible object store (Apache-2.0), built only on demand (``vcm toolchain ensure
 #: --object-store``; ``make test`` does): the tests of a state backend shared through Pulumi's ``s3://`` URL run
 #: it on loopback. Upstream has no tags the module proxy serves; this is the version its binary reports.
 SEAWEEDFS_VERSION = "4.53"
 SEAWEEDFS_PSEUDO_VERSION = "v0.0.0-20261109003541-7506e5f91cd6"
+
+#: cyclonus, the NetworkPolicy conformance tool (Apache-2.0): its ``generate`` mode runs generated policy cases
+#: against the local node, and its policy engine (``pkg/matcher``) computes what our rendered policies allow.
+CYCLONUS_VERSION = "0.5.6"
+#: upstream agnhost's own version (``test/images/agnhost/VERSION``) at ``KUBERNETES_VERSION``: our agnhost main
+#: (``gomod/kubernetes/cmd/agnhost``) imports upstream's ``connect``, ``porter`` and ``serve-hostname`` from there.
+AGNHOST_VERSION = "2.66.1"
+#: the tag cyclonus 0.5.6 asks for (``<registry>/e2e-test-images/agnhost:2.43``, pull policy IfNotPresent): the
+#: node's image store answers that name with our agnhost, whose three subcommands behave as 2.43's did.
+AGNHOST_IMAGE_TAG = "2.43"
 
 #: Minimum Go for the wrapper modules (the ``go`` lines of their go.mod files).
 GO_MIN = (1, 26)
@@ -105,6 +118,9 @@ BINARIES: tuple[Binary, ...] = (
            r"(?m)^(\d+\.\d+\.\d+)$", f"github.com/loft-sh/vcluster@v{VCLUSTER_VERSION}"),
     Binary("kine", KINE_VERSION, "kine", "github.com/k3s-io/kine", ("--version",), r"version v(\d+\.\d+\.\d+)",
            f"github.com/k3s-io/kine@v{KINE_VERSION}"),
+    Binary("local-path-provisioner", LOCAL_PATH_PROVISIONER_VERSION, "local-path-provisioner",
+           "github.com/rancher/local-path-provisioner", ("--version",), r"version v(\d+\.\d+\.\d+)",
+           f"github.com/rancher/local-path-provisioner@v{LOCAL_PATH_PROVISIONER_VERSION}"),
 )
 
 #: Built by ``ensure`` and listed by ``status`` like the rest, but not needed to run the engine or the local
@@ -116,7 +132,21 @@ VIRTUAL_CONTROL_PLANE = ("vcluster", "kine")
 #: ``status`` take it when asked, ``extras=ON_DEMAND``).
 OBJECT_STORE = Binary("weed", SEAWEEDFS_VERSION, "seaweedfs", "github.com/seaweedfs/seaweedfs/weed", ("version",),
                       r"\b(\d+\.\d\d)\b", f"github.com/seaweedfs/seaweedfs@{SEAWEEDFS_PSEUDO_VERSION}")
-ON_DEMAND: tuple[Binary, ...] = (OBJECT_STORE,)
+#: The NetworkPolicy conformance run (``vcm toolchain ensure --conformance``; ``make test`` does): cyclonus, our
+#: command around its policy engine, and agnhost, the binary of the image cyclonus's pods run (the local node
+#: writes that image when the binary is there).
+CYCLONUS = Binary("cyclonus", CYCLONUS_VERSION, "cyclonus", "github.com/mattfenwick/cyclonus/cmd/cyclonus",
+                  ("version",), r'"Version":\s*"v(\d+\.\d+\.\d+)"',
+                  f"github.com/mattfenwick/cyclonus@v{CYCLONUS_VERSION}")
+NETPOL_MATRIX = Binary("vcm-netpol-matrix", CYCLONUS_VERSION, "cyclonus", "./cmd/vcm-netpol-matrix", ("--version",),
+                       r"cyclonus v(\d+\.\d+\.\d+)",
+                       f"vcluster_mgr/gomod/cyclonus (ours, on github.com/mattfenwick/cyclonus@v{CYCLONUS_VERSION})")
+AGNHOST = Binary("agnhost", AGNHOST_VERSION, "kubernetes", "./cmd/agnhost", ("--version",),
+                 r"version (\d+\.\d+\.\d+)",
+                 f"vcluster_mgr/gomod/kubernetes (ours, on k8s.io/kubernetes@v{KUBERNETES_VERSION} "
+                 "test/images/agnhost)")
+CONFORMANCE: tuple[Binary, ...] = (CYCLONUS, NETPOL_MATRIX, AGNHOST)
+ON_DEMAND: tuple[Binary, ...] = (OBJECT_STORE, *CONFORMANCE)
 
 #: The Python script the language host runs; shipped in the Pulumi Go SDK module, copied beside the host.
 EXEC_SCRIPT = "pulumi-language-python-exec"

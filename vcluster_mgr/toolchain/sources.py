@@ -43,6 +43,9 @@ def _download_base() -> dict[str, str]:
         "kube-router": os.environ.get("VCM_KUBE_ROUTER_DOWNLOAD_URL",
                                       "https://github.com/cloudnativelabs/kube-router/releases/download"),
         "kine": os.environ.get("VCM_KINE_DOWNLOAD_URL", "https://github.com/k3s-io/kine/releases/download"),
+        "local-path-provisioner": os.environ.get(
+            "VCM_LOCAL_PATH_PROVISIONER_DOWNLOAD_URL",
+            "https://github.com/rancher/local-path-provisioner/releases/download"),
     }
 
 
@@ -68,6 +71,8 @@ def download_urls(b: pins.Binary) -> tuple[str, str | None]:
         return f"{base['kube-router']}/v{b.version}/kube-router_{b.version}_linux_amd64.tar.gz", "kube-router"
     if b.module == "kine":
         return f"{base['kine']}/v{b.version}/kine-amd64", None
+    if b.module == "local-path-provisioner":
+        return f"{base['local-path-provisioner']}/v{b.version}/local-path-provisioner-amd64", None
     return (f"{base['etcd']}/v{b.version}/etcd-v{b.version}-linux-amd64.tar.gz",
             f"etcd-v{b.version}-linux-amd64/etcd")
 

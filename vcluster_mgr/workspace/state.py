@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from vcluster_mgr import errors, hostcluster, platformconfig
+from vcluster_mgr import errors, hostcluster, platformconfig, progress_events
 from vcluster_mgr.workspace import backend, jobs, stacks
 
 
@@ -67,6 +67,10 @@ def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: st
     if recorded is None:
         raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {target.name!r} in {s.backend_url}")
     stacks.check_cluster_identity(target, name, recorded, hostcluster.cluster_uid(target))
+    report = progress or (lambda _t, _m: None)
+    steps = stacks.clear_stale_locks(s, stacks.TENANT_PROJECT, name)
+    for note in steps:
+        report(tenant, progress_events.notice(note))
     ws = stacks.project_workspace(s, stacks.TENANT_PROJECT, target)
     try:
         st = auto.Stack.select(name, ws)
@@ -85,16 +89,13 @@ def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: st
             _unprotect(st)
     except auto.errors.CommandError as exc:
         raise errors.ProvisionError(f"cannot read stack {name}: {stacks.clean(exc)}") from exc
-    report = progress or (lambda _t, _m: None)
-    steps: list[str] = []
 
     def on_event(ev: auto.EngineEvent) -> None:
-        text = jobs.event_text(ev)
-        if text:
-            steps.append(text)
-            report(tenant, text)
-        elif tick := jobs.resource_tick(ev):
-            report(tenant, tick)
+        found = jobs.engine_event(ev)
+        if found is not None:
+            steps.append(found.line())
+        if found := found or jobs.resource_tick(ev):
+            report(tenant, found)
 
     try:
         stacks.destroy(st, on_event=on_event, remove=True)
