@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vcluster_mgr import toolchain
+from vcluster_mgr import errors, naming, toolchain
 from vcluster_mgr.cli import apps, environment, options, printing
 
 
@@ -104,6 +104,10 @@ def toolchain_chart(
     Example: [bold]vcm toolchain chart --version 0.36.1[/bold]
     """
     with printing.failures():
+        try:
+            naming.check_chart_version(version)
+        except ValueError as exc:
+            raise errors.UsageError(f"--version: {version!r} {exc}") from None
         typer.echo(str(toolchain.chart_dir(version)))
 
 
