@@ -18,7 +18,7 @@ def platform_apply(
     policy: options.PolicyOpt = None,
 ) -> None:
     """Provision the admission policies and the project's namespace on a host cluster (once per cluster)."""
-    from vcluster_mgr import workspace
+    from vcluster_mgr import operations
 
     with printing.failures():
         env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
@@ -27,7 +27,7 @@ def platform_apply(
         with live.Tracker("apply", {"platform": live.planned_platform(env.config.blueprint)}) as tracker:
             tracker("platform", "apply started")
             try:
-                outcome = workspace.platform_apply(env.settings, target, env.config.blueprint, progress=tracker)
+                outcome = operations.platform_apply(env.settings, target, env.config.blueprint, progress=tracker)
             except errors.VcmError as exc:
                 tracker.fail("platform", str(exc))
                 raise
