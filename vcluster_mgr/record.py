@@ -23,13 +23,12 @@ Kubernetes client.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pydantic
 import yaml
 
-from vcluster_mgr import errors, spec
+from vcluster_mgr import errors, reading, spec
 
 
 class _Part(pydantic.BaseModel):
@@ -164,9 +163,9 @@ def _spec_file_control_plane(source: object) -> dict[str, Any]:
     if not isinstance(source, str) or not source:
         return {"enabled": False}
     try:
-        doc = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
+        doc = yaml.safe_load(reading.read_text(source))
         return {"enabled": bool(((doc.get("spec") or {}).get("controlPlane") or {}).get("enabled"))}
-    except (OSError, yaml.YAMLError, AttributeError):
+    except (errors.SpecError, yaml.YAMLError, AttributeError):
         return {"enabled": False}
 
 

@@ -96,8 +96,9 @@ def verify_command(
                 else:
                     tracker.fail(tenant, f"{counts['fail']} fail, {counts['error']} error")
                 reports.append(report)
-            # the one trace verify leaves, for `vcm status` (a run of some checks is recorded as such)
-            operations.record_verify(target, report, partial=bool(check) or level != 2)
+                # the one trace verify leaves, for `vcm status`, on every tenant verified (a run of some checks
+                # is recorded as such)
+                operations.record_verify(target, report, partial=bool(check) or level != 2)
     if not printing.emit(verify.reports_data(reports, many=all_tenants), output):
         for report in reports:
             _verify_table(report)
