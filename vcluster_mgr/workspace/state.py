@@ -1,4 +1,4 @@
-"""Reading and removing what the backend holds: the tenant stacks, their outputs and objects, deletion.
+"""Reading and removing what the backend holds: tenant stacks, their records (``record.read``), objects, deletion.
 
 Deletion honours a tenant's deletion protection (Pulumi's protect flag on its namespaces) unless told to
 clear it.
