@@ -3,10 +3,11 @@
 One case per way a named file can be no file at all or too much of one, through the real ``vcm`` in a
 child process: ``/dev/zero`` (once read until the kernel killed vcm at about 23 GB, and other processes of
 the machine on the way), a FIFO (once waited on for ever), a file over the cap, and stdin, for tenant specs,
-``--policy``, ``--config`` and ``--kubeconfig``; and the platform config that was a traceback
-(``clusters: 7``). The child runs with its address space limited to 2 GiB and a timeout, so a regression
-fails the test quickly instead of hanging it or eating the machine's memory. The reading function itself
-(``vcluster_mgr.reading``) is covered below the CLI too: sizes that lie (``/proc``), links to devices.
+``--policy``, ``--config``, ``--kubeconfig``, a local chart and the state dir's passphrase file; and the
+platform config that was a traceback (``clusters: 7``). The child runs with its address space limited to
+2 GiB and a timeout, so a regression fails the test quickly instead of hanging it or eating the machine's
+memory. The reading function itself (``vcluster_mgr.reading``) is covered below the CLI too: sizes that
+lie (``/proc``), links to devices.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def _limit_memory() -> None:
 def vcm(*args: str | Path, stdin: int | None = subprocess.DEVNULL, cwd: Path | None = None
         ) -> subprocess.CompletedProcess[str]:
     """``vcm ARGS`` in a child process with bounded memory and time; no cluster, no platform config."""
-    env = {k: v for k, v in os.environ.items() if k not in ("VCM_CONFIG", "KUBECONFIG")}
+    drop = ("VCM_CONFIG", "KUBECONFIG", "VCM_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE", "VCM_STATE_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["KUBECONFIG"] = os.devnull + ".missing"  # nothing to reach; these commands must stop before
     return subprocess.run(
         [sys.executable, "-m", "vcluster_mgr", *map(str, args)],
@@ -122,6 +124,28 @@ def test_stdin_is_read_capped() -> None:
     assert (proc.returncode, proc.stdout) == (0, "OK payments (<stdin>)\n"), proc.stderr
     with open("/dev/zero", "rb") as zero:
         _refused(vcm("validate", "-", stdin=zero.fileno()), f"<stdin>: (file): is larger than {reading.MAX_BYTES}")
+
+
+@pytest.mark.timeout(TIMEOUT * 2)
+def test_a_local_chart_that_is_a_fifo_is_refused_before_helm_reads_it(tmp_path: Path) -> None:
+    """``controlPlane.chart.path`` is read by Helm inside the engine, without a bound: vcm looks first."""
+    os.mkfifo(tmp_path / "vcluster.tgz")
+    text = (REPO / "examples" / "controlplane" / "vteam.yaml").read_text()
+    text = text.replace("      version: 0.35.3 ", f"      path: {tmp_path / 'vcluster.tgz'}\n      version: 0.35.3 ")
+    (tmp_path / "vteam.yaml").write_text(text)
+    (tmp_path / "policy.yaml").write_text(f"apiVersion: vcluster-mgr.dev/v1alpha1\nkind: Policy\n"
+                                          f"allowedChartSources: [{tmp_path}]\n")
+    proc = vcm("validate", "vteam.yaml", "--policy", "policy.yaml", cwd=tmp_path)
+    _refused(proc, f"spec.controlPlane.chart.path: {tmp_path / 'vcluster.tgz'} is a FIFO")
+    (tmp_path / "vcluster.tgz").unlink()
+    (tmp_path / "vcluster.tgz").write_bytes(b"\x1f\x8b")  # an archive of a sane size: Helm's to judge
+    assert vcm("validate", "vteam.yaml", "--policy", "policy.yaml", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.timeout(TIMEOUT * 2)
+def test_a_state_dir_whose_passphrase_is_a_fifo_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "passphrase")
+    _refused(vcm("list", "--state-dir", tmp_path), f"{tmp_path / 'passphrase'}: (file): is a FIFO")
 
 
 # -- the reading function itself ------------------------------------------------------------------------

@@ -171,8 +171,27 @@ def parse_spec_text(
 
 def load_spec(path: str | Path, *, policy: policy_model.Policy | None = None) -> tenant_model.Tenant:
     """Read and check one tenant file (``-``: stdin); raises ``SpecError`` with every problem in it."""
-    source = reading.STDIN_NAME if str(path) == reading.STDIN else str(path)
-    return parse_spec_text(read_text(path), source=source, policy=policy)
+    stdin = str(path) == reading.STDIN
+    tenant = parse_spec_text(read_text(path), source=reading.STDIN_NAME if stdin else str(path), policy=policy)
+    chart = tenant.spec.control_plane.chart.path
+    if tenant.spec.control_plane.enabled and chart is not None:
+        _check_local_chart(Path.cwd() if stdin else Path(path).resolve().parent, chart, tenant.source)
+    return tenant
+
+
+def _check_local_chart(base: Path, chart: str, source: str | None) -> None:
+    """A local chart (``controlPlane.chart.path``, relative to the spec's folder) is read by Helm in the
+    engine, without a bound: one that exists must be a folder or a regular archive of a sane size (a FIFO
+    there would hang the apply). One that does not exist is left to the apply (a spec may be validated on
+    another machine than the one applying it)."""
+    where = base / chart
+    if where.is_dir():
+        return
+    try:
+        reading.check_if_present(where, limit=reading.MAX_CHART_BYTES)
+    except errors.SpecError as exc:
+        field = "spec.controlPlane.chart.path"
+        raise errors.SpecError([errors.FieldError(field, f"{where} {e.message}", source) for e in exc.errors]) from None
 
 
 def spec_files(paths: Iterable[str | Path]) -> list[Path]:
