@@ -17,8 +17,6 @@ from __future__ import annotations
 from vcluster_mgr.workspace.backend import Settings, default_state_dir, engine_env, provider_kubeconfig, settings
 from vcluster_mgr.workspace.folder import FolderOutcome, folder_up
 from vcluster_mgr.workspace.jobs import (
-    RESOURCE_DONE,
-    RESOURCE_READ,
     Outcome,
     Progress,
     StackRun,
@@ -52,8 +50,6 @@ from vcluster_mgr.workspace.state import (
 __all__ = [
     "PLATFORM_PROJECT",
     "PROJECT",
-    "RESOURCE_DONE",
-    "RESOURCE_READ",
     "TENANT_PROJECT",
     "EventCallback",
     "FolderOutcome",
