@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 import queue as queue_mod
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import managers
 from typing import Any, TypeVar
 
 from pulumi import automation as auto
 
 from vcluster_mgr import errors, platformconfig, program, progress_events
-from vcluster_mgr.workspace import backend, stacks
+from vcluster_mgr.workspace import backend, reaper, stacks
 
 T = TypeVar("T")
 
@@ -116,6 +118,10 @@ def run_stack(s: backend.Settings, tenant: str, cluster: str, action: str, event
         steps += run.notes
         st = stacks.stack(s, run.stack_name, run.program, project=stacks.TENANT_PROJECT, target=run.target,
                           exists=run.exists)
+        for note in st.notices:
+            steps.append(note)
+            if events is not None:
+                events.put((tenant, progress_events.notice(note)))
         if action == "apply":
             res = stacks.up(st, on_event=on_event)
             # the engine's op names as plain strings (OpType is a str enum)
@@ -162,9 +168,14 @@ def run_jobs(s: backend.Settings, items: Sequence[T], action: str, worker: Worke
             outcomes.append(outcome)
         return outcomes
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Manager() as manager:
+    # the helper processes die with this one (a killed vcm), and each worker's engine run with its worker
+    bound = (reaper.die_with_parent, (os.getpid(),))
+    manager = managers.SyncManager(ctx=ctx)
+    manager.start(*bound)
+    with manager:
         events = manager.Queue()
-        with ProcessPoolExecutor(max_workers=min(parallel, len(items)), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=min(parallel, len(items)), mp_context=ctx, initializer=bound[0],
+                                 initargs=bound[1]) as pool:
             pending = {pool.submit(worker, s, item, action, events): index for index, item in enumerate(items)}
             results: dict[int, Outcome] = {}
             while pending:
@@ -205,6 +216,9 @@ def platform_apply(s: backend.Settings, target: platformconfig.Target, blueprint
     st = stacks.stack(s, target.name, program.platform_program(target, blueprint, cluster_uid=cluster_uid),
                       project=stacks.PLATFORM_PROJECT, target=target, exists=exists)
     report = progress or (lambda _t, _m: None)
+    for note in st.notices:
+        report("platform", progress_events.notice(note))
+
     def on_event(ev: auto.EngineEvent) -> None:
         if found := engine_event(ev) or resource_tick(ev):
             report("platform", found)
@@ -212,4 +226,4 @@ def platform_apply(s: backend.Settings, target: platformconfig.Target, blueprint
     res = stacks.up(st, on_event=on_event)
     changes: dict[str, int] = dict(res.summary.resource_changes or {})  # type: ignore[arg-type]  # str enum keys
     return Outcome("platform", target.name, "apply", True, changes,
-                   round(time.monotonic() - started, 2))
+                   round(time.monotonic() - started, 2), steps=list(st.notices))

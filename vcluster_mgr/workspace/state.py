@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from vcluster_mgr import errors, platformconfig, record
+from vcluster_mgr import errors, platformconfig, progress_events, record
 from vcluster_mgr.workspace import backend, jobs, stacks
 
 
@@ -71,6 +71,10 @@ def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: st
     """
     started = time.monotonic()
     name = stacks.tenant_stack_name(target.name, tenant)
+    report = progress or (lambda _t, _m: None)
+    steps = stacks.clear_stale_locks(s, stacks.TENANT_PROJECT, name)
+    for note in steps:
+        report(tenant, progress_events.notice(note))
     ws = stacks.project_workspace(s, stacks.TENANT_PROJECT, target)
     try:
         st = auto.Stack.select(name, ws)
@@ -89,8 +93,6 @@ def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: st
             _unprotect(st)
     except auto.errors.CommandError as exc:
         raise errors.ProvisionError(f"cannot read stack {name}: {stacks.clean(exc)}") from exc
-    report = progress or (lambda _t, _m: None)
-    steps: list[str] = []
 
     def on_event(ev: auto.EngineEvent) -> None:
         found = jobs.engine_event(ev)
