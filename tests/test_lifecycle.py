@@ -6,6 +6,8 @@ is_expired, which is never true without a readable expiry; generated names (DNS-
 tenant names); select_expired, which never picks a record without expiresAt (a Hypothesis property too);
 the Go durations the vcluster chart wants; and ephemeral copies of every example spec (renamed_copy), whose
 references to the tenant's own namespaces follow the new name.
+tenant names); select_expired over tenant records, which never picks one without a readable expiry (a
+Hypothesis property too); and the Go durations the vcluster chart wants.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vcluster_mgr import errors, kube, lifecycle, naming, spec
+from vcluster_mgr import errors, kube, lifecycle, naming, record, spec
 
 REPO = Path(__file__).resolve().parent.parent
 PAYMENTS = yaml.safe_load((REPO / "examples" / "tenants" / "payments.yaml").read_text())
@@ -188,7 +190,7 @@ def test_longest_prefix_fits() -> None:
 
 
 def test_select_expired_picks_only_dated_expired_records_oldest_first() -> None:
-    records: list[Any] = [
+    outputs: list[dict[str, Any]] = [
         {"tenant": "ci-new", "cluster": "east", "expiresAt": "2025-01-02T05:00:00Z"},
         {"tenant": "ci-b", "cluster": "west", "expiresAt": "2025-01-02T01:00:00Z"},
         {"tenant": "payments", "cluster": "east"},
@@ -197,11 +199,11 @@ def test_select_expired_picks_only_dated_expired_records_oldest_first() -> None:
         {"tenant": "ci-a", "cluster": "east", "expiresAt": "20250102T010000Z"},
         {"tenant": "ci-c", "cluster": "east", "expiresAt": "2025-01-01T00:00:00Z"},
         {"tenant": "ci-now", "cluster": "east", "expiresAt": "2025-01-02T03:04:05Z"},
-        "not a record",
     ]
+    records = [record.read(o) for o in outputs]
     picked = lifecycle.select_expired(records, NOW)
-    assert [r["tenant"] for r in picked] == ["ci-c", "ci-a", "ci-b", "ci-now"]
-    assert all(r is next(x for x in records if x is r) for r in picked), "the records themselves are returned"
+    assert [r.tenant for r in picked] == ["ci-c", "ci-a", "ci-b", "ci-now"]
+    assert all(any(r is x for x in records) for r in picked), "the records themselves are returned"
 
 
 def test_select_expired_of_nothing() -> None:
@@ -216,9 +218,11 @@ expiries = st.one_of(
     st.datetimes().map(lambda d: d.isoformat()),
 )
 records = st.lists(
-    st.fixed_dictionaries(
-        {"tenant": st.text(max_size=10), "cluster": st.one_of(st.none(), st.text(max_size=10))},
-        optional={"expiresAt": expiries},
+    st.builds(
+        record.TenantRecord,
+        tenant=st.text(max_size=10),
+        cluster=st.text(max_size=10),
+        expires_at=expiries,
     ),
     max_size=15,
 )
@@ -227,13 +231,13 @@ records = st.lists(
 @settings(max_examples=200, deadline=None)
 @given(records=records, now=st.datetimes(timezones=st.just(UTC)))
 def test_select_expired_never_picks_a_record_without_a_readable_past_expiry(
-    records: list[dict[str, Any]], now: datetime
+    records: list[record.TenantRecord], now: datetime
 ) -> None:
     picked = lifecycle.select_expired(records, now)
-    for record in picked:
-        assert isinstance(record.get("expiresAt"), str)
-        assert lifecycle.parse_expiry(record["expiresAt"]) <= now
-    expected = [r for r in records if lifecycle.is_expired(r.get("expiresAt"), now)]
+    for found in picked:
+        assert isinstance(found.expires_at, str)
+        assert lifecycle.parse_expiry(found.expires_at) <= now
+    expected = [r for r in records if lifecycle.is_expired(r.expires_at, now)]
     assert sorted(map(id, picked)) == sorted(map(id, expected))
 
 

@@ -15,7 +15,7 @@ import secrets
 import string
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from vcluster_mgr import kube, naming, spec
 
@@ -118,22 +118,31 @@ def unique_name(prefix: str, *, rng: Chooser | None = None) -> str:
     return name
 
 
-def select_expired(records: Iterable[Mapping[str, Any]], now: datetime) -> list[Mapping[str, Any]]:
-    """The records whose ``expiresAt`` is at or before ``now``, oldest first (then by cluster and tenant).
+class Expiring(Protocol):
+    """What ``select_expired`` reads of a tenant: ``record.TenantRecord`` fits."""
 
-    A record is a mapping with ``tenant``, ``cluster`` and ``expiresAt`` (an annotation or label value).
-    Records without ``expiresAt``, with an unreadable one, or that are not mappings are never selected.
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def cluster(self) -> str: ...
+    @property
+    def expires_at(self) -> str | None: ...
+
+
+E = TypeVar("E", bound=Expiring)
+
+
+def select_expired(records: Iterable[E], now: datetime) -> list[E]:
+    """The records whose ``expires_at`` (an annotation or label value) is at or before ``now``, oldest first
+    (then by cluster and tenant). Records without one, or with one that cannot be read, are never selected.
     """
     now = _utc(now)
-    picked: list[tuple[datetime, str, str, int, Mapping[str, Any]]] = []
-    for index, record in enumerate(records):
-        if not isinstance(record, Mapping):
-            continue
-        raw = record.get("expiresAt")
+    picked: list[tuple[datetime, str, str, int, E]] = []
+    for index, found in enumerate(records):
+        raw = found.expires_at
         if not isinstance(raw, str) or not is_expired(raw, now):
             continue
-        key = (parse_expiry(raw), str(record.get("cluster") or ""), str(record.get("tenant") or ""), index)
-        picked.append((*key, record))
+        picked.append((parse_expiry(raw), found.cluster or "", found.tenant or "", index, found))
     picked.sort(key=lambda item: item[:4])
     return [item[4] for item in picked]
 

@@ -51,7 +51,7 @@ def ephemeral_create(
     """Create a tenant with a unique name that expires after --ttl.
 
     The expiry is recorded on its namespaces and its stack; `vcm gc` deletes it after."""
-    from vcluster_mgr import controlplane_health, hostcluster, workspace
+    from vcluster_mgr import controlplane_health, hostcluster, operations
 
     # everything the command line gives is checked before anything is touched
     if kubeconfig_out:
@@ -76,9 +76,10 @@ def ephemeral_create(
     tenant = spec.parse_spec(data, source=str(path) if path else None, policy=env.config.blueprint.policy)
     moment = lifecycle.expiry(tenant, lifecycle.utc_now())
     expires_at = lifecycle.format_expiry(moment) if moment else None
-    job = workspace.Job(tenant, env.config.target_for(tenant), env.config.blueprint, expires_at)
-    with live.Tracker("apply", live.planned_resources([job])) as tracker:
-        outcome = workspace.run_jobs(env.settings, [job], "apply", progress=tracker)[0]
+    job = operations.Job(tenant, env.config.target_for(tenant), env.config.blueprint, expires_at)
+    work = operations.prepare([job], "apply")
+    with live.Tracker("apply", live.planned_resources(work)) as tracker:
+        outcome = operations.run(env.settings, work, "apply", progress=tracker)[0]
     if not outcome.ok:
         environment.summary([outcome], printing.OutputFormat.table, "ephemeral")
         raise typer.Exit(1)
@@ -169,31 +170,26 @@ def gc(
     except ValueError as exc:
         raise errors.UsageError(f"--now: {exc}") from None
     env = environment.env(access)
-    records = []
     rows = workspace.list_tenant_stacks(env.settings)
-    for row in rows:
-        outputs = workspace.tenant_outputs(env.settings, row["cluster"], row["tenant"])
-        records.append({"tenant": row["tenant"], "cluster": row["cluster"], "expiresAt": outputs.get("expiresAt")})
+    records = [workspace.tenant_record(env.settings, row["cluster"], row["tenant"]) for row in rows]
     expired = lifecycle.select_expired(records, moment)
     outcomes = []
     if not dry_run and expired:
         # the resources of each stack, less its two engine resources (the stack and the provider)
         planned = {r["tenant"]: max(r["resources"] - 2, 0) if r["resources"] else None for r in rows}
-        with live.Tracker("delete", {rec["tenant"]: planned.get(rec["tenant"]) for rec in expired}) as tracker:
+        with live.Tracker("delete", {rec.tenant: planned.get(rec.tenant) for rec in expired}) as tracker:
             for rec in expired:
                 try:
                     outcome = live.delete(
-                        tracker, env.settings, env.config.target(rec["cluster"]), rec["tenant"], unprotect=unprotect
+                        tracker, env.settings, env.config.target(rec.cluster), rec.tenant, unprotect=unprotect
                     )
                 except errors.ProtectedError as exc:
-                    outcome = workspace.Outcome(
-                        rec["tenant"], rec["cluster"], "delete", False, {}, 0.0, error=str(exc)
-                    )
+                    outcome = workspace.Outcome(rec.tenant, rec.cluster, "delete", False, {}, 0.0, error=str(exc))
                 outcomes.append(outcome)
     data = {
         "now": lifecycle.format_expiry(moment),
         "dryRun": dry_run,
-        "expired": [dict(r) for r in expired],
+        "expired": [{"tenant": r.tenant, "cluster": r.cluster, "expiresAt": r.expires_at} for r in expired],
         "kept": len(records) - len(expired),
         "deleted": [o.tenant for o in outcomes if o.ok],
         "failed": [o.tenant for o in outcomes if not o.ok],
@@ -202,7 +198,7 @@ def gc(
         verb = "would delete" if dry_run else "deleted"
         printing.err.print(
             f"{len(expired)} expired of {len(records)} tenant(s); {verb}: "
-            + (", ".join(r["tenant"] for r in expired) or "none")
+            + (", ".join(r.tenant for r in expired) or "none")
         )
         if outcomes:
             environment.summary(outcomes, printing.OutputFormat.table, "gc")
