@@ -96,19 +96,18 @@ def toolchain_status(
 def toolchain_chart(
     version: Annotated[str, typer.Option(help="The vcluster chart version.")] = toolchain.VCLUSTER_VERSION,
 ) -> None:
-    """Print the path of the vcluster chart as a local directory, taken from vcluster's Go module.
+    """Print the vcluster chart's directory, from vcluster's Go module.
 
     For clusters that cannot reach https://charts.loft.sh: give the path as spec.controlPlane.chart.path
     (and allow it in the policy's allowedChartSources).
 
     Example: [bold]vcm toolchain chart --version 0.36.1[/bold]
     """
-    with printing.failures():
-        try:
-            naming.check_chart_version(version)
-        except ValueError as exc:
-            raise errors.UsageError(f"--version: {version!r} {exc}") from None
-        typer.echo(str(toolchain.chart_dir(version)))
+    try:
+        naming.check_chart_version(version)
+    except ValueError as exc:
+        raise errors.UsageError(f"--version: {version!r} {exc}") from None
+    typer.echo(str(toolchain.chart_dir(version)))
 
 
 @apps.toolchain_app.command("env")
