@@ -16,7 +16,8 @@ Covered, each property with a twin that weakens it and sees it fail:
   quota, with the LimitRange's defaults, restricted Pod Security and the tenant's nodeSelector; a pod over the
   tenant's limits is refused by the host and the refusal shows inside (a SyncError event on the virtual pod) and
   in ``vcm status``; the same pod within the limits runs; a pod breaking restricted Pod Security is refused inside;
-- DNS inside resolves the virtual cluster's own Services (and not the host's);
+- DNS inside resolves the virtual cluster's own Services (and not the host's), and names outside through the
+  node's resolver, carried by ``vcm-allow-control-plane-dns`` (twin: without it they fail);
 - ``kubectl logs`` and ``exec`` inside work under strict isolation, carried by ``vcm-allow-control-plane`` alone
   (the syncer's way to the host API): without it ``exec`` is refused;
 - traffic: another tenant's pods reach neither the virtual cluster's workloads nor its API, and its workloads
@@ -24,7 +25,8 @@ Covered, each property with a twin that weakens it and sees it fail:
 - ``vcm apply`` fails clearly when the host refuses the control plane's pods;
 - the CI flow: ``vcm ephemeral create --wait --kubeconfig-out`` of a tenant with a control plane, a workload
   applied inside and Ready, ``vcm ephemeral delete``; and ``vcm gc`` of an expired one, the rest kept;
-- ``vcm delete`` leaves no namespace, PVC, synced object, CSR or secret behind.
+- ``vcm delete`` completes (the claim's protection finalizer lifted) and leaves no namespace, PVC, volume or its
+  directory, synced object, CSR or secret behind.
 
 Runs on the node cluster (one per machine).
 """
@@ -34,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ import pytest
 import yaml
 
 from vcluster_mgr import toolchain, traffic
+from vcluster_mgr.localnode import node as localnode
 
 from .conftest import small_tenant
 from .real_control_plane import RealControlPlane
@@ -215,6 +219,31 @@ def test_twin_a_service_the_virtual_cluster_does_not_have_does_not_resolve(workl
     assert cp.host("get", "svc", cp.name, "-n", cp.namespace).returncode == 0
     looked_up = _exec(cp, "nslookup", f"{cp.name}.{cp.namespace}.svc.cluster.local")
     assert looked_up.returncode != 0 or "NXDOMAIN" in looked_up.stdout + looked_up.stderr, looked_up
+
+
+UPSTREAM_NAME = f"upstream.{localnode.NODE_DNS_ZONE}"
+
+
+def _resolves_upstream(cp: RealControlPlane) -> bool:
+    looked_up = _exec(cp, "timeout", "5", "nslookup", UPSTREAM_NAME)
+    return looked_up.returncode == 0 and localnode.BRIDGE_IP in looked_up.stdout.split("Name:", 1)[-1]
+
+
+def test_inside_names_outside_the_cluster_resolve_through_the_virtual_coredns(workload: RealControlPlane) -> None:
+    # the node's resolver answers this name only: the virtual CoreDNS forwards to it (dnsPolicy Default)
+    _wait(lambda: _resolves_upstream(workload), 60, f"{UPSTREAM_NAME} resolves inside")
+    coredns = _synced(workload, "vcluster.loft.sh/namespace=kube-system")
+    assert len(coredns) == 1 and coredns[0]["spec"]["dnsPolicy"] == "Default", coredns
+    container = coredns[0]["spec"]["containers"][0]
+    assert container["imagePullPolicy"] == "Always" and container["image"] == workload.node["images"]["coredns"]
+
+
+def test_twin_without_the_dns_rule_names_outside_fail_inside(workload: RealControlPlane) -> None:
+    # kube-router lets flows it admitted go on after the rule is gone; CoreDNS's forward plugin expires its
+    # upstream connections after 10 s unused, so new flows come within the wait
+    with policy_removed(workload, "vcm-allow-control-plane-dns"):
+        _wait(lambda: not _resolves_upstream(workload), 120, "upstream names stop resolving")
+    _wait(lambda: _resolves_upstream(workload), 90, "upstream names resolve again")
 
 
 def test_kubectl_logs_and_exec_inside_work_under_strict_isolation(workload: RealControlPlane) -> None:
@@ -495,8 +524,15 @@ def _left(cp: RealControlPlane, kind: str, *flags: str) -> list[str]:
 
 def test_zz_delete_leaves_nothing_behind(workload: RealControlPlane) -> None:
     cp = workload
+    pvcs = _json(cp.host("get", "pvc", "-n", cp.namespace, "-o", "json"))["items"]
+    assert len(pvcs) == 1 and "kubernetes.io/pvc-protection" in pvcs[0]["metadata"]["finalizers"], pvcs
+    pv = _json(cp.host("get", "pv", pvcs[0]["spec"]["volumeName"], "-o", "json"))
+    data = Path(pv["spec"]["hostPath"]["path"])  # the provisioner's directory, under the cluster's own folder
+    assert data.is_dir() and str(data).startswith(str(cp.cluster.dir)), data
+    started = time.monotonic()
     code, out, err = cp.vcm("delete", cp.name, "--yes")
     assert code == 0, out + err
+    assert time.monotonic() - started < 240  # the claim's protection finalizer is lifted by its controller
     _wait(lambda: cp.namespaces_gone([cp.namespace, f"{cp.name}-apps"]), 180, "its namespaces gone")
     prefix = f"{cp.name}-"
     for kind in ("pods", "secrets", "pvc", "configmaps", "services"):
@@ -506,6 +542,7 @@ def test_zz_delete_leaves_nothing_behind(workload: RealControlPlane) -> None:
     _wait(lambda: not [pv for pv in _json(cp.host("get", "pv", "-o", "json"))["items"]
                        if (pv["spec"].get("claimRef") or {}).get("namespace", "").startswith(prefix)],
           90, "its PersistentVolume gone")
+    _wait(lambda: not data.exists(), 30, f"{data} removed")
     csrs = _json(cp.host("get", "csr", "-o", "json"))["items"]
     assert [c["metadata"]["name"] for c in csrs if cp.name in c["spec"].get("username", "") + c["metadata"]["name"]
             ] == []
