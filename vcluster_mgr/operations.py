@@ -130,20 +130,32 @@ def expiry_of(job: Job, recorded: record.TenantRecord | None, now: datetime.date
     return lifecycle.format_expiry(moment) if moment else None
 
 
+def data_kept(rendered: program.Rendered, was: record.ControlPlane, asleep: bool) -> bool:
+    """Whether applying ``rendered`` (``asleep`` or not) leaves alone the pod that holds the data of a control plane
+    recorded as ``was``: its data digest unchanged (with ``backingStore: etcd``, the etcd's values only), or, for a
+    record written before data digests, all its values unchanged. Pure: the guard's decision, tested offline."""
+    if was.data_digest:
+        return rendered.data_digest(asleep=asleep) == was.data_digest
+    return rendered.values_digest(asleep=asleep) == was.values_digest
+
+
 def check_data_kept(job: Job, rendered: program.Rendered, recorded: record.TenantRecord | None,
                     asleep: bool) -> None:
-    """Refuse to update the Helm release of a control plane that keeps its data in an emptyDir: the pod may
-    restart, the virtual cluster would come back empty, and its syncer would then delete the tenant's host pods."""
+    """Refuse to update the Helm release of a control plane that keeps its data in an emptyDir when the update may
+    restart the pod that holds it (the control plane's, or etcd's with ``backingStore: etcd``): the virtual cluster
+    would come back empty, and its syncer would then delete the tenant's host pods."""
     cp = job.tenant.spec.control_plane
-    before = recorded.control_plane.values_digest if recorded is not None else None
-    if not cp.enabled or cp.persistence.enabled or not before or job.allow_data_loss:
+    was = recorded.control_plane if recorded is not None else None
+    if not cp.enabled or cp.persistence.enabled or was is None or not was.values_digest or job.allow_data_loss:
         return
-    if rendered.values_digest(asleep=asleep) != before:
+    if not data_kept(rendered, was, asleep):
+        holder = "its etcd's pod" if program.etcd_deployed((rendered.control_plane or {}).get("values", {})) \
+            else "its pod"
         raise errors.ProvisionError(
             f"refusing to change the control plane of {job.tenant.name}: it has no persistence "
-            "(spec.controlPlane.persistence.enabled: false), so the new Helm values may restart its pod and the "
-            "virtual cluster would come back EMPTY (and its syncer would then delete the tenant's host pods). "
-            "Enable persistence, or rerun with --allow-data-loss")
+            f"(spec.controlPlane.persistence.enabled: false), so the new Helm values may restart {holder}, which "
+            "holds its data, and the virtual cluster would come back EMPTY (and its syncer would then delete the "
+            "tenant's host pods). Enable persistence, or rerun with --allow-data-loss")
 
 
 def check(s: workspace.Settings, item: Prepared, action: str) -> Checked:
