@@ -11,7 +11,9 @@
 What apply checks before the engine runs, in this order (``check``): the host cluster's identity against the
 one the stack recorded; that no one else owns the tenant's namespaces (plan too); the expiry (kept from the
 record, else now + ttl); asleep or awake (kept from the record unless asked); the data-loss guard (a control
-plane without persistence whose Helm values change); the control plane's kubeconfig, if it wrote one yet.
+plane without persistence whose values change what holds its data, ``check_data_kept``); what changes of the control
+plane's chart and images against the last apply, as a note (plan too: an upgrade is named before it is made); the
+control plane's kubeconfig, if it wrote one yet.
 Delete checks the identity too (``delete_tenant``), as does the platform's apply (``platform_apply``).
 
 Also ``status`` (one tenant as the state, the history and the cluster show it now), ``verify_tenant`` and
@@ -158,6 +160,44 @@ def check_data_kept(job: Job, rendered: program.Rendered, recorded: record.Tenan
             "tenant's host pods). Enable persistence, or rerun with --allow-data-loss")
 
 
+def _release_summary(release: dict[str, Any]) -> dict[str, str]:
+    """What a user reads of a control plane release: its chart version and source, the syncer and distro images."""
+    chart, cp = release["chart"], release["values"].get("controlPlane", {})
+    image = cp.get("statefulSet", {}).get("image", {})
+    k8s = cp.get("distro", {}).get("k8s", {})
+    source = next((f"{kind} {chart[kind]}" for kind in ("path", "repository", "oci") if chart.get(kind)), "")
+    return {"chart": str(chart.get("version") or "?"), "source": source,
+            "syncer image": f"{image.get('repository', '?')}:{image.get('tag') or chart.get('version')}",
+            "Kubernetes": str(k8s.get("version") or (k8s.get("image") or {}).get("tag") or "the chart's default")}
+
+
+def control_plane_changes(job: Job, rendered: program.Rendered, recorded: record.TenantRecord | None) -> list[str]:
+    """What applying ``rendered`` changes of the control plane's chart and images against what was last applied
+    (rendered again from the recorded spec and policy), as one note: ``vcm plan`` says an upgrade before it is made.
+    Nothing when there is no earlier apply to compare with, or it can no longer be rendered."""
+    new = rendered.release()
+    if new is None or recorded is None or not recorded.control_plane.enabled:
+        return []
+    try:
+        tenant, policy = recorded.applied_tenant(), recorded.applied_policy()
+        if tenant is None:
+            return []
+        was = program.control_plane_args(tenant, platformconfig.Blueprint(policy or job.blueprint.policy,
+                                                                         job.blueprint.templates_dir))
+    except errors.VcmError:
+        return []
+    if was is None:
+        return []
+    before, after = _release_summary(was), _release_summary(new)
+    changed = [f"{key} {before[key]} -> {after[key]}" for key in ("chart", "syncer image", "Kubernetes")
+               if before[key] != after[key]]
+    if before["source"] != after["source"] and before["chart"] == after["chart"]:
+        changed.append(f"chart source {before['source']} -> {after['source']}")
+    if not changed:
+        return []
+    return ["control plane: " + ", ".join(changed) + " (its pod is replaced)"]
+
+
 def check(s: workspace.Settings, item: Prepared, action: str) -> Checked:
     """Every check and look-up before the engine runs one tenant's stack (the order is the module's)."""
     job = item.job
@@ -175,10 +215,12 @@ def check(s: workspace.Settings, item: Prepared, action: str) -> Checked:
         check_data_kept(job, item.rendered, recorded, asleep)
     kubeconfig: str | None = None
     notes: tuple[str, ...] = ()
+    if action in ("apply", "plan") and item.rendered is not None:
+        notes += tuple(control_plane_changes(job, item.rendered, recorded))
     if job.tenant.spec.control_plane.enabled and action == "apply":
         kubeconfig = hostcluster.control_plane_kubeconfig(job.target, job.tenant)
         if kubeconfig is None:
-            notes = ("control plane: its kubeconfig Secret does not exist yet (the virtual cluster writes it once "
+            notes += ("control plane: its kubeconfig Secret does not exist yet (the virtual cluster writes it once "
                      "running); `vcm kubeconfig` waits for it",)
     return Checked(recorded, uid, expires_at, asleep, kubeconfig, notes)
 

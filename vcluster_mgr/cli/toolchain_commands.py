@@ -79,7 +79,8 @@ def toolchain_status(
         bool, typer.Option("--conformance", help="Also the conformance kit built on demand (ensure --conformance).")
     ] = False,
     upgrade_from: Annotated[
-        bool, typer.Option("--upgrade-from", help="Also the syncer the upgrade test starts from (ensure --upgrade-from).")
+        bool,
+        typer.Option("--upgrade-from", help="Also the syncer the upgrade test starts from (ensure --upgrade-from)."),
     ] = False,
 ) -> None:
     """List each binary, its version and source (exit 1 if missing).
