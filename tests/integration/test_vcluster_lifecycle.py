@@ -34,7 +34,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from vcluster_mgr import localcluster, render, toolchain, traffic
+from vcluster_mgr import localcluster, render, toolchain, traffic, workspace
 from vcluster_mgr.localnode import images
 from vcluster_mgr.localnode import node as localnode
 
@@ -46,11 +46,11 @@ UP = 420
 class Env:
     """The node cluster, a state dir of its own, and ``vcm``/``kubectl`` as a user runs them."""
 
-    def __init__(self, cluster: localcluster.Cluster, folder: Path) -> None:
+    def __init__(self, cluster: localcluster.Cluster, state: Path, folder: Path) -> None:
         api = config.new_client_from_config(str(cluster.kubeconfig))
         self.core, self.apps = client.CoreV1Api(api), client.AppsV1Api(api)
         self.cluster, self.folder = cluster, folder
-        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "VCM_STATE_DIR": str(folder / "state")}
+        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "VCM_STATE_DIR": str(state)}
         node = cluster.node
         assert node is not None
         self.registry = str(node["registry"])
@@ -131,11 +131,14 @@ def _wait(probe: Callable[[], object], seconds: float, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def env(node_cluster: localcluster.Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(node_cluster: localcluster.Cluster, node_engine_settings: workspace.Settings,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     if not (toolchain.bin_dir() / toolchain.VCLUSTER_UPGRADE_FROM.name).exists():
         pytest.fail(f"the vcluster {OLD} syncer is not built: run `vcm toolchain ensure --upgrade-from` (make test "
                     "does) before the node starts")
-    e = Env(node_cluster, tmp_path_factory.mktemp("vcluster-life"))
+    # the node cluster's one state (its platform stack is shared with the other node tests: applying it again
+    # changes nothing)
+    e = Env(node_cluster, node_engine_settings.state_dir, tmp_path_factory.mktemp("vcluster-life"))
     code, out, err = e.vcm("platform", "apply", "--yes")
     assert code == 0, out + err
     made: list[str] = []
