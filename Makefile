@@ -30,7 +30,7 @@ object-store: toolchain
 conformance: toolchain
 	$(VCM) toolchain ensure --conformance
 
-# the vcluster syncer a control plane is upgraded from in tests/integration/test_vcluster_lifecycle.py (built before
+# the vcluster syncer a control plane is upgraded from in the upgrade test on the node (built before
 # any node starts: the node writes its image when the binary is there; with 0.36.1's build cache warm it compiles
 # vcluster's own packages only)
 upgrade-from: toolchain
