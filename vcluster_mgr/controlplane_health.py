@@ -11,8 +11,14 @@ records INSIDE the virtual cluster (on the virtual object the host refused: a po
 read too, through the virtual cluster's own kubeconfig, when this machine reaches its API (``vcm kubeconfig``);
 when it does not, ``inside`` says so.
 
-A control plane pod is Ready when its readiness probe, ``/readyz`` of the virtual API server through the syncer on
-port 8443, answers: a ready control plane is a virtual API that answers.
+Ready means the virtual API answers where its users reach it: once the control plane's pods are Ready (their
+readiness probe is the virtual API server's ``/readyz`` through the syncer on port 8443, asked by the kubelet),
+``/readyz`` is asked again through the kubeconfig ``vcm kubeconfig`` hands out (the Service's ClusterIP from a node,
+an Ingress or a LoadBalancer), with the virtual cluster's own credentials. When this machine does not reach that
+address (a port-forward is needed), the pods' readiness stands alone and ``inside`` says why.
+
+Of the syncer's ``SyncError`` events inside, the write conflicts it retries by itself (``the object has been
+modified``: the host changed the object between its read and its write) are left out: they are no refusal.
 """
 
 from __future__ import annotations
@@ -48,6 +54,9 @@ class Health:
     problems: list[dict[str, Any]]
     #: what was read inside the virtual cluster: "read", or why not ("not up", "not reachable from here: ...")
     inside: str = "not read"
+    #: the virtual API's own ``/readyz`` through the kubeconfig handed out: True, False (it answered not ready,
+    #: or refused), None (not asked: the control plane is not up, or this machine does not reach it)
+    virtual_api_ready: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -58,6 +67,8 @@ class Health:
         text = (f"{'ready' if self.ready else 'NOT ready'}: {sum(p['ready'] for p in cp)}/{self.replicas or 0} "
                 f"control plane pod(s) ready (the virtual API answering), "
                 f"{sum(p['ready'] for p in synced)}/{len(synced)} synced pod(s) ready")
+        if self.virtual_api_ready is not None:
+            text += f", virtual API /readyz {'ok' if self.virtual_api_ready else 'NOT ok'}"
         if self.problems:
             text += "; " + "; ".join(f"{p['reason']} {p['object']}: {p['message']}" for p in self.problems[:5])
         return text
@@ -137,37 +148,60 @@ def read(target: platformconfig.Target, tenant: spec.Tenant) -> Health:
     cp_ready = sum(1 for p in pods if p["kind"] == "controlPlane" and p["ready"])
     ready = (replicas is not None and cp_ready >= replicas
              and all(bool(p["ready"]) for p in pods if p["kind"] != "controlPlane"))
-    inside = "not up"
+    inside, virtual_api_ready = "not up", None
     if replicas and cp_ready:
-        inside, found = _sync_errors_inside(target, tenant)
+        inside, virtual_api_ready, found = _read_inside(target, tenant)
         problems += found
-    return Health(ready, replicas, pods, problems, inside)
+        ready = ready and virtual_api_ready is not False
+    return Health(ready, replicas, pods, problems, inside, virtual_api_ready)
 
 
-def _sync_errors_inside(target: platformconfig.Target, tenant: spec.Tenant) -> tuple[str, list[dict[str, Any]]]:
-    """("read", the SyncError events inside the virtual cluster), or (why they could not be read, [])."""
+#: what a SyncError message says when the syncer's write met a newer version of the object: it retries by itself
+RETRIED_CONFLICT = "the object has been modified"
+
+
+def sync_problems(events: list[Any]) -> list[dict[str, Any]]:
+    """The SyncError events recorded inside the virtual cluster as problems, oldest first, without the write
+    conflicts the syncer retries by itself. Pure."""
+    return [{"reason": ev.reason, "message": (ev.message or "").strip(), "count": ev.count or 1,
+             "object": (f"virtual {ev.involved_object.kind}/{ev.involved_object.namespace}/"
+                        f"{ev.involved_object.name}" if ev.involved_object else "virtual ?")}
+            for ev in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time))
+            if RETRIED_CONFLICT not in (ev.message or "")]
+
+
+def _read_inside(target: platformconfig.Target, tenant: spec.Tenant
+                 ) -> tuple[str, bool | None, list[dict[str, Any]]]:
+    """(what was read inside, the virtual API's ``/readyz``, the SyncError problems), through the virtual cluster's
+    kubeconfig as ``vcm kubeconfig`` hands it out."""
     try:
         text = hostcluster.control_plane_kubeconfig(target, tenant)
     except errors.VcmError as exc:
-        return f"not read: {exc}", []
+        return f"not read: {exc}", None, []
     if text is None:
-        return "not read: its kubeconfig Secret does not exist yet", []
+        return "not read: its kubeconfig Secret does not exist yet", None, []
     try:
         api = config.new_client_from_config_dict(yaml.safe_load(text))  # type: ignore[no-untyped-call]
     except (config.ConfigException, ValueError, TypeError) as exc:
-        return f"not read: {exc}", []
+        return f"not read: {exc}", None, []
     try:
-        events = client.CoreV1Api(api).list_event_for_all_namespaces(
-            field_selector="type=Warning,reason=SyncError", _request_timeout=5).items
-    except (ApiException, HTTPError, OSError) as exc:
-        return f"not reachable from here: {getattr(exc, 'reason', None) or exc}", []
+        try:
+            method, url, headers, _, _ = api.param_serialize("GET", "/readyz", auth_settings=["BearerToken"])
+            answer = api.call_api(method, url, header_params=headers, _request_timeout=5)
+            answer.read()
+        except (ApiException, HTTPError, OSError) as exc:
+            return f"not reachable from here: {getattr(exc, 'reason', None) or exc}", None, []
+        if answer.status != 200:  # it answered: not ready, or our credentials refused
+            body = (answer.data or b"").decode(errors="replace").strip()[:200]
+            return f"read: /readyz answered {answer.status} {body}", False, []
+        try:
+            events = client.CoreV1Api(api).list_event_for_all_namespaces(
+                field_selector="type=Warning,reason=SyncError", _request_timeout=5).items
+        except (ApiException, HTTPError, OSError) as exc:
+            return f"not read: its events: {getattr(exc, 'reason', None) or exc}", True, []
     finally:
         api.close()
-    found = [{"reason": ev.reason, "message": (ev.message or "").strip(), "count": ev.count or 1,
-              "object": (f"virtual {ev.involved_object.kind}/{ev.involved_object.namespace}/"
-                         f"{ev.involved_object.name}" if ev.involved_object else "virtual ?")}
-             for ev in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time))]
-    return "read", found
+    return "read", True, sync_problems(events)
 
 
 def wait(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float,
@@ -176,8 +210,9 @@ def wait(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float,
     (the caller decides what a not-ready one means). Says once what it waits for."""
     deadline = time.monotonic() + timeout
     if progress:
-        progress(f"waiting up to {timeout:.0f}s for the control plane of {tenant.name}: its pods Ready (the virtual "
-                 f"API answering) and every pod it synced Ready, in {tenant.namespace_names()[0]}")
+        progress(f"waiting up to {timeout:.0f}s for the control plane of {tenant.name}: its pods Ready, the virtual "
+                 f"API's /readyz answering through its kubeconfig, and every pod it synced Ready, in "
+                 f"{tenant.namespace_names()[0]}")
     while True:
         health = read(target, tenant)
         if health.ready or time.monotonic() >= deadline:

@@ -102,6 +102,8 @@ def test_apply_waited_for_the_virtual_api_and_status_says_ready(real_control_pla
     assert any(str(s).startswith("control plane: ready") for s in steps), steps  # type: ignore[attr-defined]
     health = _status(cp)
     assert health["ready"] is True and health["replicas"] == 1, health
+    # read inside, through the kubeconfig vcm hands out: the virtual API's own /readyz, and its events
+    assert health["virtual_api_ready"] is True and health["inside"] == "read", health
     assert [p["kind"] for p in health["pods"]].count("controlPlane") == 1
     # with persistence the chart makes a StatefulSet and a PVC on the node's default StorageClass
     pvc = _json(cp.host("get", "pvc", "-n", cp.namespace, "-o", "json"))["items"]
@@ -288,6 +290,8 @@ def test_a_pod_over_the_tenants_limits_is_refused_and_it_shows_inside_and_in_sta
         health = _status(cp)
         assert health["inside"] == "read", health
         assert any(p["reason"] == "SyncError" and "big" in p["object"] for p in health["problems"]), health
+        # the write conflicts the syncer retries by itself are no problem of the tenant's
+        assert not [p for p in health["problems"] if "has been modified" in p["message"]], health
     finally:
         cp.kubectl("delete", "pod", "big", "--wait=false")
 
