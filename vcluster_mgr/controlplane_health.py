@@ -16,11 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
-
-from vcluster_mgr import errors, hostcluster, naming, platformconfig, spec
+from vcluster_mgr import cluster, naming, platformconfig, spec
 
 #: event reasons that mean something of the control plane is being refused or cannot start
 PROBLEM_REASONS = ("FailedCreate", "SyncError", "FailedScheduling", "BackOff", "Failed", "FailedMount")
@@ -58,32 +54,22 @@ def _ready(pod: Any) -> bool:
                 and any(c.type == "Ready" and c.status == "True" for c in status.conditions or []))
 
 
-def read(target: platformconfig.Target, tenant: spec.Tenant) -> Health:
+def read(conn: cluster.Connection, tenant: spec.Tenant) -> Health:
     """The control plane's health now (four reads of the tenant's first namespace)."""
     release = naming.control_plane_release(tenant.name)
     namespace = tenant.namespace_names()[0]
-    api = hostcluster.api_client(target)
-    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
-    try:
-        try:
-            sts = apps.read_namespaced_stateful_set(release, namespace, _request_timeout=15)
-            replicas: int | None = int(sts.spec.replicas if sts.spec and sts.spec.replicas is not None else 1)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            replicas = None
-        own = core.list_namespaced_pod(namespace, label_selector=f"{naming.CONTROL_PLANE_POD_LABEL}={release}",
-                                       _request_timeout=15).items
-        synced = core.list_namespaced_pod(namespace, label_selector=f"{naming.SYNCED_BY_LABEL}={release}",
-                                          _request_timeout=15).items
-        events = core.list_namespaced_event(namespace, field_selector="type=Warning", _request_timeout=15).items
-    except ApiException as exc:
-        raise errors.ProvisionError(f"reading the control plane of {tenant.name} in {namespace} on "
-                                    f"{hostcluster.server_of(api)}: {exc.reason}") from exc
-    except (HTTPError, OSError) as exc:
-        raise errors.ProvisionError(f"the API server {hostcluster.server_of(api)} is not reachable: {exc}") from exc
-    finally:
-        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+    where = f"the control plane of {tenant.name} in {namespace}"
+    sts = conn.read(f"reading StatefulSet {namespace}/{release} ({where})", conn.apps.read_namespaced_stateful_set,
+                    release, namespace)
+    replicas: int | None = None
+    if sts is not None:
+        replicas = int(sts.spec.replicas if sts.spec and sts.spec.replicas is not None else 1)
+    own = conn.call(f"listing the pods of {where}", conn.core.list_namespaced_pod, namespace,
+                    label_selector=f"{naming.CONTROL_PLANE_POD_LABEL}={release}").items
+    synced = conn.call(f"listing the pods synced by {where}", conn.core.list_namespaced_pod, namespace,
+                       label_selector=f"{naming.SYNCED_BY_LABEL}={release}").items
+    events = conn.call(f"listing Warning events in {namespace}", conn.core.list_namespaced_event, namespace,
+                       field_selector="type=Warning").items
     pods: list[dict[str, Any]] = [
         {"name": str(p.metadata.name) if p.metadata else "?", "kind": kind,
          "phase": p.status.phase if p.status else None, "ready": _ready(p)}
@@ -110,8 +96,9 @@ def wait(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float,
     if progress:
         progress(f"waiting up to {timeout:.0f}s for the control plane of {tenant.name}: its StatefulSet's pods "
                  f"Ready and every pod it synced Ready, in {tenant.namespace_names()[0]}")
-    while True:
-        health = read(target, tenant)
-        if health.ready or time.monotonic() >= deadline:
-            return health
-        time.sleep(2.0)
+    with cluster.connect(target) as conn:
+        while True:
+            health = read(conn, tenant)
+            if health.ready or time.monotonic() >= deadline:
+                return health
+            time.sleep(2.0)

@@ -104,7 +104,7 @@ def tenant_program(tenant: spec.Tenant, target: platformconfig.Target, blueprint
     """The program of one tenant's own stack; ``expires_at`` (RFC 3339) marks an ephemeral tenant, ``asleep``
     scales its control plane to zero, ``kubeconfig`` is the control plane's (exported as a secret),
     ``cluster_uid`` the identity of the host cluster (checked by ``workspace`` before every run), ``host_api``
-    where pods reach its API server (``hostcluster.host_api_addresses``, for the control plane's egress).
+    where pods reach its API server (``cluster.host_api_addresses``, for the control plane's egress).
 
     The admin policy the tenant was applied under is recorded (output ``policy``): the commands that later
     re-apply or read the stack (sleep, wake, kubeconfig, delete) use it instead of asking again."""

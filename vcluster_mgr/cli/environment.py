@@ -45,12 +45,12 @@ def env(
     A ``--kubeconfig`` or ``--context`` given on the command line is loaded at once (no request is sent), so
     a file or context that cannot be used fails here, even for a command that turns out to have nothing to do.
     """
-    from vcluster_mgr import hostcluster, workspace
+    from vcluster_mgr import cluster as cluster_api
+    from vcluster_mgr import workspace
 
     cfg = platformconfig.load(config, kubeconfig=kubeconfig, context=context, policy_path=policy)
     if kubeconfig is not None or context is not None:
-        api = hostcluster.api_client(cfg.target(None))  # the flags apply to the default host cluster
-        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+        cluster_api.connect(cfg.target(None)).close()  # the flags apply to the default host cluster
     toolchain.check_sdk_versions()
     return Env(
         workspace.settings(state_dir=state_dir, backend_url=backend_url, kubeconfig=kubeconfig, context=context), cfg

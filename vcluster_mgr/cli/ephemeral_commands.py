@@ -50,7 +50,8 @@ def ephemeral_create(
     policy: options.PolicyOpt = None,
 ) -> None:
     """Create a tenant with a unique name that expires after --ttl (recorded on its namespaces and stack)."""
-    from vcluster_mgr import hostcluster, workspace
+    from vcluster_mgr import cluster as cluster_api
+    from vcluster_mgr import workspace
 
     with printing.failures():
         # everything the command line gives is checked before anything is touched
@@ -83,7 +84,8 @@ def ephemeral_create(
             environment.summary([outcome], printing.OutputFormat.table, "ephemeral")
             raise typer.Exit(1)
         if wait:
-            hostcluster.wait_namespaces_active(job.target, tenant.namespace_names(), timeout=120)
+            with cluster_api.connect(job.target) as conn:
+                cluster_api.wait_namespaces_active(conn, tenant.namespace_names(), timeout=120)
             if tenant.spec.control_plane.enabled:
                 printing.err.print("note: the control plane's readiness is not awaited (it needs nodes to run)")
         result = {
@@ -98,9 +100,10 @@ def ephemeral_create(
             if not users:
                 raise errors.UsageError("--kubeconfig-out needs a User owner in the spec")
             owner = next((o for o in users if o.role == "admin"), users[0])
-            text = hostcluster.owner_kubeconfig(
-                job.target, user=owner.name, groups=(), namespaces=tenant.namespace_names()
-            )
+            with cluster_api.connect(job.target) as conn:
+                text = cluster_api.owner_kubeconfig(
+                    conn, user=owner.name, groups=(), namespaces=tenant.namespace_names()
+                )
             printing.write_secret(kubeconfig_out, text)
             result["kubeconfig"] = str(kubeconfig_out)
         if not printing.emit(result, output):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 from pathlib import Path
@@ -149,14 +150,16 @@ def status(
     last apply (stack history), a drift check (run now) and the last `vcm verify` (recorded on its first
     namespace) passed, with their times; for a tenant with a control plane, its health (pods Ready, Warning
     events), read now."""
-    from vcluster_mgr import controlplane_health, hostcluster, usage, workspace
+    from vcluster_mgr import cluster as cluster_api
+    from vcluster_mgr import controlplane_health, usage, workspace
 
-    with printing.failures():
+    with printing.failures(), contextlib.ExitStack() as closing:
         cfg = platformconfig.load(config, kubeconfig=kubeconfig, context=context)
         target = cfg.target(cluster)
         s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
         data = workspace.tenant_outputs(s, target.name, name)
-        namespaces, quotas = hostcluster.tenant_quotas(target, tenant=name)
+        conn = closing.enter_context(cluster_api.connect(target))
+        namespaces, quotas = cluster_api.tenant_quotas(conn, tenant=name)
         report = usage.tenant_usage(namespaces, quotas, tenants=[name])
         data["usage"] = report["tenants"][0] if report["tenants"] else None
         ops = workspace.last_operations(s, target.name, name)
@@ -166,16 +169,16 @@ def status(
             if update
             else None
         )
-        changes = hostcluster.drift(target, workspace.applied_objects(s, target.name, name))
+        changes = cluster_api.drift(conn, workspace.applied_objects(s, target.name, name))
         data["drift"] = {"passed": not changes, "at": _now(), "changes": len(changes)}
-        data["lastVerify"] = hostcluster.last_verify(namespaces)
-        changes += hostcluster.host_api_drift(target, data.get("hostApi"))
+        data["lastVerify"] = cluster_api.last_verify(namespaces)
+        changes += cluster_api.host_api_drift(conn, data.get("hostApi"))
         data["drift"]["changes"] = len(changes)
         data["drift"]["passed"] = not changes
         health = None
         if (data.get("controlPlane") or {}).get("enabled") and data.get("spec"):
             tenant = spec.Tenant.model_validate(data["spec"])
-            health = controlplane_health.read(target, tenant)
+            health = controlplane_health.read(conn, tenant)
             data["controlPlaneHealth"] = health.as_dict()
         if not printing.emit(data, output):
             table = Table("field", "value", show_header=False)
@@ -304,7 +307,8 @@ def kubeconfig(
     (--member NAME [--group G]): user NAME in group G, which the host trusts as a member of G. What it may do
     is exactly what the tenant's RoleBindings give that owner. The command says which it handed out.
     """
-    from vcluster_mgr import hostcluster, workspace
+    from vcluster_mgr import cluster as cluster_api
+    from vcluster_mgr import workspace
 
     with printing.failures():
         if output_file:
@@ -319,23 +323,25 @@ def kubeconfig(
         if (data.get("controlPlane") or {}).get("enabled") and not wants_owner and data.get("spec"):
             # the spec as the stack recorded it (it passed the policy when applied): no policy check to read it
             tenant = spec.Tenant.model_validate(data["spec"])
-            text = hostcluster.control_plane_kubeconfig(target, tenant, wait=wait, progress=printing.progress)
+            with cluster_api.connect(target) as conn:
+                text = cluster_api.control_plane_kubeconfig(conn, tenant, wait=wait, progress=printing.progress)
+                _, how = cluster_api.control_plane_server(conn, tenant)
             if text is None:
                 raise errors.ProvisionError(
                     f"the control plane of {name} has not written its kubeconfig Secret "
                     f"{tenant.namespace_names()[0]}/vc-{name} after {wait:.0f}s (is it running? there must be "
                     "nodes for its pod); use --host for the owner's host-namespace kubeconfig"
                 )
-            _, how = hostcluster.control_plane_server(target, tenant)
             printing.write_kubeconfig(
                 text, output_file, f"the admin of {name}'s virtual cluster (its own credentials, from Secret "
                 f"vc-{name}; nothing on the host), reachable {how}")
             return
         owners = data.get("owners") or []
         subject, groups, what = _owner_identity(name, owners, user=user, member=member, group=group)
-        text = hostcluster.owner_kubeconfig(
-            target, user=subject, groups=groups, namespaces=list(data.get("namespaces") or ["default"])
-        )
+        with cluster_api.connect(target) as conn:
+            text = cluster_api.owner_kubeconfig(
+                conn, user=subject, groups=groups, namespaces=list(data.get("namespaces") or ["default"])
+            )
         printing.write_kubeconfig(text, output_file, what)
 
 
@@ -381,7 +387,8 @@ def drift(
     """Show what was changed on the cluster outside the tool: every field the blueprint set whose live value
     differs, every object deleted, and (for a control plane) a host API server that moved since the apply.
     `vcm apply` puts them back."""
-    from vcluster_mgr import hostcluster, workspace
+    from vcluster_mgr import cluster as cluster_api
+    from vcluster_mgr import workspace
 
     with printing.failures():
         if bool(name) == all_tenants:
@@ -395,13 +402,16 @@ def drift(
         else:
             wanted = [(env.config.target(cluster).name, str(name))]
         rows = []
-        for cl, tenant in wanted:
-            target = env.config.target(cl)
-            found = hostcluster.drift(target, workspace.applied_objects(env.settings, cl, tenant))
-            recorded = workspace.tenant_outputs(env.settings, cl, tenant)
-            found += hostcluster.host_api_drift(target, recorded.get("hostApi"))
-            for row in found:
-                rows.append({"tenant": tenant, "cluster": cl, **row})
+        with contextlib.ExitStack() as closing:
+            conns: dict[str, cluster_api.Connection] = {}  # one per host cluster, whatever the number of tenants
+            for cl, tenant in wanted:
+                if cl not in conns:
+                    conns[cl] = closing.enter_context(cluster_api.connect(env.config.target(cl)))
+                found = cluster_api.drift(conns[cl], workspace.applied_objects(env.settings, cl, tenant))
+                recorded = workspace.tenant_outputs(env.settings, cl, tenant)
+                found += cluster_api.host_api_drift(conns[cl], recorded.get("hostApi"))
+                for row in found:
+                    rows.append({"tenant": tenant, "cluster": cl, **row})
         if not printing.emit({"drifted": bool(rows), "changes": rows}, output):
             if not rows:
                 printing.err.print(f"no drift in {len(wanted)} tenant(s)")

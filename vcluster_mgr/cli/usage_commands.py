@@ -93,7 +93,7 @@ def usage_command(
 
     Reads the host cluster only (two list calls for the whole fleet), not the stacks.
     """
-    from vcluster_mgr import hostcluster
+    from vcluster_mgr import cluster as cluster_api
 
     with printing.failures():
         if bool(names) == all_tenants:
@@ -102,7 +102,8 @@ def usage_command(
             printing.check_output_file(html_file, "--html")
         cfg = platformconfig.load(config, kubeconfig=kubeconfig, context=context, policy_path=policy)
         target = cfg.target(cluster)
-        namespaces, quotas = hostcluster.tenant_quotas(target)
+        with cluster_api.connect(target) as conn:
+            namespaces, quotas = cluster_api.tenant_quotas(conn)
         report = usage.tenant_usage(
             namespaces, quotas, prices=cfg.blueprint.policy.prices, tenants=None if all_tenants else names
         )

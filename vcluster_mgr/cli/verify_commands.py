@@ -69,7 +69,8 @@ def verify_command(
     The checks and the JSON output (-o json) are described in docs/verify.md. Exits 1 if any check
     fails or cannot be judged (error).
     """
-    from vcluster_mgr import hostcluster, verify, workspace
+    from vcluster_mgr import cluster as cluster_api
+    from vcluster_mgr import verify, workspace
 
     with printing.failures():
         if (name is None) == (not all_tenants):
@@ -107,7 +108,8 @@ def verify_command(
                 result = {"passed": report.passed, "at": _now(), **report.counts()}
                 if check or level != 2:
                     result["partial"] = True
-                hostcluster.record_verify(target, report.namespaces[0], result)
+                with cluster_api.connect(target) as conn:
+                    cluster_api.record_verify(conn, report.namespaces[0], result)
     if not printing.emit(verify.reports_data(reports, many=all_tenants), output):
         for report in reports:
             _verify_table(report)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from vcluster_mgr import errors, hostcluster, lifecycle, platformconfig, program, spec
+from vcluster_mgr import cluster, errors, lifecycle, platformconfig, program, spec
 from vcluster_mgr.workspace import backend, stacks
 
 
@@ -139,26 +139,27 @@ def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> 
             events.put((job.tenant.name, tick))
 
     try:
-        uid = hostcluster.cluster_uid(job.target)
-        found = stacks.recorded_outputs(s, stacks.TENANT_PROJECT, job.stack_name)
-        recorded = found or {}
-        stacks.check_cluster_identity(job.target, job.stack_name, recorded, uid)
-        if action in ("apply", "plan"):
-            hostcluster.check_ownership(job.target, job.tenant.name, job.tenant.namespace_names(),
+        with cluster.connect(job.target) as conn:  # closed before the engine runs
+            uid = cluster.cluster_uid(conn)
+            found = stacks.recorded_outputs(s, stacks.TENANT_PROJECT, job.stack_name)
+            recorded = found or {}
+            stacks.check_cluster_identity(job.target, job.stack_name, recorded, uid)
+            if action in ("apply", "plan"):
+                cluster.check_ownership(conn, job.tenant.name, job.tenant.namespace_names(),
                                         f"{stacks.TENANT_PROJECT}/{job.stack_name}")
-        expires_at = job.expires_at or _expiry_of(job, recorded)
-        asleep = job.asleep if job.asleep is not None else bool(recorded.get("asleep"))
-        if action == "apply" and not job.allow_data_loss:
-            _check_data_kept(job, recorded, asleep)
-        kubeconfig = None
-        if job.tenant.spec.control_plane.enabled and action == "apply":
-            kubeconfig = hostcluster.control_plane_kubeconfig(job.target, job.tenant)
-            if kubeconfig is None:
-                steps.append("control plane: its kubeconfig Secret does not exist yet (the virtual cluster "
-                             "writes it once running); `vcm kubeconfig` waits for it")
-        # where the control plane reaches the API server, looked up now (a strict tenant's egress rule names it)
-        host_api = (hostcluster.host_api_addresses(job.target)
-                    if job.tenant.spec.control_plane.enabled and action in ("apply", "plan") else [])
+            expires_at = job.expires_at or _expiry_of(job, recorded)
+            asleep = job.asleep if job.asleep is not None else bool(recorded.get("asleep"))
+            if action == "apply" and not job.allow_data_loss:
+                _check_data_kept(job, recorded, asleep)
+            kubeconfig = None
+            if job.tenant.spec.control_plane.enabled and action == "apply":
+                kubeconfig = cluster.control_plane_kubeconfig(conn, job.tenant)
+                if kubeconfig is None:
+                    steps.append("control plane: its kubeconfig Secret does not exist yet (the virtual cluster "
+                                 "writes it once running); `vcm kubeconfig` waits for it")
+            # where the control plane reaches the API server, looked up now (a strict tenant's egress rule names it)
+            host_api = (cluster.host_api_addresses(conn)
+                        if job.tenant.spec.control_plane.enabled and action in ("apply", "plan") else [])
         fn = program.tenant_program(job.tenant, job.target, job.blueprint, expires_at=expires_at, asleep=asleep,
                                     kubeconfig=kubeconfig, cluster_uid=uid, host_api=host_api)
         st = stacks.stack(s, job.stack_name, fn, project=stacks.TENANT_PROJECT, target=job.target,
@@ -239,7 +240,8 @@ class _Direct:
 def platform_apply(s: backend.Settings, target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
                    progress: Progress | None = None) -> Outcome:
     started = time.monotonic()
-    uid = hostcluster.cluster_uid(target)
+    with cluster.connect(target) as conn:
+        uid = cluster.cluster_uid(conn)
     recorded = stacks.recorded_outputs(s, stacks.PLATFORM_PROJECT, target.name)
     stacks.check_cluster_identity(target, target.name, recorded, uid)
     st = stacks.stack(s, target.name, program.platform_program(target, blueprint, cluster_uid=uid),

@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from vcluster_mgr import errors, hostcluster, platformconfig
+from vcluster_mgr import cluster, errors, platformconfig
 from vcluster_mgr.workspace import backend, jobs, stacks
 
 
@@ -66,7 +66,9 @@ def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: st
     recorded = stacks.recorded_outputs(s, stacks.TENANT_PROJECT, name)
     if recorded is None:
         raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {target.name!r} in {s.backend_url}")
-    stacks.check_cluster_identity(target, name, recorded, hostcluster.cluster_uid(target))
+    with cluster.connect(target) as conn:
+        uid = cluster.cluster_uid(conn)
+    stacks.check_cluster_identity(target, name, recorded, uid)
     ws = stacks.project_workspace(s, stacks.TENANT_PROJECT, target)
     try:
         st = auto.Stack.select(name, ws)
