@@ -1,5 +1,6 @@
-"""Fault drills: an apply killed midway, the API server gone during an apply, two applies of one tenant at
-once, a read-only state directory, and a delete that must leave nothing behind.
+"""Fault drills: an apply killed midway, the API server gone during an apply (and, for any request, named as
+unreachable at once), two applies of one tenant at once, a read-only state directory, and a delete that must
+leave nothing behind.
 
 Each drill runs `vcm` as a separate process (as a user or CI would) against a local host cluster of
 this module, so killing and restarting its parts disturbs no other test.
@@ -20,7 +21,7 @@ import pytest
 from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 
-from vcluster_mgr import localcluster, render, spec
+from vcluster_mgr import cluster, errors, localcluster, platformconfig, render, spec
 
 SPEC = """\
 apiVersion: vcluster-mgr.dev/v1alpha1
@@ -142,6 +143,29 @@ def test_api_server_down_during_apply_then_rerun_converges(drill: Drill) -> None
     result = drill.apply_json(path)
     assert result[0]["ok"] is True
     assert drill.tenant_objects("outage") == expected_objects("outage")
+
+
+def test_a_stopped_api_server_is_unreachable_naming_it(drill: Drill) -> None:
+    """The funnel's ``UnreachableError``, at once (no retries), with the server named; the same connection works
+    again once the server is back; a command says the same in one line and exits 1."""
+    target = platformconfig.Target(name="drills", kubeconfig=str(drill.cluster.kubeconfig))
+    with cluster.connect(target) as conn:
+        assert cluster.cluster_uid(conn)
+        localcluster.stop_process(drill.cluster.name, "kube-apiserver")
+        try:
+            started = time.monotonic()
+            with pytest.raises(errors.UnreachableError) as caught:
+                cluster.cluster_uid(conn)
+            assert time.monotonic() - started < 10, "an unreachable server is said at once, not retried"
+            assert str(caught.value).startswith(f"the API server {drill.cluster.server} is not reachable: ")
+            assert str(caught.value).endswith("(to identify host cluster 'drills')")
+            res = drill.vcm("usage", "--all")
+            assert res.returncode == 1, res.stdout + res.stderr
+            assert "Traceback" not in res.stderr
+            assert f"the API server {drill.cluster.server} is not reachable" in " ".join(res.stderr.split())
+        finally:
+            localcluster.start_process(drill.cluster.name, "kube-apiserver")
+        assert cluster.cluster_uid(conn)
 
 
 def test_two_concurrent_applies_of_one_tenant(drill: Drill) -> None:
