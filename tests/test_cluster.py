@@ -80,6 +80,15 @@ def test_status_zero_means_no_answer() -> None:
     assert str(err) == f"the API server {SERVER} is not reachable: connection refused"
 
 
+def test_a_refused_exec_upgrade_keeps_its_status() -> None:
+    """The stream client reports a websocket the server refused as status 0 with the answer in the reason."""
+    exc = ApiException(status=0, reason="Handshake status 403 Forbidden -+-+- {} -+-+- b'pods is forbidden'")
+    err = translation.from_api_exception(exc, server=SERVER, what="exec in pod a/b")
+    assert type(err) is errors.ForbiddenError and err.status == 403
+    assert translation.handshake_status("Handshake status 404 Not Found") == 404
+    assert translation.handshake_status("[SSL: CERTIFICATE_VERIFY_FAILED]") is None
+
+
 def test_the_one_unreachable_message_names_the_server() -> None:
     err = translation.unreachable(SERVER, OSError("boom"))
     assert isinstance(err, errors.ClusterError) and err.status is None

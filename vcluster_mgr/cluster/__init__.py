@@ -9,7 +9,8 @@ import-linter contract), so it stays replaceable.
 
 The parts: ``connection`` and ``funnel`` (with the pure ``translation`` and ``retrying``), ``impersonation``;
 what is read and written: ``namespaces`` (identity, the wait for Active), ``ownership``, ``drift``,
-``host_api``, ``certificates`` (owner kubeconfigs), ``control_plane_access``, ``quotas``, ``verify_records``;
+``host_api``, ``certificates`` (owner kubeconfigs), ``control_plane_access``, ``quotas``, ``verify_records``,
+``pod_exec`` (a command in a pod, for the traffic probes);
 the pure rules they use: ``claims``, ``comparison``, ``kubeconfigs``, ``verify_annotation``.
 """
 

@@ -8,6 +8,7 @@ outside the tests. It also holds the one wording of "not reachable", which befor
 from __future__ import annotations
 
 import json
+import re
 
 from kubernetes.client.exceptions import ApiException
 
@@ -36,12 +37,20 @@ def server_message(reason: str | None, body: str | bytes | None) -> str:
 def from_api_exception(exc: ApiException, *, server: str, what: str) -> errors.ClusterError:
     """The typed error for an answer the server gave: ``<what> on <server>: <status> <server's message>``."""
     status = int(exc.status) if isinstance(exc.status, int) else None
+    if status == 0:
+        # the client's status 0: a websocket (exec) the server answered with an error, else no answer at all
+        status = handshake_status(str(exc.reason or ""))
     if status is None or status == 0:
-        # the client raises ApiException(status=0) when urllib3 gave up without an answer
         return unreachable(server, exc.reason or exc)
     detail = server_message(exc.reason, exc.body)
     kind = BY_STATUS.get(status, errors.ClusterError)
     return kind(f"{what} on {server}: {status} {detail}", server=server, status=status, detail=detail)
+
+
+def handshake_status(reason: str) -> int | None:
+    """The HTTP status of a refused websocket upgrade, from the stream client's ``Handshake status 403 Forbidden``."""
+    match = re.search(r"Handshake status (\d{3})", reason)
+    return int(match.group(1)) if match else None
 
 
 def unreachable(server: str, cause: object) -> errors.UnreachableError:

@@ -91,17 +91,17 @@ def _blocked_across_tenants(s: session.Session) -> runners.Outcome:
                 continue
             pod = traffic.pod_manifest(name, image, role=role, node_selector=s.placement.get(ns) or {})
             made.append((ns, name))
-            ips[(ns, role)] = traffic.start(s.core_a, ns, pod)
+            ips[(ns, role)] = traffic.start(s.admin, ns, pod)
         client_name = f"{catalogue.PROBE_PREFIX}-client-{suffix}"
         port = traffic.SERVER_PORTS[0]
         control = traffic.eventually(lambda: traffic.connects(
-            s.core_a, s.ns[-1], client_name, ips[(mine, "server")], port), True)
+            s.admin, s.ns[-1], client_name, ips[(mine, "server")], port), True)
         if not control:
             return tried, ("error", f"the control failed: a pod in {s.ns[-1]} cannot reach one in {mine}")
         verdicts: list[judging.Verdict] = [("pass", f"{s.ns[-1]} reaches {mine} (control)")]
         for src, dst in ((theirs, mine), (s.ns[-1], theirs)):
             def connects(src: str = src, dst: str = dst) -> bool:
-                return traffic.connects(s.core_a, src, client_name, ips[(dst, "server")], port)
+                return traffic.connects(s.admin, src, client_name, ips[(dst, "server")], port)
 
             blocked = traffic.eventually(connects, False, seconds=BLOCK_SECONDS)
             verdicts.append(("pass", f"{src} cannot reach {dst}") if blocked
@@ -112,8 +112,7 @@ def _blocked_across_tenants(s: session.Session) -> runners.Outcome:
     finally:
         for ns, name in made:
             with contextlib.suppress(errors.ClusterError):
-                s.admin.read(f"deleting probe pod {ns}/{name}", s.core_a.delete_namespaced_pod, name, ns,
-                             grace_period_seconds=0)
+                traffic.delete(s.admin, ns, name)
 
 
 def _placement(s: session.Session, ns: str) -> dict[str, str]:
