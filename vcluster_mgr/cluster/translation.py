@@ -2,7 +2,7 @@
 
 The one place that knows how ``kubernetes.client.ApiException`` carries an answer (status, reason, a JSON
 ``Status`` body) and which HTTP status means which error; the funnel (``funnel.call``) is its only caller
-outside the tests. It also holds the one wording of "not reachable", which before lived in five places.
+outside the tests. It also holds the one wording of "not reachable", so every command says it alike.
 """
 
 from __future__ import annotations
