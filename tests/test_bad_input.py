@@ -4,10 +4,12 @@ The cases are generated from the app itself (the click command tree Typer builds
 option is covered without editing this file. Each case keeps every other argument valid and makes one thing
 bad, chosen by the parameter's type and name:
 
-* input files (spec paths, ``--policy``, ``--config``, ...): missing, empty, not UTF-8, malformed YAML, a folder;
+* input files (spec paths, ``--policy``, ``--config``, ...): missing, empty, not UTF-8, malformed YAML, a folder,
+  ``/dev/zero``, a FIFO, a file over the size cap (each case runs with a bound on memory and time, so a
+  regression fails instead of reading without end or hanging);
 * output files and ``--state-dir``: a place that cannot be written (below a regular file);
-* ``--kubeconfig``: missing, not UTF-8, malformed, a folder, and a well-formed one whose server refuses
-  connections (every command must give up quickly and say so);
+* ``--kubeconfig``: missing, not UTF-8, malformed, a folder, ``/dev/zero``, a FIFO, over the cap, and a
+  well-formed one whose server refuses connections (every command must give up quickly and say so);
 * option values: a number, duration (``--ttl``), time (``--now``), name prefix, output format, check id or
   backend URL that is not one; an unknown host cluster or context;
 * a tenant name that does not exist (and one that is not a name at all);
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 import enum
 import os
+import resource
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -31,7 +35,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, toolchain
+from vcluster_mgr import cli, reading, toolchain
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = REPO / "examples" / "tenants" / "payments.yaml"
@@ -93,6 +97,21 @@ def _below_a_file(d: Path) -> str:
     return str(d / "a-file" / "sub" / "out.yaml")
 
 
+def _dev_zero(_d: Path) -> str:
+    return "/dev/zero"  # endless: read without a bound, it ends only when the kernel kills the reader
+
+
+def _fifo(d: Path) -> str:
+    os.mkfifo(d / "pipe.yaml")
+    return str(d / "pipe.yaml")  # no writer: an open that waits for one hangs for ever
+
+
+def _over_the_cap(d: Path) -> str:
+    with (d / "huge.yaml").open("wb") as fh:  # sparse: no disk used
+        fh.truncate(reading.MAX_BYTES + 1)
+    return str(d / "huge.yaml")
+
+
 def _refusing_kubeconfig(d: Path) -> str:
     (d / "refusing.kubeconfig").write_text(REFUSING_KUBECONFIG)
     return str(d / "refusing.kubeconfig")
@@ -102,12 +121,15 @@ def _value(text: str) -> Callable[[Path], str]:
     return lambda _d: text
 
 
+UNBOUNDED = {"/dev/zero": _dev_zero, "a FIFO": _fifo, "over the size cap": _over_the_cap}
+"""Files that are no files, or too much of one: each must be refused without reading it (see ``reading``)."""
 INPUT_FILE = {
     "missing file": _missing,
     "empty file": _empty,
     "non-UTF-8 file": _not_utf8,
     "malformed YAML": _malformed,
     "a folder": _folder,
+    **UNBOUNDED,
 }
 SPEC_PATHS = {k: v for k, v in INPUT_FILE.items() if k != "a folder"}  # a folder of specs is valid
 OUTPUT_FILE = {"unwritable output": _below_a_file}
@@ -117,6 +139,7 @@ KUBECONFIG = {
     "malformed kubeconfig": _malformed,
     "kubeconfig is a folder": _folder,
     "unreachable server": _refusing_kubeconfig,
+    **{f"kubeconfig {what}": make for what, make in UNBOUNDED.items()},
 }
 
 BY_NAME: dict[str, dict[str, Any]] = {
@@ -264,6 +287,20 @@ NOTHING_TO_DO = {"gc: kubeconfig: unreachable server"}
 (well-formed but unreachable) cluster."""
 
 
+@contextmanager
+def _bounded_memory(extra: int = 1024**3) -> Iterator[None]:
+    """At most ``extra`` bytes more address space for this process while inside (a read of /dev/zero
+    without a bound then fails in about a second with MemoryError, instead of taking the machine's memory)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    used = int(next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmSize:"))
+               .split()[1]) * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (used + extra, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_bad_input_fails_cleanly(
@@ -271,7 +308,9 @@ def test_bad_input_fails_cleanly(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     argv = _argv(case, tmp_path)
-    result = CliRunner().invoke(cli.app, argv, env=isolated, catch_exceptions=True)
+    bound = _bounded_memory() if case.make is _dev_zero else nullcontext()
+    with bound:
+        result = CliRunner().invoke(cli.app, argv, env=isolated, catch_exceptions=True)
     output = result.output + (result.stderr if result.stderr_bytes is not None else "")
     assert "Traceback" not in output, f"vcm {' '.join(argv)} printed a traceback:\n{output}"
     if result.exception is not None and not isinstance(result.exception, SystemExit):

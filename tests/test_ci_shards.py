@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 
 from vcluster_mgr import cli, errors, render, sharding
 
+REPO = Path(__file__).resolve().parent.parent
+
 runner = CliRunner()
 
 
@@ -96,7 +98,7 @@ def test_bad_options_are_usage_errors(kwargs: dict[str, Any], fragment: str) -> 
 
 @pytest.mark.parametrize("kind", ["github", "gitlab"])
 def test_a_template_without_the_shard_is_refused(kind: str, tmp_path: Path) -> None:
-    src = Path(render.__file__).parent.parent / "templates" / render.SHARDED_CI_TEMPLATES[kind]
+    src = REPO / "templates" / render.SHARDED_CI_TEMPLATES[kind]
     (tmp_path / "ci").mkdir()
     text = src.read_text().replace("--shard", "--parallel 1 #")
     (tmp_path / render.SHARDED_CI_TEMPLATES[kind]).write_text(text)

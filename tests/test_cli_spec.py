@@ -97,7 +97,7 @@ def test_render_folder_with_platform_and_policy() -> None:
 
 def test_render_with_templates_folder(tmp_path: Path) -> None:
     (tmp_path / "tenant").mkdir()
-    original = (REPO / "vcluster_mgr" / "templates" / "tenant" / "limitrange.yaml.j2").read_text()
+    original = (REPO / "templates" / "tenant" / "limitrange.yaml.j2").read_text()
     (tmp_path / "tenant" / "limitrange.yaml.j2").write_text(original.replace("vcm-limits", "house-limits"))
     code, out, err = run("render", EXAMPLES / "payments.yaml", "--templates", tmp_path)
     assert code == 0, err

@@ -595,7 +595,22 @@ def _override(tmp_path: Path, name: str, text: str) -> Path:
     return tmp_path
 
 
-LIMITRANGE = (REPO / "vcluster_mgr" / "templates" / "tenant" / "limitrange.yaml.j2").read_text()
+LIMITRANGE = (REPO / "templates" / "tenant" / "limitrange.yaml.j2").read_text()
+
+
+def test_the_blueprint_is_the_top_level_templates_folder() -> None:
+    """In a checkout and an editable install the package reaches ``templates/`` through its link (the wheel
+    carries the files themselves: tests/test_wheel.py)."""
+    assert render.BUILTIN_TEMPLATES == REPO / "templates"
+    link = REPO / "vcluster_mgr" / "templates"
+    assert link.is_symlink() and os.readlink(link) == "../templates"
+
+
+def test_an_admin_template_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    (tmp_path / "tenant").mkdir()
+    os.mkfifo(tmp_path / "tenant" / "limitrange.yaml.j2")
+    with pytest.raises(errors.SpecError, match="is a FIFO"):
+        render.render_tenant(spec.load_spec(PAYMENTS), templates_dir=tmp_path)
 
 
 def test_admin_templates_override_and_fall_back(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 Builds the wheel from a copy of the source tree (so nothing untracked can leak in), installs it with its
 dependencies from the package index into a new virtualenv without access to this one's packages, and runs
 the offline commands from a folder outside the checkout: ``vcm validate``, ``vcm render`` (whose output must
-equal the golden files, so the blueprint templates really ship as package data) and ``vcm schema`` (equal to
-the committed schema). Needs the package index (PyPI), as ``make test`` does; pip's cache keeps reruns short.
+equal the golden files, so the blueprint templates really ship as package data), ``vcm init``, ``vcm ci
+init`` and ``vcm schema`` (equal to the committed schemas). The blueprint lives in the checkout's top-level
+``templates/`` (``vcluster_mgr/templates`` is a link to it): the wheel must carry every file of it, as files.
+Needs the package index (PyPI), as ``make test`` does; pip's cache keeps reruns short.
 Building and installing print no warning (the license is an SPDX string, which needs setuptools 77 or later).
 """
 
@@ -44,13 +46,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin folder of a fresh virtualenv with the wheel installed."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
-    shutil.copytree(REPO, src, ignore=SKIP)
+    shutil.copytree(REPO, src, ignore=SKIP, symlinks=True)  # as checked out: vcluster_mgr/templates a link
     built = _run([sys.executable, "-m", "build", "--wheel", "--outdir", tmp / "dist", src], cwd=tmp)
     LOGS.append(built.stdout + built.stderr)
     (wheel,) = (tmp / "dist").glob("vcluster_mgr-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "vcluster_mgr/templates/tenant/namespace.yaml.j2" in names
-    assert "vcluster_mgr/templates/platform/namespace.yaml.j2" in names
+    assert (src / "vcluster_mgr" / "templates").is_symlink()
+    # the blueprint lives at the top of the checkout; the wheel carries every file of it, as files
+    blueprint = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "templates").rglob("*.j2"))
+    assert len(blueprint) > 10
+    shipped = sorted(n for n in names if n.startswith("vcluster_mgr/templates/"))
+    assert shipped == [f"vcluster_mgr/{p}" for p in blueprint]
     assert "vcluster_mgr/py.typed" in names
     venv = tmp / "venv"
     _run([sys.executable, "-m", "venv", venv], cwd=tmp)
@@ -97,15 +103,32 @@ def test_render_from_the_wheel_matches_the_golden_files(installed: Path, outside
 
 
 def test_schema_from_the_wheel_matches_the_committed_one(installed: Path, outside: Path) -> None:
-    for kind in ("tenant", "policy"):
+    for kind in ("tenant", "policy", "platform"):
         proc = _run([installed / "vcm", "schema", kind], cwd=outside)
         assert proc.stdout == (REPO / "schema" / f"{kind}.schema.json").read_text()
+
+
+def test_the_installed_blueprint_is_package_data_not_the_checkout(installed: Path, outside: Path) -> None:
+    code = "from vcluster_mgr import render; print(render.BUILTIN_TEMPLATES)"
+    where = Path(_run([installed / "python", "-c", code], cwd=outside).stdout.strip())
+    assert where.is_dir() and not where.is_symlink() and str(installed.parent) in str(where)
+    shipped = where / "tenant" / "namespace.yaml.j2"
+    assert shipped.read_text() == (REPO / "templates" / "tenant" / "namespace.yaml.j2").read_text()
+
+
+def test_init_and_ci_init_from_the_wheel(installed: Path, outside: Path) -> None:
+    """The other commands that read the blueprint: the starter spec and the CI pipelines."""
+    spec_text = _run([installed / "vcm", "init", "orders"], cwd=outside).stdout
+    (outside / "orders.yaml").write_text(spec_text)
+    assert _run([installed / "vcm", "validate", "orders.yaml"], cwd=outside).stdout.startswith("OK orders")
+    pipeline = _run([installed / "vcm", "ci", "init", "github"], cwd=outside).stdout
+    assert "vcm" in pipeline and yaml.safe_load(pipeline)
 
 
 def test_an_admin_templates_folder_still_overrides_the_shipped_blueprint(installed: Path, outside: Path) -> None:
     own = outside / "templates" / "tenant"
     own.mkdir(parents=True)
-    shipped = REPO / "vcluster_mgr" / "templates" / "tenant" / "limitrange.yaml.j2"
+    shipped = REPO / "templates" / "tenant" / "limitrange.yaml.j2"
     (own / "limitrange.yaml.j2").write_text(shipped.read_text().replace("vcm-limits", "house-limits"))
     argv = [installed / "vcm", "render", EXAMPLES / "payments.yaml", "--templates", outside / "templates"]
     objects = list(yaml.safe_load_all(_run(argv, cwd=outside).stdout))

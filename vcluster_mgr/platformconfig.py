@@ -3,6 +3,13 @@
 Plain data below the Pulumi layer: the offline commands read it without importing the Pulumi SDK or the
 kubernetes client, and ``program``, ``workspace`` and ``cluster`` take these types as they are.
 
+The file is checked as strictly as a tenant spec, because a mistake in it picks the cluster a tenant is
+applied to: a key misspelt at any depth (``kubconfig:`` inside a cluster entry would otherwise fall back
+to ``KUBECONFIG`` and reach whatever cluster that names) is an error, as are two clusters of one name and a
+``defaultCluster`` that names none; every problem is reported at once with its dotted path, before
+anything runs. Its JSON Schema is generated from the model (``vcm schema platform``,
+``schema/platform.schema.json``).
+
 A YAML file (``--config FILE`` or ``VCM_CONFIG``)::
 
     clusters:                       # one or more host clusters
@@ -26,9 +33,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic import Field, ValidationError
 
-from vcluster_mgr import errors, spec
+from vcluster_mgr import errors, reading, spec
 
 DEFAULT_CLUSTER = "default"
 """The one host cluster's name when no platform config names any."""
@@ -89,8 +96,111 @@ class PlatformConfig:
         return self.clusters[key]
 
 
-def _fail(source: str, path: str, message: str) -> errors.SpecError:
-    return errors.SpecError([errors.FieldError(path, message, source)])
+class ClusterEntry(spec.StrictModel):
+    """One host cluster of the platform."""
+
+    name: spec.DnsLabel = Field(
+        description="Name of the host cluster, a DNS-1123 label: what a tenant's spec.placement.cluster and "
+        "--cluster name, and the first part of its stacks' names (<cluster>.<tenant>). Unique in the file."
+    )
+    kubeconfig: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Kubeconfig file reaching the cluster, relative to the platform config; ~ is expanded. "
+        "Left out: the usual resolution (--kubeconfig, KUBECONFIG, ~/.kube/config).",
+    )
+    context: spec.PrintableName | None = Field(
+        default=None, description="Context of the kubeconfig to use; left out: its current-context."
+    )
+
+
+class PlatformFile(spec.StrictModel):
+    """The platform config file: host clusters, the default one, the admin policy and templates folder."""
+
+    clusters: list[ClusterEntry] = Field(
+        default_factory=list,
+        description="The host clusters. Left out or empty: one cluster, default, reached by the usual "
+        "kubeconfig resolution.",
+    )
+    default_cluster: spec.DnsLabel | None = Field(
+        default=None,
+        description="Where a tenant without spec.placement.cluster goes; one of the clusters' names. "
+        "Left out: the first cluster.",
+    )
+    policy: str | None = Field(
+        default=None, min_length=1, description="Admin policy file (kind: Policy), relative to the platform config."
+    )
+    templates_dir: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Folder of the admin's own blueprint templates, relative to the platform config: a file "
+        "there replaces the built-in one of the same path (a copy of templates/ is a good start).",
+    )
+
+
+SCHEMA_ID = "https://vcluster-mgr.dev/schema/v1alpha1/platform.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the platform config file (committed as schema/platform.schema.json)."""
+    return spec.model_json_schema(PlatformFile, SCHEMA_ID)
+
+
+def schema_text() -> str:
+    """The schema as the exact text committed under schema/ (2-space JSON, trailing newline)."""
+    return spec.model_schema_text(PlatformFile, SCHEMA_ID)
+
+
+def _cross_errors(raw: dict[str, Any], source: str) -> list[errors.FieldError]:
+    """What the model cannot see field by field: a name used twice, a default cluster that is none of them.
+
+    Runs on the raw document, so these are reported beside the model's own errors, not after them.
+    """
+    out = []
+    entries = raw.get("clusters")
+    names: dict[str, int] = {}
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in names:
+            message = f"{spec.show(name)} is also the name of clusters[{names[name]}]; each cluster needs its own"
+            out.append(errors.FieldError(f"clusters[{i}].name", message, source))
+        names.setdefault(name, i)
+    default = raw.get("defaultCluster")
+    if isinstance(default, str) and names and default not in names:
+        message = f"{spec.show(default)} is not one of the clusters: {', '.join(names)}"
+        out.append(errors.FieldError("defaultCluster", message, source))
+    return out
+
+
+def _read_file(path: Path) -> PlatformFile:
+    """The platform config file, checked; ``SpecError`` with every problem in it."""
+    source = str(path)
+    raw = spec.load_document(reading.read_text(path), source, "platform config")
+    problems = _cross_errors(raw, source)
+    try:
+        model = PlatformFile.model_validate(raw)
+    except ValidationError as exc:
+        raise errors.SpecError(spec.field_errors(exc, PlatformFile, source) + problems) from None
+    if problems:
+        raise errors.SpecError(problems)
+    return model
+
+
+def _kubeconfig_errors(paths: list[tuple[str, str]], source: str | None) -> list[errors.FieldError]:
+    """Each named kubeconfig that exists but is not a readable regular file of a sane size.
+
+    The kubernetes client and the engine read these files themselves, without a bound: /dev/zero there
+    would be read until the kernel kills the process. ``paths`` holds (dotted path or option, file).
+    """
+    out = []
+    for where, file in paths:
+        try:
+            reading.check_if_present(file)
+        except errors.SpecError as exc:
+            out += [errors.FieldError(where, f"{file} {e.message}", source) for e in exc.errors]
+    return out
 
 
 def load(
@@ -101,47 +211,54 @@ def load(
     policy_path: Path | None = None,
     templates_dir: Path | None = None,
 ) -> PlatformConfig:
-    """Read the admin config (or build the single-cluster default); command-line flags win."""
+    """Read the admin config (or build the single-cluster default); command-line flags win.
+
+    Raises ``SpecError`` with every problem of the file (and of the kubeconfigs, policy and templates
+    folder it names) at once.
+    """
     path = path or (Path(os.environ["VCM_CONFIG"]) if os.environ.get("VCM_CONFIG") else None)
-    data: dict[str, Any] = {}
+    data = PlatformFile()
     base = Path.cwd()
+    source: str | None = None
     if path is not None:
-        source = str(path)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as exc:
-            raise _fail(source, "(file)", f"is not UTF-8 text ({exc.reason})") from exc
-        except OSError as exc:
-            raise errors.UsageError(f"cannot read platform config {path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise _fail(source, "(document)", f"not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise _fail(source, "(document)", "must be a mapping with clusters, defaultCluster, policy, templatesDir")
-        unknown = set(loaded) - {"clusters", "defaultCluster", "policy", "templatesDir"}
-        if unknown:
-            raise _fail(
-                source, sorted(unknown)[0], "unknown key; valid: clusters, defaultCluster, policy, templatesDir"
-            )
-        data = loaded
+        data = _read_file(path)
         base = path.parent
+        source = str(path)
+    problems: list[errors.FieldError] = []
     clusters: dict[str, Target] = {}
-    for i, entry in enumerate(data.get("clusters") or []):
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise _fail(str(path), f"clusters[{i}]", "each cluster needs a name (and optionally kubeconfig, context)")
-        kc = entry.get("kubeconfig")
-        clusters[entry["name"]] = Target(
-            entry["name"], str((base / Path(kc).expanduser()).resolve()) if kc else None, entry.get("context")
-        )
+    named: list[tuple[str, str]] = []
+    for i, entry in enumerate(data.clusters):
+        kc = str((base / Path(entry.kubeconfig).expanduser()).resolve()) if entry.kubeconfig else None
+        clusters[entry.name] = Target(entry.name, kc, entry.context)
+        if kc:
+            named.append((f"clusters[{i}].kubeconfig", kc))
+    flag_kubeconfig = kubeconfig
     if not clusters:
-        clusters[DEFAULT_CLUSTER] = Target(DEFAULT_CLUSTER, kubeconfig or os.environ.get("KUBECONFIG"), context)
+        kubeconfig = kubeconfig or os.environ.get("KUBECONFIG")
+        clusters[DEFAULT_CLUSTER] = Target(DEFAULT_CLUSTER, kubeconfig, context)
     elif kubeconfig or context:
         # flags override the default cluster's access, as kubectl's do
-        d = data.get("defaultCluster") or next(iter(clusters))
+        d = data.default_cluster or next(iter(clusters))
         clusters[d] = Target(d, kubeconfig or clusters[d].kubeconfig, context or clusters[d].context)
-    default = data.get("defaultCluster") or next(iter(clusters))
-    if default not in clusters:
-        raise _fail(str(path), "defaultCluster", f"{default!r} is not one of the clusters: {', '.join(clusters)}")
-    pol_file = policy_path or (base / data["policy"] if data.get("policy") else None)
-    policy = spec.load_policy(pol_file) if pol_file else spec.DEFAULT_POLICY
-    tdir = templates_dir or (base / data["templatesDir"] if data.get("templatesDir") else None)
+    problems += _kubeconfig_errors(named, source)
+    if flag_kubeconfig:
+        problems += _kubeconfig_errors([("--kubeconfig", flag_kubeconfig)], None)
+    if any(t.kubeconfig is None for t in clusters.values()) or (not data.clusters and not flag_kubeconfig):
+        # the default resolution: every file KUBECONFIG lists, else ~/.kube/config
+        listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+        defaults = [("KUBECONFIG", p) for p in listed] or [("~/.kube/config", str(Path.home() / ".kube" / "config"))]
+        problems += _kubeconfig_errors(defaults, None)
+    default = data.default_cluster or next(iter(clusters))
+    tdir = templates_dir or (base / data.templates_dir if data.templates_dir else None)
+    if data.templates_dir and not templates_dir and not (base / data.templates_dir).is_dir():
+        problems.append(errors.FieldError("templatesDir", f"{base / data.templates_dir} is not a folder", source))
+    pol_file = policy_path or (base / data.policy if data.policy else None)
+    policy = spec.DEFAULT_POLICY
+    if pol_file is not None:
+        try:
+            policy = spec.load_policy(pol_file)
+        except errors.SpecError as exc:
+            problems += exc.errors
+    if problems:
+        raise errors.SpecError(problems)
     return PlatformConfig(clusters, default, Blueprint(policy, str(tdir) if tdir else None))

@@ -7,6 +7,7 @@ The tenants here are this module's own (applied once, deleted at the end), so th
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -255,6 +256,20 @@ def test_status_shows_quota_use_and_the_last_apply_drift_and_verify(fleet: dict[
         assert "FAILED" in out and "quota used" in out and "pods 2/" in out
     finally:
         assert vcm("apply", str(fleet["folder"] / "vis-half.yaml"), "--yes")[0] == 0
+
+
+def test_verify_all_records_the_result_of_every_tenant(fleet: dict[str, Any]) -> None:
+    """``vcm verify --all`` leaves its trace on every tenant it verified, not only on the last one."""
+    vcm = fleet["vcm"]
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    code, out, err = vcm("verify", "--all", "--check", "block-cluster-resources", "-o", "json")
+    reports = {r["tenant"]: r for r in json.loads(out)}
+    assert set(reports) == set(TENANTS), err
+    for name in TENANTS:
+        status = json.loads(vcm("status", name, "-o", "json")[1])
+        recorded = status["lastVerify"]
+        assert recorded is not None and recorded["at"] >= started, (name, recorded)
+        assert recorded["passed"] is reports[name]["passed"] and recorded["partial"] is True, (name, recorded)
 
 
 def _chromium() -> str:

@@ -13,12 +13,13 @@ import typer
 
 from vcluster_mgr import (
     errors,
+    platformconfig,
     render,
     spec,
 )
 from vcluster_mgr.cli import apps, options, printing
 
-SCHEMA_KINDS = ("tenant", "policy")
+SCHEMA_KINDS = ("tenant", "policy", "platform")
 
 
 def _load_policy(path: Path | None) -> spec.Policy | None:
@@ -27,7 +28,9 @@ def _load_policy(path: Path | None) -> spec.Policy | None:
 
 @apps.app.command(epilog="Example: vcm validate examples/tenants tenants/new.yaml --policy examples/policy.yaml")
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="Tenant spec files, or folders of *.yaml / *.yml files.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Tenant spec files, or folders of *.yaml / *.yml files; - reads stdin.")
+    ],
     policy: options.PolicyOpt = None,
 ) -> None:
     """Check tenant specs without touching a cluster.
@@ -45,7 +48,8 @@ def validate(
 @apps.app.command("render", epilog="Example: vcm render examples/tenants/payments.yaml --platform > manifests.yaml")
 def render_command(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Tenant spec files, or folders of *.yaml / *.yml files.")
+        list[Path] | None,
+        typer.Argument(help="Tenant spec files, or folders of *.yaml / *.yml files; - reads stdin."),
     ] = None,
     templates: Annotated[
         Path | None,
@@ -79,18 +83,25 @@ def render_command(
     typer.echo(render.dump_manifests(objects), nl=False)
 
 
-@apps.app.command("schema", epilog="Example: vcm schema > schema/tenant.schema.json; vcm schema policy")
+@apps.app.command(
+    "schema", epilog="Example: vcm schema > schema/tenant.schema.json; vcm schema policy; vcm schema platform"
+)
 def schema_command(
-    kind: Annotated[str, typer.Argument(help="Which document: tenant or policy.")] = "tenant",
+    kind: Annotated[
+        str, typer.Argument(help="Which document: tenant, policy or platform (the --config file).")
+    ] = "tenant",
 ) -> None:
-    """Print the JSON Schema of a Tenant (or Policy) document, generated from the model.
+    """Print the JSON Schema of a Tenant, Policy or platform config document, generated from the model.
 
-    The committed schema/tenant.schema.json and schema/policy.schema.json are exactly this output.
+    The committed schema/tenant.schema.json, policy.schema.json and platform.schema.json are exactly this output.
     """
     with printing.failures():
         if kind not in SCHEMA_KINDS:
             raise errors.UsageError(f"unknown schema {kind!r}; choose one of: {', '.join(SCHEMA_KINDS)}")
-        text = spec.schema_text("policy" if kind == "policy" else "tenant")
+        if kind == "platform":
+            text = platformconfig.schema_text()
+        else:
+            text = spec.schema_text("policy" if kind == "policy" else "tenant")
     typer.echo(text, nl=False)
 
 

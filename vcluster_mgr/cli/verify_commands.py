@@ -103,13 +103,14 @@ def verify_command(
                 else:
                     tracker.fail(tenant, f"{counts['fail']} fail, {counts['error']} error")
                 reports.append(report)
-            if report.namespaces:
-                # the one trace verify leaves, for `vcm status` (a run of some checks is recorded as such)
-                result = {"passed": report.passed, "at": _now(), **report.counts()}
-                if check or level != 2:
-                    result["partial"] = True
-                with cluster_api.connect(target) as conn:
-                    cluster_api.record_verify(conn, report.namespaces[0], result)
+                if report.namespaces:
+                    # the one trace verify leaves, for `vcm status`, on every tenant verified (a run of some
+                    # checks is recorded as such)
+                    result = {"passed": report.passed, "at": _now(), **report.counts()}
+                    if check or level != 2:
+                        result["partial"] = True
+                    with cluster_api.connect(target) as conn:
+                        cluster_api.record_verify(conn, report.namespaces[0], result)
     if not printing.emit(verify.reports_data(reports, many=all_tenants), output):
         for report in reports:
             _verify_table(report)

@@ -1,10 +1,11 @@
 """Rendering: spec -> plain manifest dicts and Helm values, from the jinja2 blueprint.
 
-The blueprint lives in ``vcluster_mgr/templates/`` (package data) as one template per kind of object, so a
-platform admin can read it and override any file by pointing ``templates_dir`` at a folder of their own
-(``templating``). Every rendered object is checked: its kind and apiVersion are ones the blueprint
-declares, it carries the blueprint's labels, and a tenant's objects stay inside the tenant's own
-namespaces. A failed check is an ``errors.RenderError`` (a template bug), never a silently wrong object.
+The blueprint lives in ``templates/`` at the top of the repository (the wheel carries it as package data,
+``vcluster_mgr/templates/``) as one template per kind of object, so a platform admin can read it and
+override any file by pointing ``templates_dir`` at a folder of their own (``templating``). Every
+rendered object is checked: its kind and apiVersion are ones the blueprint declares, it carries the
+blueprint's labels, and a tenant's objects stay inside the tenant's own namespaces. A failed check is an
+``errors.RenderError`` (a template bug), never a silently wrong object.
 
 ``tenant``, ``platform`` and ``control_plane`` render what a tenant, a host cluster and a virtual control
 plane need; ``scaffolds`` writes the starter files of ``vcm init`` and ``vcm ci init``.

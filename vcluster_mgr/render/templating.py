@@ -1,8 +1,12 @@
 """Rendering jinja2 templates into checked objects: the template environment, the checks every rendered
 object must pass, and the YAML output.
 
-The built-in blueprint ships inside the package (``vcluster_mgr/templates/``, package data); an admin's
-``templates_dir`` is searched first, so any file can be overridden by one of the same name. Values enter
+The built-in blueprint lives at the top of the repository, ``templates/``, where a platform admin looks for
+it; the package reaches it through ``vcluster_mgr/templates``, a link to ``../templates`` that the wheel
+build follows, so the wheel carries the files themselves as package data. A source checkout, an editable
+install and the wheel all find them at that one path. An admin's ``templates_dir`` (``--templates``,
+``templatesDir``; a copy of ``templates/`` is a good start) is searched first, so any file can be overridden
+by one of the same path, and is read as every user's file is (``reading``: regular files, bounded). Values enter
 templates only through ``| tojson`` with ``StrictUndefined``; the rendered text is parsed back and every
 object is checked (kind, apiVersion, labels, namespaces). A failed check is an ``errors.RenderError``.
 
@@ -20,10 +24,25 @@ from typing import Any
 import jinja2
 import yaml
 
-from vcluster_mgr import errors, kube, spec
+from vcluster_mgr import errors, kube, reading, spec
 
-BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-"""The built-in blueprint: ``vcluster_mgr/templates/``, shipped in the wheel as package data."""
+BUILTIN_TEMPLATES = (Path(__file__).resolve().parent.parent / "templates").resolve()
+"""The built-in blueprint: the repository's ``templates/`` in a checkout or an editable install (through the
+``vcluster_mgr/templates`` link), the package data ``vcluster_mgr/templates/`` in an installed wheel."""
+
+
+class _AdminLoader(jinja2.BaseLoader):
+    """An admin's templates folder, each file read through ``reading`` (a FIFO or a device there is refused,
+    not waited on or read without end); a file it lacks falls through to the built-in one."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder)
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        path = self.folder.joinpath(*jinja2.loaders.split_template_path(template))
+        if not path.exists():
+            raise jinja2.TemplateNotFound(template)
+        return reading.read_text(path), str(path), lambda: False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -46,7 +65,7 @@ def _json_dumps(value: Any, **kwargs: Any) -> str:
 def _environment(templates_dir: str | None) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     if templates_dir is not None:
-        loaders.append(jinja2.FileSystemLoader(templates_dir))
+        loaders.append(_AdminLoader(templates_dir))
     loaders.append(jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES)))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),

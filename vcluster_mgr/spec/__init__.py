@@ -59,7 +59,11 @@ from vcluster_mgr.spec.field_types import (
     Role,
     SpecLabelKey,
 )
+from vcluster_mgr.spec.field_types import (
+    Model as StrictModel,
+)
 from vcluster_mgr.spec.messages import (
+    field_errors,
     format_path,
     show,
 )
@@ -77,6 +81,8 @@ from vcluster_mgr.spec.rules import (
 )
 from vcluster_mgr.spec.schema import (
     json_schema,
+    model_json_schema,
+    model_schema_text,
     policy_json_schema,
     schema_text,
 )
@@ -165,7 +171,11 @@ __all__ = [
     "chart_source_allowed",
     "check_control_plane",
     "check_namespace_clashes",
+    "field_errors",
     "format_path",
+    "model_json_schema",
+    "model_schema_text",
+    "StrictModel",
     "json_schema",
     "load_policy",
     "load_spec",

@@ -1,5 +1,6 @@
 """Reading spec documents: YAML with positions in errors and a guard against alias bombs, files and
-folders of specs, namespace clashes across tenants, and the admin policy file.
+folders of specs (or stdin), namespace clashes across tenants, and the admin policy file. The bytes come
+through ``reading`` (regular files only, bounded in size).
 
 ``parse_spec`` / ``load_spec`` / ``load_specs`` run both passes and raise one ``errors.SpecError``
 holding every problem.
@@ -7,6 +8,7 @@ holding every problem.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from pydantic import (
     ValidationError,
 )
 
-from vcluster_mgr import errors
+from vcluster_mgr import errors, reading
 from vcluster_mgr.spec import messages, policy_model, rules, tenant_model
 
 MAX_EXPANDED_NODES = 100_000
@@ -112,20 +114,15 @@ def load_document(text: str, source: str | None, what: str) -> Any:
         message = f"expands to {size} YAML nodes once aliases are followed; at most {MAX_EXPANDED_NODES} are allowed"
         raise fail("(document)", message)
     if not isinstance(docs[0], dict):
-        raise fail("(document)", f"expected a {what} mapping (apiVersion, kind, ...), got {messages.show(docs[0])}")
+        keys = " (apiVersion, kind, ...)" if what in ("Tenant", "Policy") else ""
+        raise fail("(document)", f"expected a {what} mapping{keys}, got {messages.show(docs[0])}")
     return docs[0]
 
 
-def read_text(path: Path) -> str:
-    """A spec-like file's text; ``SpecError`` (naming the file) if it cannot be read or is not UTF-8."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise errors.SpecError([errors.FieldError("(file)", f"is not UTF-8 text ({exc.reason})", str(path))]) from None
-    except OSError as exc:
-        raise errors.SpecError(
-            [errors.FieldError("(file)", f"cannot be read: {exc.strerror or exc}", str(path))]
-        ) from None
+def read_text(path: str | Path) -> str:
+    """A spec-like file's text (``-``: stdin), through ``reading``: a regular file, bounded in size, UTF-8;
+    ``SpecError`` naming the file otherwise."""
+    return reading.read_text(path)
 
 
 def read_document(path: str | Path, what: str) -> Any:
@@ -173,23 +170,45 @@ def parse_spec_text(
 
 
 def load_spec(path: str | Path, *, policy: policy_model.Policy | None = None) -> tenant_model.Tenant:
-    """Read and check one tenant file; raises ``SpecError`` with every problem in it."""
-    path = Path(path)
-    return parse_spec_text(read_text(path), source=str(path), policy=policy)
+    """Read and check one tenant file (``-``: stdin); raises ``SpecError`` with every problem in it."""
+    stdin = str(path) == reading.STDIN
+    tenant = parse_spec_text(read_text(path), source=reading.STDIN_NAME if stdin else str(path), policy=policy)
+    chart = tenant.spec.control_plane.chart.path
+    if tenant.spec.control_plane.enabled and chart is not None:
+        _check_local_chart(Path.cwd() if stdin else Path(path).resolve().parent, chart, tenant.source)
+    return tenant
+
+
+def _check_local_chart(base: Path, chart: str, source: str | None) -> None:
+    """A local chart (``controlPlane.chart.path``, relative to the spec's folder) is read by Helm in the
+    engine, without a bound: one that exists must be a folder or a regular archive of a sane size (a FIFO
+    there would hang the apply). One that does not exist is left to the apply (a spec may be validated on
+    another machine than the one applying it)."""
+    where = base / chart
+    if where.is_dir():
+        return
+    try:
+        reading.check_if_present(where, limit=reading.MAX_CHART_BYTES)
+    except errors.SpecError as exc:
+        field = "spec.controlPlane.chart.path"
+        raise errors.SpecError([errors.FieldError(field, f"{where} {e.message}", source) for e in exc.errors]) from None
 
 
 def spec_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The files named by ``paths``: files as given, folders as their ``*.yaml``/``*.yml`` (not recursive)."""
+    """The files named by ``paths``: files as given, folders as their ``*.yaml``/``*.yml`` (not recursive),
+    ``-`` as stdin (once). Whether a file is a regular one is ``reading``'s to say, when it is read."""
     found: list[Path] = []
     problems: list[errors.FieldError] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        if str(raw) == reading.STDIN:
+            found.append(path)
+        elif path.is_dir():
             inside = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
             if not inside:
                 problems.append(errors.FieldError("(file)", "is a folder without *.yaml or *.yml files", str(path)))
             found += inside
-        elif path.exists():
+        elif os.path.lexists(path):
             found.append(path)
         else:
             problems.append(errors.FieldError("(file)", "does not exist", str(path)))
@@ -197,7 +216,7 @@ def spec_files(paths: Iterable[str | Path]) -> list[Path]:
         raise errors.SpecError(problems)
     unique: dict[Path, Path] = {}
     for path in found:
-        unique.setdefault(path.resolve(), path)
+        unique.setdefault(path if str(path) == reading.STDIN else path.resolve(), path)
     return list(unique.values())
 
 
@@ -287,5 +306,4 @@ def parse_policy(data: Any, *, source: str | None = None) -> policy_model.Policy
 
 def load_policy(path: str | Path) -> policy_model.Policy:
     """Read and check an admin policy file; raises ``SpecError`` with every problem in it."""
-    path = Path(path)
     return parse_policy(load_document(read_text(path), str(path), "Policy"), source=str(path))

@@ -5,12 +5,11 @@ tenant's inputs from its stack outputs and the cluster's own labels (``discover_
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from vcluster_mgr import cluster, errors, naming, platformconfig
+from vcluster_mgr import cluster, errors, naming, platformconfig, reading
 from vcluster_mgr.verify import catalogue, report, runners, session
 
 
@@ -106,9 +105,9 @@ def _control_plane_enabled(outputs: Mapping[str, Any]) -> bool:
     if not source:
         return False
     try:
-        doc = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
+        doc = yaml.safe_load(reading.read_text(source))
         return bool(((doc.get("spec") or {}).get("controlPlane") or {}).get("enabled"))
-    except (OSError, yaml.YAMLError, AttributeError):
+    except (errors.SpecError, yaml.YAMLError, AttributeError):
         return False
 
 

@@ -23,7 +23,7 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
-from vcluster_mgr import errors, platformconfig, toolchain
+from vcluster_mgr import errors, platformconfig, reading, toolchain
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,21 +63,23 @@ def _check_writable(target: Path) -> None:
                 "--state-dir / VCM_STATE_DIR. Nothing was changed.") from exc
 
 
+PASSPHRASE_MAX_BYTES = 4096
+"""Largest passphrase file read from a state dir (the one vcm writes is 44 bytes)."""
+
+
 def _passphrase(state_dir: Path) -> str:
     """``VCM_PASSPHRASE`` / ``PULUMI_CONFIG_PASSPHRASE``, else one generated once and kept (mode 600)."""
     for var in ("VCM_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE"):
         if os.environ.get(var):
             return os.environ[var]
     path = state_dir / "passphrase"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
+    if os.path.lexists(path):
+        return reading.read_text(path, limit=PASSPHRASE_MAX_BYTES).strip()
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_text().strip()
+        return reading.read_text(path, limit=PASSPHRASE_MAX_BYTES).strip()
     except OSError as exc:
         raise errors.ProvisionError(f"cannot write the state directory {state_dir}: {exc.strerror}") from exc
     value = secrets.token_urlsafe(32)

@@ -21,8 +21,9 @@ from measurements on 2 cores (README, "Apply"):
 - ``--parallel`` (``FOLDER_PARALLEL``): more engine steps in flight than the default 4 per CPU.
 
 Plain ``pulumi up`` of the top-level program takes the same checkpoint setting from the environment and
-the split from ``vcluster-mgr:batch`` (the README shows both); this module is how ``vcm``, the benchmark
-and the drill run it.
+the split from ``vcluster-mgr:batch`` (the README shows both); this module is how the benchmark
+(``benchmarks/``) and the SIGKILL drill run it. No ``vcm`` command runs it: ``vcm apply`` runs a stack per
+tenant (``jobs``).
 """
 
 from __future__ import annotations
