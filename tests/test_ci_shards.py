@@ -115,7 +115,8 @@ def test_every_shard_number_is_one_the_option_takes() -> None:
 @pytest.mark.parametrize("kind", ["github", "gitlab"])
 def test_ci_init_writes_the_sharded_pipeline(kind: str, tmp_path: Path) -> None:
     out = tmp_path / "pipeline.yml"
-    res = runner.invoke(cli.app, ["ci", "init", kind, "--apply-folder", "tenants", "--shards", "3", "-o", str(out)])
+    res = runner.invoke(cli.app, ["ci", "init", kind, "--apply-folder", "tenants", "--shards", "3",
+                                  "--output-file", str(out)])
     assert res.exit_code == 0, res.output
     assert out.read_text() == render.ci_pipeline(kind, apply_folder="tenants", shards=3)  # type: ignore[arg-type]
 

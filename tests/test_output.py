@@ -1,7 +1,9 @@
 """How vcm prints, without a cluster: times as local time and age, tables that never cut a value (plain
-columns in a pipe, wrapped cells on a terminal), the progress of many tenants as plain lines per state change
-or as live lines on a terminal (``cli.live.Tracker`` fed the texts ``workspace.run_jobs`` sends), and the
-conventions ``NO_COLOR``, ``--no-color``, ``--quiet`` and stdout-for-data (Typer's CliRunner).
+columns in a pipe, wrapped cells on a terminal, long prose such as verify's as blocks under each row),
+quantities as the spec says them (``vcm status``: 16Gi, not 17179869184), the progress of many tenants as
+plain lines per state change or as live lines on a terminal (``cli.live.Tracker`` fed the typed events
+``workspace.run_jobs`` sends), and the conventions ``NO_COLOR``, ``--no-color``, ``--quiet`` and
+stdout-for-data (Typer's CliRunner).
 
 The live view against a real apply, on a real terminal, is in ``tests/integration/test_terminal.py``.
 """
@@ -20,8 +22,8 @@ from rich.console import Console
 from rich.table import Table
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, toolchain, workspace
-from vcluster_mgr.cli import live, printing
+from vcluster_mgr import cli, progress_events, toolchain, usage, verify
+from vcluster_mgr.cli import live, printing, tenant_commands, verify_commands
 
 runner = CliRunner()
 LONG = "a-value-that-is-far-too-long-for-any-column-of-an-eighty-column-terminal-" * 2
@@ -77,6 +79,54 @@ def test_a_piped_table_is_plain_columns_with_every_value_in_full(monkeypatch: py
     assert err.getvalue() == "a title\n", "the title is a message, on stderr"
 
 
+PROSE = ("created a pod with hostPID: true in payments-app as alice@example.com (server-side dry-run); "
+         "the API server refused it: violates PodSecurity restricted:latest: host namespaces (hostPID=true) " * 6)
+
+
+def _verify_report(prose: str) -> verify.Report:
+    """A report of four checks whose tried and detail are long prose, as a real one's are."""
+    identity = verify.choose_identity([{"kind": "User", "name": "alice@example.com", "role": "admin"}])
+    checks = tuple(verify.CheckResult(verify.CHECKS_BY_ID[i], f"{i}: {prose}", result, f"{prose}\nsecond line")
+                   for i, result in (("block-host-pid", "pass"), ("block-host-ipc", "fail"),
+                                     ("block-nodeport-services", "pass"), ("block-privileged-containers", "pass")))
+    return verify.Report("payments", "default", identity, {"username": "alice@example.com", "groups": []},
+                         ("payments-app",), False, checks)
+
+
+def test_verify_in_a_pipe_shows_long_prose_as_blocks_not_padded_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`vcm verify payments | less` printed every line padded to the widest `tried` cell (1,231 to 1,325
+    characters, mostly spaces); the grid now holds the short columns and the prose follows each row."""
+    out = io.StringIO()
+    monkeypatch.setattr(printing, "out", Console(file=out, width=80))
+    monkeypatch.setattr(printing, "err", Console(file=io.StringIO(), width=80))
+    verify_commands._verify_table(_verify_report(PROSE))
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["ID", "LEVEL", "RESULT"]
+    assert lines[1].split() == ["block-host-pid", "L1", "pass"] and len(lines[1]) < 60
+    assert lines[2] == f"  tried: block-host-pid: {PROSE}".rstrip()
+    assert lines[3] == f"  detail: {PROSE}".rstrip() and lines[4] == "    second line"
+    assert any(ln.startswith("    remedy: ") for ln in lines), "a failed check's remedy is a line of its block"
+    # no line is padded: the longest is the longest prose itself, not a column stretched to it
+    assert all(ln == ln.rstrip() for ln in lines)
+    assert max(map(len, lines)) <= len("  tried: block-privileged-containers: " + PROSE)
+    grid = [ln for ln in lines if not ln.startswith("  ")]
+    assert len(grid) == 6 and max(map(len, grid[:-1])) < 60  # the header, 4 checks, the verdict
+
+
+def test_status_shows_quantities_as_the_spec_says_them() -> None:
+    """`vcm status` printed `requests.memory 0/17179869184`: bytes as 16Gi, cores as the spec writes them."""
+    row = {"maxFraction": 0.25, "resources": {
+        "requests.cpu": {"used": "0.5", "hard": "4.998"}, "requests.memory": {"used": "0", "hard": "17179869184"},
+        "pods": {"used": "3", "hard": "61"}, "services": {"used": "0", "hard": "20"},
+        "requests.storage": {"used": "0", "hard": "107374182400"}}}
+    text = tenant_commands._usage_text(row)
+    assert text == "max 25%: requests.cpu 500m/4998m, requests.memory 0/16Gi, pods 3/61, services 0/20"
+    assert usage.quantity_text("requests.storage", "107374182400") == "100Gi"
+    assert usage.quantity_text("limits.ephemeral-storage", "1073741824") == "1Gi"
+    assert usage.quantity_text("requests.cpu", "5") == "5"
+    assert usage.quantity_text("count/configmaps", "10") == "10"
+
+
 def test_a_table_on_a_narrow_terminal_wraps_cells_instead_of_cutting_them(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
     monkeypatch.setattr(printing, "out", Console(file=out, width=40, force_terminal=True, no_color=True))
@@ -91,15 +141,15 @@ def test_a_table_on_a_narrow_terminal_wraps_cells_instead_of_cutting_them(monkey
 def _feed(tracker: live.Tracker) -> None:
     """A run of two tenants: ``a`` reads its live objects and applies 3 of 5, ``b`` (a worker that sent no
     start) fails with a two-line error; then ``a`` is done."""
-    tracker("a", "apply started")
-    tracker("a", workspace.RESOURCE_READ)
-    tracker("a", "create Namespace a-x")
+    tracker("a", progress_events.started("apply"))
+    tracker("a", progress_events.RESOURCE_READ)
+    tracker("a", progress_events.step("create Namespace a-x"))
     for _ in range(3):
-        tracker("a", workspace.RESOURCE_DONE)
-    tracker("b", workspace.RESOURCE_DONE)
-    tracker("b", "error: the server refused it\nsecond line")
-    tracker("b", "failed")
-    tracker("a", "done")
+        tracker("a", progress_events.RESOURCE_DONE)
+    tracker("b", progress_events.RESOURCE_DONE)
+    tracker("b", progress_events.error("the server refused it\nsecond line"))
+    tracker("b", progress_events.FAILED)
+    tracker("a", progress_events.DONE)
 
 
 def test_progress_in_a_pipe_is_one_plain_line_per_tenant_per_state_change(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,7 +221,7 @@ def test_no_color_and_the_no_color_option_turn_colour_off() -> None:
 
 def test_quiet_keeps_data_and_errors_only(tmp_path: Path) -> None:
     target = tmp_path / "demo.yaml"
-    res = runner.invoke(cli.app, ["--quiet", "init", "demo", "-o", str(target)])
+    res = runner.invoke(cli.app, ["--quiet", "init", "demo", "--output-file", str(target)])
     assert res.exit_code == 0 and target.exists()
     assert res.stderr == "", "the 'wrote FILE' message is not data"
     res = runner.invoke(cli.app, ["-q", "validate", str(tmp_path / "missing.yaml")])
@@ -197,13 +247,13 @@ def test_more_tenants_than_terminal_lines_shows_the_running_and_failed_ones(monk
     monkeypatch.setattr(printing, "err", console)
     names = [f"t{i:02d}" for i in range(12)]
     with live.Tracker("apply", dict.fromkeys(names, 3)) as tracker:
-        tracker("t00", "apply started")
-        tracker("t00", "done")
-        tracker("t01", "apply started")
-        tracker("t01", "failed")
-        tracker("t02", "apply started")
+        tracker("t00", progress_events.started("apply"))
+        tracker("t00", progress_events.DONE)
+        tracker("t01", progress_events.started("apply"))
+        tracker("t01", progress_events.FAILED)
+        tracker("t02", progress_events.started("apply"))
         start = len(err.getvalue())
-        tracker("t02", "error: refused")
+        tracker("t02", progress_events.error("refused"))
         frame = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", err.getvalue()[start:]).replace("\r", "\n")
     shown = {ln.split()[0] for ln in frame.splitlines() if ln.strip()}
     assert shown == {"t01", "t02"}, frame

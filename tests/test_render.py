@@ -157,27 +157,64 @@ def test_quota_is_split_evenly_across_namespaces() -> None:
     quotas = by_kind(render.render_tenant(tenant), "ResourceQuota")
     assert len(quotas) == 3
     hards = [q["spec"]["hard"] for q in quotas]
-    assert all(h == hards[0] for h in hards)
     assert hards[0] == {
-        "requests.cpu": "1666m",  # 5 / 3, rounded down to 1m
-        "limits.cpu": "3333m",
-        "requests.memory": "5726623061",  # 16Gi / 3, rounded down to a byte
-        "limits.memory": "5726623061",  # limitsMemory defaults to memory
-        "requests.storage": "35791394133",
-        "pods": "1",  # 2 // 3 == 0, but at least 1
+        "requests.cpu": "1667m",  # 5 / 3 is 1666.67m: the 2m left over go to the first two namespaces
+        "limits.cpu": "3334m",
+        "requests.memory": "5726623062",  # 16Gi / 3 to a byte, the leftover byte to the first
+        "limits.memory": "5726623062",  # limitsMemory defaults to memory
+        "requests.storage": "35791394134",
+        "pods": "1",  # 2 over 3: 1 + 1 + 0, and the third keeps room for one
         "services": "0",  # a zero total stays zero
-        "requests.nvidia.com/gpu": "1",
+        "requests.nvidia.com/gpu": "2",  # 4 over 3: 2 + 1 + 1
         "count/configmaps": "10",  # the spec's own count, split
         "count/jobs.batch": "0",
-        "count/cronjobs.batch": "6",  # the policy's default of 20, split
-        "count/persistentvolumeclaims": "6",
-        "count/secrets": "33",
-        "count/serviceaccounts": "16",
+        "count/cronjobs.batch": "7",  # the policy's default of 20, split: 7 + 7 + 6
+        "count/persistentvolumeclaims": "7",
+        "count/secrets": "34",
+        "count/serviceaccounts": "17",
         "services.nodeports": "0",
         "services.loadbalancers": "0",
     }
-    total_cpu = sum(kube.parse_quantity(h["requests.cpu"]).value for h in hards)
-    assert total_cpu <= kube.parse_quantity("5").value
+    assert [h["requests.cpu"] for h in hards] == ["1667m", "1667m", "1666m"]
+    assert [h["pods"] for h in hards] == ["1", "1", "1"]
+    for key in ("requests.cpu", "limits.cpu", "requests.memory", "limits.memory", "requests.storage"):
+        total = sum(kube.parse_quantity(h[key]).value for h in hards)
+        given = {"requests.cpu": "5", "limits.cpu": "10", "requests.memory": "16Gi", "limits.memory": "16Gi",
+                 "requests.storage": "100Gi"}[key]
+        assert total == kube.parse_quantity(given).value, key  # the split keeps the total, to the unit
+    for key in ("requests.nvidia.com/gpu", "count/cronjobs.batch", "count/secrets", "count/configmaps"):
+        assert sum(int(h[key]) for h in hards) == {"requests.nvidia.com/gpu": 4, "count/cronjobs.batch": 20,
+                                                   "count/secrets": 100, "count/configmaps": 30}[key], key
+
+
+def test_a_split_keeps_the_total_of_counts_and_quantities() -> None:
+    """61 pods over two namespaces are 31 + 30 (not 30 + 30, which lost one and made 60 -> 61 no change);
+    cpu 5 over three is 5000m in all (not 4998m)."""
+    data = payments_data()
+    data["spec"]["namespaces"] = ["app", "ci"]
+    data["spec"]["quota"] = {"cpu": "5", "memory": "1Gi", "pods": 61, "services": 3}
+    hard = {q["metadata"]["namespace"]: q["spec"]["hard"]
+            for q in by_kind(render.render_tenant(spec.parse_spec(data)), "ResourceQuota")}
+    assert (hard["payments-app"]["pods"], hard["payments-ci"]["pods"]) == ("31", "30")
+    assert (hard["payments-app"]["services"], hard["payments-ci"]["services"]) == ("2", "1")
+    assert (hard["payments-app"]["requests.cpu"], hard["payments-ci"]["requests.cpu"]) == ("2500m", "2500m")
+    before = render.render_tenant(spec.parse_spec(payments_data() | {"spec": {**data["spec"], "quota": {
+        **data["spec"]["quota"], "pods": 60}}}))
+    assert {q["spec"]["hard"]["pods"] for q in by_kind(before, "ResourceQuota")} == {"30"}
+
+
+def test_apportion_shares_out_the_remainder_by_largest_remainder() -> None:
+    assert render.apportion(61, [1, 1]) == [31, 30]
+    assert render.apportion(5000, [1, 1, 1]) == [1667, 1667, 1666]
+    assert render.apportion(10, [3, 1]) == [8, 2]  # 7.5 + 2.5: the tie goes to the first
+    assert render.apportion(10, [1, 3]) == [3, 7]
+    assert render.apportion(11, [1, 3]) == [3, 8]  # 2.75 + 8.25: the larger remainder first
+    assert render.apportion(7, [2, 0, 1]) == [5, 0, 2]  # a weight of 0 never gets a leftover unit
+    assert render.apportion(0, [1, 1]) == [0, 0]
+    assert render.apportion(5, [0, 0]) == [0, 0]
+    for total in range(0, 50):
+        for weights in ([1], [1, 1, 1], [3, 1], [5, 2, 0, 1]):
+            assert sum(render.apportion(total, weights)) == total
 
 
 def test_quota_shares_weight_the_split() -> None:
@@ -189,7 +226,7 @@ def test_quota_shares_weight_the_split() -> None:
               for q in by_kind(render.render_tenant(spec.parse_spec(data)), "ResourceQuota")}
     assert (quotas["payments-app"]["requests.cpu"], quotas["payments-ci"]["requests.cpu"]) == ("3", "1")
     assert (quotas["payments-app"]["requests.memory"], quotas["payments-ci"]["requests.memory"]) == ("6Gi", "2Gi")
-    assert (quotas["payments-app"]["pods"], quotas["payments-ci"]["pods"]) == ("7", "2")
+    assert (quotas["payments-app"]["pods"], quotas["payments-ci"]["pods"]) == ("8", "2")  # 7.5 + 2.5: 10 in all
     assert (quotas["payments-app"]["count/configmaps"], quotas["payments-ci"]["count/configmaps"]) == ("30", "10")
 
 

@@ -35,6 +35,8 @@ def test_wrapper_modules_pin_the_same_versions() -> None:
     assert f"github.com/pulumi/pulumi/pkg/v3 v{toolchain.PULUMI_VERSION}" in (gomod / "pulumi" / "go.mod").read_text()
     assert f"k8s.io/kubernetes v{toolchain.KUBERNETES_VERSION}" in (gomod / "kubernetes" / "go.mod").read_text()
     assert f"go.etcd.io/etcd/server/v3 v{toolchain.ETCD_VERSION}" in (gomod / "etcd" / "go.mod").read_text()
+    assert (f"github.com/rancher/local-path-provisioner v{toolchain.LOCAL_PATH_PROVISIONER_VERSION}"
+            in (gomod / "local-path-provisioner" / "go.mod").read_text())
     provider = (gomod / "pulumi-kubernetes" / "go.mod").read_text()
     assert f"{toolchain.KUBERNETES_PROVIDER_MODULE} {toolchain.KUBERNETES_PROVIDER_PSEUDO_VERSION}" in provider
     # upstream replaces its SDK with ../sdk; the wrapper names the published SDK of the same release
@@ -112,7 +114,8 @@ def _standin(b: toolchain.Binary, version: str | None = None) -> bytes:
     v = version or b.version
     if not b.version_args:
         return _plugin(v)
-    return _script({"pulumi": f"v{v}", "etcd": f"etcd Version: {v}", "coredns": f"CoreDNS-{v}"}.get(b.name, f"v{v}"))
+    return _script({"pulumi": f"v{v}", "etcd": f"etcd Version: {v}", "coredns": f"CoreDNS-{v}",
+                    "local-path-provisioner": f"local-path-provisioner version v{v}"}.get(b.name, f"v{v}"))
 
 
 def _tar(members: dict[str, bytes]) -> bytes:
@@ -144,6 +147,8 @@ def release_server() -> Iterator[tuple[str, list[str]]]:
     cv, rv = toolchain.COREDNS_VERSION, toolchain.KUBE_ROUTER_VERSION
     files[f"/v{cv}/coredns_{cv}_linux_amd64.tgz"] = _tar({"coredns": _script(f"CoreDNS-{cv}")})
     files[f"/v{rv}/kube-router_{rv}_linux_amd64.tar.gz"] = _tar({"kube-router": _script(f"version v{rv}")})
+    lv = toolchain.LOCAL_PATH_PROVISIONER_VERSION
+    files[f"/v{lv}/local-path-provisioner-amd64"] = _script(f"local-path-provisioner version v{lv}")
     seen: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -171,7 +176,7 @@ def test_download_source_installs_every_binary(release_server: tuple[str, list[s
     monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     for var in ("VCM_PULUMI_DOWNLOAD_URL", "VCM_KUBERNETES_DOWNLOAD_URL", "VCM_ETCD_DOWNLOAD_URL",
-                "VCM_COREDNS_DOWNLOAD_URL", "VCM_KUBE_ROUTER_DOWNLOAD_URL"):
+                "VCM_COREDNS_DOWNLOAD_URL", "VCM_KUBE_ROUTER_DOWNLOAD_URL", "VCM_LOCAL_PATH_PROVISIONER_DOWNLOAD_URL"):
         monkeypatch.setenv(var, url)
     final = toolchain.ensure(download=True)
     assert all(s.ok for s in final)

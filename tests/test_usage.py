@@ -1,13 +1,15 @@
 """The usage report (``vcluster_mgr.usage``), offline: fractions and their order, tenant totals from several
 namespaces, costs priced from quota hard (reserved) and used (requests), cost-center totals, CSV and the
-HTML page's content. The live reading is tested in tests/integration/test_visibility.py."""
+HTML page's content, a tenant's whole quota read back from its rendered split.
+The live reading is tested in tests/integration/test_visibility.py."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
-from vcluster_mgr import spec, usage
+from vcluster_mgr import render, spec, usage
 
 
 def _ns(name: str, tenant: str, **labels: str) -> dict[str, Any]:
@@ -89,3 +91,23 @@ def test_html_is_self_contained_and_escapes_names() -> None:
     assert "<script>alert(1)" not in page and "&lt;script&gt;" in page
     assert not re.search(r"(src|href)=|https?://|url\(", page)
     assert page.count('<tr class="tenant"') == 1 and 'style="width:75.0%"' in page
+
+
+def test_a_tenant_reads_back_its_whole_quota_from_the_rendered_split() -> None:
+    """The search example's cpu 5 over three namespaces read as `0 / 4.998` (2m lost to rounding); and 61 pods
+    over two namespaces as 60. The rendered ResourceQuotas, read back as the live ones, now give the totals."""
+    search = spec.load_spec(Path(__file__).resolve().parent.parent / "examples" / "tenants" / "search.yaml")
+    objects = render.render_tenant(search)
+    namespaces = [o for o in objects if o["kind"] == "Namespace"]
+    quotas = [o for o in objects if o["kind"] == "ResourceQuota"]
+    assert len(quotas) == 3
+    row = usage.tenant_usage(namespaces, quotas)["tenants"][0]
+    assert row["resources"]["requests.cpu"]["hard"] == "5"
+    assert usage.quantity_text("requests.cpu", row["resources"]["requests.cpu"]["hard"]) == "5"
+    two = spec.parse_spec({"apiVersion": "vcluster-mgr.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": "t"},
+                           "spec": {"owners": [{"kind": "User", "name": "u@example.com", "role": "admin"}],
+                                    "namespaces": ["a", "b"], "quota": {"pods": 61}}})
+    objects = render.render_tenant(two)
+    row = usage.tenant_usage([o for o in objects if o["kind"] == "Namespace"],
+                             [o for o in objects if o["kind"] == "ResourceQuota"])["tenants"][0]
+    assert row["resources"]["pods"]["hard"] == "61"

@@ -211,12 +211,12 @@ def load(
     policy_path: Path | None = None,
     templates_dir: Path | None = None,
 ) -> PlatformConfig:
-    """Read the admin config (or build the single-cluster default); command-line flags win.
+    """Read the admin config (or build the single-cluster default); command-line flags win. ``VCM_CONFIG`` is
+    read by the CLI's ``--config`` option and arrives here as ``path``.
 
     Raises ``SpecError`` with every problem of the file (and of the kubeconfigs, policy and templates
     folder it names) at once.
     """
-    path = path or (Path(os.environ["VCM_CONFIG"]) if os.environ.get("VCM_CONFIG") else None)
     data = PlatformFile()
     base = Path.cwd()
     source: str | None = None

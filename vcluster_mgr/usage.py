@@ -54,6 +54,24 @@ def _plain(value: Decimal) -> str:
     return text
 
 
+_BYTES = ("memory", "storage")
+"""Resources counted in bytes (``requests.memory``, ``limits.ephemeral-storage``, ...), shown as ``16Gi``."""
+_CORES = ("cpu",)
+"""Resources counted in cores, shown as ``500m`` or ``4``."""
+
+
+def quantity_text(resource: str, value: str) -> str:
+    """A report value as a person reads it, in the notation the spec uses: bytes as ``16Gi`` (not
+    ``17179869184``), cores as ``500m`` or ``4``, counts as they are. The report's own values stay plain
+    numbers, for scripts."""
+    name = resource.rsplit(".", 1)[-1]
+    if name.endswith(_BYTES):
+        return kube.format_quantity(Decimal(value), "BinarySI")
+    if name in _CORES:
+        return kube.format_quantity(Decimal(value), "DecimalSI")
+    return value
+
+
 def _max_fraction(resources: dict[str, dict[str, Any]]) -> float:
     found = [r["fraction"] for k, r in resources.items() if r["fraction"] is not None and k not in _NO_FRACTION]
     return max(found, default=0.0)

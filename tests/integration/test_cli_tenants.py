@@ -1,5 +1,6 @@
 """The tenant commands end to end through Typer's CliRunner: plan, apply (in-process and with worker
-processes), list, status, kubeconfig, drift, delete; and tenants placed on two host clusters at once."""
+processes), list, status, kubeconfig, drift, delete; tenants placed on two host clusters at once; and an
+admin's own copy of the blueprint, named by the platform config's templatesDir, applied."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
 from vcluster_mgr import cli, localcluster, workspace
+
+REPO = Path(__file__).resolve().parents[2]
 
 SPEC = """\
 apiVersion: vcluster-mgr.dev/v1alpha1
@@ -67,7 +70,7 @@ def test_tenant_lifecycle_through_the_cli(vcm, host_cluster: localcluster.Cluste
 
     # the owner's kubeconfig works in the tenant and nowhere else
     kc = tmp_path / "carol.kubeconfig"
-    code, _, err = vcm("kubeconfig", "clitest", "--user", "carol@example.com", "-o", str(kc))
+    code, _, err = vcm("kubeconfig", "clitest", "--user", "carol@example.com", "--output-file", str(kc))
     assert code == 0, err
     assert oct(kc.stat().st_mode & 0o777) == "0o600"
     doc = yaml.safe_load(kc.read_text())
@@ -186,3 +189,26 @@ def test_tenants_on_two_host_clusters(vcm, host_cluster: localcluster.Cluster, t
         assert vcm("delete", "easty", "--cluster", "east", "--config", str(cfg), "--yes")[0] == 0
     finally:
         localcluster.down(name)
+
+
+def test_an_admin_copy_of_the_blueprint_named_in_the_platform_config_is_what_apply_applies(  # type: ignore[no-untyped-def]
+        vcm, host_cluster: localcluster.Cluster, tmp_path: Path) -> None:
+    """``templatesDir`` points vcm at an admin's own copy of ``templates/``: a file there replaces the
+    built-in one, on the cluster too (the blueprint reaches the engine's program through the worker)."""
+    own = tmp_path / "house-blueprint" / "tenant"
+    own.mkdir(parents=True)
+    shipped = (REPO / "templates" / "tenant" / "limitrange.yaml.j2").read_text()
+    assert "vcm-limits" in shipped
+    (own / "limitrange.yaml.j2").write_text(shipped.replace("vcm-limits", "house-limits"))
+    cfg = tmp_path / "platform.yaml"
+    cfg.write_text("templatesDir: house-blueprint\n")
+    path = write_spec(tmp_path / "specs", "housebp")
+    code, _, err = vcm("apply", str(path), "--config", str(cfg), "--yes", "--parallel", "2")
+    try:
+        assert code == 0, err
+        core = client.CoreV1Api(config.new_client_from_config(str(host_cluster.kubeconfig)))
+        for ns in ("housebp-one", "housebp-two"):
+            assert [lr.metadata.name for lr in core.list_namespaced_limit_range(ns).items] == ["house-limits"]
+            assert core.list_namespaced_resource_quota(ns).items, "the other templates are the built-in ones"
+    finally:
+        assert vcm("delete", "housebp", "--config", str(cfg), "--yes")[0] == 0

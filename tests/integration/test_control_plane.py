@@ -2,7 +2,7 @@
 
 The release installs the fixture chart ``tests/data/charts/fake-vcluster`` (same kinds of objects:
 StatefulSet, Services, ServiceAccount, Role, RoleBinding) from a local path, with the values generated for
-the real chart; its pods never run here, so applies pass ``--wait-healthy 0`` and the test writes the
+the real chart; its pods never run here, so applies pass ``--no-wait`` and the test writes the
 kubeconfig Secret the way the virtual cluster would. Everything else is real: the Helm release through the
 engine and the upstream provider, the kubeconfig as a secret output, the policy recorded at apply and used by
 sleep, wake, kubeconfig and delete (a different one refused), the quota all in the control plane's namespace,
@@ -79,7 +79,7 @@ def test_control_plane_lifecycle(vcm, host_cluster: localcluster.Cluster, tmp_pa
     api = config.new_client_from_config(str(host_cluster.kubeconfig))
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     path = write(tmp_path)
-    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", "--wait-healthy", "0", with_policy=True)
+    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", "--no-wait", with_policy=True)
     assert code == 0, err
     assert "kubeconfig Secret does not exist yet" in json.dumps(json.loads(out)[0]["steps"])
 
@@ -97,16 +97,16 @@ def test_control_plane_lifecycle(vcm, host_cluster: localcluster.Cluster, tmp_pa
     assert [s.type for s in releases] == ["helm.sh/release.v1"]
 
     # no kubeconfig yet: vcm kubeconfig says what it waits for, and gives up clearly
-    code, _, err = vcm("kubeconfig", "vteam", "--wait", "1")
+    code, _, err = vcm("kubeconfig", "vteam", "--timeout", "1")
     assert code == 1 and "vc-vteam" in err and "after 1s" in err
 
     # the virtual cluster writes its kubeconfig Secret once running: do it as it would
     core.create_namespaced_secret("vteam-cp", {"metadata": {"name": "vc-vteam"}, "data": {
         "config": base64.b64encode(yaml.safe_dump(VIRTUAL_KUBECONFIG).encode()).decode()}})
-    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", "--wait-healthy", "0", with_policy=True)
+    code, out, err = vcm("apply", str(path), "--yes", "-o", "json", "--no-wait", with_policy=True)
     assert code == 0, err
     kc = tmp_path / "virtual.kubeconfig"
-    code, _, err = vcm("kubeconfig", "vteam", "-o", str(kc))
+    code, _, err = vcm("kubeconfig", "vteam", "--output-file", str(kc))
     assert code == 0, err
     doc = yaml.safe_load(kc.read_text())
     assert doc["users"][0]["user"]["token"] == "s3cr3t-virtual-admin-token"
@@ -178,17 +178,17 @@ def test_a_control_plane_without_persistence_is_not_changed_silently(vcm, tmp_pa
         path.write_text(text.replace("    enabled: true\n", "    enabled: true\n    persistence: {enabled: false}\n"))
 
     write_spec("1.33.4")
-    code, _, err = vcm("apply", str(path), "--yes", "--wait-healthy", "0", with_policy=True)
+    code, _, err = vcm("apply", str(path), "--yes", "--no-wait", with_policy=True)
     assert code == 0, err
     try:
         code, _, err = vcm("sleep", "vtmp")
         assert code == 2 and "EMPTY" in err and "--allow-data-loss" in err, err
         write_spec("1.34.1")
-        code, out, err = vcm("apply", str(path), "--yes", "--wait-healthy", "0", with_policy=True)
+        code, out, err = vcm("apply", str(path), "--yes", "--no-wait", with_policy=True)
         assert code == 1 and "no persistence" in out + err, out + err
-        code, _, err = vcm("apply", str(path), "--yes", "--wait-healthy", "0", "--allow-data-loss", with_policy=True)
+        code, _, err = vcm("apply", str(path), "--yes", "--no-wait", "--allow-data-loss", with_policy=True)
         assert code == 0, err
-        code, _, err = vcm("apply", str(path), "--yes", "--wait-healthy", "0", with_policy=True)
+        code, _, err = vcm("apply", str(path), "--yes", "--no-wait", with_policy=True)
         assert code == 0, err  # no change of values: nothing to refuse
     finally:
         assert vcm("delete", "vtmp", "--yes")[0] == 0
@@ -214,7 +214,7 @@ def test_a_group_owner_gets_a_kubeconfig_for_a_named_member(vcm, host_cluster: l
         code, _, err = vcm("kubeconfig", "gteam")
         assert code == 2 and "only Groups" in err and "--member" in err, err
         kc = tmp_path / "carol.kubeconfig"
-        code, _, err = vcm("kubeconfig", "gteam", "--member", "carol", "-o", str(kc))
+        code, _, err = vcm("kubeconfig", "gteam", "--member", "carol", "--output-file", str(kc))
         assert code == 0, err
         assert "carol as a member of group gteam-devs (edit of gteam)" in err
         api = config.new_client_from_config(str(kc))

@@ -110,7 +110,7 @@ def env(node_cluster: localcluster.Cluster, tmp_path_factory: pytest.TempPathFac
     assert code == 0, out + err
     values = {"fixture": {"syncerImage": node["images"]["kubectl"]}}
     code, out, err = e.vcm("apply", str(e.write(tenant_doc(values=values))), "--yes", "--policy", str(policy),
-                           "-o", "json", "--wait-healthy", "180")
+                           "-o", "json", "--timeout", "180")
     assert code == 0, out + err
     e.applied = json.loads(out)[0]  # type: ignore[attr-defined]
     e.core.create_namespaced_pod(NS, traffic.pod_manifest("cli", e.probe_image, role="client",
@@ -242,7 +242,7 @@ def test_twin_the_charts_own_coredns_manifest_is_refused(env: Env) -> None:
                                      "controlPlane": {"coredns": {"overwriteManifests": chart_like}}})
     try:
         code, out, err = env.vcm("apply", str(env.write(doc)), "--yes", "--policy", str(env.policy),
-                                 "--wait-healthy", "10")
+                                 "--timeout", "10")
         assert code == 1, out + err
         assert "vcm-image-pull-always" in out + err and "coredns" in out + err
     finally:
@@ -259,7 +259,7 @@ def test_apply_fails_clearly_when_the_control_plane_pods_are_refused(env: Env) -
                                      "controlPlane": {"statefulSet": {"imagePullPolicy": "IfNotPresent"}}})
     try:
         code, out, err = env.vcm("apply", str(env.write(doc)), "--yes", "--policy", str(env.policy),
-                                 "--wait-healthy", "15")
+                                 "--timeout", "15")
         assert code == 1, out + err
         assert "not up after 15s" in err and "FailedCreate" in err and "vcm-image-pull-always" in err, err
         assert "Traceback" not in err

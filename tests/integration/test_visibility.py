@@ -112,7 +112,7 @@ def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_owner_kubeconfig_has_a_context_per_namespace_and_sees_its_own(fleet: dict[str, Any], tmp_path: Path) -> None:
     kc = tmp_path / "olga.kubeconfig"
-    code, _, err = fleet["vcm"]("kubeconfig", "vis-busy", "--user", "olga@example.com", "-o", str(kc))
+    code, _, err = fleet["vcm"]("kubeconfig", "vis-busy", "--user", "olga@example.com", "--output-file", str(kc))
     assert code == 0, err
     contexts = _kubectl(kc, "config", "get-contexts", "-o", "name").stdout.split()
     assert contexts == ["vis-busy-one@vcm-default", "vis-busy-two@vcm-default"]
@@ -136,7 +136,7 @@ def test_view_and_edit_owners_see_their_namespaces_and_quota(
     fleet: dict[str, Any], tmp_path: Path, name: str, user: str
 ) -> None:
     kc = tmp_path / "owner.kubeconfig"
-    assert fleet["vcm"]("kubeconfig", name, "--user", user, "-o", str(kc))[0] == 0
+    assert fleet["vcm"]("kubeconfig", name, "--user", user, "--output-file", str(kc))[0] == 0
     for ns in (f"{name}-one", f"{name}-two"):
         assert _kubectl(kc, "--context", f"{ns}@vcm-default", "get", "namespace", ns).returncode == 0
         assert _kubectl(kc, "--context", f"{ns}@vcm-default", "get", "resourcequota,limitrange").returncode == 0
@@ -148,7 +148,7 @@ def test_without_the_blueprint_rolebinding_the_owner_cannot_get_its_namespace(
     """The twin of the test above: the get comes from the blueprint's RoleBinding in that namespace (the API
     server files GET /api/v1/namespaces/X under namespace X); without it, get and quota reads are refused."""
     kc = tmp_path / "olga.kubeconfig"
-    assert fleet["vcm"]("kubeconfig", "vis-busy", "--user", "olga@example.com", "-o", str(kc))[0] == 0
+    assert fleet["vcm"]("kubeconfig", "vis-busy", "--user", "olga@example.com", "--output-file", str(kc))[0] == 0
     rbac = client.RbacAuthorizationV1Api(fleet["admin"].api_client)
     ns = "vis-busy-two"
     bindings = rbac.list_namespaced_role_binding(ns, label_selector="vcluster-mgr.dev/tenant=vis-busy").items

@@ -4,7 +4,6 @@ tenants with N sharded jobs (offline)."""
 from __future__ import annotations
 
 import enum
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,7 +11,7 @@ import typer
 from vcluster_mgr import (
     render,
 )
-from vcluster_mgr.cli import apps, printing
+from vcluster_mgr.cli import apps, options, printing
 
 
 class CiSystem(str, enum.Enum):
@@ -20,16 +19,17 @@ class CiSystem(str, enum.Enum):
     gitlab = "gitlab"
 
 
-@apps.ci_app.command("init", epilog="Example: vcm ci init github -o .github/workflows/ephemeral-tenant.yml")
+@apps.ci_app.command("init", epilog="Example: vcm ci init github --output-file .github/workflows/ephemeral-tenant.yml",
+                     old_spellings=[options.OUTPUT_FILE_WAS_O])
 def ci_init(
     system: Annotated[CiSystem, typer.Argument(help="github (GitHub Actions) or gitlab (.gitlab-ci.yml).")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write; stdout if left out.")] = None,
+    output_file: options.OutputFileOpt = None,
     spec_path: Annotated[str, typer.Option("--spec", help="Tenant spec in the repository.")] = "tenant.yaml",
     ttl: Annotated[str, typer.Option("--ttl", help="Lifetime of each CI tenant, such as 30m or 2h.")] = "2h",
     name_prefix: Annotated[
         str, typer.Option("--name-prefix", help="Start of each CI tenant's generated name.")
     ] = "ci-",
-    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the --output-file if it exists.")] = False,
     apply_folder: Annotated[
         str | None,
         typer.Option(
@@ -44,27 +44,29 @@ def ci_init(
         int, typer.Option("--parallel", help="With --apply-folder: stacks each job applies at once.")
     ] = 2,
 ) -> None:
-    """Write a CI pipeline that runs your tests against a fresh tenant and deletes it, pass or fail; or, with
-    --apply-folder, one whose N jobs (a GitHub matrix, GitLab parallel:) apply a folder of tenants, a stable
-    share each (--shard I/N), coordinated only by the state backend's per-stack locks.
+    """Write a CI pipeline that tests against a fresh tenant.
+
+    The pipeline runs your tests against a fresh tenant and deletes it, pass or fail; or, with --apply-folder,
+    one whose N jobs (a GitHub matrix, GitLab parallel:) apply a folder of tenants, a stable share each
+    (--shard I/N), coordinated only by the state backend's per-stack locks.
 
     The pipeline reads the host cluster's kubeconfig from the CI secret VCM_HOST_KUBECONFIG and never prints it.
     Edit its `make test` step to run your own tests. The sharded pipeline reads the backend URL, its
     credentials and the passphrase from the CI system's variables and secrets (named in its header).
 
-    Example: [bold]vcm ci init github --apply-folder tenants --shards 4 -o .github/workflows/apply-tenants.yml[/bold]
+    Example: [bold]vcm ci init github --apply-folder tenants --shards 4 --output-file
+    .github/workflows/apply-tenants.yml[/bold]
     """
-    with printing.failures():
-        printing.write_or_echo(
-            render.ci_pipeline(
-                system.value,
-                spec_path=spec_path,
-                ttl=ttl,
-                name_prefix=name_prefix,
-                apply_folder=apply_folder,
-                shards=shards,
-                parallel=parallel,
-            ),
-            output,
-            force,
-        )
+    printing.write_or_echo(
+        render.ci_pipeline(
+            system.value,
+            spec_path=spec_path,
+            ttl=ttl,
+            name_prefix=name_prefix,
+            apply_folder=apply_folder,
+            shards=shards,
+            parallel=parallel,
+        ),
+        output_file,
+        force,
+    )

@@ -55,41 +55,28 @@ def _set_asleep(name: str, asleep: bool, cluster: str | None, env: environment.E
         raise typer.Exit(1)
 
 
-@apps.app.command(epilog="Example: vcm sleep payments")
-def sleep(
-    name: Annotated[str, typer.Argument(help="Tenant name.")],
-    cluster: options.ClusterOpt = None,
-    output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None,
-    context: options.ContextOpt = None,
-    config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None,
-    backend_url: options.BackendOpt = None,
-    policy: options.PolicyOpt = None,
-    allow_data_loss: AllowDataLossOpt = False,
-) -> None:
-    """Scale a tenant's control plane to zero replicas and delete the pods it synced to the host (its quota is
-    then free); its data (the volume) is kept. Uses the policy recorded at apply."""
-    with printing.failures():
-        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
-        _set_asleep(name, True, cluster, env, output, policy, allow_data_loss)
+def _register(asleep: bool, summary: str) -> None:
+    """``vcm sleep`` or ``vcm wake``: one command body, two names."""
+    verb = "sleep" if asleep else "wake"
+
+    @apps.app.command(verb, help=summary, epilog=f"Example: vcm {verb} payments")
+    def command(
+        name: options.TenantArg,
+        cluster: options.ClusterOpt = None,
+        output: options.OutputOpt = printing.OutputFormat.table,
+        *,
+        access: options.Access,
+        policy: options.PolicyOpt = None,
+        allow_data_loss: AllowDataLossOpt = False,
+    ) -> None:
+        env = environment.env(access, policy)
+        _set_asleep(name, asleep, cluster, env, output, policy, allow_data_loss)
 
 
-@apps.app.command(epilog="Example: vcm wake payments")
-def wake(
-    name: Annotated[str, typer.Argument(help="Tenant name.")],
-    cluster: options.ClusterOpt = None,
-    output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None,
-    context: options.ContextOpt = None,
-    config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None,
-    backend_url: options.BackendOpt = None,
-    policy: options.PolicyOpt = None,
-    allow_data_loss: AllowDataLossOpt = False,
-) -> None:
-    """Bring a sleeping control plane back (same data, with persistence); its controllers then make their pods
-    again. Uses the policy recorded at apply."""
-    with printing.failures():
-        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
-        _set_asleep(name, False, cluster, env, output, policy, allow_data_loss)
+_register(True, """Scale a tenant's control plane to zero, freeing its quota.
+
+Its control plane goes to zero replicas and the pods it synced to the host are deleted (its quota is then free); its
+data (the volume) is kept. Uses the policy recorded at apply.""")
+_register(False, """Bring a sleeping control plane back.
+
+Same data, with persistence; its controllers then make their pods again. Uses the policy recorded at apply.""")

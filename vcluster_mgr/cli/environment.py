@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vcluster_mgr import errors, platformconfig, sharding, spec, toolchain
-from vcluster_mgr.cli import printing
+from vcluster_mgr.cli import options, printing
 
 if TYPE_CHECKING:
     from vcluster_mgr import workspace
@@ -32,29 +32,34 @@ class Env:
     config: platformconfig.PlatformConfig
 
 
-def env(
-    kubeconfig: str | None,
-    context: str | None,
-    config: Path | None,
-    state_dir: Path | None,
-    backend_url: str | None,
-    policy: Path | None = None,
-) -> Env:
+def env(access: options.Access, policy: Path | None = None) -> Env:
     """The environment of an online command; raises before any work if its inputs cannot be used.
 
     A ``--kubeconfig`` or ``--context`` given on the command line is loaded at once (no request is sent), so
     a file or context that cannot be used fails here, even for a command that turns out to have nothing to do.
     """
     from vcluster_mgr import cluster as cluster_api
-    from vcluster_mgr import workspace
 
-    cfg = platformconfig.load(config, kubeconfig=kubeconfig, context=context, policy_path=policy)
-    if kubeconfig is not None or context is not None:
+    host = access.host
+    cfg = config(host, policy)
+    if host.kubeconfig is not None or host.context is not None:
         cluster_api.connect(cfg.target(None)).close()  # the flags apply to the default host cluster
     toolchain.check_sdk_versions()
-    return Env(
-        workspace.settings(state_dir=state_dir, backend_url=backend_url, kubeconfig=kubeconfig, context=context), cfg
-    )
+    return Env(settings(access.state, host), cfg)
+
+
+def config(host: options.HostAccess, policy: Path | None = None) -> platformconfig.PlatformConfig:
+    """The platform config the access options name (or the single-cluster default), with ``--policy``."""
+    return platformconfig.load(host.config, kubeconfig=host.kubeconfig, context=host.context, policy_path=policy)
+
+
+def settings(state: options.StateAccess, host: options.HostAccess | None = None) -> workspace.Settings:
+    """The engine's settings for the state the options name (and the host access the engine's provider uses)."""
+    from vcluster_mgr import workspace
+
+    host = host or options.HostAccess()
+    return workspace.settings(state_dir=state.state_dir, backend_url=state.backend_url,
+                              kubeconfig=host.kubeconfig, context=host.context)
 
 
 def jobs(env: Env, paths: list[Path], shard: sharding.Shard | None = None, *,

@@ -13,10 +13,9 @@ plan, apply, delete, gc, ephemeral create, sleep/wake and verify, and shows the 
   failed), no control characters;
 * ``vcm --verbose``: one line per engine event (every resource), as before; ``vcm --quiet``: nothing.
 
-Resources planned come from the rendered objects (``planned_resources``); the engine's finished steps
-arrive as ``workspace.RESOURCE_DONE`` texts (``RESOURCE_READ`` for each live object read first), the rest
-are ``event_text`` lines and the ``"<action> started"`` / ``"done"`` / ``"failed"`` states that
-``workspace.run_jobs`` sends.
+Resources planned come from the rendered objects (``planned_resources``); what happens arrives as typed
+``progress_events.Event`` values: a start, each resource done (``RESOURCE_DONE``; ``RESOURCE_READ`` for each
+live object read first), the engine's steps and errors, and the end (``DONE`` or ``FAILED``).
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Column
 
-from vcluster_mgr import render
+from vcluster_mgr import progress_events, render
 from vcluster_mgr.cli import printing
 
 if TYPE_CHECKING:
@@ -92,17 +91,13 @@ def first_line(text: str) -> str:
 class Tracker:
     """The progress callback of a run of ``action`` over ``planned`` (tenant -> resources planned or None).
 
-    Use as a context manager around the run; call it as ``tracker(tenant, text)``. Tenants not named up
-    front (``platform``) are added when they first report.
+    Use as a context manager around the run; call it as ``tracker(tenant, event)`` (a
+    ``progress_events.Event``). Tenants not named up front (``platform``) are added when they first report.
     """
 
     def __init__(self, action: str, planned: Mapping[str, int | None], *, unit: str = "resources") -> None:
-        from vcluster_mgr import workspace
-
         self.action = action
         self.unit = unit
-        self._tick = workspace.RESOURCE_DONE
-        self._read = workspace.RESOURCE_READ
         self.lines: dict[str, _Line] = {name: _Line(count) for name, count in planned.items()}
         self.mode = (
             "quiet"
@@ -151,41 +146,42 @@ class Tracker:
             line.task = self._progress.add_task(escape(name), total=line.planned, start=False, step=escape(line.step))
 
     # -- the callback
-    def __call__(self, tenant: str, text: str) -> None:
+    def __call__(self, tenant: str, event: progress_events.Event) -> None:
+        kind = progress_events.Kind
         if tenant not in self.lines:
             self._add(tenant)
         line = self.lines[tenant]
-        if line.state == QUEUED and not text.endswith(" started"):
+        if line.state == QUEUED and event.kind is not kind.STARTED:
             # worker processes report no start: a tenant's first event is its start
-            self._start(tenant, line, f"{self.action} started")
+            self._start(tenant, line, progress_events.started(self.action))
         state = line.state
-        if text == self._tick:
+        if event.kind is kind.RESOURCE_DONE:
             line.done += 1
             if line.planned is not None and line.done >= line.planned:
                 line.step = FINISHING
             elif line.step.startswith(READING):
                 line.step = "working"
-        elif text == self._read:
+        elif event.kind is kind.RESOURCE_READ:
             line.read += 1
             line.step = f"{READING} {line.read}/{line.planned or '?'}"
-        elif text.endswith(" started"):
-            self._start(tenant, line, text)
-        elif text in ("done", "failed"):
-            line.state = text
+        elif event.kind is kind.STARTED:
+            self._start(tenant, line, event)
+        elif event.kind in (kind.DONE, kind.FAILED):
+            line.state = event.kind.value
             self._finished(tenant, line)
-        elif text.startswith("error: "):
-            line.error = line.error or first_line(text[len("error: "):])
+        elif event.kind is kind.ERROR:
+            line.error = line.error or first_line(event.text)
             line.step = f"[red]{escape(line.error)}[/red]"
         else:
-            line.step = escape(text)
-        if self.mode == "verbose" and text not in (self._tick, self._read):
-            printing.tenant_progress(tenant, text)
-        self._draw(line, now=line.state != state or text.startswith("error: "))
+            line.step = escape(event.text)
+        if self.mode == "verbose" and event.kind not in (kind.RESOURCE_DONE, kind.RESOURCE_READ):
+            printing.tenant_progress(tenant, event.line())
+        self._draw(line, now=line.state != state or event.kind is kind.ERROR)
 
-    def _start(self, tenant: str, line: _Line, text: str) -> None:
+    def _start(self, tenant: str, line: _Line, event: progress_events.Event) -> None:
         line.state, line.step, line.started = "running", WORKING, time.monotonic()
         if self.mode == "plain":
-            self._plain(f"{tenant}: {text}")
+            self._plain(f"{tenant}: {event.line()}")
         if self._progress is not None and line.task is not None:
             self._progress.start_task(line.task)
             self._draw(line, now=True)
@@ -235,12 +231,12 @@ class Tracker:
     def advance(self, tenant: str, count: int) -> None:
         """Count ``count`` more units done for ``tenant`` (for runs that are not engine jobs, such as verify)."""
         for _ in range(count):
-            self(tenant, self._tick)
+            self(tenant, progress_events.RESOURCE_DONE)
 
     def fail(self, tenant: str, message: str) -> None:
         """Report a tenant failed with ``message`` (for runs that are not engine jobs, such as verify)."""
-        self(tenant, f"error: {message}")
-        self(tenant, "failed")
+        self(tenant, progress_events.error(message))
+        self(tenant, progress_events.FAILED)
 
 
 def delete(
@@ -250,13 +246,13 @@ def delete(
     engine's events); an error that stops it before the engine runs is reported as the tenant's failure."""
     from vcluster_mgr import errors, workspace
 
-    tracker(tenant, "delete started")
+    tracker(tenant, progress_events.started("delete"))
     try:
         outcome = workspace.delete_tenant(s, target, tenant, progress=tracker, unprotect=unprotect)
     except errors.VcmError as exc:
         tracker.fail(tenant, str(exc))
         raise
     if outcome.error:
-        tracker(tenant, "error: " + outcome.error)
-    tracker(tenant, "done" if outcome.ok else "failed")
+        tracker(tenant, progress_events.error(outcome.error))
+    tracker(tenant, progress_events.finished(outcome.ok))
     return outcome

@@ -1,17 +1,24 @@
 """Options shared by many commands, declared once: policy, host cluster access, platform config, state,
 backend, cluster, shard, confirmation and output format.
+
+The access options come as bundles (``kit``): a command takes ``access: options.Access`` and gets every
+one of them, each with its ``envvar`` shown in ``--help`` and read here, at the edge, never deeper down. An
+option every command that reaches a host cluster should have is one more field of ``HostAccess`` (or
+``StateAccess`` for every command that reads the stacks).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from vcluster_mgr import sharding
-from vcluster_mgr.cli import printing
+from vcluster_mgr.cli import kit, printing
 
+TenantArg = Annotated[str, typer.Argument(help="Tenant name.", show_default=False)]
 PolicyOpt = Annotated[
     Path | None,
     typer.Option("--policy", help="Admin policy file (YAML). Without it the built-in default policy applies."),
@@ -27,15 +34,16 @@ ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig co
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        "--config", help="Platform config: host clusters, policy, templates (or VCM_CONFIG).", show_default=False
+        "--config", help="Platform config: host clusters, policy, templates.", show_default=False, envvar="VCM_CONFIG"
     ),
 ]
 StateOpt = Annotated[
     Path | None,
     typer.Option(
         "--state-dir",
-        help="Where stacks are kept (or VCM_STATE_DIR; default ~/.local/state/vcluster-mgr).",
+        help="Where stacks are kept (default ~/.local/state/vcluster-mgr).",
         show_default=False,
+        envvar="VCM_STATE_DIR",
     ),
 ]
 BACKEND_SCHEMES = ("file://", "s3://", "azblob://", "gs://", "postgres://", "https://", "http://")
@@ -56,6 +64,7 @@ BackendOpt = Annotated[
         help="Any Pulumi backend URL (default: a local file backend in the state dir).",
         show_default=False,
         callback=_backend_url,
+        envvar=["VCM_BACKEND_URL", "PULUMI_BACKEND_URL"],
     ),
 ]
 ClusterOpt = Annotated[
@@ -89,3 +98,69 @@ UnprotectOpt = Annotated[
     ),
 ]
 OutputOpt = Annotated[printing.OutputFormat, typer.Option("-o", "--output", help="table, json or yaml")]
+"""``-o`` is a format in every command; a command that writes a file takes ``--output-file``."""
+
+
+def _to_output_file(value: str) -> list[str]:
+    return ["--output-file", value]
+
+
+OUTPUT_FILE_WAS_O = kit.OldSpelling(("-o", "--output"), _to_output_file,
+                                    "-o names an output format in every command; write --output-file FILE")
+"""``vcm init`` and ``vcm ci init`` took their file as ``-o/--output FILE`` before: still accepted, with a note."""
+KUBECONFIG_FILE_WAS_O = kit.OldSpelling(("-o",), _to_output_file,
+                                        "-o names an output format in every command; write --output-file FILE")
+"""``vcm kubeconfig`` and ``vcm local kubeconfig`` took their file as ``-o FILE`` before: still accepted."""
+
+
+def _seconds(value: str) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _wait_seconds(value: str) -> list[str] | None:
+    seconds = _seconds(value)
+    if seconds is None:
+        return None  # the flag, followed by something else
+    return ["--no-wait"] if seconds <= 0 else ["--wait", "--timeout", value]
+
+
+WAIT_WAS_SECONDS = kit.OldSpelling(("--wait",), _wait_seconds,
+                                   "--wait is a flag in every command; write --timeout SECONDS (or --no-wait)")
+"""``vcm kubeconfig`` took ``--wait SECONDS`` before: still accepted, as ``--timeout SECONDS``."""
+WAIT_HEALTHY_WAS_SECONDS = kit.OldSpelling(("--wait-healthy",), _wait_seconds,
+                                           "write --timeout SECONDS (or --no-wait), as every command that waits")
+"""``vcm apply`` took ``--wait-healthy SECONDS`` before: still accepted, as ``--timeout SECONDS``."""
+
+OutputFileOpt = Annotated[
+    Path | None, typer.Option("--output-file", help="File to write; stdout if left out.", show_default=False)
+]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0, metavar="SECONDS", help="How long --wait waits.")]
+"""``--wait/--no-wait`` is a flag in every command that waits; how long it waits is ``--timeout SECONDS``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class HostAccess:
+    """How a command reaches the host clusters: a kubeconfig and context, or a platform config naming several."""
+
+    kubeconfig: KubeconfigOpt = None
+    context: ContextOpt = None
+    config: ConfigOpt = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StateAccess:
+    """Where the stacks are: a state dir (the local file backend) or any Pulumi backend URL."""
+
+    state_dir: StateOpt = None
+    backend_url: BackendOpt = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Access:
+    """What a command that reaches a host cluster and its stacks is given: both bundles above."""
+
+    host: HostAccess = HostAccess()
+    state: StateAccess = StateAccess()

@@ -15,7 +15,7 @@ import datetime
 import enum
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -92,19 +92,43 @@ def _plain(cell: object) -> str:
     return " ".join(text.split("\n")).rstrip()
 
 
-def table_lines(table: Table) -> list[str]:
-    """A table as plain aligned columns (two spaces apart), its header first unless it has none; nothing cut."""
-    columns = [[_plain(c) for c in col.cells] for col in table.columns]
-    rows = [list(r) for r in zip(*columns, strict=True)] if columns else []
+def _block(cell: object) -> list[str]:
+    """A cell's text without markup, its own lines kept."""
+    text = cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
+    return [ln.rstrip() for ln in text.strip().splitlines()] or ["-"]
+
+
+def table_lines(table: Table, blocks: Sequence[str] = ()) -> list[str]:
+    """A table as plain aligned columns (two spaces apart), its header first unless it has none; nothing cut.
+
+    ``blocks`` names columns (by header) of long prose: each is shown under its row as an indented block
+    (``  tried: ...``, further lines indented once more) instead of a column padded to its widest cell,
+    so one long cell does not pad every line of the table to its length.
+    """
+    headers = [_plain(col.header) for col in table.columns]
+    grid = [i for i, h in enumerate(headers) if h not in blocks]
+    prose = [i for i, h in enumerate(headers) if h in blocks]
+    cells = [list(col.cells) for col in table.columns]
+    rows = [[_plain(cells[i][r]) for i in grid] for r in range(table.row_count)]
     if table.show_header:
-        rows.insert(0, [_plain(col.header).upper() for col in table.columns])
-    widths = [max((len(r[i]) for r in rows), default=0) for i in range(len(table.columns))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        rows.insert(0, [headers[i].upper() for i in grid])
+    widths = [max((len(row[k]) for row in rows), default=0) for k in range(len(grid))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    if not prose:
+        return lines
+    out = lines[:1] if table.show_header else []
+    for r, line in enumerate(lines[1:] if table.show_header else lines):
+        out.append(line)
+        for i in prose:
+            first, *more = _block(cells[i][r])
+            out += [f"  {headers[i]}: {first}", *(f"    {ln}" for ln in more)]
+    return out
 
 
-def print_table(table: Table) -> None:
+def print_table(table: Table, *, blocks: Sequence[str] = ()) -> None:
     """A table on stdout: on a terminal a Rich table whose cells wrap rather than being cut; elsewhere plain
-    aligned columns with every value in full (the title, if any, goes to stderr as a message)."""
+    aligned columns with every value in full (the title, if any, goes to stderr as a message), the ``blocks``
+    columns of long prose as blocks under each row (``table_lines``)."""
     if interactive(out):
         for col in table.columns:
             col.overflow = "fold"
@@ -112,7 +136,7 @@ def print_table(table: Table) -> None:
         return
     if table.title:
         err.print(_plain(table.title), markup=False, highlight=False, soft_wrap=True)
-    for line in table_lines(table):
+    for line in table_lines(table, blocks):
         out.print(line, markup=False, highlight=False, soft_wrap=True, emoji=False)
 
 

@@ -39,8 +39,7 @@ def validate(
 
     Also refuses two tenants claiming one namespace. Prints OK per valid tenant; exits 2 if any spec is invalid.
     """
-    with printing.failures():
-        tenants = spec.load_specs(paths, policy=_load_policy(policy))
+    tenants = spec.load_specs(paths, policy=_load_policy(policy))
     for tenant in tenants:
         printing.out.print(f"OK {tenant.name} ({tenant.source})", markup=False, highlight=False, soft_wrap=True)
 
@@ -63,23 +62,24 @@ def render_command(
         bool, typer.Option("--control-plane-values", help="Print each tenant's vcluster Helm values instead.")
     ] = False,
 ) -> None:
-    """Print the manifests of tenants as one YAML stream, offline (no cluster needed).
+    """Print tenants' manifests as one YAML stream, offline.
+
+    No cluster is needed.
 
     Per tenant: Namespaces, ResourceQuotas, LimitRanges, NetworkPolicies, RoleBindings, vcm-placement ConfigMaps.
 
     With --platform, first vcluster-mgr's namespace, ValidatingAdmissionPolicies and ClusterRole.
     """
-    with printing.failures():
-        if control_plane_values:
-            _print_control_plane_values(paths or [], policy=policy, templates=templates, platform=platform)
-            return
-        if not paths and not platform:
-            raise errors.UsageError("name at least one tenant file or folder, or pass --platform")
-        admin_policy = _load_policy(policy)
-        tenants = spec.load_specs(paths or [], policy=admin_policy)
-        objects = render.render_platform(policy=admin_policy, templates_dir=templates) if platform else []
-        for tenant in tenants:
-            objects += render.render_tenant(tenant, policy=admin_policy, templates_dir=templates)
+    if control_plane_values:
+        _print_control_plane_values(paths or [], policy=policy, templates=templates, platform=platform)
+        return
+    if not paths and not platform:
+        raise errors.UsageError("name at least one tenant file or folder, or pass --platform")
+    admin_policy = _load_policy(policy)
+    tenants = spec.load_specs(paths or [], policy=admin_policy)
+    objects = render.render_platform(policy=admin_policy, templates_dir=templates) if platform else []
+    for tenant in tenants:
+        objects += render.render_tenant(tenant, policy=admin_policy, templates_dir=templates)
     typer.echo(render.dump_manifests(objects), nl=False)
 
 
@@ -91,30 +91,32 @@ def schema_command(
         str, typer.Argument(help="Which document: tenant, policy or platform (the --config file).")
     ] = "tenant",
 ) -> None:
-    """Print the JSON Schema of a Tenant, Policy or platform config document, generated from the model.
+    """Print the JSON Schema of a Tenant, Policy or platform config.
 
-    The committed schema/tenant.schema.json, policy.schema.json and platform.schema.json are exactly this output.
+    Generated from the model: the committed schema/tenant.schema.json, policy.schema.json and
+    platform.schema.json are exactly this output.
     """
-    with printing.failures():
-        if kind not in SCHEMA_KINDS:
-            raise errors.UsageError(f"unknown schema {kind!r}; choose one of: {', '.join(SCHEMA_KINDS)}")
-        if kind == "platform":
-            text = platformconfig.schema_text()
-        else:
-            text = spec.schema_text("policy" if kind == "policy" else "tenant")
+    if kind not in SCHEMA_KINDS:
+        raise errors.UsageError(f"unknown schema {kind!r}; choose one of: {', '.join(SCHEMA_KINDS)}")
+    if kind == "platform":
+        text = platformconfig.schema_text()
+    else:
+        text = spec.schema_text("policy" if kind == "policy" else "tenant")
     typer.echo(text, nl=False)
 
 
-@apps.app.command("init", epilog="Example: vcm init payments -o tenants/payments.yaml")
+@apps.app.command("init", epilog="Example: vcm init payments --output-file tenants/payments.yaml",
+                  old_spellings=[options.OUTPUT_FILE_WAS_O])
 def init_command(
     name: Annotated[str, typer.Argument(help="Tenant name, a DNS-1123 label such as payments.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write; stdout if left out.")] = None,
+    output_file: options.OutputFileOpt = None,
     owner: Annotated[str, typer.Option("--owner", help="The first owner, a User with role admin.")] = "you@example.com",
-    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the --output-file if it exists.")] = False,
 ) -> None:
-    """Write a commented starter tenant spec (it validates as it is; edit it from there)."""
-    with printing.failures():
-        printing.write_or_echo(render.starter_spec(name, owner=owner), output, force)
+    """Write a commented starter tenant spec that validates as it is.
+
+    Edit it from there."""
+    printing.write_or_echo(render.starter_spec(name, owner=owner), output_file, force)
 
 
 def _print_control_plane_values(

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vcluster_mgr import errors, platformconfig, sharding, spec
+from vcluster_mgr import errors, sharding, spec, usage
 from vcluster_mgr.cli import apps, environment, live, options, printing
 
 
@@ -22,31 +22,30 @@ def plan(
     parallel: Annotated[int, typer.Option("--parallel", "-p", min=1, help="Stacks previewed at once.")] = 1,
     shard: options.ShardOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None,
-    context: options.ContextOpt = None,
-    config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None,
-    backend_url: options.BackendOpt = None,
+    *,
+    access: options.Access,
     policy: options.PolicyOpt = None,
 ) -> None:
-    """Show what would be created, changed or deleted, per tenant (nothing is changed)."""
+    """Show what apply would change, per tenant (nothing is changed).
+
+    What would be created, changed or deleted, per tenant."""
     from vcluster_mgr import workspace
 
-    with printing.failures():
-        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
-        jobs = environment.jobs(env, paths, shard)
-        with live.Tracker("plan", live.planned_resources(jobs)) as tracker:
-            outcomes = workspace.run_jobs(env.settings, jobs, "plan", parallel=parallel, progress=tracker)
-        environment.summary(outcomes, output, "plan")
-        if output is printing.OutputFormat.table:
-            for o in outcomes:
-                for step in o.steps:
-                    printing.out.print(f"  {escape(o.tenant)}: {escape(step)}", highlight=False)
-        if not all(o.ok for o in outcomes):
-            raise typer.Exit(1)
+    env = environment.env(access, policy)
+    jobs = environment.jobs(env, paths, shard)
+    with live.Tracker("plan", live.planned_resources(jobs)) as tracker:
+        outcomes = workspace.run_jobs(env.settings, jobs, "plan", parallel=parallel, progress=tracker)
+    environment.summary(outcomes, output, "plan")
+    if output is printing.OutputFormat.table:
+        for o in outcomes:
+            for step in o.steps:
+                printing.out.print(f"  {escape(o.tenant)}: {escape(step)}", highlight=False)
+    if not all(o.ok for o in outcomes):
+        raise typer.Exit(1)
 
 
-@apps.app.command(epilog="Example: vcm apply examples/tenants --parallel 4 --yes  (one of N CI jobs: --shard I/N)")
+@apps.app.command(epilog="Example: vcm apply examples/tenants --parallel 4 --yes  (one of N CI jobs: --shard I/N)",
+                  old_spellings=[options.WAIT_HEALTHY_WAS_SECONDS])
 def apply(
     paths: Annotated[list[Path], typer.Argument(help="Tenant spec files or folders.")],
     parallel: Annotated[
@@ -55,42 +54,41 @@ def apply(
     shard: options.ShardOpt = None,
     yes: options.YesOpt = False,
     output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None,
-    context: options.ContextOpt = None,
-    config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None,
-    backend_url: options.BackendOpt = None,
+    *,
+    access: options.Access,
     policy: options.PolicyOpt = None,
-    wait_healthy: Annotated[
-        float,
-        typer.Option("--wait-healthy", min=0, help="Seconds to wait for each control plane to be up after the apply "
-                                                   "(its pods and the pods it synced Ready); 0: do not wait."),
-    ] = 180.0,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait/--no-wait", help="Wait for each control plane to be up after the apply (its pods and "
+                                              "the pods it synced Ready)."),
+    ] = True,
+    timeout: options.TimeoutOpt = 180.0,
     allow_data_loss: Annotated[
         bool,
         typer.Option("--allow-data-loss", help="Change a control plane that has no persistence anyway (its "
                                                "virtual cluster may come back empty)."),
     ] = False,
 ) -> None:
-    """Provision tenants: one stack per host cluster and tenant; safe to re-run after any failure.
+    """Provision tenants, one stack each; safe to re-run after failure.
 
-    A tenant with a control plane is then waited for (--wait-healthy): exit 1, saying what is wrong, if its
+    One stack per host cluster and tenant.
+
+    A tenant with a control plane is then waited for (--wait, --timeout): exit 1, saying what is wrong, if its
     pods are not Ready in time (a pod the host refuses shows as the event that refused it)."""
     from vcluster_mgr import workspace
 
-    with printing.failures():
-        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
-        jobs = environment.jobs(env, paths, shard, allow_data_loss=allow_data_loss)
-        if not jobs:
-            environment.summary([], output, "apply")
-            return
-        environment.confirm(f"apply {len(jobs)} tenant(s)?", yes)
-        with live.Tracker("apply", live.planned_resources(jobs)) as tracker:
-            outcomes = workspace.run_jobs(env.settings, jobs, "apply", parallel=parallel, progress=tracker)
-        healthy = _control_planes_healthy(jobs, outcomes, wait_healthy)
-        environment.summary(outcomes, output, "apply")
-        if not all(o.ok for o in outcomes) or not healthy:
-            raise typer.Exit(1)
+    env = environment.env(access, policy)
+    jobs = environment.jobs(env, paths, shard, allow_data_loss=allow_data_loss)
+    if not jobs:
+        environment.summary([], output, "apply")
+        return
+    environment.confirm(f"apply {len(jobs)} tenant(s)?", yes)
+    with live.Tracker("apply", live.planned_resources(jobs)) as tracker:
+        outcomes = workspace.run_jobs(env.settings, jobs, "apply", parallel=parallel, progress=tracker)
+    healthy = _control_planes_healthy(jobs, outcomes, timeout if wait else 0)
+    environment.summary(outcomes, output, "apply")
+    if not all(o.ok for o in outcomes) or not healthy:
+        raise typer.Exit(1)
 
 
 def _control_planes_healthy(jobs: list[Any], outcomes: list[Any], timeout: float) -> bool:
@@ -110,55 +108,51 @@ def _control_planes_healthy(jobs: list[Any], outcomes: list[Any], timeout: float
             ok = False
             outcome.ok = False
             outcome.error = (f"the control plane is not up after {timeout:.0f}s: {health.summary()} (see `vcm status "
-                             f"{job.tenant.name}`; --wait-healthy 0 skips this wait)")
+                             f"{job.tenant.name}`; --no-wait skips this wait)")
     return ok
 
 
 @apps.app.command("list", epilog="Example: vcm list -o json")
 def list_command(
     output: options.OutputOpt = printing.OutputFormat.table,
-    state_dir: options.StateOpt = None,
-    backend_url: options.BackendOpt = None,
+    *,
+    state: options.StateAccess,
 ) -> None:
     """List the tenants this state knows, with their host cluster."""
     from vcluster_mgr import workspace
 
-    with printing.failures():
-        s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
-        rows = workspace.list_tenant_stacks(s)
-        if not printing.emit(rows, output):
-            # fits 80 columns; the stack's name (<cluster>.<tenant>) is in -o json
-            table = Table("tenant", "cluster", "resources", "last update")
-            for r in rows:
-                cells = (r["tenant"], r["cluster"], str(r["resources"] or "-"), printing.when(r["lastUpdate"]))
-                table.add_row(*map(escape, cells))
-            printing.print_table(table)
+    s = environment.settings(state)
+    rows = workspace.list_tenant_stacks(s)
+    if not printing.emit(rows, output):
+        # fits 80 columns; the stack's name (<cluster>.<tenant>) is in -o json
+        table = Table("tenant", "cluster", "resources", "last update")
+        for r in rows:
+            cells = (r["tenant"], r["cluster"], str(r["resources"] or "-"), printing.when(r["lastUpdate"]))
+            table.add_row(*map(escape, cells))
+        printing.print_table(table)
 
 
 @apps.app.command(epilog="Example: vcm status payments -o yaml")
 def status(
-    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    name: options.TenantArg,
     cluster: options.ClusterOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None,
-    context: options.ContextOpt = None,
-    config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None,
-    backend_url: options.BackendOpt = None,
+    *,
+    access: options.Access,
 ) -> None:
-    """Show one tenant: host cluster, namespaces, owners, lifetime; its quota use (live), and whether the
-    last apply (stack history), a drift check (run now) and the last `vcm verify` (recorded on its first
-    namespace) passed, with their times; for a tenant with a control plane, its health (pods Ready, Warning
-    events), read now."""
-    from vcluster_mgr import cluster as cluster_api
-    from vcluster_mgr import controlplane_health, usage, workspace
+    """Show one tenant: where it is, its quota use and its last checks.
 
-    with printing.failures(), contextlib.ExitStack() as closing:
-        cfg = platformconfig.load(config, kubeconfig=kubeconfig, context=context)
-        target = cfg.target(cluster)
-        s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
-        data = workspace.tenant_outputs(s, target.name, name)
-        conn = closing.enter_context(cluster_api.connect(target))
+    Its host cluster, namespaces, owners, lifetime; its quota use (live), and whether the last apply (stack
+    history), a drift check (run now) and the last `vcm verify` (recorded on its first namespace) passed, with
+    their times; for a tenant with a control plane, its health (pods Ready, Warning events), read now."""
+    from vcluster_mgr import cluster as cluster_api
+    from vcluster_mgr import controlplane_health, workspace
+
+    cfg = environment.config(access.host)
+    target = cfg.target(cluster)
+    s = environment.settings(access.state, access.host)
+    data = workspace.tenant_outputs(s, target.name, name)
+    with cluster_api.connect(target) as conn:  # one for every read of the cluster below
         namespaces, quotas = cluster_api.tenant_quotas(conn, tenant=name)
         report = usage.tenant_usage(namespaces, quotas, tenants=[name])
         data["usage"] = report["tenants"][0] if report["tenants"] else None
@@ -180,22 +174,22 @@ def status(
             tenant = spec.Tenant.model_validate(data["spec"])
             health = controlplane_health.read(conn, tenant)
             data["controlPlaneHealth"] = health.as_dict()
-        if not printing.emit(data, output):
-            table = Table("field", "value", show_header=False)
-            for key in ("tenant", "cluster", "namespaces", "owners", "ttl", "source"):
-                value = data.get(key)
-                if key == "owners" and value:
-                    value = ", ".join(f"{o['kind']} {o['name']} ({o['role']})" for o in value)
-                elif isinstance(value, list):
-                    value = ", ".join(map(str, value))
-                table.add_row(key, escape(str(value if value is not None else "-")))
-            table.add_row("quota used", escape(_usage_text(data["usage"])))
-            table.add_row("last apply", escape(_check_text(data["lastApply"])))
-            table.add_row("drift", escape(_check_text(data["drift"]) + f", {len(changes)} change(s) (checked now)"))
-            table.add_row("last verify", escape(_check_text(data["lastVerify"])))
-            if health is not None:
-                table.add_row("control plane", escape(health.summary()))
-            printing.print_table(table)
+    if not printing.emit(data, output):
+        table = Table("field", "value", show_header=False)
+        for key in ("tenant", "cluster", "namespaces", "owners", "ttl", "source"):
+            value = data.get(key)
+            if key == "owners" and value:
+                value = ", ".join(f"{o['kind']} {o['name']} ({o['role']})" for o in value)
+            elif isinstance(value, list):
+                value = ", ".join(map(str, value))
+            table.add_row(key, escape(str(value if value is not None else "-")))
+        table.add_row("quota used", escape(_usage_text(data["usage"])))
+        table.add_row("last apply", escape(_check_text(data["lastApply"])))
+        table.add_row("drift", escape(_check_text(data["drift"]) + f", {len(changes)} change(s) (checked now)"))
+        table.add_row("last verify", escape(_check_text(data["lastVerify"])))
+        if health is not None:
+            table.add_row("control plane", escape(health.summary()))
+        printing.print_table(table)
 
 
 def _now() -> str:
@@ -213,7 +207,7 @@ def _usage_text(row: dict[str, Any] | None) -> str:
     if not row:
         return "no ResourceQuota found"
     parts = [
-        f"{key} {r['used']}/{r['hard']}"
+        f"{key} {usage.quantity_text(key, r['used'])}/{usage.quantity_text(key, r['hard'])}"
         for key, r in row["resources"].items()
         if key in ("requests.cpu", "requests.memory", "pods", "services")
     ]
@@ -222,41 +216,40 @@ def _usage_text(row: dict[str, Any] | None) -> str:
 
 @apps.app.command(epilog="Example: vcm delete payments --yes")
 def delete(
-    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    name: options.TenantArg,
     cluster: options.ClusterOpt = None,
     yes: options.YesOpt = False,
     output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None,
-    context: options.ContextOpt = None,
-    config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None,
-    backend_url: options.BackendOpt = None,
+    *,
+    access: options.Access,
     unprotect: options.UnprotectOpt = False,
     policy: options.PolicyOpt = None,
 ) -> None:
-    """Destroy a tenant's objects on its host cluster and remove its stack and state.
+    """Destroy a tenant's objects and remove its stack and state.
+
+    Its objects on its host cluster go first, then its stack and state.
 
     A tenant under deletion protection (spec.protect) is refused unless --unprotect is given. The tenant's
     policy is the one recorded at apply; a --policy given must be that one.
     """
     from vcluster_mgr import workspace
 
-    with printing.failures():
-        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
-        target = env.config.target(cluster)
-        environment.recorded_policy(env, name, workspace.tenant_outputs(env.settings, target.name, name), policy)
-        environment.confirm(f"delete tenant {name} on {target.name} and everything in its namespaces?", yes)
-        with live.Tracker("delete", {name: None}) as tracker:
-            outcome = live.delete(tracker, env.settings, target, name, unprotect=unprotect)
-        environment.summary([outcome], output, "delete")
-        if not outcome.ok:
-            raise typer.Exit(1)
+    env = environment.env(access, policy)
+    target = env.config.target(cluster)
+    environment.recorded_policy(env, name, workspace.tenant_outputs(env.settings, target.name, name), policy)
+    environment.confirm(f"delete tenant {name} on {target.name} and everything in its namespaces?", yes)
+    with live.Tracker("delete", {name: None}) as tracker:
+        outcome = live.delete(tracker, env.settings, target, name, unprotect=unprotect)
+    environment.summary([outcome], output, "delete")
+    if not outcome.ok:
+        raise typer.Exit(1)
 
 
-@apps.app.command(epilog="Example: vcm kubeconfig payments --user alice@example.com -o alice.kubeconfig; "
-                         "vcm kubeconfig vteam --host --member carol -o carol.kubeconfig")
+@apps.app.command(epilog="Example: vcm kubeconfig payments --user alice@example.com --output-file alice.kubeconfig; "
+                         "vcm kubeconfig vteam --host --member carol --output-file carol.kubeconfig",
+                  old_spellings=[options.KUBECONFIG_FILE_WAS_O, options.WAIT_WAS_SECONDS])
 def kubeconfig(
-    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    name: options.TenantArg,
     user: Annotated[
         str | None,
         typer.Option(
@@ -278,7 +271,7 @@ def kubeconfig(
     ] = None,
     output_file: Annotated[
         Path | None,
-        typer.Option("-o", "--output-file", help="Write here (mode 600) instead of stdout.", show_default=False),
+        typer.Option("--output-file", help="Write here (mode 600) instead of stdout.", show_default=False),
     ] = None,
     host: Annotated[
         bool,
@@ -289,18 +282,18 @@ def kubeconfig(
         ),
     ] = False,
     wait: Annotated[
-        float, typer.Option("--wait", help="Seconds to wait for the virtual cluster's kubeconfig Secret.")
-    ] = 60.0,
+        bool, typer.Option("--wait/--no-wait", help="Wait for the virtual cluster's kubeconfig Secret.")
+    ] = True,
+    timeout: options.TimeoutOpt = 60.0,
     cluster: options.ClusterOpt = None,
-    kubeconfig: options.KubeconfigOpt = None,
-    context: options.ContextOpt = None,
-    config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None,
-    backend_url: options.BackendOpt = None,
+    *,
+    access: options.Access,
     policy: options.PolicyOpt = None,
 ) -> None:
-    """A kubeconfig for the tenant: its virtual cluster's (admin) when it has a control plane, else (or with
-    --host) one for an owner with one context per tenant namespace (the first one current).
+    """A kubeconfig for a tenant's owner or for its virtual cluster.
+
+    Its virtual cluster's (admin) when it has a control plane, else (or with --host) one for an owner with one
+    context per tenant namespace (the first one current).
 
     An owner's kubeconfig holds a client certificate issued by the host cluster's own signer (CSR API) and
     approved with the admin's credentials: for a User owner (--user) its name; for a Group owner, a named member
@@ -310,39 +303,39 @@ def kubeconfig(
     from vcluster_mgr import cluster as cluster_api
     from vcluster_mgr import workspace
 
-    with printing.failures():
-        if output_file:
-            printing.check_output_file(output_file, "--output-file")
-        if user and member:
-            raise errors.UsageError("give --user (a User owner) or --member (of a Group owner), not both")
-        env = environment.env(kubeconfig, context, config, state_dir, backend_url, policy)
-        target = env.config.target(cluster)
-        data = workspace.tenant_outputs(env.settings, target.name, name)
-        environment.recorded_policy(env, name, data, policy)
-        wants_owner = host or user or member
-        if (data.get("controlPlane") or {}).get("enabled") and not wants_owner and data.get("spec"):
-            # the spec as the stack recorded it (it passed the policy when applied): no policy check to read it
-            tenant = spec.Tenant.model_validate(data["spec"])
-            with cluster_api.connect(target) as conn:
-                text = cluster_api.control_plane_kubeconfig(conn, tenant, wait=wait, progress=printing.progress)
-                _, how = cluster_api.control_plane_server(conn, tenant)
-            if text is None:
-                raise errors.ProvisionError(
-                    f"the control plane of {name} has not written its kubeconfig Secret "
-                    f"{tenant.namespace_names()[0]}/vc-{name} after {wait:.0f}s (is it running? there must be "
-                    "nodes for its pod); use --host for the owner's host-namespace kubeconfig"
-                )
-            printing.write_kubeconfig(
-                text, output_file, f"the admin of {name}'s virtual cluster (its own credentials, from Secret "
-                f"vc-{name}; nothing on the host), reachable {how}")
-            return
-        owners = data.get("owners") or []
-        subject, groups, what = _owner_identity(name, owners, user=user, member=member, group=group)
+    if output_file:
+        printing.check_output_file(output_file, "--output-file")
+    if user and member:
+        raise errors.UsageError("give --user (a User owner) or --member (of a Group owner), not both")
+    env = environment.env(access, policy)
+    target = env.config.target(cluster)
+    data = workspace.tenant_outputs(env.settings, target.name, name)
+    environment.recorded_policy(env, name, data, policy)
+    wants_owner = host or user or member
+    if (data.get("controlPlane") or {}).get("enabled") and not wants_owner and data.get("spec"):
+        # the spec as the stack recorded it (it passed the policy when applied): no policy check to read it
+        tenant = spec.Tenant.model_validate(data["spec"])
+        seconds = timeout if wait else 0
         with cluster_api.connect(target) as conn:
-            text = cluster_api.owner_kubeconfig(
-                conn, user=subject, groups=groups, namespaces=list(data.get("namespaces") or ["default"])
+            text = cluster_api.control_plane_kubeconfig(conn, tenant, wait=seconds, progress=printing.progress)
+            _, how = cluster_api.control_plane_server(conn, tenant)
+        if text is None:
+            raise errors.ProvisionError(
+                f"the control plane of {name} has not written its kubeconfig Secret "
+                f"{tenant.namespace_names()[0]}/vc-{name} after {seconds:.0f}s (is it running? there must be "
+                "nodes for its pod); use --host for the owner's host-namespace kubeconfig"
             )
-        printing.write_kubeconfig(text, output_file, what)
+        printing.write_kubeconfig(
+            text, output_file, f"the admin of {name}'s virtual cluster (its own credentials, from Secret "
+            f"vc-{name}; nothing on the host), reachable {how}")
+        return
+    owners = data.get("owners") or []
+    subject, groups, what = _owner_identity(name, owners, user=user, member=member, group=group)
+    with cluster_api.connect(target) as conn:
+        text = cluster_api.owner_kubeconfig(
+            conn, user=subject, groups=groups, namespaces=list(data.get("namespaces") or ["default"])
+        )
+    printing.write_kubeconfig(text, output_file, what)
 
 
 def _owner_identity(name: str, owners: list[dict[str, str]], *, user: str | None, member: str | None,
@@ -378,53 +371,50 @@ def drift(
     shard: options.ShardOpt = None,
     cluster: options.ClusterOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None,
-    context: options.ContextOpt = None,
-    config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None,
-    backend_url: options.BackendOpt = None,
+    *,
+    access: options.Access,
 ) -> None:
-    """Show what was changed on the cluster outside the tool: every field the blueprint set whose live value
-    differs, every object deleted, and (for a control plane) a host API server that moved since the apply.
-    `vcm apply` puts them back."""
+    """Show what was changed on the cluster outside vcm.
+
+    Every field the blueprint set whose live value differs, every object deleted, and (for a control plane) a
+    host API server that moved since the apply. `vcm apply` puts them back."""
     from vcluster_mgr import cluster as cluster_api
     from vcluster_mgr import workspace
 
-    with printing.failures():
-        if bool(name) == all_tenants:
-            raise errors.UsageError("give a tenant name or --all")
-        if shard is not None and not all_tenants:
-            raise errors.UsageError("--shard splits --all among N jobs; it does not go with a tenant name")
-        env = environment.env(kubeconfig, context, config, state_dir, backend_url)
-        if all_tenants:
-            every = [(r["cluster"], r["tenant"]) for r in workspace.list_tenant_stacks(env.settings)]
-            wanted = sharding.select(every, shard, lambda ct: workspace.tenant_stack_name(*ct))
+    if bool(name) == all_tenants:
+        raise errors.UsageError("give a tenant name or --all")
+    if shard is not None and not all_tenants:
+        raise errors.UsageError("--shard splits --all among N jobs; it does not go with a tenant name")
+    env = environment.env(access)
+    if all_tenants:
+        every = [(r["cluster"], r["tenant"]) for r in workspace.list_tenant_stacks(env.settings)]
+        wanted = sharding.select(every, shard, lambda ct: workspace.tenant_stack_name(*ct))
+    else:
+        wanted = [(env.config.target(cluster).name, str(name))]
+    rows = []
+    with contextlib.ExitStack() as closing:
+        conns: dict[str, cluster_api.Connection] = {}  # one per host cluster, whatever the number of tenants
+        for cl, tenant in wanted:
+            if cl not in conns:
+                conns[cl] = closing.enter_context(cluster_api.connect(env.config.target(cl)))
+            found = cluster_api.drift(conns[cl], workspace.applied_objects(env.settings, cl, tenant))
+            recorded = workspace.tenant_outputs(env.settings, cl, tenant)
+            found += cluster_api.host_api_drift(conns[cl], recorded.get("hostApi"))
+            for row in found:
+                rows.append({"tenant": tenant, "cluster": cl, **row})
+    if not printing.emit({"drifted": bool(rows), "changes": rows}, output):
+        if not rows:
+            printing.err.print(f"no drift in {len(wanted)} tenant(s)")
         else:
-            wanted = [(env.config.target(cluster).name, str(name))]
-        rows = []
-        with contextlib.ExitStack() as closing:
-            conns: dict[str, cluster_api.Connection] = {}  # one per host cluster, whatever the number of tenants
-            for cl, tenant in wanted:
-                if cl not in conns:
-                    conns[cl] = closing.enter_context(cluster_api.connect(env.config.target(cl)))
-                found = cluster_api.drift(conns[cl], workspace.applied_objects(env.settings, cl, tenant))
-                recorded = workspace.tenant_outputs(env.settings, cl, tenant)
-                found += cluster_api.host_api_drift(conns[cl], recorded.get("hostApi"))
-                for row in found:
-                    rows.append({"tenant": tenant, "cluster": cl, **row})
-        if not printing.emit({"drifted": bool(rows), "changes": rows}, output):
-            if not rows:
-                printing.err.print(f"no drift in {len(wanted)} tenant(s)")
-            else:
-                table = Table("tenant", "object", "field", "desired", "live")
-                for r in rows:
-                    table.add_row(
-                        r["tenant"],
-                        escape(r["object"]),
-                        escape(r["field"]),
-                        escape(json.dumps(r["desired"])),
-                        escape(json.dumps(r["live"])),
-                    )
-                printing.print_table(table)
-        if rows and fail_on_drift:
-            raise typer.Exit(1)
+            table = Table("tenant", "object", "field", "desired", "live")
+            for r in rows:
+                table.add_row(
+                    r["tenant"],
+                    escape(r["object"]),
+                    escape(r["field"]),
+                    escape(json.dumps(r["desired"])),
+                    escape(json.dumps(r["live"])),
+                )
+            printing.print_table(table)
+    if rows and fail_on_drift:
+        raise typer.Exit(1)

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from vcluster_mgr import toolchain
-from vcluster_mgr.cli import apps, options, printing
+from vcluster_mgr.cli import apps, environment, options, printing
 
 
 @apps.toolchain_app.command("ensure")
@@ -27,23 +27,24 @@ def toolchain_ensure(
         ),
     ] = False,
 ) -> None:
-    """Make every binary the engine and the local host cluster need available, at pinned versions.
+    """Find or build every binary the engine needs, at pinned versions.
+
+    The engine's and the local host cluster's.
 
     Order of sources: a binary of the right version on PATH; the official release (only with
     --download); a `go build` through the Go module proxy. A cold build takes minutes, a warm run seconds.
 
     Example: [bold]vcm toolchain ensure[/bold]
     """
-    with printing.failures():
-        started = time.monotonic()
-        final = toolchain.ensure(
-            download=download or None,
-            force=force,
-            progress=printing.progress,
-            extras=toolchain.ON_DEMAND if object_store else (),
-        )
-        printing.progress(f"toolchain ready in {time.monotonic() - started:.1f}s ({toolchain.bin_dir()})")
-        del final
+    started = time.monotonic()
+    final = toolchain.ensure(
+        download=download or None,
+        force=force,
+        progress=printing.progress,
+        extras=toolchain.ON_DEMAND if object_store else (),
+    )
+    printing.progress(f"toolchain ready in {time.monotonic() - started:.1f}s ({toolchain.bin_dir()})")
+    del final
 
 
 @apps.toolchain_app.command("status")
@@ -53,7 +54,7 @@ def toolchain_status(
         bool, typer.Option("--object-store", help="Also the object store built on demand (ensure --object-store).")
     ] = False,
 ) -> None:
-    """List each binary with its version and where it came from; exit 1 if any is missing.
+    """List each binary, its version and source (exit 1 if missing).
 
     Example: [bold]vcm toolchain status -o json[/bold]
     """
@@ -76,8 +77,10 @@ def toolchain_status(
 
 
 @apps.toolchain_app.command("env")
-def toolchain_env(state_dir: options.StateOpt = None, backend_url: options.BackendOpt = None) -> None:
-    """Print the exports that let plain `pulumi` use this toolchain and state (use with eval).
+def toolchain_env(*, state: options.StateAccess) -> None:
+    """Print the exports that let plain `pulumi` use this state.
+
+    The toolchain and the state of vcm, for `eval`.
 
     The passphrase is not printed: PULUMI_CONFIG_PASSPHRASE_FILE points at the file that holds it
     (or set PULUMI_CONFIG_PASSPHRASE yourself if you chose one).
@@ -86,11 +89,10 @@ def toolchain_env(state_dir: options.StateOpt = None, backend_url: options.Backe
     """
     from vcluster_mgr import workspace
 
-    with printing.failures():
-        s = workspace.settings(state_dir=state_dir, backend_url=backend_url)
-        env = workspace.engine_env(s)
-        env.pop("PULUMI_CONFIG_PASSPHRASE")
-        if (s.state_dir / "passphrase").exists() and not os.environ.get("PULUMI_CONFIG_PASSPHRASE"):
-            env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(s.state_dir / "passphrase")
-        for key, value in env.items():
-            typer.echo(f"export {key}={shlex.quote(value)}")
+    s = environment.settings(state)
+    env = workspace.engine_env(s)
+    env.pop("PULUMI_CONFIG_PASSPHRASE")
+    if (s.state_dir / "passphrase").exists() and not os.environ.get("PULUMI_CONFIG_PASSPHRASE"):
+        env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(s.state_dir / "passphrase")
+    for key, value in env.items():
+        typer.echo(f"export {key}={shlex.quote(value)}")

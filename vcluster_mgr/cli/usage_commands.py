@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vcluster_mgr import errors, platformconfig, usage
-from vcluster_mgr.cli import apps, options, printing
+from vcluster_mgr import errors, usage
+from vcluster_mgr.cli import apps, environment, options, printing
 
 
 class UsageFormat(str, enum.Enum):
@@ -83,38 +83,38 @@ def usage_command(
         typer.Option("--html", help="Also write a self-contained HTML page with a bar per tenant.", show_default=False),
     ] = None,
     cluster: options.ClusterOpt = None,
-    kubeconfig: options.KubeconfigOpt = None,
-    context: options.ContextOpt = None,
-    config: options.ConfigOpt = None,
+    *,
+    host: options.HostAccess,
     policy: options.PolicyOpt = None,
 ) -> None:
-    """Quota used against hard per tenant and namespace, from the live ResourceQuotas, closest to a limit
-    first; monthly costs and cost-center totals when the policy has `prices`.
+    """Show quota use per tenant, closest to a limit first.
+
+    Used against hard per tenant and namespace, from the live ResourceQuotas; monthly costs and cost-center
+    totals when the policy has `prices`.
 
     Reads the host cluster only (two list calls for the whole fleet), not the stacks.
     """
     from vcluster_mgr import cluster as cluster_api
 
-    with printing.failures():
-        if bool(names) == all_tenants:
-            raise errors.UsageError("give tenant names or --all")
-        if html_file:
-            printing.check_output_file(html_file, "--html")
-        cfg = platformconfig.load(config, kubeconfig=kubeconfig, context=context, policy_path=policy)
-        target = cfg.target(cluster)
-        with cluster_api.connect(target) as conn:
-            namespaces, quotas = cluster_api.tenant_quotas(conn)
-        report = usage.tenant_usage(
-            namespaces, quotas, prices=cfg.blueprint.policy.prices, tenants=None if all_tenants else names
-        )
-        missing = sorted(set(names or ()) - {t["tenant"] for t in report["tenants"]})
-        if missing:
-            raise errors.UsageError(f"no tenant {', '.join(missing)} on host cluster {target.name!r}")
-        if html_file:
-            printing.write_or_echo(usage.to_html(report), html_file, force=True)
-        if output is UsageFormat.json:
-            typer.echo(usage.to_json(report))
-        elif output is UsageFormat.csv:
-            typer.echo(usage.to_csv(report), nl=False)
-        else:
-            print_table(report)
+    if bool(names) == all_tenants:
+        raise errors.UsageError("give tenant names or --all")
+    if html_file:
+        printing.check_output_file(html_file, "--html")
+    cfg = environment.config(host, policy)
+    target = cfg.target(cluster)
+    with cluster_api.connect(target) as conn:
+        namespaces, quotas = cluster_api.tenant_quotas(conn)
+    report = usage.tenant_usage(
+        namespaces, quotas, prices=cfg.blueprint.policy.prices, tenants=None if all_tenants else names
+    )
+    missing = sorted(set(names or ()) - {t["tenant"] for t in report["tenants"]})
+    if missing:
+        raise errors.UsageError(f"no tenant {', '.join(missing)} on host cluster {target.name!r}")
+    if html_file:
+        printing.write_or_echo(usage.to_html(report), html_file, force=True)
+    if output is UsageFormat.json:
+        typer.echo(usage.to_json(report))
+    elif output is UsageFormat.csv:
+        typer.echo(usage.to_csv(report), nl=False)
+    else:
+        print_table(report)

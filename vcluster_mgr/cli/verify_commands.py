@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vcluster_mgr import errors
+from vcluster_mgr import errors, progress_events
 from vcluster_mgr.cli import apps, environment, live, options, printing
 
 
@@ -28,7 +28,7 @@ def _verify_table(report: Any) -> None:
         table.add_row(
             check_id, level, f"[{colours[result]}]{result}[/{colours[result]}]", escape(tried), escape(detail)
         )
-    printing.print_table(table)
+    printing.print_table(table, blocks=("tried", "detail"))
     counts = report.counts()
     verdict = "[green]PASSED[/green]" if report.passed else "[red]NOT PASSED[/red]"
     printing.out.print(
@@ -55,13 +55,12 @@ def verify_command(
     ] = 2,
     cluster: options.ClusterOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
-    kubeconfig: options.KubeconfigOpt = None,
-    context: options.ContextOpt = None,
-    config: options.ConfigOpt = None,
-    state_dir: options.StateOpt = None,
-    backend_url: options.BackendOpt = None,
+    *,
+    access: options.Access,
 ) -> None:
-    """Show that a tenant's isolation holds, live: the multi-tenancy benchmark checks, run as its owner.
+    """Check, live and as its owner, that a tenant's isolation holds.
+
+    The multi-tenancy benchmark checks, run as the tenant's owner.
 
     The admin's credentials impersonate the tenant's first admin User owner (else its first owner) and
     everything a check tries is sent as a server-side dry-run, so nothing is left behind.
@@ -72,45 +71,44 @@ def verify_command(
     from vcluster_mgr import cluster as cluster_api
     from vcluster_mgr import verify, workspace
 
-    with printing.failures():
-        if (name is None) == (not all_tenants):
-            raise errors.UsageError("name one tenant, or pass --all")
-        checks = verify.select_checks(check, level=level)
-        env = environment.env(kubeconfig, context, config, state_dir, backend_url)
-        if all_tenants:
-            stacks = workspace.list_tenant_stacks(env.settings)
-            wanted = [(r["tenant"], r["cluster"]) for r in stacks if cluster is None or r["cluster"] == cluster]
-            if not wanted:
-                raise errors.UsageError("no tenants to verify" + (f" on host cluster {cluster}" if cluster else ""))
-        else:
-            wanted = [(str(name), env.config.target(cluster).name)]
-        reports = []
-        tracker = live.Tracker("verify", {tenant: len(checks) for tenant, _ in wanted}, unit="checks")
-        with tracker:
-            for tenant, cluster_name in wanted:
-                target = env.config.target(cluster_name)
-                tracker(tenant, "verify started")
-                try:
-                    outputs = workspace.tenant_outputs(env.settings, target.name, tenant)
-                    report = verify.verify_live(target, outputs, checks=checks)
-                except errors.VcmError as exc:
-                    tracker.fail(tenant, str(exc))
-                    raise
-                counts = report.counts()
-                tracker.advance(tenant, sum(counts.values()))
-                if report.passed:
-                    tracker(tenant, "done")
-                else:
-                    tracker.fail(tenant, f"{counts['fail']} fail, {counts['error']} error")
-                reports.append(report)
-                if report.namespaces:
-                    # the one trace verify leaves, for `vcm status`, on every tenant verified (a run of some
-                    # checks is recorded as such)
-                    result = {"passed": report.passed, "at": _now(), **report.counts()}
-                    if check or level != 2:
-                        result["partial"] = True
-                    with cluster_api.connect(target) as conn:
-                        cluster_api.record_verify(conn, report.namespaces[0], result)
+    if (name is None) == (not all_tenants):
+        raise errors.UsageError("name one tenant, or pass --all")
+    checks = verify.select_checks(check, level=level)
+    env = environment.env(access)
+    if all_tenants:
+        stacks = workspace.list_tenant_stacks(env.settings)
+        wanted = [(r["tenant"], r["cluster"]) for r in stacks if cluster is None or r["cluster"] == cluster]
+        if not wanted:
+            raise errors.UsageError("no tenants to verify" + (f" on host cluster {cluster}" if cluster else ""))
+    else:
+        wanted = [(str(name), env.config.target(cluster).name)]
+    reports = []
+    tracker = live.Tracker("verify", {tenant: len(checks) for tenant, _ in wanted}, unit="checks")
+    with tracker:
+        for tenant, cluster_name in wanted:
+            target = env.config.target(cluster_name)
+            tracker(tenant, progress_events.started("verify"))
+            try:
+                outputs = workspace.tenant_outputs(env.settings, target.name, tenant)
+                report = verify.verify_live(target, outputs, checks=checks)
+            except errors.VcmError as exc:
+                tracker.fail(tenant, str(exc))
+                raise
+            counts = report.counts()
+            tracker.advance(tenant, sum(counts.values()))
+            if report.passed:
+                tracker(tenant, progress_events.DONE)
+            else:
+                tracker.fail(tenant, f"{counts['fail']} fail, {counts['error']} error")
+            reports.append(report)
+            if report.namespaces:
+                # the one trace verify leaves, for `vcm status`, on every tenant verified (a run of some
+                # checks is recorded as such)
+                result = {"passed": report.passed, "at": _now(), **report.counts()}
+                if check or level != 2:
+                    result["partial"] = True
+                with cluster_api.connect(target) as conn:
+                    cluster_api.record_verify(conn, report.namespaces[0], result)
     if not printing.emit(verify.reports_data(reports, many=all_tenants), output):
         for report in reports:
             _verify_table(report)

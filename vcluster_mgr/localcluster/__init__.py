@@ -2,8 +2,8 @@
 
 Enough of a Kubernetes control plane to provision and test tenants for real: RBAC authorization, the
 admission plugins tenants rely on (NamespaceLifecycle, LimitRanger, ServiceAccount, ResourceQuota,
-PodSecurity, ValidatingAdmissionPolicy) and the controllers that quotas, namespace deletion,
-service-account tokens, deployments and garbage collection need. With ``nodes=0`` there is no scheduler
+PodSecurity, ValidatingAdmissionPolicy) and kube-controller-manager's default set of controllers
+(``controller_manager``). With ``nodes=0`` there is no scheduler
 and no kubelet: pods are accepted but never run; with ``nodes=1`` ``localnode.node`` adds a node (kubelet,
 containerd, kube-scheduler, kube-proxy, a NetworkPolicy firewall, CoreDNS) after the control plane is ready.
 
@@ -15,7 +15,8 @@ signing key) is generated with ``cryptography``. Each cluster lives in
 ``down`` stops exactly the processes recorded there and removes the folder.
 
 The parts: ``layout`` (the folder, ``state.json`` as ``Cluster``), ``processes`` (starting, telling ours
-from others, ports, readiness), ``pki`` (certificates and kubeconfigs), ``cluster`` (``up``, ``down``,
+from others, ports, readiness), ``pki`` (certificates and kubeconfigs), ``controller_manager`` (its command
+line), ``cluster`` (``up``, ``down``,
 restarting one process). The node itself is ``vcluster_mgr.localnode``. This module is their public face.
 """
 

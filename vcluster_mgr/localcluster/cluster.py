@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from vcluster_mgr import errors, toolchain
-from vcluster_mgr.localcluster import layout, pki, processes
+from vcluster_mgr.localcluster import controller_manager, layout, pki, processes
 from vcluster_mgr.localnode import node as localnode
 
 
@@ -33,12 +33,14 @@ def stop_process(name: str, proc: str) -> None:
     processes.reap(pid)
 
 
-def start_process(name: str, proc: str, *, timeout: float = layout.READY_TIMEOUT) -> None:
-    """Start one stopped process again with its original command line (same ports, same data)."""
+def start_process(name: str, proc: str, *, timeout: float = layout.READY_TIMEOUT,
+                  args: Sequence[str] | None = None) -> None:
+    """Start one stopped process again with its original command line (same ports, same data), or with
+    ``args`` instead, which are then recorded as its command line (a twin test runs an older configuration)."""
     c = layout.load(name)
     if processes.alive(c.pids[proc], c.dir):
         raise errors.LocalClusterError(f"{proc} of local cluster {name!r} is already running")
-    c.pids[proc] = start(c, proc, c.commands[proc])
+    c.pids[proc] = start(c, proc, list(args) if args is not None else c.commands[proc])
     layout.save(c)
     if proc == "kube-apiserver":
         deadline = time.monotonic() + timeout
@@ -145,23 +147,8 @@ def up(name: str = layout.DEFAULT_NAME, *, nodes: int = 0, timeout: float = layo
     admin = pki.kubeconfig_text(server, (pki_dir / "ca.crt").read_bytes(), (pki_dir / "admin.crt").read_bytes(),
                                 (pki_dir / "admin.key").read_bytes(), cluster=f"vcm-local-{name}", user="vcm-admin")
     pki.write_private(cluster.kubeconfig, admin.encode())
-    pids["kube-controller-manager"] = start(cluster, "kube-controller-manager", [
-        str(bins / "kube-controller-manager"),
-        f"--kubeconfig={kcm_kubeconfig}", "--secure-port=0", "--leader-elect=false",
-        "--controllers=" + ",".join(f"{c}-controller" for c in (
-            "namespace", "garbage-collector", "serviceaccount", "serviceaccount-token", "resourcequota",
-            "deployment", "replicaset", "statefulset", "endpointslice", "root-ca-certificate-publisher",
-            "ttl-after-finished", "job", "clusterrole-aggregation", "validatingadmissionpolicy-status",
-            "certificatesigningrequest-signing",
-            # with a node: its podCIDR, and the not-ready taint lifted once it is Ready
-            *(("node-ipam", "node-lifecycle") if nodes else ()))),
-        *(["--allocate-node-cidrs=true", f"--cluster-cidr={localnode.POD_CIDR}", "--node-cidr-mask-size=24",
-           f"--service-cluster-ip-range={layout.SERVICE_CIDR}"] if nodes else []),
-        # the CSR signer lets `vcm kubeconfig` issue owners' client certificates, as on a real cluster
-        f"--cluster-signing-cert-file={pki_dir / 'ca.crt'}", f"--cluster-signing-key-file={pki_dir / 'ca.key'}",
-        f"--service-account-private-key-file={pki_dir / 'sa.key'}", f"--root-ca-file={pki_dir / 'ca.crt'}",
-        "--use-service-account-credentials=false", "--concurrent-gc-syncs=5", "--v=1",
-    ])
+    pids["kube-controller-manager"] = start(cluster, "kube-controller-manager", controller_manager.command(
+        bins / "kube-controller-manager", kcm_kubeconfig, pki_dir, nodes=nodes))
     record()
     progress("waiting for /readyz")
     deadline = time.monotonic() + timeout
@@ -183,7 +170,7 @@ def up(name: str = layout.DEFAULT_NAME, *, nodes: int = 0, timeout: float = layo
             f"({detail.strip()[:200]}); last log lines:\n{log_tail}")
     if node_name:
         kubeconfigs = {}
-        for stem in ("kubelet", "kube-scheduler", "kube-proxy", "kube-router"):
+        for stem in ("kubelet", "kube-scheduler", "kube-proxy", "kube-router", "local-path-provisioner"):
             path = d / f"{stem}.kubeconfig"
             text = pki.kubeconfig_text(server, (pki_dir / "ca.crt").read_bytes(),
                                        (pki_dir / f"{stem}.crt").read_bytes(), (pki_dir / f"{stem}.key").read_bytes(),

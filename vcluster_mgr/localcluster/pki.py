@@ -19,6 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from vcluster_mgr.localcluster import layout
 from vcluster_mgr.localnode import node as localnode
+from vcluster_mgr.localnode import storage as localnode_storage
 
 
 def _now() -> datetime.datetime:
@@ -108,7 +109,9 @@ def write_pki(pki: Path, node: str | None = None) -> None:
         identities += [("kubelet", f"system:node:{node}", ("system:nodes",), False),
                        ("kube-scheduler", "system:kube-scheduler", (), False),
                        ("kube-proxy", "system:kube-proxy", (), False),
-                       ("kube-router", "system:kube-router", (), False)]
+                       ("kube-router", "system:kube-router", (), False),
+                       # the storage provisioner: RBAC of its own (``localnode.storage.manifests``)
+                       ("local-path-provisioner", localnode_storage.IDENTITY, (), False)]
     extra_ips = (localnode.BRIDGE_IP,) if node else ()
     for stem, cn, orgs, server in identities:
         key, cert = _issue(ca_key, ca_cert, cn, organizations=orgs, server=server, extra_ips=extra_ips)

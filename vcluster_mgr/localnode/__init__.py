@@ -7,6 +7,8 @@
 - ``registry``: a read-only registry on 127.0.0.1 that serves them, containerd's mirror for their names;
 - ``hoststate``: what the node changes on the host (sysctls, rules, devices, mounts, cgroups), recorded before
   ``up`` and put back by ``down``;
+- ``storage``: the storage provisioner (rancher's local-path-provisioner, a process on the host) and the default
+  StorageClass ``local-path``, its volumes under the cluster's folder;
 - ``node``: containerd, the kubelet, kube-scheduler, kube-proxy (nftables), kube-router's NetworkPolicy
   firewall, CoreDNS and the node's own resolver, started in order and stopped again.
 """

@@ -9,7 +9,9 @@ stored content-addressed in a directory that ``registry`` serves. Every image is
   runs as uid 65532 so the restricted Pod Security profile admits it;
 - ``coredns``: the toolchain's CoreDNS binary;
 - ``kubectl``: the probe image's busybox with the toolchain's ``kubectl`` as ``/bin/kubectl``, for pods that talk
-  to the API server with their ServiceAccount (in-cluster configuration), as a virtual cluster's syncer does.
+  to the API server with their ServiceAccount (in-cluster configuration), as a virtual cluster's syncer does;
+- ``storage-helper``: busybox with ``sh``, ``mkdir`` and ``rm``, as root: the storage provisioner's helper pods make
+  and remove volume directories on the node with it (``storage``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ BUSYBOX = Path("/bin/busybox")
 #: the applets the probe image links (a small, known set; busybox has many more)
 APPLETS = ("sh", "ls", "cat", "echo", "id", "sleep", "hostname", "httpd", "nc", "nslookup", "timeout",
            "grep", "head", "env", "true", "false", "mkdir", "test")
+#: the applets of the storage provisioner's helper pods (upstream's setup and teardown scripts)
+STORAGE_HELPER_APPLETS = ("sh", "mkdir", "rm", "ls")
 #: the tag every image carries (images change with the project, not on their own)
 TAG = "1"
 #: the user the probe image runs as (non-root, so the restricted Pod Security profile admits its pods)
@@ -146,7 +150,7 @@ def _busybox_layer(applets: tuple[str, ...]) -> bytes:
 
 
 def build_all(store: Store, bin_dir: Path) -> dict[str, Image]:
-    """Write the pause, probe, CoreDNS and kubectl images into ``store`` (repositories ``vcm/<name>``)."""
+    """Write the pause, probe, CoreDNS, kubectl and storage-helper images into ``store`` (``vcm/<name>``)."""
     coredns, kubectl = bin_dir / "coredns", bin_dir / "kubectl"
     for binary in (coredns, kubectl):
         if not binary.exists():
@@ -165,6 +169,8 @@ def build_all(store: Store, bin_dir: Path) -> dict[str, Image]:
                                                                           None)])], {
             "Entrypoint": ["/bin/sh"], "User": f"{PROBE_UID}:{PROBE_UID}", "WorkingDir": "/srv",
             "Env": ["PATH=/bin", "HOME=/tmp"]}),
+        "storage-helper": store.write_image("vcm/storage-helper", [_busybox_layer(STORAGE_HELPER_APPLETS)],
+                                            {"Env": ["PATH=/bin"]}),
     }
 
 

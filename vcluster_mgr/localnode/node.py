@@ -9,6 +9,7 @@ One node, on this machine's own network namespace, joined to the control plane o
 - the kubelet (cgroupfs driver under a cgroup root of its own; cgroup v1, so ``failCgroupV1: false``);
 - kube-scheduler, kube-proxy in nftables mode, kube-router's firewall controller (NetworkPolicies, iptables +
   ipset) and CoreDNS (``k8s-app=kube-dns`` in ``kube-system``, Service ``CLUSTER_DNS``);
+- the storage provisioner and the default StorageClass (``storage``), volumes under the cluster's folder;
 - the node's own resolver (``node-dns``, a CoreDNS process on ``BRIDGE_IP``:53): what pods with ``dnsPolicy:
   Default`` get as their nameserver, as on a real node. It answers ``NODE_DNS_NAMES`` only (nothing is forwarded),
   so a pod that resolves one of them through a forwarder has reached the node's resolver.
@@ -39,7 +40,7 @@ from typing import Any
 import yaml
 
 from vcluster_mgr import errors
-from vcluster_mgr.localnode import hoststate, images
+from vcluster_mgr.localnode import hoststate, images, storage
 
 BRIDGE = "vcm0"
 POD_CIDR = "10.244.0.0/16"
@@ -51,7 +52,8 @@ CNI_BIN = Path("/usr/lib/cni")
 #: labels every node carries: the example tenants' placement asks for ``pool: tenants``
 NODE_LABELS = {"pool": "tenants"}
 #: processes of the node, in start order (``stop`` ends them in reverse)
-PROCESSES = ("registry", "node-dns", "containerd", "kubelet", "kube-scheduler", "kube-proxy", "kube-router")
+PROCESSES = ("registry", "node-dns", "containerd", "kubelet", "kube-scheduler", "kube-proxy", "kube-router",
+             "local-path-provisioner")
 #: the zone the node's resolver serves, and its names (a forwarder's upstream can be told apart from cluster DNS)
 NODE_DNS_ZONE = "node.vcm.test"
 NODE_DNS_NAMES = {f"upstream.{NODE_DNS_ZONE}": BRIDGE_IP}
@@ -308,7 +310,7 @@ def start(d: Path, cluster: str, bins: Path, admin: Path, ca: Path, kubeconfigs:
     """Start the node's processes in order, waiting for each; returns what ``state.json`` keeps about it."""
     name = node_name(cluster)
     logs = d / "logs"
-    progress("node: writing images (pause, probe, coredns)")
+    progress("node: writing images (pause, probe, coredns, kubectl, storage-helper)")
     store = images.Store(d / "images")
     built = images.build_all(store, bins)
     reg_port = _free_port()
@@ -361,6 +363,10 @@ def start(d: Path, cluster: str, bins: Path, admin: Path, ca: Path, kubeconfigs:
                           f"--kubeconfig={kubeconfigs['kube-router']}", f"--hostname-override={name}",
                           "--health-port=0", "--metrics-port=0", f"--service-cluster-ip-range={SERVICE_CIDR}",
                           "--enable-ipv6=false", "--v=1"])
+    progress("node: starting the storage provisioner (default StorageClass " + storage.STORAGE_CLASS + ")")
+    kubectl(bins, admin, "apply", "-f", "-", stdin=yaml.safe_dump_all(storage.manifests()))
+    spawn("local-path-provisioner", storage.command(bins / "local-path-provisioner", d,
+                                                    kubeconfigs["local-path-provisioner"], registry))
 
     progress("node: waiting for CoreDNS")
 
@@ -370,10 +376,14 @@ def start(d: Path, cluster: str, bins: Path, admin: Path, ca: Path, kubeconfigs:
         return out.strip() == "1"
 
     _wait("CoreDNS did not become available", dns_ready, logs / "kubelet.log")
+    provisioner_log = logs / "local-path-provisioner.log"
+    _wait("the storage provisioner did not start",
+          lambda: storage.STARTED in provisioner_log.read_text(errors="replace"), provisioner_log, 30)
     return {"name": name, "registry": registry, "images": {k: f"{registry}/{v.name}:{images.TAG}"
                                                            for k, v in built.items()},
             "kubelet_port": kport, "bridge": BRIDGE, "bridge_ip": BRIDGE_IP,
-            "resolver": f"{BRIDGE_IP}:53", "resolver_names": dict(NODE_DNS_NAMES)}
+            "resolver": f"{BRIDGE_IP}:53", "resolver_names": dict(NODE_DNS_NAMES),
+            "storage_class": storage.STORAGE_CLASS, "volumes": str(storage.volumes_dir(d))}
 
 
 def _cmdline(pid: int) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +88,26 @@ def quota_weights(tenant: spec.Tenant) -> dict[str, int]:
     return dict.fromkeys(names, 1)
 
 
-def split_quota(quota: spec.Quota, parts: int, weight: int = 1) -> dict[str, str]:
-    """One namespace's share of a resolved tenant quota, as canonical quantity strings: ``weight / parts``
-    of every total (``parts`` is the sum of the weights; 1 of ``parts`` is an even split).
+def apportion(total: int, weights: Sequence[int]) -> list[int]:
+    """``total`` whole units shared out by ``weights`` so that the shares add up to ``total`` exactly.
 
-    Quantities are divided exactly and rounded down (to 1m for CPU, 1 byte for memory and
-    storage), so the shares never exceed the total; counts are floor-divided but stay at least 1
-    unless the total or the weight is 0.
+    Each share is first ``total * weight // sum(weights)``; the units that floor division leaves over go one
+    each to the largest remainders (the earlier entry on a tie), so 61 pods over two namespaces are 31 + 30,
+    not 30 + 30, and 5000m over three are 1667m + 1667m + 1666m. A weight of 0 gets 0.
     """
+    whole = sum(weights)
+    if total <= 0 or whole <= 0:
+        return [0] * len(weights)
+    shares = [total * w // whole for w in weights]
+    remainders = [total * w % whole for w in weights]
+    left = total - sum(shares)
+    for i in sorted(range(len(weights)), key=lambda i: -remainders[i])[:left]:
+        shares[i] += 1
+    return shares
+
+
+def _quantities(quota: spec.Quota) -> dict[str, tuple[str, Decimal]]:
+    """The quota's quantities by template key, each with the resolution a share is rounded to."""
     values = {
         "requestsCpu": (quota.cpu, CPU_RESOLUTION),
         "limitsCpu": (quota.limits_cpu or quota.cpu, CPU_RESOLUTION),
@@ -103,16 +115,61 @@ def split_quota(quota: spec.Quota, parts: int, weight: int = 1) -> dict[str, str
         "limitsMemory": (quota.limits_memory or quota.memory, BYTE_RESOLUTION),
         "requestsStorage": (quota.storage, BYTE_RESOLUTION),
     }
-    out = {}
+    found = {}
     for key, (text, resolution) in values.items():
         if text is None:
             raise errors.RenderError(f"quota.{key} is unset; resolve the tenant with a policy first")
-        out[key] = str(kube.parse_quantity(text).portion(weight, parts, resolution))
+        found[key] = (text, resolution)
+    return found
+
+
+def _counts(quota: spec.Quota) -> dict[str, int]:
+    found = {}
     for key in ("pods", "services", "gpu"):
         count = getattr(quota, key)
         if count is None:
             raise errors.RenderError(f"quota.{key} is unset; resolve the tenant with a policy first")
-        out[key] = str(_share(count, parts, weight))
+        found[key] = int(count)
+    return found
+
+
+def _at_least_one(shares: list[int], total: int, weights: Sequence[int]) -> list[int]:
+    """A namespace with a share of the tenant keeps room for one (a count of 0 would refuse everything)."""
+    return [max(share, 1) if total > 0 and w > 0 else share for share, w in zip(shares, weights, strict=True)]
+
+
+def split_quota(quota: spec.Quota, parts: int, weight: int = 1) -> dict[str, str]:
+    """One namespace's floor share of a resolved tenant quota (``weight / parts`` of every total), for the
+    ``quota`` context of admin templates written before shares; the blueprint uses ``split_quota_by_weight``.
+
+    Quantities are divided exactly and rounded down (to 1m for CPU, 1 byte for memory and storage); counts
+    are floor-divided but stay at least 1 unless the total or the weight is 0.
+    """
+    out = {key: str(kube.parse_quantity(text).portion(weight, parts, resolution))
+           for key, (text, resolution) in _quantities(quota).items()}
+    out |= {key: str(_share(count, parts, weight)) for key, count in _counts(quota).items()}
+    return out
+
+
+def split_quota_by_weight(quota: spec.Quota, weights: Mapping[str, int]) -> dict[str, dict[str, str]]:
+    """Each namespace's share of a resolved tenant quota (namespace -> canonical quantity strings), by weight.
+
+    The shares keep the total: quantities are counted in whole units of their resolution (1m of CPU, 1 byte
+    of memory and storage) and shared out with ``apportion``, so the namespaces add up to the tenant's total
+    (to that resolution) and never more. Counts (pods, services, GPUs) are shared the same way, but a
+    namespace with a weight keeps at least 1 unless the total is 0.
+    """
+    names = list(weights)
+    w = [weights[n] for n in names]
+    out: dict[str, dict[str, str]] = {n: {} for n in names}
+    for key, (text, resolution) in _quantities(quota).items():
+        parsed = kube.parse_quantity(text)
+        units = int((parsed.value / resolution).to_integral_value(rounding=ROUND_DOWN))
+        for name, share in zip(names, apportion(units, w), strict=True):
+            out[name][key] = str(kube.Quantity(share * resolution, parsed.format))
+    for key, count in _counts(quota).items():
+        for name, share in zip(names, _at_least_one(apportion(count, w), count, w), strict=True):
+            out[name][key] = str(share)
     return out
 
 
@@ -135,6 +192,27 @@ def split_objects(quota: spec.Quota, parts: int, weight: int = 1) -> dict[str, s
         for name, count in quota.device_classes.items()
     }
     return {key: str(value) for key, value in sorted(counts.items())}
+
+
+def split_objects_by_weight(quota: spec.Quota, weights: Mapping[str, int]) -> dict[str, dict[str, str]]:
+    """Each namespace's share of the resolved counts as ResourceQuota keys (as ``split_objects``), shared out
+    with ``apportion`` so that they keep the total; the blueprint's own objects (``BLUEPRINT_OBJECTS``) and a
+    weighted namespace's 1 are the only shares that may take a namespace above its part."""
+    names = list(weights)
+    w = [weights[n] for n in names]
+    out: dict[str, dict[str, str]] = {n: {} for n in names}
+
+    def share(key: str, count: int, floor: int = 0) -> None:
+        for name, part in zip(names, _at_least_one(apportion(count, w), count, w), strict=True):
+            out[name][key] = str(max(part, min(count, floor)))
+
+    for resource, count in quota.objects.items():
+        share(f"count/{resource}", count, BLUEPRINT_OBJECTS.get(resource, 0))
+    for name, count in quota.extended_resources.items():
+        share(f"requests.{name}", count)
+    for name, count in quota.device_classes.items():
+        share(f"{name}.deviceclass.resource.k8s.io/devices", count)
+    return {name: dict(sorted(counts.items())) for name, counts in out.items()}
 
 
 def placement_data(placement: spec.Placement, policy: spec.Policy) -> dict[str, str]:
@@ -187,7 +265,6 @@ def tenant_context(tenant: spec.Tenant, policy: spec.Policy,
     s = tenant.spec
     assert s.quota is not None and s.limits is not None  # resolve() fills both
     weights = quota_weights(tenant)
-    total_weight = sum(weights.values()) or 1
     return {
         "tenant": {"name": tenant.name, "namespaces": namespaces},
         "namespaces": namespaces,
@@ -196,8 +273,8 @@ def tenant_context(tenant: spec.Tenant, policy: spec.Policy,
         "pod_security": s.pod_security,
         "quota": split_quota(s.quota, len(namespaces)),
         "objectCounts": split_objects(s.quota, len(namespaces)),
-        "namespaceQuota": {ns: split_quota(s.quota, total_weight, w) for ns, w in weights.items()},
-        "namespaceObjectCounts": {ns: split_objects(s.quota, total_weight, w) for ns, w in weights.items()},
+        "namespaceQuota": split_quota_by_weight(s.quota, weights),
+        "namespaceObjectCounts": split_objects_by_weight(s.quota, weights),
         "limits": s.limits.model_dump(mode="json"),
         "network": {
             "isolation": s.network.isolation,

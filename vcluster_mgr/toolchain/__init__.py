@@ -3,7 +3,8 @@
 The engine is the Pulumi CLI, a Python language host and a Kubernetes resource provider; the built-in
 local host cluster is etcd, kube-apiserver and kube-controller-manager, with kubectl for tests and
 benchmarks, and its node: kubelet, kube-scheduler, kube-proxy (the same ``go build``), CoreDNS (our plugin
-list, ``gomod/coredns``) and kube-router (its NetworkPolicy firewall). One more is built only when asked
+list, ``gomod/coredns``), kube-router (its NetworkPolicy firewall) and local-path-provisioner (its storage).
+One more is built only when asked
 (``pins.ON_DEMAND``, ``ensure(extras=...)``): SeaweedFS, the S3-compatible object store of the tests that
 share a state backend through Pulumi's ``s3://`` URL. None of them is a Python package,
 and on machines that only reach package registries none of them can be downloaded, so each has three
@@ -53,6 +54,7 @@ from vcluster_mgr.toolchain.pins import (
     KUBERNETES_PROVIDER_PSEUDO_VERSION,
     KUBERNETES_PROVIDER_VERSION,
     KUBERNETES_VERSION,
+    LOCAL_PATH_PROVISIONER_VERSION,
     OBJECT_STORE,
     ON_DEMAND,
     PULUMI_VERSION,
@@ -75,7 +77,8 @@ from vcluster_mgr.toolchain.sources import download_urls, ensure, require
 __all__ = [
     "BINARIES", "COREDNS_VERSION", "ETCD_VERSION", "EXEC_SCRIPT", "GO_MIN", "KUBERNETES_PROVIDER_MODULE",
     "KUBERNETES_PROVIDER_PSEUDO_VERSION", "KUBERNETES_PROVIDER_VERSION", "KUBERNETES_VERSION", "KUBE_ROUTER_VERSION",
-    "OBJECT_STORE", "ON_DEMAND", "PULUMI_VERSION", "SEAWEEDFS_PSEUDO_VERSION", "SEAWEEDFS_VERSION",
+    "LOCAL_PATH_PROVISIONER_VERSION", "OBJECT_STORE", "ON_DEMAND", "PULUMI_VERSION", "SEAWEEDFS_PSEUDO_VERSION",
+    "SEAWEEDFS_VERSION",
     "Binary", "Progress", "Status", "bin_dir", "cache_dir", "check_sdk_versions", "download_urls",
     "ensure", "find_go", "go_env", "kubernetes_wrapper_replaces", "module_digest", "plugin_version",
     "probe_version", "require", "status",

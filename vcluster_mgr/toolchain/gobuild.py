@@ -82,6 +82,9 @@ def _ldflags(module: str) -> str:
         return f"-s -w -X {pins.KUBERNETES_PROVIDER_MODULE}/pkg/version.Version={pins.KUBERNETES_PROVIDER_VERSION}"
     if module == "kube-router":
         return f"-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v{pins.KUBE_ROUTER_VERSION}"
+    if module == "local-path-provisioner":
+        # upstream's release build stamps the same variable; unstamped the binary says 0.0.1
+        return f"-s -w -X main.VERSION=v{pins.LOCAL_PATH_PROVISIONER_VERSION}"
     # the engine module (our language host) states its version as a constant (a test checks it)
     return "-s -w"
 

@@ -27,6 +27,9 @@ COREDNS_VERSION = "1.15.0"
 #: kube-router release whose firewall controller enforces NetworkPolicies on the local cluster's node (iptables +
 #: ipset). kube-network-policies needs the nftables ``queue`` expression, which this project's VM kernels lack.
 KUBE_ROUTER_VERSION = "2.1.0"
+#: rancher's local-path-provisioner: the node cluster's dynamic storage provisioner (hostPath volumes under the
+#: cluster's own folder), the default StorageClass ``local-path``. Its ``main`` is at the module root.
+LOCAL_PATH_PROVISIONER_VERSION = "0.0.30"
 
 #: SeaweedFS, an S3-compatible object store (Apache-2.0), built only on demand (``vcm toolchain ensure
 #: --object-store``; ``make test`` does): the tests of a state backend shared through Pulumi's ``s3://`` URL run
@@ -91,6 +94,9 @@ BINARIES: tuple[Binary, ...] = (
     Binary("kube-router", KUBE_ROUTER_VERSION, "kube-router",
            "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
            ("--version",), r"v(\d+\.\d+\.\d+)", f"github.com/cloudnativelabs/kube-router/v2@v{KUBE_ROUTER_VERSION}"),
+    Binary("local-path-provisioner", LOCAL_PATH_PROVISIONER_VERSION, "local-path-provisioner",
+           "github.com/rancher/local-path-provisioner", ("--version",), r"version v(\d+\.\d+\.\d+)",
+           f"github.com/rancher/local-path-provisioner@v{LOCAL_PATH_PROVISIONER_VERSION}"),
 )
 
 #: The object store of the shared-backend tests: not needed to run vcm, so not in ``BINARIES`` (``ensure`` and

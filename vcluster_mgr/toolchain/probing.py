@@ -21,7 +21,10 @@ from vcluster_mgr.toolchain import pins
 
 
 def cache_dir() -> Path:
-    """Root of everything this module writes (``VCM_CACHE_DIR``, default ``~/.cache/vcluster-mgr``)."""
+    """Root of everything this module writes (``VCM_CACHE_DIR``, default ``~/.cache/vcluster-mgr``).
+
+    The variable is how the cache dir reaches every process of a run: ``vcm --cache-dir`` (which reads it too,
+    and shows it in ``--help``) sets it, and the engine's worker processes and their children inherit it."""
     env = os.environ.get("VCM_CACHE_DIR")
     if env:
         return Path(env).expanduser().resolve()

@@ -42,6 +42,9 @@ def _download_base() -> dict[str, str]:
         "coredns": os.environ.get("VCM_COREDNS_DOWNLOAD_URL", "https://github.com/coredns/coredns/releases/download"),
         "kube-router": os.environ.get("VCM_KUBE_ROUTER_DOWNLOAD_URL",
                                       "https://github.com/cloudnativelabs/kube-router/releases/download"),
+        "local-path-provisioner": os.environ.get(
+            "VCM_LOCAL_PATH_PROVISIONER_DOWNLOAD_URL",
+            "https://github.com/rancher/local-path-provisioner/releases/download"),
     }
 
 
@@ -59,6 +62,8 @@ def download_urls(b: pins.Binary) -> tuple[str, str | None]:
         return f"{base['coredns']}/v{b.version}/coredns_{b.version}_linux_amd64.tgz", "coredns"
     if b.module == "kube-router":
         return f"{base['kube-router']}/v{b.version}/kube-router_{b.version}_linux_amd64.tar.gz", "kube-router"
+    if b.module == "local-path-provisioner":
+        return f"{base['local-path-provisioner']}/v{b.version}/local-path-provisioner-amd64", None
     return (f"{base['etcd']}/v{b.version}/etcd-v{b.version}-linux-amd64.tar.gz",
             f"etcd-v{b.version}-linux-amd64/etcd")
 

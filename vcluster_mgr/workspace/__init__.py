@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from vcluster_mgr.workspace.backend import Settings, default_state_dir, engine_env, provider_kubeconfig, settings
 from vcluster_mgr.workspace.folder import FolderOutcome, folder_up
-from vcluster_mgr.workspace.jobs import RESOURCE_DONE, RESOURCE_READ, Job, Outcome, Progress, platform_apply, run_jobs
+from vcluster_mgr.workspace.jobs import Job, Outcome, Progress, platform_apply, run_jobs
 from vcluster_mgr.workspace.stacks import (
     PLATFORM_PROJECT,
     PROJECT,
@@ -41,8 +41,6 @@ from vcluster_mgr.workspace.state import (
 __all__ = [
     "PLATFORM_PROJECT",
     "PROJECT",
-    "RESOURCE_DONE",
-    "RESOURCE_READ",
     "TENANT_PROJECT",
     "EventCallback",
     "FolderOutcome",

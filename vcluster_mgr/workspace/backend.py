@@ -41,9 +41,8 @@ class Settings:
 
 
 def default_state_dir() -> Path:
-    env = os.environ.get("VCM_STATE_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
+    """``$XDG_STATE_HOME/vcluster-mgr`` (``~/.local/state/vcluster-mgr``); ``VCM_STATE_DIR`` is read by the
+    CLI's ``--state-dir`` option and arrives here as ``settings(state_dir=...)``."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "vcluster-mgr"
 
@@ -136,9 +135,10 @@ def stale_lock_advice(backend_url: str, project: str, stack: str) -> str:
 
 def settings(*, state_dir: Path | None = None, backend_url: str | None = None,
              kubeconfig: str | None = None, context: str | None = None) -> Settings:
-    """Resolve settings from arguments, then environment, then defaults."""
+    """Resolve settings from arguments, then defaults (the CLI's options read ``VCM_STATE_DIR`` and
+    ``VCM_BACKEND_URL`` / ``PULUMI_BACKEND_URL`` and pass them in)."""
     sd = (state_dir or default_state_dir()).expanduser().resolve()
-    url = backend_url or os.environ.get("VCM_BACKEND_URL") or os.environ.get("PULUMI_BACKEND_URL")
+    url = backend_url
     if not url:
         url = (sd / "pulumi").as_uri()
     if url.startswith("s3://"):

@@ -1,7 +1,7 @@
 """Many tenants at once: a ``Job`` per tenant and host cluster, run in parallel worker processes.
 
 Inline programs keep global state in the Pulumi SDK, so concurrent stacks run in separate spawned worker
-processes; the engine's events come back over a queue as one line of text each (``event_text``). Also the
+processes; the engine's events come back over a queue as typed ``progress_events.Event`` values. Also the
 platform stack's apply, which reports the same way.
 """
 
@@ -11,13 +11,12 @@ import dataclasses
 import multiprocessing
 import queue as queue_mod
 import time
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 from pulumi import automation as auto
 
-from vcluster_mgr import cluster, errors, lifecycle, platformconfig, program, spec
+from vcluster_mgr import cluster, errors, lifecycle, platformconfig, program, progress_events, spec
 from vcluster_mgr.workspace import backend, stacks
 
 
@@ -54,39 +53,40 @@ class Outcome:
     steps: list[str] = dataclasses.field(default_factory=list)
 
 
-Progress = Callable[[str, str], None]
-
-RESOURCE_DONE = "resource done"
-"""The progress text sent (besides the ``event_text`` lines) each time the engine finishes one resource of the
-program (created, updated, deleted or unchanged), so that a live view can count resources done against those
-planned. Never kept in ``Outcome.steps``."""
-RESOURCE_READ = "resource read"
-"""The progress text sent each time the engine has read one live object before an update (its refresh)."""
+Progress = progress_events.Callback
+"""Where a run reports each tenant's ``progress_events.Event``: its start, the engine's steps and resources
+done (``RESOURCE_DONE``, counted against those planned; never kept in ``Outcome.steps``), errors, its end."""
 
 
-def resource_tick(ev: auto.EngineEvent) -> str | None:
+def resource_tick(ev: auto.EngineEvent) -> progress_events.Event | None:
     """``RESOURCE_DONE`` or ``RESOURCE_READ`` when ``ev`` ends a step of one of the program's resources (not
     the stack's nor a provider's), else None."""
     done = ev.res_outputs_event
     if not done or done.metadata.type.startswith("pulumi:"):
         return None
-    return RESOURCE_READ if done.metadata.op is auto.OpType.REFRESH else RESOURCE_DONE
+    return progress_events.RESOURCE_READ if done.metadata.op is auto.OpType.REFRESH else progress_events.RESOURCE_DONE
 
 
-def event_text(ev: auto.EngineEvent) -> str | None:
-    """A one-line summary of the engine events worth showing (changes and errors), else None."""
+def engine_event(ev: auto.EngineEvent) -> progress_events.Event | None:
+    """The engine events worth showing, typed: a change as a ``STEP``, an error as an ``ERROR``; else None."""
     quiet = (auto.OpType.SAME, auto.OpType.READ, auto.OpType.REFRESH)
     if ev.resource_pre_event and ev.resource_pre_event.metadata.op not in quiet:
         meta = ev.resource_pre_event.metadata
         if meta.type.startswith("pulumi:"):
             return None
-        return f"{meta.op.value} {meta.type.split(':')[-1]} {meta.urn.rsplit('::', 1)[-1]}"
+        return progress_events.step(f"{meta.op.value} {meta.type.split(':')[-1]} {meta.urn.rsplit('::', 1)[-1]}")
     if ev.diagnostic_event and ev.diagnostic_event.severity == "error":
         # the whole message on one line: the provider names the object, the server and the cause in it,
         # sometimes under a first line such as "1 error occurred:"
         lines = [ln.strip(" \t*") for ln in ev.diagnostic_event.message.strip().splitlines()]
-        return "error: " + " ".join(ln for ln in lines if ln)
+        return progress_events.error(" ".join(ln for ln in lines if ln))
     return None
+
+
+def event_text(ev: auto.EngineEvent) -> str | None:
+    """``engine_event`` as the one line an outcome's steps keep (an error as ``error: ...``), else None."""
+    found = engine_event(ev)
+    return found.line() if found else None
 
 
 def _failure_text(exc: Exception, steps: list[str]) -> str:
@@ -127,16 +127,14 @@ def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> 
     started = time.monotonic()
     steps: list[str] = []
     if events is not None and not isinstance(events, _Direct):  # run_jobs reports in-process starts itself
-        events.put((job.tenant.name, f"{action} started"))
+        events.put((job.tenant.name, progress_events.started(action)))
 
     def on_event(ev: auto.EngineEvent) -> None:
-        text = event_text(ev)
-        if text:
-            steps.append(text)
-            if events is not None:
-                events.put((job.tenant.name, text))
-        elif events is not None and (tick := resource_tick(ev)):
-            events.put((job.tenant.name, tick))
+        found = engine_event(ev)
+        if found is not None:
+            steps.append(found.line())
+        if events is not None and (found := found or resource_tick(ev)):
+            events.put((job.tenant.name, found))
 
     try:
         with cluster.connect(job.target) as conn:  # closed before the engine runs
@@ -179,7 +177,7 @@ def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> 
     except errors.VcmError as exc:
         failure = _failure_text(exc, steps)
         if events is not None and not any(s.startswith("error: ") for s in steps):
-            events.put((job.tenant.name, "error: " + failure))  # a failure before the engine ran: say why
+            events.put((job.tenant.name, progress_events.error(failure)))  # a failure before the engine ran
         return Outcome(job.tenant.name, job.target.name, action, False, {}, round(time.monotonic() - started, 2),
                        error=failure, steps=steps)
 
@@ -197,9 +195,9 @@ def run_jobs(s: backend.Settings, jobs: list[Job], action: str, *, parallel: int
     if parallel <= 1 or len(jobs) <= 1:
         outcomes = []
         for job in jobs:
-            report(job.tenant.name, f"{action} started")
+            report(job.tenant.name, progress_events.started(action))
             outcome = _run_job(s, job, action, _Direct(report))
-            report(job.tenant.name, "done" if outcome.ok else "failed")
+            report(job.tenant.name, progress_events.finished(outcome.ok))
             outcomes.append(outcome)
         return outcomes
     ctx = multiprocessing.get_context("spawn")
@@ -222,7 +220,7 @@ def run_jobs(s: backend.Settings, jobs: list[Job], action: str, *, parallel: int
                     except Exception as exc:  # noqa: BLE001 - a worker died: report it as this tenant's failure
                         outcome = Outcome(job.tenant.name, job.target.name, action, False, {}, 0.0,
                                           error=f"worker process failed: {exc}")
-                    report(job.tenant.name, "done" if outcome.ok else "failed")
+                    report(job.tenant.name, progress_events.finished(outcome.ok))
                     results[job.stack_name] = outcome
     return [results[j.stack_name] for j in jobs]
 
@@ -233,7 +231,7 @@ class _Direct:
     def __init__(self, report: Progress) -> None:
         self._report = report
 
-    def put(self, item: tuple[str, str]) -> None:
+    def put(self, item: tuple[str, progress_events.Event]) -> None:
         self._report(*item)
 
 
@@ -248,11 +246,8 @@ def platform_apply(s: backend.Settings, target: platformconfig.Target, blueprint
                       project=stacks.PLATFORM_PROJECT, target=target, exists=recorded is not None)
     report = progress or (lambda _t, _m: None)
     def on_event(ev: auto.EngineEvent) -> None:
-        text = event_text(ev)
-        if text:
-            report("platform", text)
-        elif tick := resource_tick(ev):
-            report("platform", tick)
+        if found := engine_event(ev) or resource_tick(ev):
+            report("platform", found)
 
     res = stacks.up(st, on_event=on_event)
     changes: dict[str, int] = dict(res.summary.resource_changes or {})  # type: ignore[arg-type]  # str enum keys

@@ -91,12 +91,11 @@ def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: st
     steps: list[str] = []
 
     def on_event(ev: auto.EngineEvent) -> None:
-        text = jobs.event_text(ev)
-        if text:
-            steps.append(text)
-            report(tenant, text)
-        elif tick := jobs.resource_tick(ev):
-            report(tenant, tick)
+        found = jobs.engine_event(ev)
+        if found is not None:
+            steps.append(found.line())
+        if found := found or jobs.resource_tick(ev):
+            report(tenant, found)
 
     try:
         stacks.destroy(st, on_event=on_event, remove=True)
