@@ -7,7 +7,7 @@ VENV   ?= .venv
 VCM    := $(VENV)/bin/vcm
 PY     := $(VENV)/bin/python
 
-.PHONY: venv toolchain object-store node-packages test-deps test demo demo-down clean
+.PHONY: venv toolchain object-store conformance node-packages test-deps test demo demo-down clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ toolchain: venv
 object-store: toolchain
 	$(VCM) toolchain ensure --object-store
 
+# cyclonus, its policy engine and agnhost: the NetworkPolicy conformance tests (built before any node starts: the
+# node writes the agnhost image when the binary is there)
+conformance: toolchain
+	$(VCM) toolchain ensure --conformance
+
 # Debian packages of the local cluster's node (containerd, runc, CNI plugins, ...); needs root to install
 node-packages:
 	bash scripts/install-node-packages.sh
@@ -33,7 +38,7 @@ node-packages:
 test-deps:
 	.ci/install-test-deps
 
-test: toolchain object-store node-packages test-deps
+test: toolchain object-store conformance node-packages test-deps
 	$(PY) -m pytest -ra -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: toolchain node-packages

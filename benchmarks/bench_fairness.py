@@ -14,6 +14,10 @@ group) and B (owned by bob). A's namespace gets --objects ConfigMaps. Then three
              where every user of A is a flow of its own
   with       the same flood, FlowSchemas back at their precedence: each tenant is one flow of vcm-tenants
 
+Then the cost of fairness (--cost-tenants N, 0 to skip): N more tenants (2 namespaces each) applied with the
+policy's apiFairness off, then N others with it on, one stack each as `vcm apply DIR` does: objects per
+tenant, the first apply and a no-change re-apply, timed, with the load average.
+
 The flood is bounded: loopback only (the server must be https://127.0.0.1), at most --max-requests LISTs
 and --seconds per phase. This is a benchmark, not a test: it asserts nothing and prints a table (and
 `--json FILE`) with B's p50/p95/p99/max latency and the ratio to the baseline.
@@ -40,7 +44,7 @@ import yaml  # noqa: E402
 from kubernetes import client, config  # noqa: E402
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 
-from vcluster_mgr import localcluster, platformconfig, spec, workspace  # noqa: E402
+from vcluster_mgr import localcluster, platformconfig, render, spec, workspace  # noqa: E402
 
 TENANTS = {
     "a": "owners: [{kind: Group, name: a-team, role: edit}]",
@@ -135,6 +139,35 @@ def _precedence(cluster: localcluster.Cluster, value: int) -> None:
     time.sleep(2)  # the APF controller picks up FlowSchema changes from an informer
 
 
+def _cost(cluster: localcluster.Cluster, tenants: int) -> dict[str, Any]:
+    """Objects per tenant and apply times of ``tenants`` tenants with apiFairness off, then on."""
+    rows: dict[str, Any] = {}
+    target = platformconfig.load(None, kubeconfig=str(cluster.kubeconfig)).target(None)
+    for mode, enabled in (("off", False), ("on", True)):
+        policy = spec.parse_policy({"apiFairness": {"enabled": enabled}})
+        blueprint = platformconfig.Blueprint(policy=policy)
+        with tempfile.TemporaryDirectory() as state:
+            settings = workspace.settings(state_dir=Path(state), backend_url=(Path(state) / "pulumi").as_uri(),
+                                          kubeconfig=str(cluster.kubeconfig))
+            jobs = []
+            for i in range(tenants):
+                text = (f"apiVersion: vcluster-mgr.dev/v1alpha1\nkind: Tenant\nmetadata: {{name: cost-{mode}-{i}}}\n"
+                        f"spec:\n  owners: [{{kind: User, name: u{i}@example.com, role: edit}}]\n"
+                        "  namespaces: [app, ci]\n")
+                jobs.append(workspace.Job(spec.parse_spec(yaml.safe_load(text), policy=policy), target, blueprint))
+            row: dict[str, Any] = {"objects_per_tenant": len(render.render_tenant(jobs[0].tenant, policy=policy))}
+            for run in ("apply", "reapply"):
+                started = time.monotonic()
+                outcomes = workspace.run_jobs(settings, jobs, "apply")
+                row[f"{run}_s"] = round(time.monotonic() - started, 1)
+                row[f"{run}_load"] = round(os.getloadavg()[0], 1)
+                failed = [o.error for o in outcomes if not o.ok]
+                if failed:
+                    raise SystemExit(f"cost apply failed: {failed}")
+            rows[mode] = row
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each phase (s)")
@@ -143,6 +176,7 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=100, help="ConfigMaps in A's namespace (cost of a LIST)")
     parser.add_argument("--inflight", type=int, default=20, help="kube-apiserver --max-requests-inflight")
     parser.add_argument("--max-requests", type=int, default=20000, help="bound on flood requests per phase")
+    parser.add_argument("--cost-tenants", type=int, default=10, help="tenants applied per mode for the cost (0: skip)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -171,6 +205,8 @@ def main() -> None:
             latencies = _measure(bob, stop, args.seconds - 2)
             results[phase] = _stats(latencies) | {"flood": queue.get(timeout=args.seconds + 120)}
             proc.join(timeout=60)
+        if args.cost_tenants:
+            results["cost"] = _cost(cluster, args.cost_tenants)
     finally:
         localcluster.down(name)
     base = results["baseline"]
@@ -180,6 +216,8 @@ def main() -> None:
         flood = r.get("flood", {})
         print(f"{phase:<9} {r['n']:>5} {r['p50']:>8} {r['p95']:>8} {r['p99']:>8} {r['max']:>8} "
               f"{r['p95'] / base['p95']:>9.1f}  {flood}")
+    for mode, row in results.get("cost", {}).items():
+        print(f"cost, apiFairness {mode}: {row}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

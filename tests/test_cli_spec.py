@@ -83,7 +83,9 @@ def test_render_prints_the_yaml_stream() -> None:
     assert code == 0, err
     assert out == render.dump_manifests(render.render_tenant(spec.load_spec(EXAMPLES / "payments.yaml")))
     objects = list(yaml.safe_load_all(out))
-    assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in objects} == {"payments-app", "payments-ci"}
+    # every object in the tenant's namespaces, or one of them; and the one cluster-scoped FlowSchema (API fairness)
+    assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in objects} == {
+        "payments-app", "payments-ci", "vcm-tenant-payments"}
 
 
 def test_render_folder_with_platform_and_policy() -> None:

@@ -168,6 +168,18 @@ def test_progress_in_a_pipe_is_one_plain_line_per_tenant_per_state_change(monkey
     ]
 
 
+def test_a_notice_is_a_line_of_its_own_in_a_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A message for the user (a dead run's lock removed) is printed, not just shown as the current step."""
+    err = io.StringIO()
+    monkeypatch.setattr(printing, "err", Console(file=err, width=80))
+    with live.Tracker("delete", {"a": None}) as tracker:
+        tracker("a", progress_events.started("delete"))
+        tracker("a", progress_events.notice("removed the lock left on stack default.a by ci@h (pid 7, ...)"))
+        tracker("a", progress_events.DONE)
+    assert err.getvalue().splitlines()[:2] == [
+        "a: delete started", "a: removed the lock left on stack default.a by ci@h (pid 7, ...)"]
+
+
 def test_verbose_progress_is_a_line_per_event_and_quiet_is_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     printing.configure(verbose=True)
     err = io.StringIO()

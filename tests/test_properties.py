@@ -23,7 +23,7 @@ from vcluster_mgr import errors, naming, render, spec
 
 PAYMENTS_TEXT = (Path(__file__).resolve().parent.parent / "examples" / "tenants" / "payments.yaml").read_text()
 PAYMENTS = yaml.safe_load(PAYMENTS_TEXT)
-TENANT_KINDS = {"Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy", "RoleBinding", "ConfigMap"}
+TENANT_KINDS = {"Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy", "RoleBinding", "ConfigMap", "FlowSchema"}
 LENIENT = spec.parse_policy({"isolationLevels": ["strict", "namespace", "none"], "allowNoTtl": True})
 
 FAST = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -180,6 +180,11 @@ def assert_confined(tenant: spec.Tenant, policy: spec.Policy | None = None) -> N
         metadata = obj["metadata"]
         if obj["kind"] == "Namespace":
             assert metadata["name"] in own and "namespace" not in metadata
+        elif obj["kind"] == "FlowSchema":  # cluster-scoped, one per tenant (API fairness): its own accounts only
+            assert metadata["name"] == f"vcm-tenant-{tenant.name}" and "namespace" not in metadata
+            accounts = [s["serviceAccount"] for r in obj["spec"]["rules"] for s in r["subjects"]
+                        if s["kind"] == "ServiceAccount"]
+            assert all(a["namespace"] in own for a in accounts)
         else:
             assert metadata["namespace"] in own
         assert metadata["labels"][naming.MANAGED_BY_KEY] == naming.MANAGED_BY_VALUE

@@ -90,6 +90,7 @@ def test_order_is_namespaces_first_then_kind_namespace_name() -> None:
         "NetworkPolicy",
         "RoleBinding",
         "ConfigMap",
+        "FlowSchema",
     ]
 
 
@@ -118,6 +119,8 @@ def test_every_object_is_labelled_and_confined(path: Path) -> None:
         assert tenant.labels.items() <= labels.items()
         if obj["kind"] == "Namespace":
             assert "namespace" not in obj["metadata"]
+        elif obj["kind"] == "FlowSchema":  # the one cluster-scoped object besides namespaces (API fairness)
+            assert obj["metadata"]["name"] == f"vcm-tenant-{tenant.name}" and "namespace" not in obj["metadata"]
         else:
             assert obj["metadata"]["namespace"] in own
     per_namespace = {kind: len(by_kind(objects, kind)) for kind in ("ResourceQuota", "LimitRange", "ConfigMap")}
@@ -495,6 +498,7 @@ def test_hostile_owner_names_stay_data() -> None:
         "NetworkPolicy",
         "RoleBinding",
         "ConfigMap",
+        "FlowSchema",
     }
 
 
@@ -518,9 +522,12 @@ def test_platform_objects() -> None:
     assert found == [
         ("Namespace", "vcluster-mgr-system"),
         ("ClusterRole", "vcm-blueprint-manager"),
+        ("PriorityLevelConfiguration", "vcm-tenants"),
+        ("ValidatingAdmissionPolicy", "vcm-control-plane-labels"),
         ("ValidatingAdmissionPolicy", "vcm-image-pull-always"),
         ("ValidatingAdmissionPolicy", "vcm-placement"),
         ("ValidatingAdmissionPolicy", "vcm-protect-blueprint"),
+        ("ValidatingAdmissionPolicyBinding", "vcm-control-plane-labels"),
         ("ValidatingAdmissionPolicyBinding", "vcm-image-pull-always"),
         ("ValidatingAdmissionPolicyBinding", "vcm-placement"),
         ("ValidatingAdmissionPolicyBinding", "vcm-protect-blueprint"),
@@ -606,10 +613,11 @@ def test_admission_policy_expressions() -> None:
 
 
 def test_blueprint_kinds_are_protected() -> None:
-    """Every namespaced kind the tenant blueprint renders is covered by vcm-protect-blueprint."""
+    """Every namespaced kind the tenant blueprint renders is covered by vcm-protect-blueprint (the FlowSchema is
+    cluster-scoped: owners hold no right on it at all)."""
     protect = next(o for o in render.render_platform() if o["metadata"]["name"] == "vcm-protect-blueprint")
     covered = {r for rule in protect["spec"]["matchConstraints"]["resourceRules"] for r in rule["resources"]}
-    rendered = {o["kind"] for o in render.render_tenant(spec.load_spec(PAYMENTS))} - {"Namespace"}
+    rendered = {o["kind"] for o in render.render_tenant(spec.load_spec(PAYMENTS))} - {"Namespace", "FlowSchema"}
     resources = {
         "ResourceQuota": "resourcequotas",
         "LimitRange": "limitranges",

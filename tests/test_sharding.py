@@ -1,5 +1,5 @@
 """``--shard I/N`` offline: the split (``vcluster_mgr.sharding``), the option's bad values, the ``s3://``
-backend URL check and the advice about a stale lock on a shared backend.
+backend URL check (what a lock left on a shared backend says is in ``tests/test_locks.py``).
 
 Covers: ``I/N`` parsing and its errors; every N splits any set of names into disjoint shards whose union
 is the set; a name's shard does not change when other tenants are added or removed; going from N to N+1
@@ -156,7 +156,7 @@ def test_shard_is_in_the_help() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# the s3:// backend URL and the stale-lock advice
+# the s3:// backend URL
 # ---------------------------------------------------------------------------------------------
 
 
@@ -193,8 +193,3 @@ def test_bad_s3_url_is_exit_2_before_anything_runs(tmp_path: Path) -> None:
     assert "hunter2" not in res.output and "Traceback" not in res.output
 
 
-def test_stale_lock_advice() -> None:
-    assert "removed automatically" in backend.stale_lock_advice("file:///x", "vcm-tenants", "default.a")
-    text = backend.stale_lock_advice("s3://b?region=x", "vcm-tenants", "default.a")
-    assert "pulumi cancel --yes --stack organization/vcm-tenants/default.a" in text
-    assert "vcm toolchain env --backend-url" in text

@@ -52,8 +52,25 @@ def test_object_store_is_built_on_demand_only() -> None:
             in (gomod / "seaweedfs" / "go.mod").read_text())
     assert toolchain.OBJECT_STORE not in toolchain.BINARIES
     assert toolchain.OBJECT_STORE.name not in {s.name for s in toolchain.status()}
-    assert {s.name for s in toolchain.status(extras=toolchain.ON_DEMAND)} == {
+    assert {s.name for s in toolchain.status(extras=(toolchain.OBJECT_STORE,))} == {
         *(b.name for b in toolchain.BINARIES), toolchain.OBJECT_STORE.name}
+
+
+def test_conformance_kit_is_built_on_demand_at_upstream_versions() -> None:
+    """cyclonus and agnhost are not binaries vcm needs; the cyclonus wrapper requires the pinned release, and the
+    agnhost pin is upstream's own agnhost version at the pinned Kubernetes release (its VERSION file)."""
+    gomod = Path(toolchain.__file__).parent.parent / "gomod"
+    assert not set(toolchain.CONFORMANCE) & set(toolchain.BINARIES)
+    assert set(toolchain.CONFORMANCE) <= set(toolchain.ON_DEMAND)
+    cyclonus = (gomod / "cyclonus" / "go.mod").read_text()
+    assert f"github.com/mattfenwick/cyclonus v{toolchain.CYCLONUS_VERSION}" in cyclonus
+    assert (gomod / "kubernetes" / "cmd" / "agnhost" / "main.go").exists()
+    go = toolchain.find_go()
+    proc = subprocess.run([str(go), "mod", "download", "-json", f"k8s.io/kubernetes@v{toolchain.KUBERNETES_VERSION}"],
+                          capture_output=True, text=True, env=toolchain.go_env(), cwd=toolchain.cache_dir(),
+                          check=False)
+    upstream = Path(json.loads(proc.stdout)["Dir"]) / "test" / "images" / "agnhost" / "VERSION"
+    assert upstream.read_text().strip() == toolchain.AGNHOST_VERSION
 
 
 def test_no_resource_provider_of_our_own() -> None:

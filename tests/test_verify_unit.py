@@ -23,7 +23,7 @@ from vcluster_mgr import cli, errors, verify
 
 def test_catalogue_ids_are_unique_stable_and_each_has_a_runner() -> None:
     ids = [c.id for c in verify.CHECKS]
-    assert len(ids) == len(set(ids)) == 25
+    assert len(ids) == len(set(ids)) == 27
     assert all(i == i.lower() and " " not in i for i in ids)
     assert set(verify.runners.RUNNERS) == set(ids)
     assert {c.level for c in verify.CHECKS} == {1, 2}
@@ -33,11 +33,12 @@ def test_catalogue_ids_are_unique_stable_and_each_has_a_runner() -> None:
 
 def test_select_all_by_default_and_levels_are_cumulative() -> None:
     assert verify.select_checks() == [c for c in verify.CHECKS if not c.opt_in]
-    assert [c.id for c in verify.CHECKS if c.opt_in] == ["tenant-api-fairness"]  # run only when named
+    assert [c.id for c in verify.CHECKS if c.opt_in] == [  # run only when named
+        "traffic-matches-policy-engine", "tenant-api-fairness"]
     assert [c.id for c in verify.select_checks(["tenant-api-fairness"])] == ["tenant-api-fairness"]
     level1 = verify.select_checks(level=1)
     assert level1 and all(c.level == 1 for c in level1)
-    assert len(level1) == len(verify.CHECKS) - 4
+    assert len(level1) == len(verify.CHECKS) - 5
 
 
 def test_select_by_id_or_benchmark_id_keeps_report_order() -> None:

@@ -23,6 +23,8 @@ class Kind(enum.Enum):
     RESOURCE_DONE = "resource done"
     #: the engine read one live object before an update (its refresh)
     RESOURCE_READ = "resource read"
+    #: a message for the user that is not a step of the run (a dead run's lock removed); ``text`` is it
+    NOTICE = "notice"
     #: something failed; ``text`` is the message (the engine's own, or why it never ran)
     ERROR = "error"
     #: the tenant's run ended well
@@ -40,7 +42,7 @@ class Event:
 
     def line(self) -> str:
         """The event as one line of text, as ``--verbose`` prints it and an outcome's steps keep it."""
-        if self.kind is Kind.STEP:
+        if self.kind in (Kind.STEP, Kind.NOTICE):
             return self.text
         if self.kind is Kind.STARTED:
             return f"{self.text} started"
@@ -57,6 +59,11 @@ def started(action: str) -> Event:
 def step(text: str) -> Event:
     """One change the engine is making."""
     return Event(Kind.STEP, text)
+
+
+def notice(message: str) -> Event:
+    """A message for the user, printed by every view but the quiet one."""
+    return Event(Kind.NOTICE, message)
 
 
 def error(message: str) -> Event:

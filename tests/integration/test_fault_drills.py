@@ -1,6 +1,11 @@
-"""Fault drills: an apply killed midway, the API server gone during an apply (and, for any request, named as
-unreachable at once), two applies of one tenant at once, a read-only state directory, and a delete that must
-leave nothing behind.
+"""Fault drills: an apply killed midway (its process group, or vcm alone), the lock such a kill leaves and
+the ways out of it, the API server gone during an apply (and, for any request, named as unreachable at
+once), two applies of one tenant at once, a read-only state directory, and a delete that must leave nothing
+behind.
+
+A killed apply must leave no process running a few seconds later: every process that was below ``vcm``
+at the kill and every process working in its temporary folder (``leftovers``; the engine's keeper,
+``workspace.reaper``, makes it so; its twin is in ``test_folder_drill.py`` and ``tests/test_keeper.py``).
 
 Each drill runs `vcm` as a separate process (as a user or CI would) against a local host cluster of
 this module, so killing and restarting its parts disturbs no other test.
@@ -22,6 +27,9 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 
 from vcluster_mgr import cluster, errors, localcluster, platformconfig, render, spec
+from vcluster_mgr.workspace import reaper
+
+from . import leftovers
 
 SPEC = """\
 apiVersion: vcluster-mgr.dev/v1alpha1
@@ -53,7 +61,10 @@ class Drill:
         self.cluster = cluster
         self.state = tmp / "state"
         self.tmp = tmp
-        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "VCM_STATE_DIR": str(self.state)}
+        self.run_tmp = tmp / "run-tmp"  # every vcm's TMPDIR: the Automation API's folders are made here
+        self.run_tmp.mkdir()
+        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "VCM_STATE_DIR": str(self.state),
+                    "TMPDIR": str(self.run_tmp)}
 
     def spec(self, name: str) -> Path:
         path = self.tmp / f"{name}.yaml"
@@ -68,6 +79,26 @@ class Drill:
         return subprocess.Popen([sys.executable, "-m", "vcluster_mgr", *args], env=self.env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
+
+    def kill_when_applying(self, tenant: str, group: bool) -> subprocess.CompletedProcess[str]:
+        """Start ``vcm apply`` of ``tenant`` and SIGKILL it (its whole process group, or vcm alone) once its
+        first namespace exists; assert that nothing of it runs a few seconds later. Its output."""
+        proc = self.start("apply", str(self.spec(tenant)), "--yes")
+        self.wait_for_namespace(f"{tenant}-a")  # namespaces come first: the apply is under way
+        run = leftovers.snapshot(proc.pid)
+        assert any("pulumi-resource-kubernetes" in p.command for p in run), run
+        if group:
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole job: vcm, the pulumi CLI and its plugins
+        else:
+            proc.kill()  # vcm alone, as a supervisor that kills one pid does
+        out, err = proc.communicate(timeout=30)
+        left = leftovers.left_after(run, self.run_tmp, timeout=reaper.GRACE + 4 if not group else 5)
+        leftovers.kill(left)
+        assert not left, left
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def lock_files(self, tenant: str) -> list[Path]:
+        return sorted((self.state / "pulumi" / ".pulumi" / "locks").rglob(f"default.{tenant}/*.json"))
 
     def apply_json(self, path: Path) -> list[dict[str, object]]:
         res = self.vcm("apply", str(path), "--yes", "-o", "json")
@@ -113,10 +144,7 @@ def changes(outcome: list[dict[str, object]]) -> dict[str, int]:
 
 def test_apply_killed_midway_then_rerun_converges(drill: Drill) -> None:
     path = drill.spec("killed")
-    proc = drill.start("apply", str(path), "--yes")
-    drill.wait_for_namespace("killed-a")  # namespaces come first: the apply is under way
-    os.killpg(proc.pid, signal.SIGKILL)  # the whole job: vcm, the pulumi CLI and its plugins
-    proc.wait(timeout=30)
+    drill.kill_when_applying("killed", group=True)
     partial = drill.tenant_objects("killed")
     assert 0 < len(partial) < len(expected_objects("killed")) or partial == expected_objects("killed")
     # the re-run clears the dead process's lock, adopts what it half-made, and completes
@@ -126,6 +154,66 @@ def test_apply_killed_midway_then_rerun_converges(drill: Drill) -> None:
     # and nothing is left to do: no duplicate, no pending operation
     again = drill.apply_json(path)
     assert set(changes(again)) == {"same"}
+
+
+def test_lock_of_a_killed_run_is_cleared_by_the_next_delete_with_a_message(drill: Drill) -> None:
+    drill.kill_when_applying("locked", group=True)
+    assert drill.lock_files("locked"), "the killed run left no lock: the drill would prove nothing"
+    res = drill.vcm("delete", "locked", "--yes")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "removed the lock left on stack default.locked by " in " ".join(res.stderr.split())
+    assert "no longer runs" in res.stderr
+    assert not drill.lock_files("locked")
+
+
+def test_vcm_killed_alone_lets_the_engine_cancel_cleanly(drill: Drill) -> None:
+    """vcm alone killed: its keeper asks the CLI to cancel, which ends the update and releases the lock, so
+    nothing is left to clear; the next apply converges."""
+    drill.kill_when_applying("alone", group=False)
+    assert not drill.lock_files("alone")
+    assert drill.apply_json(drill.spec("alone"))[0]["ok"] is True
+    assert drill.tenant_objects("alone") == expected_objects("alone")
+
+
+def test_a_lock_of_another_machine_is_named_and_vcm_unlock_breaks_it(drill: Drill) -> None:
+    path = drill.spec("foreign")
+    drill.apply_json(path)
+    folder = drill.state / "pulumi" / ".pulumi" / "locks" / "organization" / "vcm-tenants" / "default.foreign"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "held.json").write_text(json.dumps({"pid": 4242, "username": "ci", "hostname": "runner-7",
+                                                  "timestamp": "2026-12-06T09:00:00Z"}))
+    for refused in (drill.vcm("apply", str(path), "--yes"), drill.vcm("delete", "foreign", "--yes")):
+        text = " ".join(refused.stderr.split())
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "held by ci@runner-7 (pid 4242, on another machine) since 2026-12-06" in text, text
+        assert " ago)" in text and "`vcm unlock foreign --cluster default` breaks the lock" in text, text
+    unlocked = drill.vcm("unlock", "foreign", "--yes")
+    assert unlocked.returncode == 0, unlocked.stdout + unlocked.stderr
+    assert "broke the lock of ci@runner-7 (pid 4242" in " ".join(unlocked.stderr.split())
+    assert set(changes(drill.apply_json(path))) == {"same"}
+
+
+def test_twin_vcm_unlock_keeps_the_lock_of_a_run_still_going_here(drill: Drill) -> None:
+    path = drill.spec("busy")
+    drill.apply_json(path)
+    folder = drill.state / "pulumi" / ".pulumi" / "locks" / "organization" / "vcm-tenants" / "default.busy"
+    folder.mkdir(parents=True, exist_ok=True)
+    live = subprocess.Popen(["bash", "-c", "exec -a pulumi sleep 120"])
+    try:
+        (folder / "held.json").write_text(json.dumps({"pid": live.pid, "username": "root",
+                                                      "hostname": os.uname().nodename,
+                                                      "timestamp": "2026-12-06T09:00:00Z"}))
+        refused = drill.vcm("unlock", "busy", "--yes")
+        assert refused.returncode == 1 and "still going on this machine" in refused.stderr, refused.stderr
+        assert (folder / "held.json").exists()
+        blocked = drill.vcm("apply", str(path), "--yes")
+        assert blocked.returncode == 1 and "wait for that run to end" in " ".join(blocked.stderr.split())
+        forced = drill.vcm("unlock", "busy", "--yes", "--force")
+        assert forced.returncode == 0, forced.stdout + forced.stderr
+        assert not (folder / "held.json").exists()
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_api_server_down_during_apply_then_rerun_converges(drill: Drill) -> None:

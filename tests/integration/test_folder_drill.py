@@ -6,6 +6,10 @@ run takes over the objects the killed one created. The drill applies a folder of
 real engine, provider and API server, kills the whole process group (engine, provider, program) at
 several points (right after the first object, early, midway, late, and at the engine's summary), and then:
 
+- nothing of a killed run is left running a few seconds later: every process that was below it at the
+  kill and every process working in its temporary folder is gone (the engine's keeper, ``reaper``); the
+  twin starts the CLI without its keeper and finds the provider still running (then ends it);
+
 - a re-run with server-side apply switched off fails on an object the killed run made but did not
   record (so the kills really did leave unrecorded objects: the drill can fail);
 - a normal re-run succeeds; the state then holds every rendered object exactly once, with no pending
@@ -21,7 +25,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -29,12 +32,26 @@ import pytest
 from vcluster_mgr import localcluster, platformconfig, render, spec, workspace
 from vcluster_mgr.workspace import folder
 
+from . import leftovers
+
 TENANTS = 50
 RUNNER = textwrap.dedent("""
     import json, sys
     from pathlib import Path
     from vcluster_mgr import platformconfig, spec, workspace
     state, specs, kubeconfig = sys.argv[1:4]
+    if sys.argv[4:] == ["without-keeper"]:  # the twin: the CLI started as the Automation API starts it
+        import semver
+        from pulumi import automation as auto
+        from vcluster_mgr import toolchain
+        from vcluster_mgr.workspace import stacks
+
+        def plain(root):
+            cmd = auto.PulumiCommand.__new__(auto.PulumiCommand)
+            cmd.command = str(toolchain.bin_dir() / "pulumi")
+            cmd.version = semver.VersionInfo.parse(toolchain.PULUMI_VERSION)
+            return cmd
+        stacks._pulumi_command = plain
     s = workspace.settings(state_dir=Path(state))
     tenants = spec.load_specs([Path(specs)])
     target = platformconfig.Target("default", kubeconfig)
@@ -62,35 +79,40 @@ def _specs(folder_dir: Path) -> list[spec.Tenant]:
     return spec.load_specs([folder_dir])
 
 
-def _start(state: Path, specs: Path, cluster: localcluster.Cluster, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", RUNNER, str(state), str(specs), str(cluster.kubeconfig)],
+def _start(state: Path, specs: Path, cluster: localcluster.Cluster, env: dict[str, str],
+           *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", RUNNER, str(state), str(specs), str(cluster.kubeconfig), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             text=True, env=env, start_new_session=True)
 
 
+#: seconds a killed run's processes may take to end (the keeper's look at its parent, then its kills)
+GONE_WITHIN = 5
+
+
 def _run_and_kill(state: Path, specs: Path, cluster: localcluster.Cluster, env: dict[str, str],
-                  after: int | str) -> int:
+                  after: int | str, *extra: str) -> tuple[int, set[leftovers.Proc]]:
     """Start a folder run and SIGKILL its whole process group after ``after`` completed steps (or at the
-    ``summary`` event); the number of steps it had completed."""
-    proc = _start(state, specs, cluster, env)
+    ``summary`` event); the number of steps it had completed, and what of the run still runs
+    ``GONE_WITHIN`` seconds later: every process below the run just before the kill, and every process
+    working in the run's own ``TMPDIR`` (the Automation API's ``automation-*`` folder is made there)."""
+    tmp = Path(env["TMPDIR"]) / f"run-{after}-{len(extra)}"
+    tmp.mkdir(parents=True)
+    proc = _start(state, specs, cluster, {**env, "TMPDIR": str(tmp)}, *extra)
     done = 0
     assert proc.stdout is not None
     for line in proc.stdout:
         done += line.startswith("done ")
         if (after == "summary" and line.startswith("summary")) or (isinstance(after, int) and done >= after):
+            run = leftovers.snapshot(proc.pid)
             os.killpg(proc.pid, signal.SIGKILL)
             break
     else:
         pytest.fail(f"the run ended before kill point {after}: {proc.stderr.read() if proc.stderr else ''}")
     proc.wait(timeout=60)
-    # nothing of the killed run lives on (engine, provider and program were all in its group)
-    # (a killed process leaves the group once it is reaped, which takes a moment for orphaned children)
-    deadline = time.monotonic() + 30
-    while (left := subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True,
-                                  check=False).stdout.split()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not left, f"processes of the killed run remain: {left}"
-    return done
+    if after != "summary":  # the check sees the provider (by the summary it may have ended already)
+        assert any("pulumi-resource-kubernetes" in p.command for p in run), run
+    return done, leftovers.left_after(run, tmp, timeout=GONE_WITHIN)
 
 
 def _run(state: Path, specs: Path, cluster: localcluster.Cluster, env: dict[str, str]) -> tuple[int, str]:
@@ -112,16 +134,24 @@ def test_folder_stack_converges_after_sigkill_at_every_point(host_cluster: local
         f"{o['metadata'].get('namespace', '')}/{o['metadata']['name']}:{o['kind']}"
         for t in tenants for o in render.render_tenant(t))
     state = tmp_path / "state"
-    env = {**os.environ, "VCM_STATE_DIR": str(state)}
+    env = {**os.environ, "VCM_STATE_DIR": str(state), "TMPDIR": str(tmp_path / "tmp")}
     env.pop("PULUMI_CONFIG_PASSPHRASE", None)
     s = workspace.settings(state_dir=state)  # the passphrase file is made once, before the runs
     try:
-        completed = [_run_and_kill(state, specs, host_cluster, env, after)
-                     for after in (1, 60, len(expected) // 2, len(expected) - 40, "summary")]
+        runs = [_run_and_kill(state, specs, host_cluster, env, after)
+                for after in (1, 60, len(expected) // 2, len(expected) - 40, "summary")]
+        completed = [done for done, _ in runs]
         assert completed[0] >= 1 and completed[2] >= len(expected) // 2
+        # nothing of a killed run lives on: not the engine, not the provider, not the language host
+        assert all(not left for _, left in runs), [left for _, left in runs]
+
+        # the twin: the CLI started without its keeper leaves its plugins running
+        _, left = _run_and_kill(state, specs, host_cluster, env, 40, "without-keeper")
+        leftovers.kill(left)
+        assert any("pulumi-resource-kubernetes" in p.command for p in left), left
 
         # the twin: without server-side apply's upsert, taking over what a killed run made fails
-        _run_and_kill(state, specs, host_cluster, env, 30)
+        assert not _run_and_kill(state, specs, host_cluster, env, 30)[1]
         rc, out = _run(state, specs, host_cluster, {**env, "PULUMI_K8S_ENABLE_SERVER_SIDE_APPLY": "false"})
         assert rc != 0 and "already exists" in out, out[-3000:]
 

@@ -160,11 +160,11 @@ def test_shards_share_an_s3_backend(host_cluster: localcluster.Cluster, tmp_path
     assert not any(k.startswith(".pulumi/locks/") and k.endswith(".json") for k in keys), "a lock was left"
 
 
-def test_killed_shard_leaves_a_lock_on_s3_that_pulumi_cancel_clears(host_cluster: localcluster.Cluster,
+def test_killed_shard_leaves_a_lock_on_s3_that_vcm_unlock_clears(host_cluster: localcluster.Cluster,
                                                                     tmp_path: Path, object_store: ObjectStore) -> None:
     """A job killed mid-apply leaves its lock in the bucket; no one can tell from another machine that its
-    process is gone, so the next apply of that stack stops and says what to run, and after that command the
-    apply converges."""
+    process is gone, so the next apply of that stack stops, names the lock's holder and its age and the command
+    that breaks it (``vcm unlock``), and after that command the apply converges."""
     bucket = object_store.create_bucket("vcm-locks")
     url = f"s3://{bucket}?region=us-east-1&endpoint={object_store.endpoint}&use_path_style=true"
     fleet = Fleet(host_cluster, tmp_path, url, object_store.credentials_env(), ["shardk-a"])
@@ -193,17 +193,15 @@ def test_killed_shard_leaves_a_lock_on_s3_that_pulumi_cancel_clears(host_cluster
     assert blocked.returncode == 1, blocked.stdout + blocked.stderr
     message = " ".join(blocked.stderr.split())
     assert "being updated by another process" in message, message
-    assert "pulumi cancel --yes --stack organization/vcm-tenants/default.shardk-a" in message, message
+    assert "(pid " in message and " ago)" in message, message  # the holder and its age
+    assert "`vcm unlock shardk-a --cluster default` breaks the lock" in message, message
     assert "Traceback" not in blocked.stderr
 
-    # what the message says to run, as a user would: vcm's toolchain env, then pulumi cancel
-    env = fleet.env("runner-next")
-    exports = subprocess.run([sys.executable, "-m", "vcluster_mgr", "toolchain", "env", "--backend-url", url],
-                             env=env, capture_output=True, text=True, timeout=120, check=True).stdout
-    cancel = subprocess.run(["bash", "-c", exports + "\npulumi cancel --yes --stack "
-                             "organization/vcm-tenants/default.shardk-a"],
-                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
-    assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+    # what the message says to run, as a user would
+    unlock = subprocess.run([sys.executable, "-m", "vcluster_mgr", "unlock", "shardk-a", "--cluster", "default",
+                             "--yes"], env=fleet.env("runner-next"), capture_output=True, text=True, timeout=300,
+                            stdin=subprocess.DEVNULL, check=False)
+    assert unlock.returncode == 0, unlock.stdout + unlock.stderr
     assert not any(k.startswith(lock_dir) for k in object_store.keys(bucket))
 
     done = apply("runner-next")

@@ -130,3 +130,13 @@ def confirm(question: str, yes: bool) -> None:
         raise errors.UsageError(f"{question} needs confirmation: rerun with --yes (no terminal to ask on)")
     if not typer.confirm(question, default=False):
         raise typer.Exit(1)
+
+
+def report_unlock(stack: str, held: list[Any]) -> None:
+    """What ``vcm unlock`` / ``vcm platform unlock`` broke (``workspace.break_lock``'s locks seen before)."""
+    if not held:
+        printing.err.print(f"stack {stack}: no lock is left (the backend's locks cannot be read before)",
+                           markup=False, highlight=False, soft_wrap=True)
+    for lock in held:
+        printing.err.print(f"stack {stack}: broke the lock of {lock.describe()}", markup=False, highlight=False,
+                           soft_wrap=True)

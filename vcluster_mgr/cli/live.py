@@ -169,6 +169,9 @@ class Tracker:
         elif event.kind in (kind.DONE, kind.FAILED):
             line.state = event.kind.value
             self._finished(tenant, line)
+        elif event.kind is kind.NOTICE:
+            if self.mode in ("plain", "live"):  # verbose prints every event below; quiet prints none
+                printing.err.print(f"{tenant}: {event.text}", markup=False, highlight=False, soft_wrap=True)
         elif event.kind is kind.ERROR:
             line.error = line.error or first_line(event.text)
             line.step = f"[red]{escape(line.error)}[/red]"

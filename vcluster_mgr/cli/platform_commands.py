@@ -1,6 +1,10 @@
-"""``vcm platform apply``: the objects every tenant of a host cluster relies on."""
+"""``vcm platform apply``: the objects every tenant of a host cluster relies on; ``vcm platform unlock``."""
 
 from __future__ import annotations
+
+from typing import Annotated
+
+import typer
 
 from vcluster_mgr import errors, progress_events
 from vcluster_mgr.cli import apps, environment, live, options, printing
@@ -31,3 +35,24 @@ def platform_apply(
             raise
         tracker("platform", progress_events.DONE)
     environment.summary([outcome], printing.OutputFormat.table, "platform")
+
+
+@apps.platform_app.command("unlock", epilog="Example: vcm platform unlock --yes")
+def platform_unlock(
+    cluster: options.ClusterOpt = None,
+    yes: options.YesOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Break a lock even if its run still goes on this machine.")
+                     ] = False,
+    *,
+    access: options.Access,
+) -> None:
+    """Break the lock a killed run left on the platform stack.
+
+    The platform stack of a host cluster, as vcm unlock does for a tenant's."""
+    from vcluster_mgr import workspace
+
+    env = environment.env(access)
+    target = env.config.target(cluster)
+    environment.confirm(f"break the lock of the platform stack of {target.name}?", yes)
+    environment.report_unlock(target.name, workspace.break_lock(env.settings, workspace.PLATFORM_PROJECT,
+                                                                target.name, force=force))

@@ -1,4 +1,5 @@
-"""The tenant commands: ``vcm plan``, ``apply``, ``list``, ``status``, ``delete``, ``kubeconfig``, ``drift``."""
+"""The tenant commands: ``vcm plan``, ``apply``, ``list``, ``status``, ``delete``, ``unlock``, ``kubeconfig``,
+``drift``."""
 
 from __future__ import annotations
 
@@ -243,6 +244,32 @@ def delete(
     environment.summary([outcome], output, "delete")
     if not outcome.ok:
         raise typer.Exit(1)
+
+
+@apps.app.command(epilog="Example: vcm unlock payments --yes")
+def unlock(
+    name: options.TenantArg,
+    cluster: options.ClusterOpt = None,
+    yes: options.YesOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Break a lock even if its run still goes on this machine.")
+                     ] = False,
+    *,
+    access: options.Access,
+) -> None:
+    """Break the lock a killed run left on a tenant's stack.
+
+    Then the next apply or delete can run. A run killed on this machine leaves a lock that the next run
+    clears by itself; this is for the others (a killed CI job on a shared backend). Make sure that run is
+    over first: two runs at once would write the same state. Nothing in the cluster is touched.
+    """
+    from vcluster_mgr import workspace
+
+    env = environment.env(access)
+    target = env.config.target(cluster)
+    workspace.tenant_outputs(env.settings, target.name, name)  # refuses an unknown tenant
+    environment.confirm(f"break the lock of tenant {name} on {target.name}?", yes)
+    stack = workspace.tenant_stack_name(target.name, name)
+    environment.report_unlock(stack, workspace.break_lock(env.settings, workspace.TENANT_PROJECT, stack, force=force))
 
 
 @apps.app.command(epilog="Example: vcm kubeconfig payments --user alice@example.com --output-file alice.kubeconfig; "

@@ -15,6 +15,11 @@ from vcluster_mgr import toolchain
 from vcluster_mgr.cli import apps, environment, options, printing
 
 
+def _extras(object_store: bool, conformance: bool) -> tuple[toolchain.Binary, ...]:
+    """The binaries built on demand that a command's flags ask for."""
+    return ((toolchain.OBJECT_STORE,) if object_store else ()) + (toolchain.CONFORMANCE if conformance else ())
+
+
 @apps.toolchain_app.command("ensure")
 def toolchain_ensure(
     download: Annotated[bool, typer.Option(help="Allow downloading official release archives.")] = False,
@@ -24,6 +29,14 @@ def toolchain_ensure(
         typer.Option(
             "--object-store",
             help="Also build SeaweedFS, the S3-compatible object store of the shared-backend tests (make test does).",
+        ),
+    ] = False,
+    conformance: Annotated[
+        bool,
+        typer.Option(
+            "--conformance",
+            help="Also build cyclonus, its policy engine and agnhost: the NetworkPolicy conformance run (make test "
+            "does; build before `vcm local up --nodes 1`, whose node writes the agnhost image).",
         ),
     ] = False,
 ) -> None:
@@ -41,7 +54,7 @@ def toolchain_ensure(
         download=download or None,
         force=force,
         progress=printing.progress,
-        extras=toolchain.ON_DEMAND if object_store else (),
+        extras=_extras(object_store, conformance),
     )
     printing.progress(f"toolchain ready in {time.monotonic() - started:.1f}s ({toolchain.bin_dir()})")
     del final
@@ -53,12 +66,15 @@ def toolchain_status(
     object_store: Annotated[
         bool, typer.Option("--object-store", help="Also the object store built on demand (ensure --object-store).")
     ] = False,
+    conformance: Annotated[
+        bool, typer.Option("--conformance", help="Also the conformance kit built on demand (ensure --conformance).")
+    ] = False,
 ) -> None:
     """List each binary, its version and source (exit 1 if missing).
 
     Example: [bold]vcm toolchain status -o json[/bold]
     """
-    rows = toolchain.status(fresh=True, extras=toolchain.ON_DEMAND if object_store else ())
+    rows = toolchain.status(fresh=True, extras=_extras(object_store, conformance))
     data = [dataclasses.asdict(r) | {"ok": r.ok} for r in rows]
     if not printing.emit(data, output):
         # fits 80 columns: the source's kind (the module is in -o json) and the path only where it is not the

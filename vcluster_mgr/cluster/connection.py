@@ -138,6 +138,16 @@ class Connection:
 
     # -- lifetime ------------------------------------------------------------------------------------
 
+    def sibling(self) -> Connection:
+        """A second connection with the same server and credentials (impersonation included), for another
+        thread: the client's exec swaps its ApiClient's request function while it runs, so threads that exec
+        must not share one. The caller closes it."""
+        api = client.ApiClient(self.api.configuration)
+        pool = self.api.rest_client.pool_manager
+        if isinstance(pool, impersonation.Impersonating):
+            api.rest_client.pool_manager = pool.again(api.rest_client.pool_manager)  # type: ignore[assignment]
+        return Connection(api, target=self.target, notify=self.notify)
+
     def close(self) -> None:
         """Close the connection pool (and the client's thread pool, if one was started); idempotent."""
         if not self._closed:

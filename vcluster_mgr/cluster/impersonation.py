@@ -27,5 +27,9 @@ class Impersonating:
             merged.add("Impersonate-Group", group)
         return self._inner.request(method, url, *args, headers=merged, **kwargs)
 
+    def again(self, inner: Any) -> Impersonating:
+        """The same identity on another pool."""
+        return Impersonating(inner, self._user, self._groups)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

@@ -11,7 +11,11 @@ stored content-addressed in a directory that ``registry`` serves. Every image is
 - ``kubectl``: the probe image's busybox with the toolchain's ``kubectl`` as ``/bin/kubectl``, for pods that talk
   to the API server with their ServiceAccount (in-cluster configuration), as a virtual cluster's syncer does;
 - ``storage-helper``: busybox with ``sh``, ``mkdir`` and ``rm``, as root: the storage provisioner's helper pods make
-  and remove volume directories on the node with it (``storage``).
+  and remove volume directories on the node with it (``storage``);
+- ``agnhost`` (only when the conformance kit is built, ``vcm toolchain ensure --conformance``): ``/agnhost``, the
+  binary cyclonus's pods run and exec, stored as ``e2e-test-images/agnhost`` under both ``TAG`` and the tag
+  cyclonus asks for (``toolchain.AGNHOST_IMAGE_TAG``), so ``cyclonus generate --image-registry <registry>``
+  pulls it from the node's loopback registry.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from vcluster_mgr import errors
+from vcluster_mgr import errors, toolchain
 
 #: the static busybox that Debian's busybox-static package installs
 BUSYBOX = Path("/bin/busybox")
@@ -35,6 +39,8 @@ APPLETS = ("sh", "ls", "cat", "echo", "id", "sleep", "hostname", "httpd", "nc", 
 STORAGE_HELPER_APPLETS = ("sh", "mkdir", "rm", "ls")
 #: the tag every image carries (images change with the project, not on their own)
 TAG = "1"
+#: the repository of the agnhost image: the name cyclonus asks for below its ``--image-registry``
+AGNHOST_REPOSITORY = "e2e-test-images/agnhost"
 #: the user the probe image runs as (non-root, so the restricted Pod Security profile admits its pods)
 PROBE_UID = 65532
 
@@ -109,8 +115,10 @@ class Store:
         tmp.write_text(json.dumps(tags, indent=2, sort_keys=True))
         tmp.replace(self.root / "tags.json")
 
-    def write_image(self, repository: str, layers: list[bytes], config: dict[str, object]) -> Image:
-        """Store an image of uncompressed layer tars and an image ``config`` section; tag it ``TAG``."""
+    def write_image(self, repository: str, layers: list[bytes], config: dict[str, object],
+                    extra_tags: tuple[str, ...] = ()) -> Image:
+        """Store an image of uncompressed layer tars and an image ``config`` section; tag it ``TAG`` (and
+        ``extra_tags``: names other tools ask for)."""
         descriptors, diff_ids = [], []
         for layer in layers:
             digest = self.put(layer)
@@ -127,7 +135,8 @@ class Store:
             "layers": descriptors,
         }, sort_keys=True).encode()
         digest = self.put(manifest)
-        self.tag(repository, TAG, digest)
+        for tag in (TAG, *extra_tags):
+            self.tag(repository, tag, digest)
         return Image(repository, digest, len(manifest))
 
 
@@ -149,13 +158,23 @@ def _busybox_layer(applets: tuple[str, ...]) -> bytes:
     return _tar(entries)
 
 
+def agnhost_image(store: Store, binary: Path) -> Image:
+    """The agnhost image: the static binary as ``/agnhost``, run as the image's default user (root), as
+    upstream's image is: cyclonus's servers bind ports 80 and 81."""
+    return store.write_image(AGNHOST_REPOSITORY, [_tar([("agnhost", binary.read_bytes(), 0o755, None)])],
+                             {"Entrypoint": ["/agnhost"]}, extra_tags=(toolchain.AGNHOST_IMAGE_TAG,))
+
+
 def build_all(store: Store, bin_dir: Path) -> dict[str, Image]:
-    """Write the pause, probe, CoreDNS, kubectl and storage-helper images into ``store`` (``vcm/<name>``)."""
+    """Write the pause, probe, CoreDNS, kubectl and storage-helper images into ``store`` (``vcm/<name>``), and the
+    agnhost image when the conformance kit is built."""
     coredns, kubectl = bin_dir / "coredns", bin_dir / "kubectl"
     for binary in (coredns, kubectl):
         if not binary.exists():
             raise errors.LocalClusterError(f"{binary} is missing; run `vcm toolchain ensure`")
-    return {
+    agnhost = bin_dir / toolchain.AGNHOST.name
+    extra = {"agnhost": agnhost_image(store, agnhost)} if agnhost.exists() else {}
+    return extra | {
         "pause": store.write_image("vcm/pause", [_busybox_layer(("sleep",))],
                                    {"Entrypoint": ["/bin/sleep", "2147483647"]}),
         "probe": store.write_image("vcm/probe", [_busybox_layer(APPLETS)], {

@@ -16,6 +16,7 @@ PLATFORM_TEMPLATES = (
     "platform/image-pull-always.yaml.j2",
     "platform/placement.yaml.j2",
     "platform/protect-blueprint.yaml.j2",
+    "platform/control-plane-labels.yaml.j2",
     "platform/prioritylevel.yaml.j2",
 )
 

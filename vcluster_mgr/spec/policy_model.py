@@ -109,11 +109,13 @@ class ApiFairness(field_types.Model):
     """API Priority and Fairness for tenants: one shared priority level, one flow per tenant."""
 
     enabled: bool = Field(
-        default=False,
+        default=True,
         description="Give every tenant a FlowSchema (vcm-tenant-<name>) classifying its owners and its namespaces' "
         "ServiceAccounts into one flow of the shared priority level vcm-tenants, so a tenant flooding the API "
-        "server waits behind its own requests. Off by default for now: it adds a cluster-scoped object to "
-        "every tenant and needs API Priority and Fairness enabled on the API server (the default since 1.20).",
+        "server waits behind its own requests (on by default: without it, a flooding tenant pushed another's p95 "
+        "latency to 8 to 18 times its unloaded value, with it 3 to 7 times). It costs one cluster-scoped object per "
+        "tenant; it takes effect where API Priority and Fairness is enabled on the API server (the default "
+        "since 1.20).",
     )
     nominal_concurrency_shares: Annotated[int, Field(ge=1, le=10000)] = Field(
         default=30,

@@ -4,9 +4,11 @@ The engine is the Pulumi CLI, a Python language host and a Kubernetes resource p
 local host cluster is etcd, kube-apiserver and kube-controller-manager, with kubectl for tests and
 benchmarks, and its node: kubelet, kube-scheduler, kube-proxy (the same ``go build``), CoreDNS (our plugin
 list, ``gomod/coredns``), kube-router (its NetworkPolicy firewall) and local-path-provisioner (its storage).
-One more is built only when asked
+More are built only when asked
 (``pins.ON_DEMAND``, ``ensure(extras=...)``): SeaweedFS, the S3-compatible object store of the tests that
-share a state backend through Pulumi's ``s3://`` URL. None of them is a Python package,
+share a state backend through Pulumi's ``s3://`` URL, and the NetworkPolicy conformance kit
+(``pins.CONFORMANCE``: cyclonus, our command around its policy engine, and agnhost for the image cyclonus's
+pods run). None of them is a Python package,
 and on machines that only reach package registries none of them can be downloaded, so each has three
 possible sources, tried in this order:
 
@@ -44,8 +46,14 @@ from __future__ import annotations
 
 from vcluster_mgr.toolchain.gobuild import find_go, go_env, kubernetes_wrapper_replaces, module_digest
 from vcluster_mgr.toolchain.pins import (
+    AGNHOST,
+    AGNHOST_IMAGE_TAG,
+    AGNHOST_VERSION,
     BINARIES,
+    CONFORMANCE,
     COREDNS_VERSION,
+    CYCLONUS,
+    CYCLONUS_VERSION,
     ETCD_VERSION,
     EXEC_SCRIPT,
     GO_MIN,
@@ -55,6 +63,7 @@ from vcluster_mgr.toolchain.pins import (
     KUBERNETES_PROVIDER_VERSION,
     KUBERNETES_VERSION,
     LOCAL_PATH_PROVISIONER_VERSION,
+    NETPOL_MATRIX,
     OBJECT_STORE,
     ON_DEMAND,
     PULUMI_VERSION,
@@ -75,7 +84,8 @@ from vcluster_mgr.toolchain.probing import (
 from vcluster_mgr.toolchain.sources import download_urls, ensure, require
 
 __all__ = [
-    "BINARIES", "COREDNS_VERSION", "ETCD_VERSION", "EXEC_SCRIPT", "GO_MIN", "KUBERNETES_PROVIDER_MODULE",
+    "AGNHOST", "AGNHOST_IMAGE_TAG", "AGNHOST_VERSION", "BINARIES", "CONFORMANCE", "COREDNS_VERSION", "CYCLONUS",
+    "CYCLONUS_VERSION", "NETPOL_MATRIX", "ETCD_VERSION", "EXEC_SCRIPT", "GO_MIN", "KUBERNETES_PROVIDER_MODULE",
     "KUBERNETES_PROVIDER_PSEUDO_VERSION", "KUBERNETES_PROVIDER_VERSION", "KUBERNETES_VERSION", "KUBE_ROUTER_VERSION",
     "LOCAL_PATH_PROVISIONER_VERSION", "OBJECT_STORE", "ON_DEMAND", "PULUMI_VERSION", "SEAWEEDFS_PSEUDO_VERSION",
     "SEAWEEDFS_VERSION",

@@ -75,11 +75,16 @@ def _ldflags(module: str) -> str:
             f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean",
             f"-X {pkg}.buildDate=1970-01-01T00:00:00Z",
             f"-X k8s.io/client-go/pkg/version.gitVersion=v{pins.KUBERNETES_VERSION}",
+            # our agnhost main (no other main package of the module has this variable)
+            f"-X main.Version={pins.AGNHOST_VERSION}",
         ])
     if module == "etcd":
         return f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v{pins.ETCD_VERSION}"
     if module == "pulumi-kubernetes":
         return f"-s -w -X {pins.KUBERNETES_PROVIDER_MODULE}/pkg/version.Version={pins.KUBERNETES_PROVIDER_VERSION}"
+    if module == "cyclonus":
+        return (f"-s -w -X github.com/mattfenwick/cyclonus/pkg/cli.version=v{pins.CYCLONUS_VERSION} "
+                f"-X main.cyclonusVersion=v{pins.CYCLONUS_VERSION}")
     if module == "kube-router":
         return f"-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v{pins.KUBE_ROUTER_VERSION}"
     if module == "local-path-provisioner":
@@ -116,7 +121,8 @@ def go_build(module: str, targets: list[pins.Binary], progress: pins.Progress) -
     """Build every binary of one wrapper module in one ``go build`` (shared packages compile once)."""
     go = find_go()
     workdir = _module_copy(module)
-    outdir = probing.cache_dir() / "build-out" / module
+    # one output folder per process: two `ensure` runs sharing the cache (two checkouts) may build one module at once
+    outdir = probing.cache_dir() / "build-out" / f"{module}.{os.getpid()}"
     shutil.rmtree(outdir, ignore_errors=True)
     outdir.mkdir(parents=True)
     names = ", ".join(t.name for t in targets)
@@ -147,8 +153,10 @@ def go_build(module: str, targets: list[pins.Binary], progress: pins.Progress) -
         built = outdir / _go_binary_name(t.package)
         if not built.exists():
             raise errors.ToolchainError(f"go build of {t.name} produced no {built}")
-        shutil.copy2(built, probing.bin_dir() / (t.name + ".tmp"))
-        (probing.bin_dir() / (t.name + ".tmp")).replace(probing.bin_dir() / t.name)
+        tmp = probing.bin_dir() / f"{t.name}.tmp{os.getpid()}"
+        shutil.copy2(built, tmp)
+        tmp.replace(probing.bin_dir() / t.name)
+    shutil.rmtree(outdir, ignore_errors=True)
     if module == "engine":
         install_exec_script()
     progress(f"  {names}: built in {time.monotonic() - started:.0f}s")

@@ -37,6 +37,16 @@ LOCAL_PATH_PROVISIONER_VERSION = "0.0.30"
 SEAWEEDFS_VERSION = "4.53"
 SEAWEEDFS_PSEUDO_VERSION = "v0.0.0-20261109003541-7506e5f91cd6"
 
+#: cyclonus, the NetworkPolicy conformance tool (Apache-2.0): its ``generate`` mode runs generated policy cases
+#: against the local node, and its policy engine (``pkg/matcher``) computes what our rendered policies allow.
+CYCLONUS_VERSION = "0.5.6"
+#: upstream agnhost's own version (``test/images/agnhost/VERSION``) at ``KUBERNETES_VERSION``: our agnhost main
+#: (``gomod/kubernetes/cmd/agnhost``) imports upstream's ``connect``, ``porter`` and ``serve-hostname`` from there.
+AGNHOST_VERSION = "2.66.1"
+#: the tag cyclonus 0.5.6 asks for (``<registry>/e2e-test-images/agnhost:2.43``, pull policy IfNotPresent): the
+#: node's image store answers that name with our agnhost, whose three subcommands behave as 2.43's did.
+AGNHOST_IMAGE_TAG = "2.43"
+
 #: Minimum Go for the wrapper modules (the ``go`` lines of their go.mod files).
 GO_MIN = (1, 26)
 
@@ -103,7 +113,21 @@ BINARIES: tuple[Binary, ...] = (
 #: ``status`` take it when asked, ``extras=ON_DEMAND``).
 OBJECT_STORE = Binary("weed", SEAWEEDFS_VERSION, "seaweedfs", "github.com/seaweedfs/seaweedfs/weed", ("version",),
                       r"\b(\d+\.\d\d)\b", f"github.com/seaweedfs/seaweedfs@{SEAWEEDFS_PSEUDO_VERSION}")
-ON_DEMAND: tuple[Binary, ...] = (OBJECT_STORE,)
+#: The NetworkPolicy conformance run (``vcm toolchain ensure --conformance``; ``make test`` does): cyclonus, our
+#: command around its policy engine, and agnhost, the binary of the image cyclonus's pods run (the local node
+#: writes that image when the binary is there).
+CYCLONUS = Binary("cyclonus", CYCLONUS_VERSION, "cyclonus", "github.com/mattfenwick/cyclonus/cmd/cyclonus",
+                  ("version",), r'"Version":\s*"v(\d+\.\d+\.\d+)"',
+                  f"github.com/mattfenwick/cyclonus@v{CYCLONUS_VERSION}")
+NETPOL_MATRIX = Binary("vcm-netpol-matrix", CYCLONUS_VERSION, "cyclonus", "./cmd/vcm-netpol-matrix", ("--version",),
+                       r"cyclonus v(\d+\.\d+\.\d+)",
+                       f"vcluster_mgr/gomod/cyclonus (ours, on github.com/mattfenwick/cyclonus@v{CYCLONUS_VERSION})")
+AGNHOST = Binary("agnhost", AGNHOST_VERSION, "kubernetes", "./cmd/agnhost", ("--version",),
+                 r"version (\d+\.\d+\.\d+)",
+                 f"vcluster_mgr/gomod/kubernetes (ours, on k8s.io/kubernetes@v{KUBERNETES_VERSION} "
+                 "test/images/agnhost)")
+CONFORMANCE: tuple[Binary, ...] = (CYCLONUS, NETPOL_MATRIX, AGNHOST)
+ON_DEMAND: tuple[Binary, ...] = (OBJECT_STORE, *CONFORMANCE)
 
 #: The Python script the language host runs; shipped in the Pulumi Go SDK module, copied beside the host.
 EXEC_SCRIPT = "pulumi-language-python-exec"

@@ -25,6 +25,7 @@ from vcluster_mgr.errors import VerifyError
 
 # Each registers its checks in runners.RUNNERS when imported.
 from vcluster_mgr.verify import access_checks, policy_checks, traffic_checks, workload_checks  # isort: skip
+from vcluster_mgr.verify import matrix_checks, port_checks  # isort: skip
 from vcluster_mgr.verify.analysis import (
     ALL_VERBS,
     CLUSTER_RESOURCES,
@@ -103,6 +104,8 @@ from vcluster_mgr.verify.session import (
 
 __all__ = [
     "access_checks",
+    "matrix_checks",
+    "port_checks",
     "traffic_checks",
     "policy_checks",
     "workload_checks",

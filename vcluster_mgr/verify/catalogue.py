@@ -202,6 +202,26 @@ CHECKS: tuple[Check, ...] = (
         needs_node=True,
     ),
     Check(
+        "tenant-policy-ports-declared",
+        "Tenant NetworkPolicies name only ports some container declares",
+        1,
+        None,
+        "Name a port in a NetworkPolicy only if the pods it means declare it (containers[].ports[].name, same "
+        "protocol), or use the port number: the node's enforcer (kube-router) opens every port to the rule's peers "
+        "when a named port resolves to nothing.",
+    ),
+    Check(
+        "traffic-matches-policy-engine",
+        "Traffic between the tenant's pods and another tenant's matches cyclonus's policy engine, cell for cell",
+        1,
+        None,
+        "A cell where the probe and the engine differ means the node's enforcer does not do what the "
+        "NetworkPolicies say: see the README's isolation section for kube-router's known deviations, and run "
+        "`vcm toolchain ensure --conformance` if the engine is missing.",
+        opt_in=True,
+        needs_node=True,
+    ),
+    Check(
         "tenant-can-run-compliant-pod",
         "Tenant can run a compliant pod (control for the pod checks)",
         1,

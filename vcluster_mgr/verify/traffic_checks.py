@@ -75,7 +75,7 @@ def _blocked_across_tenants(s: session.Session) -> runners.Outcome:
         return tried, ("skip", why or "")
     # the first other tenant whose pods can run here too
     for t in others:
-        s.placement.setdefault(t.namespaces[0], _placement(s, t.namespaces[0]))
+        s.placement.setdefault(t.namespaces[0], placement_of(s, t.namespaces[0]))
     other = next((t for t in others if schedulable(s, s.placement[t.namespaces[0]])), None)
     if other is None:
         return tried, ("skip", "needs a node: no other tenant's placement matches a Ready, schedulable node")
@@ -115,8 +115,8 @@ def _blocked_across_tenants(s: session.Session) -> runners.Outcome:
                 traffic.delete(s.admin, ns, name)
 
 
-def _placement(s: session.Session, ns: str) -> dict[str, str]:
-    """Another tenant's placement; none when it cannot be read (its pods then go anywhere)."""
+def placement_of(s: session.Session, ns: str) -> dict[str, str]:
+    """The nodeSelector pods of ``ns`` must carry (its vcm-placement ConfigMap; none: any node)."""
     try:
         found = s.admin.call(f"reading ConfigMap {ns}/{naming.PLACEMENT_CONFIGMAP}",
                              s.core_a.read_namespaced_config_map, naming.PLACEMENT_CONFIGMAP, ns)

@@ -123,16 +123,6 @@ def check_s3_url(url: str) -> None:
                                 "(endpoint=https://HOST:PORT, or http:// for a server on loopback)")
 
 
-def stale_lock_advice(backend_url: str, project: str, stack: str) -> str:
-    """What to do about a lock that a dead process left: on a file backend ``stack()`` removes this host's
-    own stale locks by itself; on a shared backend only the user can know the process is gone."""
-    if backend_url.startswith("file://"):
-        return "a lock left by a process of this host that died is removed automatically on the next run"
-    return ("a lock left on a shared backend by a process that died, on any machine, stays until removed: once "
-            "that process is surely gone, run `eval \"$(vcm toolchain env --backend-url URL)\"` and then "
-            f"`pulumi cancel --yes --stack organization/{project}/{stack}`")
-
-
 def settings(*, state_dir: Path | None = None, backend_url: str | None = None,
              kubeconfig: str | None = None, context: str | None = None) -> Settings:
     """Resolve settings from arguments, then defaults (the CLI's options read ``VCM_STATE_DIR`` and

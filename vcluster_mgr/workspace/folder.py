@@ -62,6 +62,8 @@ class FolderOutcome:
     tenants: int
     changes: dict[str, int]
     batches: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    #: what the runs did besides applying (a dead process's lock removed)
+    notices: list[str] = dataclasses.field(default_factory=list)
 
 
 def batches_for(count: int) -> int:
@@ -121,6 +123,7 @@ def folder_up(s: backend.Settings, target: platformconfig.Target, blueprint: pla
         uid = cluster.cluster_uid(conn)
     total: collections.Counter[str] = collections.Counter()
     per_batch: dict[str, dict[str, int]] = {}
+    notices: list[str] = []
     for index in range(1, count + 1):
         part = sharding.select(tenants, sharding.Shard(index, count) if count > 1 else None, key=lambda t: t.name)
         name = batch_stack_name(base, index, count)
@@ -132,11 +135,12 @@ def folder_up(s: backend.Settings, target: platformconfig.Target, blueprint: pla
         fn = program.folder_program(part, target, blueprint, with_platform=platform_here, cluster_uid=uid)
         st = stacks.stack(s, name, fn, project=PROJECT, target=target, exists=recorded is not None,
                           extra_env=FOLDER_ENV)
+        notices.extend(st.notices)
         res = stacks.up(st, on_event=on_event, parallel=parallel)
         changes = {str(k): int(v) for k, v in (res.summary.resource_changes or {}).items()}
         per_batch[name] = changes
         total.update(changes)
-    return FolderOutcome(base, len(tenants), dict(total), per_batch)
+    return FolderOutcome(base, len(tenants), dict(total), per_batch, notices)
 
 
 def _existing_count(s: backend.Settings, base: str) -> int | None:

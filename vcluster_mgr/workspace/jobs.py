@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 import queue as queue_mod
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import managers
 from typing import Any
 
 from pulumi import automation as auto
 
 from vcluster_mgr import cluster, errors, lifecycle, platformconfig, program, progress_events, spec
-from vcluster_mgr.workspace import backend, stacks
+from vcluster_mgr.workspace import backend, reaper, stacks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +164,10 @@ def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> 
                                     kubeconfig=kubeconfig, cluster_uid=uid, host_api=host_api)
         st = stacks.stack(s, job.stack_name, fn, project=stacks.TENANT_PROJECT, target=job.target,
                           exists=found is not None)
+        for note in st.notices:
+            steps.append(note)
+            if events is not None:
+                events.put((job.tenant.name, progress_events.notice(note)))
         if action == "apply":
             res = stacks.up(st, on_event=on_event)
             # the engine's op names as plain strings (OpType is a str enum)
@@ -201,9 +207,14 @@ def run_jobs(s: backend.Settings, jobs: list[Job], action: str, *, parallel: int
             outcomes.append(outcome)
         return outcomes
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Manager() as manager:
+    # the helper processes die with this one (a killed vcm), and each worker's engine run with its worker
+    bound = (reaper.die_with_parent, (os.getpid(),))
+    manager = managers.SyncManager(ctx=ctx)
+    manager.start(*bound)
+    with manager:
         events = manager.Queue()
-        with ProcessPoolExecutor(max_workers=min(parallel, len(jobs)), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=min(parallel, len(jobs)), mp_context=ctx, initializer=bound[0],
+                                 initargs=bound[1]) as pool:
             pending = {pool.submit(_run_job, s, job, action, events): job for job in jobs}
             results: dict[str, Outcome] = {}
             while pending:
@@ -245,6 +256,9 @@ def platform_apply(s: backend.Settings, target: platformconfig.Target, blueprint
     st = stacks.stack(s, target.name, program.platform_program(target, blueprint, cluster_uid=uid),
                       project=stacks.PLATFORM_PROJECT, target=target, exists=recorded is not None)
     report = progress or (lambda _t, _m: None)
+    for note in st.notices:
+        report("platform", progress_events.notice(note))
+
     def on_event(ev: auto.EngineEvent) -> None:
         if found := engine_event(ev) or resource_tick(ev):
             report("platform", found)
@@ -252,5 +266,5 @@ def platform_apply(s: backend.Settings, target: platformconfig.Target, blueprint
     res = stacks.up(st, on_event=on_event)
     changes: dict[str, int] = dict(res.summary.resource_changes or {})  # type: ignore[arg-type]  # str enum keys
     return Outcome("platform", target.name, "apply", True, changes,
-                   round(time.monotonic() - started, 2))
+                   round(time.monotonic() - started, 2), steps=list(st.notices))
 

@@ -13,8 +13,8 @@ import functools
 import json
 import os
 import shutil
-import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,7 +24,7 @@ import semver
 from pulumi import automation as auto
 
 from vcluster_mgr import errors, platformconfig, program, toolchain
-from vcluster_mgr.workspace import backend, checkpoints
+from vcluster_mgr.workspace import backend, checkpoints, locks, reaper
 
 PROJECT = "vcluster-mgr"
 EventCallback = Callable[[auto.EngineEvent], None]
@@ -37,19 +37,35 @@ def tenant_stack_name(cluster: str, tenant: str) -> str:
     return f"{cluster}.{tenant}"
 
 
+class KeptCommand(auto.PulumiCommand):
+    """The pulumi CLI, every run of it under the keeper (``reaper``): nothing it starts outlives the run,
+    and the run does not outlive ``vcm`` (see ``reaper`` for why a process of its own)."""
+
+    def __init__(self, cli: str, version: str) -> None:
+        # deliberately not PulumiCommand.__init__, which starts `pulumi version` (see _pulumi_command)
+        self.cli = cli
+        self.command = sys.executable  # what the Automation API starts: the keeper, in this interpreter
+        self.version = semver.VersionInfo.parse(version)
+
+    def run(self, args: list[str], cwd: str, additional_env: Mapping[str, str],
+            on_output: auto.OnOutput | None = None, on_error: auto.OnOutput | None = None) -> auto.CommandResult:
+        # the Automation API adds --non-interactive before any "--"; done here, since the CLI's arguments
+        # now follow the keeper's
+        end = args.index("--") if "--" in args else len(args)
+        if "--non-interactive" not in args[:end]:
+            args = ["--non-interactive", *args]
+        return super().run(["-I", "-S", reaper.__file__, self.cli, *args], cwd, additional_env, on_output, on_error)
+
+
 @functools.cache
 def _pulumi_command(root: str) -> auto.PulumiCommand:
-    """The CLI, once per process, without asking it its version.
+    """The CLI, once per process, without asking it its version, run under the keeper.
 
     ``PulumiCommand()`` starts ``pulumi version`` (0.3 to 0.6 s) to learn what the toolchain has already
     made sure of: ``toolchain.require`` (called by ``engine_env`` before any engine run) refuses a binary
-    that is not the pinned version. So the object is given the pinned version instead; it holds nothing
-    but the command and its version.
+    that is not the pinned version. So the object is given the pinned version instead.
     """
-    cmd = auto.PulumiCommand.__new__(auto.PulumiCommand)
-    cmd.command = str(Path(root) / "bin" / "pulumi")
-    cmd.version = semver.VersionInfo.parse(toolchain.PULUMI_VERSION)
-    return cmd
+    return KeptCommand(str(Path(root) / "bin" / "pulumi"), toolchain.PULUMI_VERSION)
 
 
 def _workspace_opts(s: backend.Settings, project: str, work_dir: Path | None = None,
@@ -66,34 +82,49 @@ def _workspace_opts(s: backend.Settings, project: str, work_dir: Path | None = N
     )
 
 
-def _pid_is_pulumi(pid: int) -> bool:
-    try:
-        return b"pulumi" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+def breaker(project: str, name: str) -> str:
+    """The command that breaks a stack's lock: ``vcm unlock`` for a tenant, ``vcm platform unlock`` for a
+    host cluster's platform stack, the engine's own ``pulumi cancel`` for the GitOps program's stacks."""
+    if project == TENANT_PROJECT and "." in name:
+        cluster, _, tenant = name.partition(".")
+        return f"`vcm unlock {tenant} --cluster {cluster}`"
+    if project == PLATFORM_PROJECT:
+        return f"`vcm platform unlock --cluster {name}`"
+    return (f"`pulumi cancel --yes --stack organization/{project}/{name}` (in a shell set up by "
+            "`eval \"$(vcm toolchain env --backend-url URL)\"`)")
+
+
+def _locked(backend_url: str, project: str, name: str, exc: Exception) -> errors.ProvisionError:
+    """The refusal of a run that found the stack locked: every holder, its age, and what to do."""
+    held = locks.read(backend_url, project, name) or locks.from_engine_error(str(exc))
+    return errors.ProvisionError(locks.refusal(name, held, breaker(project, name)))
 
 
 def clear_stale_locks(s: backend.Settings, project: str, name: str) -> list[str]:
-    """Remove locks of a file backend left by a process of this host that no longer runs (a killed apply).
+    """Remove the locks a process of this machine left on a file backend when it died (a killed apply);
+    a line per removed lock (``locks.clear_stale``)."""
+    return locks.clear_stale(s.backend_url, project, name)
 
-    A lock held by a live process, or by another host, is left alone: that update may still be running.
-    Returns a line per removed lock.
-    """
-    if not s.backend_url.startswith("file://"):
-        return []
-    lock_dir = Path(s.backend_url[len("file://"):]) / ".pulumi" / "locks" / "organization" / project / name
-    removed = []
-    for lock in sorted(lock_dir.glob("*.json")) if lock_dir.is_dir() else []:
-        try:
-            info = json.loads(lock.read_text())
-        except (OSError, ValueError):
-            continue
-        if info.get("hostname") != socket.gethostname() or _pid_is_pulumi(int(info.get("pid", 0))):
-            continue
-        lock.unlink(missing_ok=True)
-        lock.with_name(lock.name + ".attrs").unlink(missing_ok=True)
-        removed.append(f"removed the stale lock of process {info.get('pid')} (no longer running) from {name}")
-    return removed
+
+def break_lock(s: backend.Settings, project: str, name: str, *, force: bool = False) -> list[locks.Lock]:
+    """Break every lock of a stack (``pulumi cancel``) and return the locks seen before (a file backend's;
+    other backends do not let us read them). A lock held by a run still going on this machine is kept
+    unless ``force``: breaking it would let a second run write the same state at once."""
+    held = locks.read(s.backend_url, project, name)
+    running = [lock for lock in held if lock.here and not lock.stale]
+    if running and not force:
+        raise errors.ProvisionError(
+            f"stack {name} is held by a run still going on this machine: "
+            f"{'; '.join(lock.describe() for lock in running)}; wait for it, or stop it first (kill PID). "
+            "--force breaks the lock anyway")
+    st = EngineStack(name, project_workspace(s, project))
+    try:
+        st.cancel()
+    except auto.errors.CommandError as exc:
+        if "no stack named" in str(exc) or "not found" in str(exc):
+            raise errors.ProvisionError(f"there is no stack {name} in {s.backend_url}") from exc
+        raise errors.ProvisionError(f"cannot break the lock of stack {name}: {clean(exc)}") from exc
+    return held
 
 
 _WORKSPACES: dict[tuple[object, ...], auto.LocalWorkspace] = {}
@@ -135,6 +166,8 @@ class EngineStack(auto.Stack):
         self.name = name
         self.workspace = ws
         self._run: _Run | None = None
+        #: what opening the stack did that the user should hear of (a dead process's lock removed)
+        self.notices: list[str] = []
 
     def __repr__(self) -> str:
         return f"EngineStack(stack_name={self.name!r}, workspace={self.workspace!r})"
@@ -210,12 +243,13 @@ def stack(s: backend.Settings, name: str, fn: auto.PulumiFn, *, project: str = P
     stack costs no CLI run here, a new one ``pulumi stack init``. ``extra_env`` is added to the engine's
     environment (``folder`` tunes the provider and checkpoints with it).
     """
-    clear_stale_locks(s, project, name)
+    cleared = clear_stale_locks(s, project, name)
     ws = _workspace(s, project, target or platformconfig.Target("default", s.kubeconfig, s.context), extra_env)
     ws.program = fn
     if exists is None:
         exists = recorded_outputs(s, project, name) is not None
     st = EngineStack(name, ws)
+    st.notices.extend(cleared)
     if exists:
         return st
     for attempt in range(6):
@@ -230,9 +264,7 @@ def stack(s: backend.Settings, name: str, fn: auto.PulumiFn, *, project: str = P
                 time.sleep(1.0)
                 continue
             if "created by" in str(exc):
-                raise errors.ProvisionError(
-                    f"stack {name} is being updated by another process; wait for it to finish and retry "
-                    f"({backend.stale_lock_advice(s.backend_url, project, name)})") from exc
+                raise _locked(s.backend_url, project, name, exc) from exc
             raise errors.ProvisionError(f"cannot open stack {name}: {clean(exc)}") from exc
     raise AssertionError("unreachable")
 
@@ -259,10 +291,7 @@ def up(st: auto.Stack, *, on_event: EventCallback | None = None, parallel: int |
     try:
         return st.up(on_event=on_event, parallel=parallel, color="never", refresh=refresh)
     except auto.errors.ConcurrentUpdateError as exc:
-        url = st.workspace.env_vars.get("PULUMI_BACKEND_URL", "")
-        raise errors.ProvisionError(
-            f"stack {st.name} is being updated by another process; wait for it to finish and retry "
-            f"({backend.stale_lock_advice(url, _project_of(st), st.name)})") from exc
+        raise _locked(st.workspace.env_vars.get("PULUMI_BACKEND_URL", ""), _project_of(st), st.name, exc) from exc
     except auto.errors.CommandError as exc:
         raise errors.ProvisionError(f"update of {st.name} failed:\n{clean(exc)}") from exc
 
@@ -280,6 +309,8 @@ def destroy(st: auto.Stack, *, on_event: EventCallback | None = None, remove: bo
         st.destroy(on_event=on_event, color="never")
         if remove:
             st.workspace.remove_stack(st.name)
+    except auto.errors.ConcurrentUpdateError as exc:
+        raise _locked(st.workspace.env_vars.get("PULUMI_BACKEND_URL", ""), _project_of(st), st.name, exc) from exc
     except auto.errors.CommandError as exc:
         raise errors.ProvisionError(f"destroy of {st.name} failed:\n{clean(exc)}") from exc
 

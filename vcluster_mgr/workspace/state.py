@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from vcluster_mgr import cluster, errors, platformconfig
+from vcluster_mgr import cluster, errors, platformconfig, progress_events
 from vcluster_mgr.workspace import backend, jobs, stacks
 
 
@@ -69,6 +69,10 @@ def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: st
     with cluster.connect(target) as conn:
         uid = cluster.cluster_uid(conn)
     stacks.check_cluster_identity(target, name, recorded, uid)
+    report = progress or (lambda _t, _m: None)
+    steps = stacks.clear_stale_locks(s, stacks.TENANT_PROJECT, name)
+    for note in steps:
+        report(tenant, progress_events.notice(note))
     ws = stacks.project_workspace(s, stacks.TENANT_PROJECT, target)
     try:
         st = auto.Stack.select(name, ws)
@@ -87,8 +91,6 @@ def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: st
             _unprotect(st)
     except auto.errors.CommandError as exc:
         raise errors.ProvisionError(f"cannot read stack {name}: {stacks.clean(exc)}") from exc
-    report = progress or (lambda _t, _m: None)
-    steps: list[str] = []
 
     def on_event(ev: auto.EngineEvent) -> None:
         found = jobs.engine_event(ev)

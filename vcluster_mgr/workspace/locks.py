@@ -1,0 +1,139 @@
+"""A stack's update locks: who holds one and since when, whether its holder is gone, and what breaks it.
+
+The engine locks a stack for the length of an update: a small JSON record beside the state (pid, user, host,
+time) that a clean end removes. A run that is killed keeps its lock, and the next run is refused with the
+engine's own words ("delete the lock file with `pulumi cancel`"). Two cases, told apart here and nowhere
+else:
+
+- the holder was a process of this machine that no longer runs: the lock is stale and is cleared, with a
+  line that says so (``clear_stale``; on a file backend the records are read directly, so only the dead
+  holder's lock goes);
+- any other holder (a run still going here, or any process of another machine, which only its owner can
+  know is gone): the refusal names each holder and its age, and the ``vcm`` command that breaks the lock
+  (``refusal``), which ``vcm unlock`` / ``vcm platform unlock`` then do with ``pulumi cancel``.
+
+The records come from the file backend's lock folder when there is one, else from the engine's refusal,
+which quotes every lock of the stack ("created by USER@HOST (pid N) at TIME"), so other backends are
+described the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import re
+import socket
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Lock:
+    """One update lock: what the engine recorded, and where (a file backend's file, else None)."""
+
+    pid: int
+    user: str
+    host: str
+    since: datetime.datetime | None
+    path: Path | None = None
+
+    @property
+    def here(self) -> bool:
+        return self.host == socket.gethostname()
+
+    @property
+    def stale(self) -> bool:
+        """Held by a process of this machine that no longer runs (a pid reused by anything but a pulumi
+        process counts as gone)."""
+        return self.here and not holder_runs(self.pid)
+
+    def describe(self, now: datetime.datetime | None = None) -> str:
+        """``user@host (pid N, ...) since TIME (AGE ago)``."""
+        state = ("a process of this machine that no longer runs" if self.stale
+                 else "still running on this machine" if self.here else "on another machine")
+        text = f"{self.user}@{self.host} (pid {self.pid}, {state})"
+        if self.since is not None:
+            now = now or datetime.datetime.now(datetime.UTC)
+            text += f" since {self.since.astimezone().strftime('%Y-%m-%d %H:%M:%S')} ({_age(now - self.since)} ago)"
+        return text
+
+
+def holder_runs(pid: int) -> bool:
+    """Whether ``pid`` is a running pulumi process of this machine."""
+    try:
+        return pid > 0 and b"pulumi" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _age(delta: datetime.timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+def _time(text: str) -> datetime.datetime | None:
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def lock_dir(backend_url: str, project: str, stack: str) -> Path | None:
+    """The folder of a stack's locks in a file backend; None for other backends."""
+    if not backend_url.startswith("file://"):
+        return None
+    return Path(backend_url[len("file://"):]) / ".pulumi" / "locks" / "organization" / project / stack
+
+
+def read(backend_url: str, project: str, stack: str) -> list[Lock]:
+    """The locks a file backend holds for a stack now (other backends: none known before a run)."""
+    folder = lock_dir(backend_url, project, stack)
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder is not None and folder.is_dir() else []:
+        try:
+            info = json.loads(path.read_text())
+            found.append(Lock(int(info.get("pid", 0)), str(info.get("username", "?")), str(info.get("hostname", "?")),
+                              _time(str(info.get("timestamp", ""))), path))
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue  # being written or removed right now: the engine itself will judge it
+    return found
+
+
+_QUOTED = re.compile(r"created by (?P<user>.+?)@(?P<host>[^\s@]+) \(pid (?P<pid>\d+)\) at (?P<at>\S+)")
+
+
+def from_engine_error(text: str) -> list[Lock]:
+    """The locks the engine quoted when it refused to run (any backend)."""
+    return [Lock(int(m["pid"]), m["user"], m["host"], _time(m["at"])) for m in _QUOTED.finditer(text)]
+
+
+def clear_stale(backend_url: str, project: str, stack: str) -> list[str]:
+    """Remove the locks of a file backend left by processes of this machine that no longer run (a killed
+    apply); a line per removed lock. Live holders and other machines' locks are left alone."""
+    removed = []
+    for lock in read(backend_url, project, stack):
+        if lock.path is None or not lock.stale:
+            continue
+        lock.path.unlink(missing_ok=True)
+        lock.path.with_name(lock.path.name + ".attrs").unlink(missing_ok=True)
+        removed.append(f"removed the lock left on stack {stack} by {lock.describe()}")
+    return removed
+
+
+def refusal(stack: str, held: list[Lock], breaker: str) -> str:
+    """Why a run of ``stack`` was refused, naming every holder, and what to do."""
+    holders = "; ".join(lock.describe() for lock in held) or "a process the backend does not name"
+    if any(lock.here and not lock.stale for lock in held):
+        todo = (f"wait for that run to end; if it hangs, stop it (kill PID) and run again, which clears the "
+                f"lock of a process of this machine by itself, or break it with {breaker}")
+    else:
+        todo = f"once that run is surely over, {breaker} breaks the lock"
+    return (f"stack {stack} is being updated by another process, or a killed run left its lock: held by "
+            f"{holders}; {todo}")
