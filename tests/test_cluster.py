@@ -321,6 +321,16 @@ def test_connect_as_someone_wraps_the_pool(tmp_path: Any) -> None:
         assert isinstance(conn.api.rest_client.pool_manager, urllib3.PoolManager)
 
 
+def test_a_sibling_connection_keeps_the_identity_on_a_pool_of_its_own(tmp_path: Any) -> None:
+    with cluster.connect(_kubeconfig(tmp_path), user="alice@example.com", groups=("devs",)) as conn, \
+            conn.sibling() as other:
+        assert other.api is not conn.api and other.server == conn.server
+        pool = other.api.rest_client.pool_manager
+        assert isinstance(pool, impersonation.Impersonating)
+        assert pool is not conn.api.rest_client.pool_manager
+        assert (pool._user, pool._groups) == ("alice@example.com", ("devs",))
+
+
 # ---------------------------------------------------------------------------------------------------
 # the pure rules: drift, addresses, claims, kubeconfigs, the recorded verify
 # ---------------------------------------------------------------------------------------------------
