@@ -44,7 +44,7 @@ import yaml  # noqa: E402
 from kubernetes import client, config  # noqa: E402
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 
-from vcluster_mgr import localcluster, platformconfig, render, spec, workspace  # noqa: E402
+from vcluster_mgr import localcluster, operations, platformconfig, render, spec, workspace  # noqa: E402
 
 TENANTS = {
     "a": "owners: [{kind: Group, name: a-team, role: edit}]",
@@ -64,13 +64,13 @@ def _setup(cluster: localcluster.Cluster, state: Path, objects: int) -> None:
                                   kubeconfig=str(cluster.kubeconfig))
     target = platformconfig.load(None, kubeconfig=str(cluster.kubeconfig)).target(None)
     blueprint = platformconfig.Blueprint(policy=policy)
-    workspace.platform_apply(settings, target, blueprint)
+    operations.platform_apply(settings, target, blueprint)
     jobs = []
     for name, owners in TENANTS.items():
         text = f"apiVersion: vcluster-mgr.dev/v1alpha1\nkind: Tenant\nmetadata: {{name: {name}}}\n" \
                f"spec:\n  {owners}\n  namespaces: [app]\n"
-        jobs.append(workspace.Job(spec.parse_spec(yaml.safe_load(text), policy=policy), target, blueprint))
-    outcomes = workspace.run_jobs(settings, jobs, "apply")
+        jobs.append(operations.Job(spec.parse_spec(yaml.safe_load(text), policy=policy), target, blueprint))
+    outcomes = operations.run_jobs(settings, jobs, "apply")
     failed = [o.error for o in outcomes if not o.ok]
     if failed:
         raise SystemExit(f"apply failed: {failed}")
@@ -154,11 +154,11 @@ def _cost(cluster: localcluster.Cluster, tenants: int) -> dict[str, Any]:
                 text = (f"apiVersion: vcluster-mgr.dev/v1alpha1\nkind: Tenant\nmetadata: {{name: cost-{mode}-{i}}}\n"
                         f"spec:\n  owners: [{{kind: User, name: u{i}@example.com, role: edit}}]\n"
                         "  namespaces: [app, ci]\n")
-                jobs.append(workspace.Job(spec.parse_spec(yaml.safe_load(text), policy=policy), target, blueprint))
+                jobs.append(operations.Job(spec.parse_spec(yaml.safe_load(text), policy=policy), target, blueprint))
             row: dict[str, Any] = {"objects_per_tenant": len(render.render_tenant(jobs[0].tenant, policy=policy))}
             for run in ("apply", "reapply"):
                 started = time.monotonic()
-                outcomes = workspace.run_jobs(settings, jobs, "apply")
+                outcomes = operations.run_jobs(settings, jobs, "apply")
                 row[f"{run}_s"] = round(time.monotonic() - started, 1)
                 row[f"{run}_load"] = round(os.getloadavg()[0], 1)
                 failed = [o.error for o in outcomes if not o.ok]

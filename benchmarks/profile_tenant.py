@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from pulumi import automation as auto  # noqa: E402
 
-from vcluster_mgr import cluster, localcluster, platformconfig, program, spec, workspace  # noqa: E402
+from vcluster_mgr import cluster, localcluster, operations, platformconfig, program, spec, workspace  # noqa: E402
 
 PHASES = ("cluster identity", "recorded outputs", "ownership check", "open stack", "engine start",
           "resource operations", "after the engine")
@@ -49,7 +49,8 @@ def profile_once(s: workspace.Settings, target: platformconfig.Target, tenant: s
         cluster.check_ownership(conn, tenant.name, tenant.namespace_names(), f"{workspace.TENANT_PROJECT}/{name}")
     marks["ownership check"] = time.monotonic() - t
     t = time.monotonic()
-    fn = program.tenant_program(tenant, target, platformconfig.Blueprint(), cluster_uid=uid)
+    blueprint = platformconfig.Blueprint()
+    fn = program.tenant_program(tenant, target, blueprint, program.render_tenant(tenant, blueprint), cluster_uid=uid)
     st = workspace.stack(s, name, fn, project=workspace.TENANT_PROJECT, target=target, exists=found is not None)
     marks["open stack"] = time.monotonic() - t
     events: dict[str, float] = {}
@@ -79,7 +80,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="vcm-profile-") as tmp:
             s = workspace.settings(state_dir=Path(tmp), kubeconfig=str(cluster.kubeconfig))
             target = platformconfig.Target("default", str(cluster.kubeconfig))
-            workspace.platform_apply(s, target, platformconfig.Blueprint())
+            operations.platform_apply(s, target, platformconfig.Blueprint())
             tenant = spec.load_specs([REPO / "examples" / "tenants" / "payments.yaml"])[0]
             rows = [profile_once(s, target, tenant) for _ in range(args.runs)]
             walls = []

@@ -155,6 +155,7 @@ BY_NAME: dict[str, dict[str, Any]] = {
     "kubeconfig_out": OUTPUT_FILE,
     "ttl": {"bad duration": _value("two-hours"), "zero duration": _value("0s")},
     "now": {"bad time": _value("notatime")},
+    "version": {"not an exact version": _value("^0.36")},
     "name_prefix": {"bad name prefix": _value("Not A Prefix!")},
     "context": {"unknown context": _value("no-such-context")},
     "cluster": {"unknown host cluster": _value("no-such-cluster")},

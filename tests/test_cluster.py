@@ -286,6 +286,16 @@ def test_an_unusable_kubeconfig_is_named(tmp_path: Any) -> None:
         cluster.connect(target)
 
 
+def test_a_connection_from_kubeconfig_text_is_named_as_given(tmp_path: Any) -> None:
+    """A virtual cluster's own kubeconfig (text from its Secret) makes a connection like a target's does."""
+    _kubeconfig(tmp_path)
+    text = (tmp_path / "kubeconfig").read_text()
+    with cluster.connect_kubeconfig(text, name="the virtual cluster of vteam") as conn:
+        assert conn.server == SERVER and conn.target.name == "the virtual cluster of vteam"
+    with pytest.raises(errors.ProvisionError, match="cannot load the kubeconfig of the virtual cluster of vteam"):
+        cluster.connect_kubeconfig("- not a kubeconfig\n", name="the virtual cluster of vteam")
+
+
 # ---------------------------------------------------------------------------------------------------
 # impersonation
 # ---------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Virtual control planes: spec.controlPlane, its policy rules and the vcluster Helm values (offline).
 
 Covers: the values generated for every example tenant and for examples/controlplane/vteam.yaml validate
-against the official vcluster 0.35.3 values schema (read from ../shared/vendor, never copied here); the
+against the official vcluster 0.36.1 values schema (read from ../shared/vendor, never copied here); the
 settings that keep the virtual cluster inside its tenant (chart policies off, restricted security contexts,
 imagePullPolicy Always, the tenant's nodeSelector on every pod the chart lets us place, resources that fit
 the tenant's LimitRange); backing stores, persistence, exposure, sync, sleep, the chart source; the
@@ -175,7 +175,7 @@ def test_vteam_values(chart_validator: jsonschema.protocols.Validator) -> None:
     values = render.control_plane_values(spec.load_spec(VTEAM))
     assert_chart_valid(chart_validator, values)
     assert at(values, "controlPlane.distro.k8s.enabled") is True
-    assert at(values, "controlPlane.distro.k8s.version") == "v1.33.4"
+    assert at(values, "controlPlane.distro.k8s.version") == "v1.36.0"
     assert at(values, "controlPlane.backingStore") == {"database": {"embedded": {"enabled": True}}}
     assert at(values, "controlPlane.statefulSet.resources") == {
         "requests": {"cpu": "250m", "memory": "512Mi"},
@@ -204,7 +204,7 @@ def test_chart_of_vteam() -> None:
         "release": "vteam",
         "namespace": "vteam-cp",
         "chart": "vcluster",
-        "version": "0.35.3",
+        "version": "0.36.1",
         "repository": "https://charts.loft.sh",
     }
 
@@ -443,7 +443,7 @@ def test_no_sleep_and_no_version_leave_the_chart_defaults() -> None:
     ("chart", "expected"),
     [
         ({"oci": "oci://registry.example.com/charts/vcluster"}, {"oci": "oci://registry.example.com/charts/vcluster"}),
-        ({"path": "/opt/charts/vcluster-0.35.3.tgz"}, {"path": "/opt/charts/vcluster-0.35.3.tgz"}),
+        ({"path": "/opt/charts/vcluster-0.36.1.tgz"}, {"path": "/opt/charts/vcluster-0.36.1.tgz"}),
         ({"repository": "https://charts.loft.sh/"}, {"repository": "https://charts.loft.sh/"}),
         ({}, {"repository": "https://charts.loft.sh"}),
     ],
@@ -453,7 +453,7 @@ def test_chart_sources(chart: dict[str, str], expected: dict[str, str]) -> None:
     data["spec"]["controlPlane"]["chart"] = chart
     result = render.control_plane_chart(tenant_of(data, LENIENT))
     assert {k: v for k, v in result.items() if k in ("repository", "oci", "path")} == expected
-    assert result["version"] == "0.35.3"
+    assert result["version"] == "0.36.1"
 
 
 @pytest.mark.parametrize(
@@ -900,7 +900,7 @@ def control_planes(draw: st.DrawFn) -> dict[str, Any]:
         "sleepAfter": duration,
         "values": SAFE_OVERRIDES,
         "chart": st.sampled_from(
-            [{}, {"version": "0.35.3"}, {"oci": "oci://registry.example.com/charts/vcluster"}, {"path": "/opt/charts"}]
+            [{}, {"version": "0.36.1"}, {"oci": "oci://registry.example.com/charts/vcluster"}, {"path": "/opt/charts"}]
         ),
     }
     for key, strategy in optional.items():
@@ -960,7 +960,7 @@ def test_cli_prints_the_values_as_yaml() -> None:
     assert err == ""
     assert yaml.safe_load(out) == render.control_plane_values(spec.load_spec(VTEAM))
     assert out.startswith("# vcluster Helm values for tenant vteam: release vteam in vteam-cp")
-    assert "# chart vcluster 0.35.3 from repository https://charts.loft.sh\n" in out
+    assert "# chart vcluster 0.36.1 from repository https://charts.loft.sh\n" in out
 
 
 def test_cli_prints_one_document_per_tenant_and_notes_disabled_ones() -> None:
@@ -1045,3 +1045,35 @@ def test_coredns_image_defaults_to_vclusters_own() -> None:
     text = at(values_of(vteam()), "controlPlane.coredns.overwriteManifests")
     deployment = next(d for d in yaml.safe_load_all(text) if d["kind"] == "Deployment")
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "coredns/coredns:1.11.3"
+
+
+# ---------------------------------------------------------------------------------------------
+# The syncer image and the distro's controller list (chart 0.36.1)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_syncer_is_the_open_source_image_at_the_charts_version(chart_validator: jsonschema.protocols.Validator) -> None:
+    doc = vteam()
+    doc["spec"]["controlPlane"]["chart"] = {"version": "0.36.0"}
+    values = render.control_plane_values(spec.parse_spec(doc, policy=LENIENT), policy=LENIENT)
+    assert values["controlPlane"]["statefulSet"]["image"] == {"repository": "loft-sh/vcluster-oss", "tag": "0.36.0"}
+    assert_chart_valid(chart_validator, values)
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [(None, None), ("1.36.0", None), ("v1.37.2", [render.control_plane.CONTROLLERS_WITHOUT_CLOUD_NODE_LIFECYCLE]),
+     ("1.38.0", [render.control_plane.CONTROLLERS_WITHOUT_CLOUD_NODE_LIFECYCLE])],
+)
+def test_controller_list_without_cloud_node_lifecycle_from_kubernetes_1_37(
+    version: str | None, expected: list[str] | None, chart_validator: jsonschema.protocols.Validator
+) -> None:
+    doc = vteam()
+    doc["spec"]["controlPlane"].pop("version", None)
+    if version:
+        doc["spec"]["controlPlane"]["version"] = version
+    values = render.control_plane_values(spec.parse_spec(doc, policy=LENIENT), policy=LENIENT)
+    assert values["controlPlane"]["distro"]["k8s"].get("controllerManager", {}).get("extraArgs") == expected
+    assert_chart_valid(chart_validator, values)
+    if expected:
+        assert "cloud-node-lifecycle" not in expected[0] and "-nodelifecycle" in expected[0]

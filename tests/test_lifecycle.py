@@ -4,7 +4,10 @@ Covers, with a fixed clock and seeded randomness: the expiry a tenant's ttl give
 second, none without a ttl); the annotation (RFC 3339) and label (compact) forms and reading them back;
 is_expired, which is never true without a readable expiry; generated names (DNS-1123, prefix rules, valid
 tenant names); select_expired, which never picks a record without expiresAt (a Hypothesis property too);
-and the Go durations the vcluster chart wants.
+the Go durations the vcluster chart wants; and ephemeral copies of every example spec (renamed_copy), whose
+references to the tenant's own namespaces follow the new name.
+tenant names); select_expired over tenant records, which never picks one without a readable expiry (a
+Hypothesis property too); and the Go durations the vcluster chart wants.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vcluster_mgr import kube, lifecycle, naming, spec
+from vcluster_mgr import errors, kube, lifecycle, naming, record, spec
 
 REPO = Path(__file__).resolve().parent.parent
 PAYMENTS = yaml.safe_load((REPO / "examples" / "tenants" / "payments.yaml").read_text())
@@ -187,7 +190,7 @@ def test_longest_prefix_fits() -> None:
 
 
 def test_select_expired_picks_only_dated_expired_records_oldest_first() -> None:
-    records: list[Any] = [
+    outputs: list[dict[str, Any]] = [
         {"tenant": "ci-new", "cluster": "east", "expiresAt": "2025-01-02T05:00:00Z"},
         {"tenant": "ci-b", "cluster": "west", "expiresAt": "2025-01-02T01:00:00Z"},
         {"tenant": "payments", "cluster": "east"},
@@ -196,11 +199,11 @@ def test_select_expired_picks_only_dated_expired_records_oldest_first() -> None:
         {"tenant": "ci-a", "cluster": "east", "expiresAt": "20250102T010000Z"},
         {"tenant": "ci-c", "cluster": "east", "expiresAt": "2025-01-01T00:00:00Z"},
         {"tenant": "ci-now", "cluster": "east", "expiresAt": "2025-01-02T03:04:05Z"},
-        "not a record",
     ]
+    records = [record.read(o) for o in outputs]
     picked = lifecycle.select_expired(records, NOW)
-    assert [r["tenant"] for r in picked] == ["ci-c", "ci-a", "ci-b", "ci-now"]
-    assert all(r is next(x for x in records if x is r) for r in picked), "the records themselves are returned"
+    assert [r.tenant for r in picked] == ["ci-c", "ci-a", "ci-b", "ci-now"]
+    assert all(any(r is x for x in records) for r in picked), "the records themselves are returned"
 
 
 def test_select_expired_of_nothing() -> None:
@@ -215,9 +218,11 @@ expiries = st.one_of(
     st.datetimes().map(lambda d: d.isoformat()),
 )
 records = st.lists(
-    st.fixed_dictionaries(
-        {"tenant": st.text(max_size=10), "cluster": st.one_of(st.none(), st.text(max_size=10))},
-        optional={"expiresAt": expiries},
+    st.builds(
+        record.TenantRecord,
+        tenant=st.text(max_size=10),
+        cluster=st.text(max_size=10),
+        expires_at=expiries,
     ),
     max_size=15,
 )
@@ -226,13 +231,13 @@ records = st.lists(
 @settings(max_examples=200, deadline=None)
 @given(records=records, now=st.datetimes(timezones=st.just(UTC)))
 def test_select_expired_never_picks_a_record_without_a_readable_past_expiry(
-    records: list[dict[str, Any]], now: datetime
+    records: list[record.TenantRecord], now: datetime
 ) -> None:
     picked = lifecycle.select_expired(records, now)
-    for record in picked:
-        assert isinstance(record.get("expiresAt"), str)
-        assert lifecycle.parse_expiry(record["expiresAt"]) <= now
-    expected = [r for r in records if lifecycle.is_expired(r.get("expiresAt"), now)]
+    for found in picked:
+        assert isinstance(found.expires_at, str)
+        assert lifecycle.parse_expiry(found.expires_at) <= now
+    expected = [r for r in records if lifecycle.is_expired(r.expires_at, now)]
     assert sorted(map(id, picked)) == sorted(map(id, expected))
 
 
@@ -247,3 +252,42 @@ def test_select_expired_never_picks_a_record_without_a_readable_past_expiry(
 )
 def test_go_duration(text: str, expected: str) -> None:
     assert kube.go_duration(kube.parse_duration(text)) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Ephemeral copies: renamed, with every reference to the tenant's own namespaces remapped
+# ---------------------------------------------------------------------------------------------
+
+EXAMPLE_SPECS = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*/*.yaml"))
+EXAMPLE_TENANTS = [p for p in EXAMPLE_SPECS if p.name != "policy.yaml"]
+
+
+@pytest.mark.parametrize("path", EXAMPLE_TENANTS, ids=lambda p: p.stem)
+def test_an_ephemeral_copy_of_every_example_is_a_valid_tenant_of_its_own(path: Path) -> None:
+    original = spec.read_document(path, "Tenant")
+    copied = lifecycle.renamed_copy(original, "ci-v3yiyz")
+    copied["spec"]["ttl"] = "1h"
+    tenant = spec.parse_spec(copied)
+    assert tenant.name == "ci-v3yiyz"
+    old = spec.parse_spec(original).namespace_names()
+    text = yaml.safe_dump(copied)
+    assert not any(ns in text for ns in old), "a reference to the original's namespaces is left"
+    assert all(o.namespace in tenant.namespace_names() for o in tenant.spec.owners if o.namespace)
+    assert original["metadata"]["name"] != "ci-v3yiyz"  # the input is left as it was
+
+
+@pytest.mark.parametrize("path", [p for p in EXAMPLE_TENANTS if p.stem in ("analytics", "payments")],
+                         ids=lambda p: p.stem)
+def test_twin_renaming_the_tenant_alone_leaves_its_serviceaccount_owner_behind(path: Path) -> None:
+    copied = spec.read_document(path, "Tenant")
+    copied["metadata"]["name"] = "ci-v3yiyz"
+    copied["spec"]["ttl"] = "1h"
+    with pytest.raises(errors.SpecError, match=r"spec\.owners\[\d\]\.namespace"):
+        spec.parse_spec(copied)
+
+
+def test_namespaces_that_are_not_the_tenants_own_stay() -> None:
+    doc = {"metadata": {"name": "search"}, "spec": {"namespaces": ["api"], "network": {"allowFrom": [
+        {"namespace": "ingress-nginx"}, {"namespace": "search-api"}]}}}
+    copied = lifecycle.renamed_copy(doc, "ci-1")
+    assert copied["spec"]["network"]["allowFrom"] == [{"namespace": "ingress-nginx"}, {"namespace": "ci-1-api"}]

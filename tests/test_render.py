@@ -284,7 +284,7 @@ def test_a_strict_control_plane_gets_egress_to_the_host_api_and_its_dns_upstream
     found = _cp_policies([{"ip": "10.96.0.1", "port": 443}, {"ip": "10.244.0.1", "port": 6443},
                           {"ip": "10.96.0.1", "port": 443}])
     api = found["vteam-cp/vcm-allow-control-plane"]["spec"]
-    assert api["podSelector"] == {"matchLabels": {"release": "vteam"}}
+    assert api["podSelector"] == {"matchLabels": {"app": "vcluster", "release": "vteam"}}
     assert api["egress"] == [
         {"to": [{"ipBlock": {"cidr": "10.244.0.1/32"}}], "ports": [{"protocol": "TCP", "port": 6443}]},
         {"to": [{"ipBlock": {"cidr": "10.96.0.1/32"}}], "ports": [{"protocol": "TCP", "port": 443}]},

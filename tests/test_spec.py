@@ -938,7 +938,7 @@ def test_control_plane_defaults() -> None:
     assert (cp.exposure.type, cp.exposure.ingress_host) == ("ClusterIP", None)
     assert (cp.sync.ingresses, cp.sync.storage_classes, cp.sync.nodes) == (False, False, False)
     assert (cp.persistence.enabled, cp.persistence.size, cp.persistence.storage_class) == (True, None, None)
-    assert cp.chart.version == naming.CONTROL_PLANE_CHART_VERSION == "0.35.3"
+    assert cp.chart.version == naming.CONTROL_PLANE_CHART_VERSION == "0.36.1"
     assert cp.chart.source() == ("repository", "https://charts.loft.sh")
     p = spec.DEFAULT_POLICY
     assert (p.allow_control_planes, p.allow_control_plane_values) == (True, True)

@@ -35,6 +35,8 @@ def test_wrapper_modules_pin_the_same_versions() -> None:
     assert f"github.com/pulumi/pulumi/pkg/v3 v{toolchain.PULUMI_VERSION}" in (gomod / "pulumi" / "go.mod").read_text()
     assert f"k8s.io/kubernetes v{toolchain.KUBERNETES_VERSION}" in (gomod / "kubernetes" / "go.mod").read_text()
     assert f"go.etcd.io/etcd/server/v3 v{toolchain.ETCD_VERSION}" in (gomod / "etcd" / "go.mod").read_text()
+    assert f"github.com/loft-sh/vcluster v{toolchain.VCLUSTER_VERSION}" in (gomod / "vcluster" / "go.mod").read_text()
+    assert f"github.com/k3s-io/kine v{toolchain.KINE_VERSION}" in (gomod / "kine" / "go.mod").read_text()
     assert (f"github.com/rancher/local-path-provisioner v{toolchain.LOCAL_PATH_PROVISIONER_VERSION}"
             in (gomod / "local-path-provisioner" / "go.mod").read_text())
     provider = (gomod / "pulumi-kubernetes" / "go.mod").read_text()
@@ -131,7 +133,8 @@ def _standin(b: toolchain.Binary, version: str | None = None) -> bytes:
     v = version or b.version
     if not b.version_args:
         return _plugin(v)
-    return _script({"pulumi": f"v{v}", "etcd": f"etcd Version: {v}", "coredns": f"CoreDNS-{v}",
+    return _script({"pulumi": f"v{v}", "etcd": f"etcd Version: {v}", "coredns": f"CoreDNS-{v}", "vcluster": v,
+                    "kine": f"kine version v{v} (release)",
                     "local-path-provisioner": f"local-path-provisioner version v{v}"}.get(b.name, f"v{v}"))
 
 
@@ -164,6 +167,7 @@ def release_server() -> Iterator[tuple[str, list[str]]]:
     cv, rv = toolchain.COREDNS_VERSION, toolchain.KUBE_ROUTER_VERSION
     files[f"/v{cv}/coredns_{cv}_linux_amd64.tgz"] = _tar({"coredns": _script(f"CoreDNS-{cv}")})
     files[f"/v{rv}/kube-router_{rv}_linux_amd64.tar.gz"] = _tar({"kube-router": _script(f"version v{rv}")})
+    files[f"/v{toolchain.KINE_VERSION}/kine-amd64"] = _script(f"kine version v{toolchain.KINE_VERSION} (release)")
     lv = toolchain.LOCAL_PATH_PROVISIONER_VERSION
     files[f"/v{lv}/local-path-provisioner-amd64"] = _script(f"local-path-provisioner version v{lv}")
     seen: list[str] = []
@@ -191,19 +195,28 @@ def test_download_source_installs_every_binary(release_server: tuple[str, list[s
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     url, seen = release_server
     monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    # the syncer has no release of its own outside its image: a download never fetches it (a stand-in on PATH
+    # here, where it would otherwise be built)
+    syncer = next(b for b in toolchain.BINARIES if b.name == "vcluster")
+    (tmp_path / "onpath").mkdir()
+    (tmp_path / "onpath" / "vcluster").write_bytes(_standin(syncer))
+    (tmp_path / "onpath" / "vcluster").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'onpath'}:/usr/bin:/bin")
     for var in ("VCM_PULUMI_DOWNLOAD_URL", "VCM_KUBERNETES_DOWNLOAD_URL", "VCM_ETCD_DOWNLOAD_URL",
-                "VCM_COREDNS_DOWNLOAD_URL", "VCM_KUBE_ROUTER_DOWNLOAD_URL", "VCM_LOCAL_PATH_PROVISIONER_DOWNLOAD_URL"):
+                "VCM_COREDNS_DOWNLOAD_URL", "VCM_KUBE_ROUTER_DOWNLOAD_URL", "VCM_LOCAL_PATH_PROVISIONER_DOWNLOAD_URL",
+                "VCM_KINE_DOWNLOAD_URL"):
         monkeypatch.setenv(var, url)
     final = toolchain.ensure(download=True)
     assert all(s.ok for s in final)
     manifest = json.loads((toolchain.bin_dir() / "manifest.json").read_text())
-    assert {v["source"].split(":", 1)[0] for v in manifest.values()} == {"download"}
+    assert {k: v["source"].split(":", 1)[0] for k, v in manifest.items() if k != "vcluster"} == {
+        b.name: "download" for b in toolchain.BINARIES if b.name != "vcluster"}
+    assert manifest["vcluster"]["source"] == f"path:{tmp_path / 'onpath' / 'vcluster'}"
     assert (toolchain.bin_dir() / toolchain.EXEC_SCRIPT).exists()
-    assert len(seen) == len(toolchain.BINARIES)
+    assert len(seen) == len(toolchain.BINARIES) - 1
     # a second run finds everything in place and fetches nothing
     toolchain.ensure(download=True)
-    assert len(seen) == len(toolchain.BINARIES)
+    assert len(seen) == len(toolchain.BINARIES) - 1
 
 
 def test_path_source_is_preferred(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

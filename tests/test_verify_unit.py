@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, errors, verify
+from vcluster_mgr import cli, errors, record, verify
 
 # ---------------------------------------------------------------------------------------------
 # Catalogue and selection
@@ -103,20 +103,21 @@ def test_service_account_namespace_comes_from_the_live_bindings() -> None:
     outputs = {"tenant": "payments", "cluster": "default", "namespaces": ["payments-app", "payments-ci"],
                "owners": [{k: v for k, v in o.items() if k != "namespace"} for o in PAYMENTS_OWNERS]}
     live = {"payments": verify.TenantInfo("payments", ("payments-app", "payments-ci"), tuple(PAYMENTS_OWNERS))}
-    tenant = verify.tenant_from_outputs(outputs, live)
+    tenant = verify.tenant_from_record(record.read(outputs), live)
     assert tenant.owners[2]["namespace"] == "payments-ci"
     assert tenant.control_plane is False
     with pytest.raises(verify.VerifyError, match="no namespaces"):
-        verify.tenant_from_outputs({"tenant": "x"}, live)
+        verify.tenant_from_record(record.read({"tenant": "x"}), live)
 
 
-def test_control_plane_from_outputs_or_the_spec_file(tmp_path: Path) -> None:
+def test_control_plane_from_the_record_whatever_its_shape(tmp_path: Path) -> None:
     base = {"tenant": "t", "namespaces": ["t-a"], "owners": []}
-    assert verify.tenant_from_outputs(base | {"controlPlane": {"enabled": True}}, {}).control_plane
+    assert verify.tenant_from_record(record.read(base | {"controlPlane": {"enabled": True}}), {}).control_plane
     spec_file = tmp_path / "t.yaml"
     spec_file.write_text("spec:\n  controlPlane:\n    enabled: true\n")
-    assert verify.tenant_from_outputs(base | {"source": str(spec_file)}, {}).control_plane
-    assert not verify.tenant_from_outputs(base | {"source": str(tmp_path / "gone.yaml")}, {}).control_plane
+    assert verify.tenant_from_record(record.read(base | {"source": str(spec_file)}), {}).control_plane
+    gone = record.read(base | {"source": str(tmp_path / "gone.yaml")})
+    assert not verify.tenant_from_record(gone, {}).control_plane
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,12 +1,18 @@
 """Whether a tenant's virtual control plane is up, read from the host cluster, and a wait for it.
 
-The Helm release is applied without waiting (the engine cannot tell a vcluster that runs from one whose pods
-the host refuses), so ``vcm apply`` and ``vcm status`` ask here: the chart's control plane StatefulSet and its
-pods (``release: <tenant>``) in the tenant's first namespace, the pods the virtual cluster synced there
-(``vcluster.loft.sh/managed-by: <tenant>``), and the Warning events the host recorded about either (a pod the
-admission policies refused shows as ``FailedCreate`` on its StatefulSet or ReplicaSet; ``SyncError`` events
-the syncer records on host objects are read too). Events the syncer records inside the virtual cluster are
-not read from here: that needs a connection into the virtual cluster (``vcm kubeconfig``).
+The Helm release is applied without waiting (the engine cannot tell a vcluster that runs from one whose pods the
+host refuses), so ``vcm apply`` and ``vcm status`` ask here: the chart's control plane StatefulSet (a Deployment
+when the control plane has no persistence) and its pods (``app: vcluster, release: <tenant>``; the etcd pods of
+``backingStore: etcd`` carry ``app: vcluster-etcd``) in the tenant's first namespace, the pods the virtual cluster
+synced there (``vcluster.loft.sh/managed-by: <tenant>``), and the Warning events the host recorded about either (a
+pod the admission policies refused shows as ``FailedCreate`` on its StatefulSet or ReplicaSet; ``SyncError`` events
+the syncer records on host objects are read too). Once the control plane is up, the ``SyncError`` events the syncer
+records INSIDE the virtual cluster (on the virtual object the host refused: a pod over the tenant's limits) are
+read too, through the virtual cluster's own kubeconfig, when this machine reaches its API (``vcm kubeconfig``);
+when it does not, ``inside`` says so.
+
+A control plane pod is Ready when its readiness probe, ``/readyz`` of the virtual API server through the syncer on
+port 8443, answers: a ready control plane is a virtual API that answers.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from vcluster_mgr import cluster, naming, platformconfig, spec
+from vcluster_mgr import cluster, errors, naming, platformconfig, spec
 
 #: event reasons that mean something of the control plane is being refused or cannot start
 PROBLEM_REASONS = ("FailedCreate", "SyncError", "FailedScheduling", "BackOff", "Failed", "FailedMount")
@@ -26,14 +32,17 @@ PROBLEM_REASONS = ("FailedCreate", "SyncError", "FailedScheduling", "BackOff", "
 class Health:
     """What the host shows of one tenant's control plane."""
 
-    #: every control plane pod the StatefulSet wants exists and is Ready (none wanted while asleep)
+    #: every control plane pod the StatefulSet (or Deployment) wants exists and is Ready (none wanted while asleep)
     ready: bool
-    #: replicas wanted by the control plane's StatefulSet (None: the StatefulSet does not exist)
+    #: replicas wanted by the control plane's StatefulSet or Deployment (None: neither exists)
     replicas: int | None
-    #: one row per control plane or synced pod: name, kind (controlPlane | synced), phase, ready
+    #: one row per pod: name, kind (controlPlane | backingStore, the etcd of ``backingStore: etcd`` | synced),
+    #: phase, ready
     pods: list[dict[str, Any]]
     #: Warning events about them: reason, object, message, count
     problems: list[dict[str, Any]]
+    #: what was read inside the virtual cluster: "read", or why not ("not up", "not reachable from here: ...")
+    inside: str = "not read"
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -42,7 +51,8 @@ class Health:
         cp = [p for p in self.pods if p["kind"] == "controlPlane"]
         synced = [p for p in self.pods if p["kind"] == "synced"]
         text = (f"{'ready' if self.ready else 'NOT ready'}: {sum(p['ready'] for p in cp)}/{self.replicas or 0} "
-                f"control plane pod(s) ready, {sum(p['ready'] for p in synced)}/{len(synced)} synced pod(s) ready")
+                f"control plane pod(s) ready (the virtual API answering), "
+                f"{sum(p['ready'] for p in synced)}/{len(synced)} synced pod(s) ready")
         if self.problems:
             text += "; " + "; ".join(f"{p['reason']} {p['object']}: {p['message']}" for p in self.problems[:5])
         return text
@@ -54,38 +64,94 @@ def _ready(pod: Any) -> bool:
                 and any(c.type == "Ready" and c.status == "True" for c in status.conditions or []))
 
 
+def _app(pod: Any) -> str | None:
+    labels = pod.metadata.labels if pod.metadata else None
+    return (labels or {}).get(naming.CONTROL_PLANE_APP_LABEL)
+
+
+def _wanted_replicas(conn: cluster.Connection, release: str, namespace: str, where: str) -> int | None:
+    """Replicas of the control plane's StatefulSet, or of its Deployment (the chart's kind without persistence);
+    None when there is neither."""
+    for kind, read_kind in (("StatefulSet", conn.apps.read_namespaced_stateful_set),
+                            ("Deployment", conn.apps.read_namespaced_deployment)):
+        obj: Any = conn.read(f"reading {kind} {namespace}/{release} ({where})", read_kind, release, namespace)
+        if obj is not None:
+            return int(obj.spec.replicas if obj.spec and obj.spec.replicas is not None else 1)
+    return None
+
+
+def _stale(obj: Any, pods: list[dict[str, Any]]) -> bool:
+    """Whether an event is about a pod that no longer exists (events of replaced pods outlive them by an hour)."""
+    return obj is not None and obj.kind == "Pod" and obj.name not in {p["name"] for p in pods}
+
+
+def _ours(obj: Any, release: str, pods: list[dict[str, Any]]) -> bool:
+    """Whether an event's object is the control plane's: one of its pods or the pods it synced, or the
+    StatefulSet, Deployment, ReplicaSet or another object of the release."""
+    return obj is not None and bool(obj.name in {p["name"] for p in pods} or obj.name == release
+                                    or str(obj.name).startswith(f"{release}-"))
+
+
 def read(conn: cluster.Connection, tenant: spec.Tenant) -> Health:
-    """The control plane's health now (four reads of the tenant's first namespace)."""
+    """The control plane's health now (four reads of the tenant's first namespace, and the virtual cluster's
+    SyncError events once it is up)."""
     release = naming.control_plane_release(tenant.name)
     namespace = tenant.namespace_names()[0]
     where = f"the control plane of {tenant.name} in {namespace}"
-    sts = conn.read(f"reading StatefulSet {namespace}/{release} ({where})", conn.apps.read_namespaced_stateful_set,
-                    release, namespace)
-    replicas: int | None = None
-    if sts is not None:
-        replicas = int(sts.spec.replicas if sts.spec and sts.spec.replicas is not None else 1)
-    own = conn.call(f"listing the pods of {where}", conn.core.list_namespaced_pod, namespace,
-                    label_selector=f"{naming.CONTROL_PLANE_POD_LABEL}={release}").items
+    replicas = _wanted_replicas(conn, release, namespace, where)
+    released = conn.call(f"listing the pods of {where}", conn.core.list_namespaced_pod, namespace,
+                         label_selector=f"{naming.CONTROL_PLANE_POD_LABEL}={release}").items
     synced = conn.call(f"listing the pods synced by {where}", conn.core.list_namespaced_pod, namespace,
                        label_selector=f"{naming.SYNCED_BY_LABEL}={release}").items
     events = conn.call(f"listing Warning events in {namespace}", conn.core.list_namespaced_event, namespace,
                        field_selector="type=Warning").items
+    own = [p for p in released if _app(p) == naming.CONTROL_PLANE_APP]
+    store = [p for p in released if _app(p) != naming.CONTROL_PLANE_APP]
     pods: list[dict[str, Any]] = [
         {"name": str(p.metadata.name) if p.metadata else "?", "kind": kind,
          "phase": p.status.phase if p.status else None, "ready": _ready(p)}
-        for kind, items in (("controlPlane", own), ("synced", synced)) for p in items]
-    names = {release} | {p["name"] for p in pods}
+        for kind, items in (("controlPlane", own), ("backingStore", store), ("synced", synced)) for p in items]
     problems = []
     for ev in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp)):
         obj = ev.involved_object
-        ours = obj is not None and (obj.name in names or str(obj.name).startswith(f"{release}-"))
-        if (ours and ev.reason in PROBLEM_REASONS) or ev.reason == "SyncError":
+        if _stale(obj, pods):
+            continue
+        if (_ours(obj, release, pods) and ev.reason in PROBLEM_REASONS) or ev.reason == "SyncError":
             problems.append({"reason": ev.reason, "object": f"{obj.kind}/{obj.name}" if obj else "?",
                              "message": (ev.message or "").strip(), "count": ev.count or 1})
     cp_ready = sum(1 for p in pods if p["kind"] == "controlPlane" and p["ready"])
     ready = (replicas is not None and cp_ready >= replicas
-             and all(bool(p["ready"]) for p in pods if p["kind"] == "synced"))
-    return Health(ready, replicas, pods, problems)
+             and all(bool(p["ready"]) for p in pods if p["kind"] != "controlPlane"))
+    inside = "not up"
+    if replicas and cp_ready:
+        inside, found = _sync_errors_inside(conn, tenant)
+        problems += found
+    return Health(ready, replicas, pods, problems, inside)
+
+
+def _sync_errors_inside(conn: cluster.Connection, tenant: spec.Tenant) -> tuple[str, list[dict[str, Any]]]:
+    """("read", the SyncError events inside the virtual cluster), or (why they could not be read, [])."""
+    try:
+        text = cluster.control_plane_kubeconfig(conn, tenant)
+    except errors.VcmError as exc:
+        return f"not read: {exc}", []
+    if text is None:
+        return "not read: its kubeconfig Secret does not exist yet", []
+    try:
+        inner = cluster.connect_kubeconfig(text, name=f"the virtual cluster of {tenant.name}")
+    except errors.VcmError as exc:
+        return f"not read: {exc}", []
+    with inner:
+        try:
+            events = inner.call("listing SyncError events", inner.core.list_event_for_all_namespaces,
+                                field_selector="type=Warning,reason=SyncError", _request_timeout=5).items
+        except errors.ClusterError as exc:
+            return f"not reachable from here: {exc}", []
+    found = [{"reason": ev.reason, "message": (ev.message or "").strip(), "count": ev.count or 1,
+              "object": (f"virtual {ev.involved_object.kind}/{ev.involved_object.namespace}/"
+                         f"{ev.involved_object.name}" if ev.involved_object else "virtual ?")}
+             for ev in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time))]
+    return "read", found
 
 
 def wait(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float,
@@ -94,8 +160,8 @@ def wait(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float,
     (the caller decides what a not-ready one means). Says once what it waits for."""
     deadline = time.monotonic() + timeout
     if progress:
-        progress(f"waiting up to {timeout:.0f}s for the control plane of {tenant.name}: its StatefulSet's pods "
-                 f"Ready and every pod it synced Ready, in {tenant.namespace_names()[0]}")
+        progress(f"waiting up to {timeout:.0f}s for the control plane of {tenant.name}: its pods Ready (the virtual "
+                 f"API answering) and every pod it synced Ready, in {tenant.namespace_names()[0]}")
     with cluster.connect(target) as conn:
         while True:
             health = read(conn, tenant)

@@ -15,7 +15,7 @@ import secrets
 import string
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from vcluster_mgr import kube, naming, spec
 
@@ -118,22 +118,65 @@ def unique_name(prefix: str, *, rng: Chooser | None = None) -> str:
     return name
 
 
-def select_expired(records: Iterable[Mapping[str, Any]], now: datetime) -> list[Mapping[str, Any]]:
-    """The records whose ``expiresAt`` is at or before ``now``, oldest first (then by cluster and tenant).
+class Expiring(Protocol):
+    """What ``select_expired`` reads of a tenant: ``record.TenantRecord`` fits."""
 
-    A record is a mapping with ``tenant``, ``cluster`` and ``expiresAt`` (an annotation or label value).
-    Records without ``expiresAt``, with an unreadable one, or that are not mappings are never selected.
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def cluster(self) -> str: ...
+    @property
+    def expires_at(self) -> str | None: ...
+
+
+E = TypeVar("E", bound=Expiring)
+
+
+def select_expired(records: Iterable[E], now: datetime) -> list[E]:
+    """The records whose ``expires_at`` (an annotation or label value) is at or before ``now``, oldest first
+    (then by cluster and tenant). Records without one, or with one that cannot be read, are never selected.
     """
     now = _utc(now)
-    picked: list[tuple[datetime, str, str, int, Mapping[str, Any]]] = []
-    for index, record in enumerate(records):
-        if not isinstance(record, Mapping):
-            continue
-        raw = record.get("expiresAt")
+    picked: list[tuple[datetime, str, str, int, E]] = []
+    for index, found in enumerate(records):
+        raw = found.expires_at
         if not isinstance(raw, str) or not is_expired(raw, now):
             continue
-        key = (parse_expiry(raw), str(record.get("cluster") or ""), str(record.get("tenant") or ""), index)
-        picked.append((*key, record))
+        picked.append((parse_expiry(raw), found.cluster or "", found.tenant or "", index, found))
     picked.sort(key=lambda item: item[:4])
     return [item[4] for item in picked]
 
+
+
+def renamed_copy(document: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A Tenant document (as read, not yet checked) renamed to ``name``, every reference to one of its own
+    namespaces remapped to the copy's: an ephemeral copy of ``analytics`` whose ServiceAccount owner lives in
+    ``analytics-jobs`` gets it in ``<name>-jobs``. A ``namespace`` anywhere under ``spec`` (owners, network
+    allow-lists) that names one of the original's namespaces is such a reference; others (``ingress-nginx``) stay.
+    The input is not changed; what is not a well-formed document is copied as is for ``spec`` to refuse."""
+    import copy
+
+    copied: dict[str, Any] = copy.deepcopy(dict(document))
+    metadata, body = copied.get("metadata"), copied.get("spec")
+    if not isinstance(metadata, dict):
+        return copied
+    old = metadata.get("name")
+    metadata["name"] = name
+    entries = body.get("namespaces") if isinstance(body, dict) else None
+    if not isinstance(old, str) or not isinstance(entries, list):
+        return copied
+    remap = {naming.namespace_name(old, str(e)): naming.namespace_name(name, str(e)) for e in entries}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "namespace" and isinstance(value, str) and value in remap:
+                    node[key] = remap[value]
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(body)
+    return copied

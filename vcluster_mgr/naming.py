@@ -105,8 +105,9 @@ def owner_binding_name(role: str, kind: str, name: str, namespace: str | None = 
 CONTROL_PLANE_CHART = "vcluster"
 """Name of the official vcluster Helm chart in its repository."""
 
-CONTROL_PLANE_CHART_VERSION = "0.35.3"
-"""The chart version vcluster-mgr generates values for (and tests them against)."""
+CONTROL_PLANE_CHART_VERSION = "0.36.1"
+"""The chart version vcluster-mgr generates values for (and tests them against); also the version of the syncer
+image it asks for (``loft-sh/vcluster-oss``) and of the syncer the toolchain builds for the local node."""
 
 CONTROL_PLANE_CHART_REPOSITORY = "https://charts.loft.sh"
 """The public Helm repository of the vcluster chart; the default chart source."""
@@ -139,11 +140,11 @@ def kubernetes_image_tag(version: str) -> str:
 
 
 def check_chart_version(value: str) -> None:
-    """Raise ``ValueError`` unless ``value`` is an exact semantic version such as ``0.35.3`` (no ranges)."""
+    """Raise ``ValueError`` unless ``value`` is an exact semantic version such as ``0.36.1`` (no ranges)."""
     if not _CHART_VERSION.fullmatch(value):
         raise ValueError(
             "is not an exact chart version: expected MAJOR.MINOR.PATCH with an optional -prerelease, "
-            "such as 0.35.3 (ranges and a leading 'v' are not allowed)"
+            "such as 0.36.1 (ranges and a leading 'v' are not allowed)"
         )
 
 
@@ -159,8 +160,17 @@ def control_plane_release(tenant: str) -> str:
 SYNCED_BY_LABEL = "vcluster.loft.sh/managed-by"
 #: label the vcluster syncer puts on every synced object: the virtual namespace it came from
 SYNCED_NAMESPACE_LABEL = "vcluster.loft.sh/namespace"
-#: label the vcluster chart puts on its control plane's pods (value: the release)
+#: label the vcluster chart puts on its control plane's pods (value: the release); its etcd pods carry it too
 CONTROL_PLANE_POD_LABEL = "release"
+#: label that tells the control plane's pods (``app: vcluster``) from the etcd pods of the same release
+#: (``app: vcluster-etcd``)
+CONTROL_PLANE_APP_LABEL = "app"
+CONTROL_PLANE_APP = "vcluster"
+
+
+def control_plane_pod_selector(release: str) -> str:
+    """The label selector of a release's control plane pods, not its etcd pods: ``app=vcluster,release=<release>``."""
+    return f"{CONTROL_PLANE_APP_LABEL}={CONTROL_PLANE_APP},{CONTROL_PLANE_POD_LABEL}={release}"
 
 
 def control_plane_kubeconfig_secret(release: str) -> str:

@@ -7,6 +7,7 @@ fed by ``render``. The same functions serve ``vcm`` (through ``workspace``) and 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from vcluster_mgr import components, errors, naming, platformconfig, render, sharding, spec
+from vcluster_mgr import components, errors, naming, platformconfig, record, render, sharding, spec
 
 #: the provider's client limits for a folder's stack: its default of 50 requests/s (burst 120) alone makes
 #: 2,000 objects take 80 s (a refresh reads each, a diff dry-runs each); above ~200/s the 2-core API server
@@ -50,15 +51,11 @@ def owner_outputs(tenant: spec.Tenant) -> list[dict[str, str]]:
 SLEEP_VALUES: dict[str, Any] = {"controlPlane": {"statefulSet": {"highAvailability": {"replicas": 0}}}}
 
 
-def control_plane_args(
-    tenant: spec.Tenant, blueprint: platformconfig.Blueprint, *, asleep: bool = False
-) -> dict[str, Any] | None:
-    """Chart and values of the tenant's control plane (None without one); asleep scales it to zero."""
+def control_plane_args(tenant: spec.Tenant, blueprint: platformconfig.Blueprint) -> dict[str, Any] | None:
+    """Chart and values of the tenant's control plane, awake (None without one)."""
     if not tenant.spec.control_plane.enabled:
         return None
     values = render.control_plane_values(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir)
-    if asleep:
-        values = render.merge_values(values, SLEEP_VALUES)
     chart = render.control_plane_chart(tenant)
     if chart.get("path") and not Path(chart["path"]).is_absolute():
         # relative to the spec file, never to the engine's working directory (a temp dir for inline programs)
@@ -67,73 +64,102 @@ def control_plane_args(
     return {"chart": chart, "values": values}
 
 
-def control_plane_digest(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, *,
-                         asleep: bool = False) -> str | None:
-    """A digest of the control plane's Helm values (None without one): when it changes, the release is updated,
-    which may restart the control plane pod (recorded in output ``controlPlane.valuesDigest``)."""
-    args = control_plane_args(tenant, blueprint, asleep=asleep)
-    if args is None:
-        return None
-    return hashlib.sha256(json.dumps(args["values"], sort_keys=True).encode()).hexdigest()
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+    """One tenant rendered once per run: what its program declares, what the progress bar counts, what the
+    data-loss guard compares. Plain data, so it crosses to a worker process with its job."""
+
+    #: the manifests (``render.render_tenant``), namespaces first
+    objects: list[dict[str, Any]]
+    #: the control plane's chart and values, awake (None without one)
+    control_plane: dict[str, Any] | None = None
+    #: where pods reach the host's API server (``{"ip", "port"}`` each), as the objects were rendered with
+    host_api: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def resources(self) -> int:
+        """The resources the tenant's program declares: its objects, the ``Tenant`` component, the Helm release."""
+        return len(self.objects) + 1 + int(self.control_plane is not None)
+
+    def release(self, *, asleep: bool = False) -> dict[str, Any] | None:
+        """The control plane's chart and values; ``asleep`` scales it to zero (None without one)."""
+        if self.control_plane is None:
+            return None
+        values = self.control_plane["values"]
+        return {"chart": dict(self.control_plane["chart"]),
+                "values": render.merge_values(values, SLEEP_VALUES) if asleep else values}
+
+    def values_digest(self, *, asleep: bool = False) -> str | None:
+        """A digest of the control plane's Helm values (None without one): when it changes, the release is
+        updated, which may restart the control plane pod (recorded as ``controlPlane.valuesDigest``)."""
+        release = self.release(asleep=asleep)
+        if release is None:
+            return None
+        return hashlib.sha256(json.dumps(release["values"], sort_keys=True).encode()).hexdigest()
 
 
-def declare_tenant(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, opts: pulumi.ResourceOptions, *,
-                   expires_at: str | None = None, asleep: bool = False,
-                   kubeconfig: str | None = None, host_api: Sequence[dict[str, Any]] = ()) -> components.Tenant:
+def render_tenant(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, *,
+                  host_api: Sequence[dict[str, Any]] = ()) -> Rendered:
+    """Render ``tenant`` under ``blueprint`` (``RenderError`` if its templates fail); ``host_api`` as looked
+    up for a tenant with a control plane (``cluster.host_api_addresses``)."""
     objects = render.render_tenant(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir,
                                    host_api=host_api)
+    return Rendered(objects, control_plane_args(tenant, blueprint), tuple(host_api))
+
+
+def declare_tenant(tenant: spec.Tenant, rendered: Rendered, opts: pulumi.ResourceOptions, *,
+                   expires_at: str | None = None, asleep: bool = False,
+                   kubeconfig: str | None = None) -> components.Tenant:
     annotations = {naming.EXPIRES_AT_ANNOTATION: expires_at} if expires_at else {}
-    args = components.TenantArgs(objects=objects, owners=owner_outputs(tenant), namespace_annotations=annotations,
-                                 control_plane=control_plane_args(tenant, blueprint, asleep=asleep),
+    args = components.TenantArgs(objects=rendered.objects, owners=owner_outputs(tenant),
+                                 namespace_annotations=annotations, control_plane=rendered.release(asleep=asleep),
                                  kubeconfig=kubeconfig, protect=bool(tenant.spec.protect))
     return components.Tenant(tenant.name, args, opts)
 
 
 #: stack output recording the host cluster a stack was applied to (the UID of its kube-system namespace)
 CLUSTER_UID_OUTPUT = "clusterUID"
-#: stack output recording the admin policy the tenant was applied under (the whole document, defaults filled)
-POLICY_OUTPUT = "policy"
-#: stack output recording where the control plane reached the host API server at apply
-HOST_API_OUTPUT = "hostApi"
 
 
-def tenant_program(tenant: spec.Tenant, target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
-                   expires_at: str | None = None, asleep: bool = False,
-                   kubeconfig: str | None = None, cluster_uid: str | None = None,
-                   host_api: Sequence[dict[str, Any]] = ()) -> Callable[[], None]:
-    """The program of one tenant's own stack; ``expires_at`` (RFC 3339) marks an ephemeral tenant, ``asleep``
-    scales its control plane to zero, ``kubeconfig`` is the control plane's (exported as a secret),
-    ``cluster_uid`` the identity of the host cluster (checked by ``workspace`` before every run), ``host_api``
-    where pods reach its API server (``cluster.host_api_addresses``, for the control plane's egress).
+def tenant_record(tenant: spec.Tenant, target: platformconfig.Target, blueprint: platformconfig.Blueprint,
+                  rendered: Rendered, *, expires_at: str | None = None, asleep: bool = False,
+                  cluster_uid: str | None = None) -> record.TenantRecord:
+    """What a tenant's stack records about it (``record``): the spec and the policy it was applied under, so
+    the commands that later re-apply or read the stack (sleep, wake, kubeconfig, delete) need nothing else."""
+    cp = tenant.spec.control_plane
+    return record.TenantRecord(
+        tenant=tenant.name, cluster=target.name, namespaces=tuple(tenant.namespace_names()),
+        owners=tuple(record.Owner.model_validate(o) for o in owner_outputs(tenant)),
+        expires_at=expires_at, asleep=asleep, ttl=tenant.spec.ttl, protected=bool(tenant.spec.protect),
+        source=tenant.source,
+        control_plane=record.ControlPlane(enabled=cp.enabled, persistence=cp.persistence.enabled,
+                                          values_digest=rendered.values_digest(asleep=asleep)),
+        cluster_uid=cluster_uid,
+        host_api=tuple(record.HostApiAddress.model_validate(a) for a in rendered.host_api) if cp.enabled else None,
+        spec_document=tenant.model_dump(mode="json", by_alias=True, exclude_none=True),
+        policy_document=blueprint.policy.model_dump(mode="json", by_alias=True))
 
-    The admin policy the tenant was applied under is recorded (output ``policy``): the commands that later
-    re-apply or read the stack (sleep, wake, kubeconfig, delete) use it instead of asking again."""
+
+def tenant_program(tenant: spec.Tenant, target: platformconfig.Target, blueprint: platformconfig.Blueprint,
+                   rendered: Rendered, *, expires_at: str | None = None, asleep: bool = False,
+                   kubeconfig: str | None = None, cluster_uid: str | None = None) -> Callable[[], None]:
+    """The program of one tenant's own stack, declaring what ``rendered`` holds; ``expires_at`` (RFC 3339)
+    marks an ephemeral tenant, ``asleep`` scales its control plane to zero, ``kubeconfig`` is the control
+    plane's (exported as a secret), ``cluster_uid`` the identity of the host cluster (checked before every
+    run). Its outputs are the tenant's ``record.TenantRecord``, the one thing later commands read back."""
 
     def run() -> None:
         prov = provider(target)
-        t = declare_tenant(tenant, blueprint, pulumi.ResourceOptions(provider=prov), expires_at=expires_at,
-                           asleep=asleep, kubeconfig=kubeconfig, host_api=host_api)
-        pulumi.export("expiresAt", expires_at)
-        pulumi.export("asleep", asleep)
-        # the spec itself, so sleep/wake/re-apply work from the stack alone
-        pulumi.export("spec", tenant.model_dump(mode="json", by_alias=True, exclude_none=True))
+        t = declare_tenant(tenant, rendered, pulumi.ResourceOptions(provider=prov), expires_at=expires_at,
+                           asleep=asleep, kubeconfig=kubeconfig)
+        outputs: dict[str, Any] = tenant_record(tenant, target, blueprint, rendered, expires_at=expires_at,
+                                                asleep=asleep, cluster_uid=cluster_uid).to_outputs()
+        # the namespaces as the engine made them: the outputs are recorded only once they exist
+        outputs["namespaces"] = t.namespaces
+        for key, value in outputs.items():
+            pulumi.export(key, value)
         if t.kubeconfig is not None:
             pulumi.export("kubeconfig", t.kubeconfig)
-        pulumi.export("tenant", tenant.name)
-        pulumi.export("cluster", target.name)
-        pulumi.export("namespaces", t.namespaces)
-        pulumi.export("owners", owner_outputs(tenant))
-        pulumi.export("controlPlane", {
-            "enabled": tenant.spec.control_plane.enabled,
-            "persistence": tenant.spec.control_plane.persistence.enabled,
-            "valuesDigest": control_plane_digest(tenant, blueprint, asleep=asleep)})
-        pulumi.export("ttl", tenant.spec.ttl)
-        pulumi.export("protected", bool(tenant.spec.protect))
-        pulumi.export("source", tenant.source)
-        pulumi.export(CLUSTER_UID_OUTPUT, cluster_uid)
-        pulumi.export(POLICY_OUTPUT, blueprint.policy.model_dump(mode="json", by_alias=True))
-        if tenant.spec.control_plane.enabled:
-            pulumi.export(HOST_API_OUTPUT, list(host_api))
 
     return run
 
@@ -164,7 +190,7 @@ def folder_program(tenants: Sequence[spec.Tenant], target: platformconfig.Target
         if with_platform:
             objects = render.render_platform(policy=blueprint.policy, templates_dir=blueprint.templates_dir)
             components.Platform("platform", objects, opts)
-        declared = {t.name: declare_tenant(t, blueprint, opts) for t in tenants}
+        declared = {t.name: declare_tenant(t, render_tenant(t, blueprint), opts) for t in tenants}
         pulumi.export("tenants", {name: t.namespaces for name, t in declared.items()})
         pulumi.export("cluster", target.name)
         if cluster_uid:

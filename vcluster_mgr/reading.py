@@ -9,7 +9,7 @@ is opened without blocking, checked to be a regular file, and read up to ``MAX_B
 This is the one place that reads such files: ``spec`` (specs, policies, and a look at a local chart archive
 before Helm reads it), ``platformconfig`` (the platform config, and a look at each kubeconfig before the
 kubernetes client and the engine read it), ``render`` (an admin's templates), ``workspace`` (the state
-dir's passphrase) and ``verify`` (a recorded spec) all come here.
+dir's passphrase) and ``record`` (the spec file an old tenant record names) all come here.
 """
 
 from __future__ import annotations

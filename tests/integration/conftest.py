@@ -22,7 +22,7 @@ from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
 
-from vcluster_mgr import localcluster, platformconfig, spec, workspace  # noqa: E402
+from vcluster_mgr import localcluster, operations, platformconfig, spec, workspace  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tenants"
 
@@ -44,10 +44,10 @@ def examples_applied(host_cluster: localcluster.Cluster, engine_settings: worksp
     for good: a test that weakens something restores it, or works on a tenant of its own)."""
     cfg = platformconfig.load(None, kubeconfig=str(host_cluster.kubeconfig))
     target = cfg.target(None)
-    workspace.platform_apply(engine_settings, target, cfg.blueprint)
+    operations.platform_apply(engine_settings, target, cfg.blueprint)
     tenants = spec.load_specs([EXAMPLES], policy=cfg.blueprint.policy)
-    jobs = [workspace.Job(t, target, cfg.blueprint) for t in tenants]
-    outcomes = workspace.run_jobs(engine_settings, jobs, "apply", parallel=1)
+    jobs = [operations.Job(t, target, cfg.blueprint) for t in tenants]
+    outcomes = operations.run_jobs(engine_settings, jobs, "apply", parallel=1)
     failed = [o for o in outcomes if not o.ok]
     assert not failed, "\n".join(f"{o.tenant}: {o.error}" for o in failed)
     return Applied(host_cluster, engine_settings, target, {t.name: t for t in tenants}, outcomes)

@@ -1,6 +1,7 @@
 """The tenant commands end to end through Typer's CliRunner: plan, apply (in-process and with worker
-processes), list, status, kubeconfig, drift, delete; tenants placed on two host clusters at once; and an
-admin's own copy of the blueprint, named by the platform config's templatesDir, applied."""
+processes), list, status, kubeconfig, drift, delete; tenants placed on two host clusters at once; an admin's
+own copy of the blueprint, named by the platform config's templatesDir, applied; a tenant rendered once per
+apply; and a stack an older vcm wrote (its first record shape) read by status, gc, kubeconfig and delete."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, localcluster, workspace
+from vcluster_mgr import cli, localcluster, platformconfig, render, workspace
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -189,6 +190,65 @@ def test_tenants_on_two_host_clusters(vcm, host_cluster: localcluster.Cluster, t
         assert vcm("delete", "easty", "--cluster", "east", "--config", str(cfg), "--yes")[0] == 0
     finally:
         localcluster.down(name)
+
+
+def test_apply_renders_each_tenant_once(vcm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The progress bar's count travels with the rendered tenant: neither the CLI nor the program renders again."""
+    rendered: list[str] = []
+    real = render.render_tenant
+
+    def counted(tenant, **kwargs):  # type: ignore[no-untyped-def]
+        rendered.append(tenant.name)
+        return real(tenant, **kwargs)
+
+    monkeypatch.setattr(render, "render_tenant", counted)
+    path = write_spec(tmp_path / "specs", "once")
+    code, out, err = vcm("apply", str(path), "--yes", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)[0]["ok"] is True
+    assert rendered == ["once"]
+    rendered.clear()
+    code, out, err = vcm("plan", str(path), "-o", "json")
+    assert code == 0, err
+    assert rendered == ["once"]
+    rendered.clear()
+    assert vcm("delete", "once", "--yes")[0] == 0
+    assert rendered == []
+
+
+def test_a_stack_written_by_an_older_vcm_still_reads(  # type: ignore[no-untyped-def]
+        vcm, host_cluster: localcluster.Cluster, tmp_path: Path) -> None:
+    """The first shape of a tenant's outputs (no control plane entry, spec, policy, expiry or cluster identity),
+    in a real stack: the commands that read tenant records work on it, and the next delete removes it."""
+    import pulumi
+
+    first = {"tenant": "oldshape", "cluster": "default", "namespaces": ["oldshape-app"],
+             "owners": [{"kind": "User", "name": "old@example.com", "role": "admin"}], "ttl": None, "source": None}
+
+    def program() -> None:
+        for key, value in first.items():
+            pulumi.export(key, value)
+
+    s = workspace.settings(state_dir=tmp_path / "state", kubeconfig=str(host_cluster.kubeconfig))
+    target = platformconfig.Target("default", str(host_cluster.kubeconfig))
+    st = workspace.stack(s, "default.oldshape", program, project=workspace.TENANT_PROJECT, target=target)
+    workspace.up(st)
+
+    code, out, err = vcm("status", "oldshape", "-o", "json")
+    assert code == 0, err
+    status = json.loads(out)
+    assert status["namespaces"] == ["oldshape-app"] and status["owners"] == first["owners"]
+    assert status["controlPlane"] == {"enabled": False, "persistence": None, "valuesDigest": None}
+    assert status["lastApply"]["passed"] is True and "controlPlaneHealth" not in status
+    code, out, err = vcm("gc", "--dry-run", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["expired"] == []
+    code, out, err = vcm("kubeconfig", "oldshape", "--user", "old@example.com")
+    assert code == 0, err
+    assert yaml.safe_load(out)["contexts"][0]["context"]["namespace"] == "oldshape-app"
+    code, out, err = vcm("delete", "oldshape", "--yes", "-o", "json")
+    assert code == 0, err
+    assert json.loads(vcm("list", "-o", "json")[1]) == []
 
 
 def test_an_admin_copy_of_the_blueprint_named_in_the_platform_config_is_what_apply_applies(  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ import yaml
 from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 
-from vcluster_mgr import localcluster, platformconfig, spec, workspace
+from vcluster_mgr import localcluster, operations, platformconfig, spec, workspace
 
 NS = "cpl-app"
 RELEASE = {"release": "cpl"}
@@ -37,17 +37,17 @@ POLICY = "vcm-control-plane-labels"
 def admin(host_cluster: localcluster.Cluster, engine_settings: workspace.Settings) -> Iterator[client.ApiClient]:
     cfg = platformconfig.load(None, kubeconfig=str(host_cluster.kubeconfig))
     target = cfg.target(None)
-    workspace.platform_apply(engine_settings, target, cfg.blueprint)
+    operations.platform_apply(engine_settings, target, cfg.blueprint)
     tenant = spec.parse_spec({"apiVersion": "vcluster-mgr.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": "cpl"},
                               "spec": {"owners": [{"kind": "User", "name": "olga@example.com", "role": "admin"}],
                                        "namespaces": ["app"], "network": {"isolation": "strict"}}})
-    outcomes = workspace.run_jobs(engine_settings, [workspace.Job(tenant, target, cfg.blueprint)], "apply")
+    outcomes = operations.run_jobs(engine_settings, [operations.Job(tenant, target, cfg.blueprint)], "apply")
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
     api = config.new_client_from_config(str(host_cluster.kubeconfig))
     try:
         yield api
     finally:
-        workspace.delete_tenant(engine_settings, target, "cpl")
+        operations.delete_tenant(engine_settings, target, "cpl")
 
 
 def _as(cluster: localcluster.Cluster, user: str, groups: tuple[str, ...] = ()) -> client.ApiClient:

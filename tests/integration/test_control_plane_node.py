@@ -166,7 +166,7 @@ def test_apply_waited_for_the_control_plane_and_said_so(env: Env) -> None:
 def test_the_control_plane_rule_names_the_host_api_as_looked_up_at_apply(env: Env) -> None:
     svc = env.core.read_namespaced_service("kubernetes", "default")
     rule = env.net.read_namespaced_network_policy("vcm-allow-control-plane", NS)
-    assert rule.spec.pod_selector.match_labels == {"release": "vteam"}
+    assert rule.spec.pod_selector.match_labels == {"app": "vcluster", "release": "vteam"}
     cidrs = {(p.ip_block.cidr, port.port) for r in rule.spec.egress for p in r.to for port in r.ports}
     assert (f"{svc.spec.cluster_ip}/32", 443) in cidrs
     assert any(cidr == f"{localnode.BRIDGE_IP}/32" for cidr, _ in cidrs)  # the endpoint the Service is NATed to

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from vcluster_mgr import localcluster, platformconfig, spec, toolchain, workspace
+from vcluster_mgr import localcluster, operations, platformconfig, spec, toolchain, workspace
 from vcluster_mgr.workspace import checkpoints, stacks
 
 
@@ -64,15 +64,15 @@ def test_a_tenant_costs_one_engine_run(logged_cli: Path, engine_settings: worksp
                                        host_cluster: localcluster.Cluster, tmp_path: Path) -> None:
     target = platformconfig.Target("default", str(host_cluster.kubeconfig))
     tenant = _tenant(f"runs{os.getpid() % 10000}", tmp_path)
-    job = workspace.Job(tenant, target, platformconfig.Blueprint())
+    job = operations.Job(tenant, target, platformconfig.Blueprint())
 
-    [created] = workspace.run_jobs(engine_settings, [job], "apply")
+    [created] = operations.run_jobs(engine_settings, [job], "apply")
     assert created.ok, created.error
     # init and the update; not even `pulumi version` (the toolchain checked the binary)
     assert _runs(logged_cli) == ["stack init", "up"]
     assert created.changes.get("create", 0) > 5
 
-    [again] = workspace.run_jobs(engine_settings, [job], "apply")
+    [again] = operations.run_jobs(engine_settings, [job], "apply")
     assert again.ok, again.error
     assert _runs(logged_cli) == ["up"]
     assert set(again.changes) == {"same"} and again.changes["same"] == sum(created.changes.values())
@@ -85,7 +85,7 @@ def test_a_tenant_costs_one_engine_run(logged_cli: Path, engine_settings: worksp
                          capture_output=True, text=True, check=True)
     assert checkpoints.read_outputs(engine_settings.backend_url, stacks.TENANT_PROJECT, name) == json.loads(cli.stdout)
 
-    [gone] = workspace.run_jobs(engine_settings, [job], "delete")
+    [gone] = operations.run_jobs(engine_settings, [job], "delete")
     assert gone.ok, gone.error
     assert _runs(logged_cli) == ["destroy", "stack rm"]
     assert checkpoints.read_outputs(engine_settings.backend_url, stacks.TENANT_PROJECT, name) is None

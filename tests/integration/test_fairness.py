@@ -17,7 +17,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from vcluster_mgr import localcluster, platformconfig, spec, workspace
+from vcluster_mgr import localcluster, operations, platformconfig, spec, workspace
 
 TENANT = """\
 apiVersion: vcluster-mgr.dev/v1alpha1
@@ -41,9 +41,9 @@ def fair_env(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory
                                       kubeconfig=str(cluster.kubeconfig))
         target = platformconfig.load(None, kubeconfig=str(cluster.kubeconfig)).target(None)
         blueprint = platformconfig.Blueprint(policy=policy)
-        workspace.platform_apply(settings, target, blueprint)
+        operations.platform_apply(settings, target, blueprint)
         tenant = spec.parse_spec(yaml.safe_load(TENANT), policy=policy)
-        (outcome,) = workspace.run_jobs(settings, [workspace.Job(tenant, target, blueprint)], "apply")
+        (outcome,) = operations.run_jobs(settings, [operations.Job(tenant, target, blueprint)], "apply")
         assert outcome.ok, outcome.error
         yield cluster, settings, target
     finally:
@@ -103,8 +103,8 @@ def test_vcm_verify_checks_the_tenants_flow_and_sees_the_twin_fail(
     checks = verify.select_checks(["tenant-api-fairness"])
 
     def result() -> tuple[str, str]:
-        outputs = workspace.tenant_outputs(settings, target.name, "fair")
-        (checked,) = verify.verify_live(target, outputs, checks=checks).checks
+        recorded = workspace.tenant_record(settings, target.name, "fair")
+        (checked,) = verify.verify_live(target, recorded, checks=checks).checks
         return checked.result, checked.detail
 
     assert result() == ("pass", "the owner's requests are in FlowSchema vcm-tenant-fair, priority level vcm-tenants")

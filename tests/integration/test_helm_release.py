@@ -3,7 +3,10 @@ local API server. Releases are applied with ``skip_await`` (upstream would other
 pods to become ready, which cannot happen on a cluster without nodes). The chart is the test double
 ``tests/data/charts/fake-vcluster`` (the kinds of objects the vcluster chart makes), installed from its
 local path (air-gapped); a changed value upgrades it to revision 2; destroy uninstalls it and leaves nothing
-of it behind.
+of it behind. It stays a double on purpose: this test is about the provider's Release resource (preview
+counts, revisions, values as a secret output, what uninstall leaves), and a chart whose every object is known
+keeps those counts exact whatever vcluster's next release adds; the real chart is installed by
+``test_control_plane.py`` and runs in ``test_control_plane_node.py``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ a time, so it must not overlap the session's ``node_cluster``: ``tests/integrati
 file before every other test, so before any that starts that one). It records the host with
 ``hoststate.take`` first and compares after ``vcm local down``: sysctls, network devices, nftables tables
 (iptables-nft's included), ipsets, mounts, cgroups, the directories the kubelet and containerd write
-outside the cluster folder, and then processes and listeners of the cluster.
+outside the cluster folder, and then processes and listeners of the cluster; a volume of the default
+StorageClass, written by a pod, is there while it runs (under the cluster folder) and goes with it.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from vcluster_mgr import cli, localcluster
-from vcluster_mgr.localnode import hoststate, node
+from vcluster_mgr.localnode import hoststate, node, storage
 
 
-def _kubectl(bin_dir: Path, kubeconfig: Path, *args: str) -> str:
-    proc = subprocess.run([str(bin_dir / "kubectl"), f"--kubeconfig={kubeconfig}", *args],
-                          capture_output=True, text=True, timeout=60, check=False)
+def _kubectl(bin_dir: Path, kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
+    proc = subprocess.run([str(bin_dir / "kubectl"), f"--kubeconfig={kubeconfig}", *args], input=stdin,
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -65,14 +66,31 @@ def test_up_brings_a_ready_node_and_down_restores_the_host(bin_dir: Path) -> Non
         status = runner.invoke(cli.app, ["local", "status", "-o", "json"])
         rows = {r["name"]: r for r in json.loads(status.stdout)}
         assert rows[name]["nodes"] == [node_name]
-        assert {"containerd", "kubelet", "kube-scheduler", "kube-proxy", "kube-router", "registry"} <= set(
+        assert {"containerd", "kubelet", "kube-scheduler", "kube-proxy", "kube-router", "registry",
+                "local-path-provisioner"} <= set(
             rows[name]["processes"])
+        # a volume of the default StorageClass, written by a pod: down must take it, and its mounts, too
+        claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                 "metadata": {"name": "data", "namespace": "default"},
+                 "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "16Mi"}}}}
+        writer = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "writer", "namespace": "default"},
+                  "spec": {"restartPolicy": "Never", "containers": [{
+                      "name": "c", "image": str(c.node["images"]["probe"]),  # type: ignore[index]
+                      "command": ["/bin/sh", "-c", "echo kept > /data/f && exec sleep 3600"],
+                      "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                      "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}}
+        _kubectl(bin_dir, c.kubeconfig, "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                                            "items": [claim, writer]}))
+        _kubectl(bin_dir, c.kubeconfig, "-n", "default", "wait", "pod/writer", "--for=condition=Ready", "--timeout=90s")
+        volumes = storage.volumes_dir(c.dir)
+        assert [(v / "f").read_text() for v in volumes.iterdir()] == ["kept\n"]
         during = hoststate.take()
         assert hoststate.diff(before, during), "the node changed nothing on the host?"
     finally:
         down = runner.invoke(cli.app, ["local", "down", "--name", name])
     assert down.exit_code == 0, down.output
     assert _ours(c.dir) == []
+    assert not c.dir.exists()
     assert hoststate.diff(before, hoststate.take()) == []
 
 

@@ -21,7 +21,7 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, localcluster, platformconfig, spec, workspace
+from vcluster_mgr import cli, localcluster, operations, platformconfig, spec, workspace
 
 SPECS = {
     "ingress": """
@@ -69,9 +69,9 @@ def applied(host_cluster: localcluster.Cluster, engine_settings: workspace.Setti
     cfg = platformconfig.load(None, kubeconfig=str(host_cluster.kubeconfig))
     target = cfg.target(None)
     blueprint = platformconfig.Blueprint(policy=policy)
-    workspace.platform_apply(engine_settings, target, blueprint)
-    jobs = [workspace.Job(_tenant(name, policy), target, blueprint) for name in SPECS]
-    outcomes = workspace.run_jobs(engine_settings, jobs, "apply", parallel=1)
+    operations.platform_apply(engine_settings, target, blueprint)
+    jobs = [operations.Job(_tenant(name, policy), target, blueprint) for name in SPECS]
+    outcomes = operations.run_jobs(engine_settings, jobs, "apply", parallel=1)
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
     admin = config.new_client_from_config(str(host_cluster.kubeconfig))
     core = client.CoreV1Api(admin)
@@ -383,8 +383,8 @@ def test_a_protected_tenant_is_kept_by_delete_gc_and_the_engine(
     # a GitOps removal is a plain destroy: Pulumi's own protect refuses it
     settings = workspace.settings(state_dir=tmp_path / "state")
     target = platformconfig.load(None, kubeconfig=str(host_cluster.kubeconfig)).target(None)
-    job = workspace.Job(spec.load_spec(path), target, platformconfig.Blueprint())
-    (outcome,) = workspace.run_jobs(settings, [job], "delete")
+    job = operations.Job(spec.load_spec(path), target, platformconfig.Blueprint())
+    (outcome,) = operations.run_jobs(settings, [job], "delete")
     assert not outcome.ok and "cannot be deleted" in (outcome.error or ""), outcome.error
     assert alive()
     # ... and it stays whole: its quota is still there

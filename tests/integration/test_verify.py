@@ -28,7 +28,7 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, cluster, platformconfig, verify, workspace
+from vcluster_mgr import cli, cluster, platformconfig, record, verify, workspace
 
 from .conftest import Applied
 
@@ -53,7 +53,7 @@ POD_CHECKS = set(verify.POD_PROBES)
 class Env:
     admin: client.ApiClient
     target: platformconfig.Target
-    outputs: Mapping[str, Mapping[str, Any]]
+    records: Mapping[str, record.TenantRecord]
     settings: workspace.Settings
 
     def dyn(self, api_version: str, kind: str) -> Any:
@@ -63,15 +63,15 @@ class Env:
 @pytest.fixture(scope="module")
 def env(examples_applied: Applied) -> Iterator[Env]:
     admin = config.new_client_from_config(str(examples_applied.cluster.kubeconfig))
-    outputs = {name: workspace.tenant_outputs(examples_applied.settings, examples_applied.target.name, name)
+    records = {name: workspace.tenant_record(examples_applied.settings, examples_applied.target.name, name)
                for name in examples_applied.tenants}
-    yield Env(admin, examples_applied.target, outputs, examples_applied.settings)
+    yield Env(admin, examples_applied.target, records, examples_applied.settings)
     admin.close()
 
 
 def run(env: Env, tenant: str = TENANT, checks: Sequence[str] | None = None) -> verify.Report:
     selected = verify.select_checks(checks) if checks else None
-    return verify.verify_live(env.target, env.outputs[tenant], checks=selected)
+    return verify.verify_live(env.target, env.records[tenant], checks=selected)
 
 
 def _explain(report: verify.Report) -> str:
@@ -262,7 +262,7 @@ def test_identity_is_the_owner_as_the_api_server_sees_it(env: Env) -> None:
 def test_acting_as_an_edit_service_account_cannot_delegate(env: Env) -> None:
     """The positive halves of the level-2 checks fail for an owner without the admin role."""
     with cluster.connect(env.target) as conn:
-        tenant = verify.tenant_from_outputs(env.outputs[TENANT], verify.discover_tenants(conn))
+        tenant = verify.tenant_from_record(env.records[TENANT], verify.discover_tenants(conn))
     deployer = next(o for o in tenant.owners if o["kind"] == "ServiceAccount")
     assert deployer["namespace"] == "payments-ci"  # not in the stack outputs: found in the live RoleBindings
     identity = verify.identity_for(deployer)

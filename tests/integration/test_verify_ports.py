@@ -34,8 +34,8 @@ def apis(examples_applied: Applied) -> Iterator[tuple[client.CoreV1Api, client.N
 
 
 def _result(applied: Applied) -> verify.CheckResult:
-    outputs = workspace.tenant_outputs(applied.settings, applied.target.name, "payments")
-    (result,) = verify.verify_live(applied.target, outputs, checks=verify.select_checks([CHECK])).checks
+    recorded = workspace.tenant_record(applied.settings, applied.target.name, "payments")
+    (result,) = verify.verify_live(applied.target, recorded, checks=verify.select_checks([CHECK])).checks
     return result
 
 

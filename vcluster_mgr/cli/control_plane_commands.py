@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from vcluster_mgr import errors, spec
+from vcluster_mgr import errors
 from vcluster_mgr.cli import apps, environment, live, options, printing
 
 AllowDataLossOpt = Annotated[
@@ -26,14 +26,14 @@ AllowDataLossOpt = Annotated[
 def _set_asleep(name: str, asleep: bool, cluster: str | None, env: environment.Env, output: printing.OutputFormat,
                 policy: Path | None, allow_data_loss: bool) -> None:
     """Re-apply the tenant's recorded spec with its control plane asleep or awake; print the outcome."""
-    from vcluster_mgr import controlplane_sleep, workspace
+    from vcluster_mgr import controlplane_sleep, operations, workspace
 
     target = env.config.target(cluster)
-    recorded = workspace.tenant_outputs(env.settings, target.name, name)
-    if not recorded.get("spec"):
+    recorded = workspace.tenant_record(env.settings, target.name, name)
+    tenant = recorded.applied_tenant()
+    if tenant is None:
         raise errors.UsageError(f"tenant {name} was applied by an older vcm: apply it again first")
     remembered = environment.recorded_policy(env, name, recorded, policy)
-    tenant = spec.parse_spec(recorded["spec"], source=recorded.get("source"), policy=remembered)
     if not tenant.spec.control_plane.enabled:
         raise errors.UsageError(f"tenant {name} has no control plane to put to sleep or wake")
     if not tenant.spec.control_plane.persistence.enabled and not allow_data_loss:
@@ -41,10 +41,11 @@ def _set_asleep(name: str, asleep: bool, cluster: str | None, env: environment.E
             f"tenant {name}'s control plane has no persistence (spec.controlPlane.persistence.enabled: false): its "
             f"data lives in the pod, so after a {'sleep' if asleep else 'wake'} the virtual cluster is EMPTY and its "
             "syncer deletes the tenant's host pods. Enable persistence and apply, or pass --allow-data-loss")
-    job = workspace.Job(tenant, target, environment.with_policy(env, remembered), asleep=asleep,
-                        allow_data_loss=allow_data_loss)
-    with live.Tracker("sleep" if asleep else "wake", live.planned_resources([job])) as tracker:
-        outcome = workspace.run_jobs(env.settings, [job], "apply", progress=tracker)[0]
+    job = operations.Job(tenant, target, environment.with_policy(env, remembered), asleep=asleep,
+                         allow_data_loss=allow_data_loss)
+    work = operations.prepare([job], "apply")
+    with live.Tracker("sleep" if asleep else "wake", live.planned_resources(work)) as tracker:
+        outcome = operations.run(env.settings, work, "apply", progress=tracker)[0]
     if outcome.ok and asleep:
         freed = controlplane_sleep.free_synced_pods(target, tenant)
         outcome.steps.append(f"deleted {len(freed)} pod(s) the virtual cluster had synced: "

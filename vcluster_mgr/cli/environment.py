@@ -21,7 +21,7 @@ from vcluster_mgr import errors, platformconfig, sharding, spec, toolchain
 from vcluster_mgr.cli import options, printing
 
 if TYPE_CHECKING:
-    from vcluster_mgr import workspace
+    from vcluster_mgr import operations, record, workspace
 
 
 @dataclasses.dataclass
@@ -63,15 +63,15 @@ def settings(state: options.StateAccess, host: options.HostAccess | None = None)
 
 
 def jobs(env: Env, paths: list[Path], shard: sharding.Shard | None = None, *,
-         allow_data_loss: bool = False) -> list[workspace.Job]:
+         allow_data_loss: bool = False) -> list[operations.Job]:
     """A job per tenant spec under ``paths``; with ``shard``, only that shard's (every spec is checked all the
     same, so a bad spec anywhere in the folder stops every shard before anything is applied)."""
-    from vcluster_mgr import workspace
+    from vcluster_mgr import operations
 
     tenants = spec.load_specs(paths, policy=env.config.blueprint.policy)
     if not tenants:
         raise errors.UsageError("no tenant specs found in " + ", ".join(map(str, paths)))
-    every = [workspace.Job(t, env.config.target_for(t), env.config.blueprint, allow_data_loss=allow_data_loss)
+    every = [operations.Job(t, env.config.target_for(t), env.config.blueprint, allow_data_loss=allow_data_loss)
              for t in tenants]
     mine = sharding.select(every, shard, lambda job: job.stack_name)
     if shard is not None:
@@ -79,17 +79,17 @@ def jobs(env: Env, paths: list[Path], shard: sharding.Shard | None = None, *,
     return mine
 
 
-def recorded_policy(env: Env, name: str, recorded: dict[str, Any], given: Path | None) -> spec.Policy:
-    """The admin policy tenant ``name`` was applied under (its stack's ``policy`` output), for the commands
+def recorded_policy(env: Env, name: str, recorded: record.TenantRecord, given: Path | None) -> spec.Policy:
+    """The admin policy tenant ``name`` was applied under (as its stack recorded it), for the commands
     that work on an applied tenant (sleep, wake, kubeconfig, delete).
 
     A ``--policy`` given to them must be that same policy: a different one is refused (exit 2) rather than
     silently judging the tenant by other rules; changing a tenant's policy is a ``vcm apply --policy``. A stack
     applied before policies were recorded falls back to the policy of this run.
     """
-    if not recorded.get("policy"):
+    remembered = recorded.applied_policy()
+    if remembered is None:
         return env.config.blueprint.policy
-    remembered = spec.parse_policy(recorded["policy"], source=f"the policy recorded with tenant {name}")
     if given is not None:
         asked = env.config.blueprint.policy.model_dump(mode="json", by_alias=True)
         if asked != remembered.model_dump(mode="json", by_alias=True):

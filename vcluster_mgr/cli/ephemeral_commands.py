@@ -36,7 +36,8 @@ def ephemeral_create(
     ] = None,
     ttl: Annotated[str, typer.Option("--ttl", help="Lifetime, e.g. 30m, 2h, 1d; `vcm gc` deletes it after.")] = "2h",
     name_prefix: Annotated[str, typer.Option("--name-prefix", help="Prefix of the generated name.")] = "ci-",
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until its namespaces are active.")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until its namespaces are active (and its "
+                                                            "control plane is up, if it has one).")] = False,
     timeout: options.TimeoutOpt = 120.0,
     kubeconfig_out: Annotated[
         Path | None,
@@ -51,7 +52,7 @@ def ephemeral_create(
 
     The expiry is recorded on its namespaces and its stack; `vcm gc` deletes it after."""
     from vcluster_mgr import cluster as cluster_api
-    from vcluster_mgr import workspace
+    from vcluster_mgr import controlplane_health, operations
 
     # everything the command line gives is checked before anything is touched
     if kubeconfig_out:
@@ -71,14 +72,15 @@ def ephemeral_create(
     ):
         raise errors.SpecError([errors.FieldError("(document)", "not a Tenant document", str(path))])
     env = environment.env(access, policy)
-    data["metadata"]["name"] = name
+    data = lifecycle.renamed_copy(data, name)
     data["spec"]["ttl"] = ttl
     tenant = spec.parse_spec(data, source=str(path) if path else None, policy=env.config.blueprint.policy)
     moment = lifecycle.expiry(tenant, lifecycle.utc_now())
     expires_at = lifecycle.format_expiry(moment) if moment else None
-    job = workspace.Job(tenant, env.config.target_for(tenant), env.config.blueprint, expires_at)
-    with live.Tracker("apply", live.planned_resources([job])) as tracker:
-        outcome = workspace.run_jobs(env.settings, [job], "apply", progress=tracker)[0]
+    job = operations.Job(tenant, env.config.target_for(tenant), env.config.blueprint, expires_at)
+    work = operations.prepare([job], "apply")
+    with live.Tracker("apply", live.planned_resources(work)) as tracker:
+        outcome = operations.run(env.settings, work, "apply", progress=tracker)[0]
     if not outcome.ok:
         environment.summary([outcome], printing.OutputFormat.table, "ephemeral")
         raise typer.Exit(1)
@@ -86,7 +88,11 @@ def ephemeral_create(
         with cluster_api.connect(job.target) as conn:
             cluster_api.wait_namespaces_active(conn, tenant.namespace_names(), timeout=timeout)
         if tenant.spec.control_plane.enabled:
-            printing.err.print("note: the control plane's readiness is not awaited (it needs nodes to run)")
+            health = controlplane_health.wait(job.target, tenant, timeout=timeout, progress=printing.progress)
+            if not health.ready:
+                printing.failure(f"the control plane of {name} is not up after {timeout:.0f}s: {health.summary()} "
+                                 f"(see `vcm status {name}`; `vcm ephemeral delete {name}` removes it)")
+                raise typer.Exit(1)
     result = {
         "name": name,
         "cluster": job.target.name,
@@ -94,7 +100,16 @@ def ephemeral_create(
         "namespaces": tenant.namespace_names(),
         "kubeconfig": None,
     }
-    if kubeconfig_out:
+    if kubeconfig_out and tenant.spec.control_plane.enabled:
+        # the virtual cluster's own kubeconfig: what a CI job applies its workloads with
+        with cluster_api.connect(job.target) as conn:
+            virtual = cluster_api.control_plane_kubeconfig(conn, tenant, wait=timeout, progress=printing.progress)
+        if virtual is None:
+            raise errors.ProvisionError(f"the virtual cluster of {name} wrote no kubeconfig within {timeout:.0f}s "
+                                        f"(see `vcm status {name}`)")
+        printing.write_secret(kubeconfig_out, virtual)
+        result["kubeconfig"] = str(kubeconfig_out)
+    elif kubeconfig_out:
         users = [o for o in tenant.spec.owners if o.kind == "User"]
         if not users:
             raise errors.UsageError("--kubeconfig-out needs a User owner in the spec")
@@ -159,31 +174,26 @@ def gc(
     except ValueError as exc:
         raise errors.UsageError(f"--now: {exc}") from None
     env = environment.env(access)
-    records = []
     rows = workspace.list_tenant_stacks(env.settings)
-    for row in rows:
-        outputs = workspace.tenant_outputs(env.settings, row["cluster"], row["tenant"])
-        records.append({"tenant": row["tenant"], "cluster": row["cluster"], "expiresAt": outputs.get("expiresAt")})
+    records = [workspace.tenant_record(env.settings, row["cluster"], row["tenant"]) for row in rows]
     expired = lifecycle.select_expired(records, moment)
     outcomes = []
     if not dry_run and expired:
         # the resources of each stack, less its two engine resources (the stack and the provider)
         planned = {r["tenant"]: max(r["resources"] - 2, 0) if r["resources"] else None for r in rows}
-        with live.Tracker("delete", {rec["tenant"]: planned.get(rec["tenant"]) for rec in expired}) as tracker:
+        with live.Tracker("delete", {rec.tenant: planned.get(rec.tenant) for rec in expired}) as tracker:
             for rec in expired:
                 try:
                     outcome = live.delete(
-                        tracker, env.settings, env.config.target(rec["cluster"]), rec["tenant"], unprotect=unprotect
+                        tracker, env.settings, env.config.target(rec.cluster), rec.tenant, unprotect=unprotect
                     )
                 except errors.ProtectedError as exc:
-                    outcome = workspace.Outcome(
-                        rec["tenant"], rec["cluster"], "delete", False, {}, 0.0, error=str(exc)
-                    )
+                    outcome = workspace.Outcome(rec.tenant, rec.cluster, "delete", False, {}, 0.0, error=str(exc))
                 outcomes.append(outcome)
     data = {
         "now": lifecycle.format_expiry(moment),
         "dryRun": dry_run,
-        "expired": [dict(r) for r in expired],
+        "expired": [{"tenant": r.tenant, "cluster": r.cluster, "expiresAt": r.expires_at} for r in expired],
         "kept": len(records) - len(expired),
         "deleted": [o.tenant for o in outcomes if o.ok],
         "failed": [o.tenant for o in outcomes if not o.ok],
@@ -192,7 +202,7 @@ def gc(
         verb = "would delete" if dry_run else "deleted"
         printing.err.print(
             f"{len(expired)} expired of {len(records)} tenant(s); {verb}: "
-            + (", ".join(r["tenant"] for r in expired) or "none")
+            + (", ".join(r.tenant for r in expired) or "none")
         )
         if outcomes:
             environment.summary(outcomes, printing.OutputFormat.table, "gc")

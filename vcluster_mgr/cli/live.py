@@ -34,7 +34,7 @@ from vcluster_mgr import progress_events, render
 from vcluster_mgr.cli import printing
 
 if TYPE_CHECKING:
-    from vcluster_mgr import platformconfig, workspace
+    from vcluster_mgr import operations, platformconfig, workspace
 
 QUEUED = "queued"
 WORKING = "preparing"
@@ -45,20 +45,11 @@ READING = "reading the live objects"
 """The step while the engine reads every live object before an update (its refresh, see ``workspace.up``)."""
 
 
-def planned_resources(jobs: Iterable[workspace.Job]) -> dict[str, int | None]:
-    """Tenant -> the resources its program declares: the rendered objects, the ``Tenant`` component and, with
-    a control plane, its Helm release. ``None`` where the blueprint cannot be rendered (the run says why)."""
-    planned: dict[str, int | None] = {}
-    for job in jobs:
-        try:
-            objects = render.render_tenant(
-                job.tenant, policy=job.blueprint.policy, templates_dir=job.blueprint.templates_dir
-            )
-        except Exception:  # noqa: BLE001 - only a count for the bar: the apply itself reports the error
-            planned[job.tenant.name] = None
-            continue
-        planned[job.tenant.name] = len(objects) + 1 + int(job.tenant.spec.control_plane.enabled)
-    return planned
+def planned_resources(work: Iterable[operations.Prepared]) -> dict[str, int | None]:
+    """Tenant -> the resources its program declares (counted when it was rendered for the run: its objects, the
+    ``Tenant`` component and, with a control plane, its Helm release). ``None`` where the blueprint cannot be
+    rendered (the run says why)."""
+    return {item.job.tenant.name: item.resources for item in work}
 
 
 def planned_platform(blueprint: platformconfig.Blueprint) -> int | None:
@@ -245,13 +236,13 @@ class Tracker:
 def delete(
     tracker: Tracker, s: workspace.Settings, target: platformconfig.Target, tenant: str, *, unprotect: bool
 ) -> workspace.Outcome:
-    """``workspace.delete_tenant`` with its states reported to ``tracker`` (delete_tenant reports only the
+    """``operations.delete_tenant`` with its states reported to ``tracker`` (delete_tenant reports only the
     engine's events); an error that stops it before the engine runs is reported as the tenant's failure."""
-    from vcluster_mgr import errors, workspace
+    from vcluster_mgr import errors, operations
 
     tracker(tenant, progress_events.started("delete"))
     try:
-        outcome = workspace.delete_tenant(s, target, tenant, progress=tracker, unprotect=unprotect)
+        outcome = operations.delete_tenant(s, target, tenant, progress=tracker, unprotect=unprotect)
     except errors.VcmError as exc:
         tracker.fail(tenant, str(exc))
         raise

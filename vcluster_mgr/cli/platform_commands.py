@@ -21,7 +21,7 @@ def platform_apply(
     """Provision what every tenant of a host cluster relies on.
 
     The admission policies and the project's namespace, once per host cluster."""
-    from vcluster_mgr import workspace
+    from vcluster_mgr import operations
 
     env = environment.env(access, policy)
     target = env.config.target(cluster)
@@ -29,7 +29,7 @@ def platform_apply(
     with live.Tracker("apply", {"platform": live.planned_platform(env.config.blueprint)}) as tracker:
         tracker("platform", progress_events.started("apply"))
         try:
-            outcome = workspace.platform_apply(env.settings, target, env.config.blueprint, progress=tracker)
+            outcome = operations.platform_apply(env.settings, target, env.config.blueprint, progress=tracker)
         except errors.VcmError as exc:
             tracker.fail("platform", str(exc))
             raise

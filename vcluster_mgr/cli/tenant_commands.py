@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vcluster_mgr import errors, sharding, spec, usage
+from vcluster_mgr import errors, record, sharding, usage
 from vcluster_mgr.cli import apps, environment, live, options, printing
 
 
@@ -30,12 +30,12 @@ def plan(
     """Show what apply would change, per tenant (nothing is changed).
 
     What would be created, changed or deleted, per tenant."""
-    from vcluster_mgr import workspace
+    from vcluster_mgr import operations
 
     env = environment.env(access, policy)
-    jobs = environment.jobs(env, paths, shard)
-    with live.Tracker("plan", live.planned_resources(jobs)) as tracker:
-        outcomes = workspace.run_jobs(env.settings, jobs, "plan", parallel=parallel, progress=tracker)
+    work = operations.prepare(environment.jobs(env, paths, shard), "plan")
+    with live.Tracker("plan", live.planned_resources(work)) as tracker:
+        outcomes = operations.run(env.settings, work, "plan", parallel=parallel, progress=tracker)
     environment.summary(outcomes, output, "plan")
     if output is printing.OutputFormat.table:
         for o in outcomes:
@@ -76,7 +76,7 @@ def apply(
 
     A tenant with a control plane is then waited for (--wait, --timeout): exit 1, saying what is wrong, if its
     pods are not Ready in time (a pod the host refuses shows as the event that refused it)."""
-    from vcluster_mgr import workspace
+    from vcluster_mgr import operations
 
     env = environment.env(access, policy)
     jobs = environment.jobs(env, paths, shard, allow_data_loss=allow_data_loss)
@@ -84,8 +84,9 @@ def apply(
         environment.summary([], output, "apply")
         return
     environment.confirm(f"apply {len(jobs)} tenant(s)?", yes)
-    with live.Tracker("apply", live.planned_resources(jobs)) as tracker:
-        outcomes = workspace.run_jobs(env.settings, jobs, "apply", parallel=parallel, progress=tracker)
+    work = operations.prepare(jobs, "apply")
+    with live.Tracker("apply", live.planned_resources(work)) as tracker:
+        outcomes = operations.run(env.settings, work, "apply", parallel=parallel, progress=tracker)
     healthy = _control_planes_healthy(jobs, outcomes, timeout if wait else 0)
     environment.summary(outcomes, output, "apply")
     if not all(o.ok for o in outcomes) or not healthy:
@@ -146,35 +147,13 @@ def status(
     Its host cluster, namespaces, owners, lifetime; its quota use (live), and whether the last apply (stack
     history), a drift check (run now) and the last `vcm verify` (recorded on its first namespace) passed, with
     their times; for a tenant with a control plane, its health (pods Ready, Warning events), read now."""
-    from vcluster_mgr import cluster as cluster_api
-    from vcluster_mgr import controlplane_health, workspace
+    from vcluster_mgr import operations
 
     cfg = environment.config(access.host)
     target = cfg.target(cluster)
     s = environment.settings(access.state, access.host)
-    data = workspace.tenant_outputs(s, target.name, name)
-    with cluster_api.connect(target) as conn:  # one for every read of the cluster below
-        namespaces, quotas = cluster_api.tenant_quotas(conn, tenant=name)
-        report = usage.tenant_usage(namespaces, quotas, tenants=[name])
-        data["usage"] = report["tenants"][0] if report["tenants"] else None
-        ops = workspace.last_operations(s, target.name, name)
-        update = ops.get("update")
-        data["lastApply"] = (
-            {"passed": update["result"] == "succeeded", "result": update["result"], "at": update["endTime"]}
-            if update
-            else None
-        )
-        changes = cluster_api.drift(conn, workspace.applied_objects(s, target.name, name))
-        data["drift"] = {"passed": not changes, "at": _now(), "changes": len(changes)}
-        data["lastVerify"] = cluster_api.last_verify(namespaces)
-        changes += cluster_api.host_api_drift(conn, data.get("hostApi"))
-        data["drift"]["changes"] = len(changes)
-        data["drift"]["passed"] = not changes
-        health = None
-        if (data.get("controlPlane") or {}).get("enabled") and data.get("spec"):
-            tenant = spec.Tenant.model_validate(data["spec"])
-            health = controlplane_health.read(conn, tenant)
-            data["controlPlaneHealth"] = health.as_dict()
+    found = operations.status(s, target, name)
+    data = found.as_data()
     if not printing.emit(data, output):
         table = Table("field", "value", show_header=False)
         for key in ("tenant", "cluster", "namespaces", "owners", "ttl", "source"):
@@ -186,15 +165,12 @@ def status(
             table.add_row(key, escape(str(value if value is not None else "-")))
         table.add_row("quota used", escape(_usage_text(data["usage"])))
         table.add_row("last apply", escape(_check_text(data["lastApply"])))
-        table.add_row("drift", escape(_check_text(data["drift"]) + f", {len(changes)} change(s) (checked now)"))
+        table.add_row("drift", escape(_check_text(data["drift"]) + f", {found.drift['changes']} change(s) "
+                                                                     "(checked now)"))
         table.add_row("last verify", escape(_check_text(data["lastVerify"])))
-        if health is not None:
-            table.add_row("control plane", escape(health.summary()))
+        if found.health is not None:
+            table.add_row("control plane", escape(found.health.summary()))
         printing.print_table(table)
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _check_text(check: dict[str, Any] | None) -> str:
@@ -237,7 +213,7 @@ def delete(
 
     env = environment.env(access, policy)
     target = env.config.target(cluster)
-    environment.recorded_policy(env, name, workspace.tenant_outputs(env.settings, target.name, name), policy)
+    environment.recorded_policy(env, name, workspace.tenant_record(env.settings, target.name, name), policy)
     environment.confirm(f"delete tenant {name} on {target.name} and everything in its namespaces?", yes)
     with live.Tracker("delete", {name: None}) as tracker:
         outcome = live.delete(tracker, env.settings, target, name, unprotect=unprotect)
@@ -266,7 +242,7 @@ def unlock(
 
     env = environment.env(access)
     target = env.config.target(cluster)
-    workspace.tenant_outputs(env.settings, target.name, name)  # refuses an unknown tenant
+    workspace.tenant_record(env.settings, target.name, name)  # refuses an unknown tenant
     environment.confirm(f"break the lock of tenant {name} on {target.name}?", yes)
     stack = workspace.tenant_stack_name(target.name, name)
     environment.report_unlock(stack, workspace.break_lock(env.settings, workspace.TENANT_PROJECT, stack, force=force))
@@ -336,12 +312,11 @@ def kubeconfig(
         raise errors.UsageError("give --user (a User owner) or --member (of a Group owner), not both")
     env = environment.env(access, policy)
     target = env.config.target(cluster)
-    data = workspace.tenant_outputs(env.settings, target.name, name)
-    environment.recorded_policy(env, name, data, policy)
+    recorded = workspace.tenant_record(env.settings, target.name, name)
+    environment.recorded_policy(env, name, recorded, policy)
     wants_owner = host or user or member
-    if (data.get("controlPlane") or {}).get("enabled") and not wants_owner and data.get("spec"):
-        # the spec as the stack recorded it (it passed the policy when applied): no policy check to read it
-        tenant = spec.Tenant.model_validate(data["spec"])
+    tenant = recorded.applied_tenant() if recorded.control_plane.enabled and not wants_owner else None
+    if tenant is not None:
         seconds = timeout if wait else 0
         with cluster_api.connect(target) as conn:
             text = cluster_api.control_plane_kubeconfig(conn, tenant, wait=seconds, progress=printing.progress)
@@ -356,38 +331,37 @@ def kubeconfig(
             text, output_file, f"the admin of {name}'s virtual cluster (its own credentials, from Secret "
             f"vc-{name}; nothing on the host), reachable {how}")
         return
-    owners = data.get("owners") or []
-    subject, groups, what = _owner_identity(name, owners, user=user, member=member, group=group)
+    subject, groups, what = _owner_identity(name, recorded.owners, user=user, member=member, group=group)
     with cluster_api.connect(target) as conn:
         text = cluster_api.owner_kubeconfig(
-            conn, user=subject, groups=groups, namespaces=list(data.get("namespaces") or ["default"])
+            conn, user=subject, groups=groups, namespaces=list(recorded.namespaces or ["default"])
         )
     printing.write_kubeconfig(text, output_file, what)
 
 
-def _owner_identity(name: str, owners: list[dict[str, str]], *, user: str | None, member: str | None,
+def _owner_identity(name: str, owners: Sequence[record.Owner], *, user: str | None, member: str | None,
                     group: str | None) -> tuple[str, tuple[str, ...], str]:
     """(user name, groups, what it is) of the certificate to issue; ``UsageError`` naming the owners if none fits."""
-    users = [o for o in owners if o["kind"] == "User"]
-    groups = [o for o in owners if o["kind"] == "Group"]
-    listed = ", ".join(f"{o['kind']} {o['name']}" for o in owners)
+    users = [o for o in owners if o.kind == "User"]
+    groups = [o for o in owners if o.kind == "Group"]
+    listed = ", ".join(f"{o.kind} {o.name}" for o in owners)
     if member or (not user and not users and groups):
         if not member:
             raise errors.UsageError(
                 f"tenant {name} has no User owner, only Groups ({listed}): name the member to issue a certificate "
                 "to with --member NAME [--group GROUP]")
-        chosen = (next((o for o in groups if o["name"] == group), None) if group
-                  else next((o for o in groups if o["role"] == "admin"), groups[0] if groups else None))
+        chosen = (next((o for o in groups if o.name == group), None) if group
+                  else next((o for o in groups if o.role == "admin"), groups[0] if groups else None))
         if chosen is None:
             raise errors.UsageError(f"tenant {name} has no Group owner {group or ''}".strip() + f"; owners: {listed}")
-        return member, (chosen["name"],), (
-            f"{member} as a member of group {chosen['name']} ({chosen['role']} of {name}): a client certificate "
-            f"naming user {member} and group {chosen['name']}")
-    chosen = (next((o for o in users if o["name"] == user), None) if user
-              else next((o for o in users if o["role"] == "admin"), users[0] if users else None))
+        return member, (chosen.name,), (
+            f"{member} as a member of group {chosen.name} ({chosen.role} of {name}): a client certificate "
+            f"naming user {member} and group {chosen.name}")
+    chosen = (next((o for o in users if o.name == user), None) if user
+              else next((o for o in users if o.role == "admin"), users[0] if users else None))
     if chosen is None:
         raise errors.UsageError(f"tenant {name} has no User owner {user or ''}".strip() + f"; owners: {listed}")
-    return chosen["name"], (), f"{chosen['name']} ({chosen['role']} of {name}): a client certificate for that user"
+    return chosen.name, (), f"{chosen.name} ({chosen.role} of {name}): a client certificate for that user"
 
 
 @apps.app.command(epilog="Example: vcm drift --all -o json")
@@ -425,8 +399,8 @@ def drift(
             if cl not in conns:
                 conns[cl] = closing.enter_context(cluster_api.connect(env.config.target(cl)))
             found = cluster_api.drift(conns[cl], workspace.applied_objects(env.settings, cl, tenant))
-            recorded = workspace.tenant_outputs(env.settings, cl, tenant)
-            found += cluster_api.host_api_drift(conns[cl], recorded.get("hostApi"))
+            recorded = workspace.tenant_record(env.settings, cl, tenant)
+            found += cluster_api.host_api_drift(conns[cl], recorded.host_api_rows())
             for row in found:
                 rows.append({"tenant": tenant, "cluster": cl, **row})
     if not printing.emit({"drifted": bool(rows), "changes": rows}, output):

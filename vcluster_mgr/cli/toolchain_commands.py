@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vcluster_mgr import toolchain
+from vcluster_mgr import errors, naming, toolchain
 from vcluster_mgr.cli import apps, environment, options, printing
 
 
@@ -90,6 +90,24 @@ def toolchain_status(
     if not all(r.ok for r in rows):
         printing.failure("some binaries are missing: run `vcm toolchain ensure`")
         raise typer.Exit(1)
+
+
+@apps.toolchain_app.command("chart")
+def toolchain_chart(
+    version: Annotated[str, typer.Option(help="The vcluster chart version.")] = toolchain.VCLUSTER_VERSION,
+) -> None:
+    """Print the vcluster chart's directory, from vcluster's Go module.
+
+    For clusters that cannot reach https://charts.loft.sh: give the path as spec.controlPlane.chart.path
+    (and allow it in the policy's allowedChartSources).
+
+    Example: [bold]vcm toolchain chart --version 0.36.1[/bold]
+    """
+    try:
+        naming.check_chart_version(version)
+    except ValueError as exc:
+        raise errors.UsageError(f"--version: {version!r} {exc}") from None
+    typer.echo(str(toolchain.chart_dir(version)))
 
 
 @apps.toolchain_app.command("env")

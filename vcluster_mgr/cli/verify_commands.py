@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Annotated, Any
 
 import typer
@@ -11,10 +10,6 @@ from rich.table import Table
 
 from vcluster_mgr import errors, progress_events
 from vcluster_mgr.cli import apps, environment, live, options, printing
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _verify_table(report: Any) -> None:
@@ -68,8 +63,7 @@ def verify_command(
     The checks and the JSON output (-o json) are described in docs/verify.md. Exits 1 if any check
     fails or cannot be judged (error).
     """
-    from vcluster_mgr import cluster as cluster_api
-    from vcluster_mgr import verify, workspace
+    from vcluster_mgr import operations, verify, workspace
 
     if (name is None) == (not all_tenants):
         raise errors.UsageError("name one tenant, or pass --all")
@@ -89,8 +83,7 @@ def verify_command(
             target = env.config.target(cluster_name)
             tracker(tenant, progress_events.started("verify"))
             try:
-                outputs = workspace.tenant_outputs(env.settings, target.name, tenant)
-                report = verify.verify_live(target, outputs, checks=checks)
+                report = operations.verify_tenant(env.settings, target, tenant, checks=checks)
             except errors.VcmError as exc:
                 tracker.fail(tenant, str(exc))
                 raise
@@ -101,14 +94,9 @@ def verify_command(
             else:
                 tracker.fail(tenant, f"{counts['fail']} fail, {counts['error']} error")
             reports.append(report)
-            if report.namespaces:
-                # the one trace verify leaves, for `vcm status`, on every tenant verified (a run of some
-                # checks is recorded as such)
-                result = {"passed": report.passed, "at": _now(), **report.counts()}
-                if check or level != 2:
-                    result["partial"] = True
-                with cluster_api.connect(target) as conn:
-                    cluster_api.record_verify(conn, report.namespaces[0], result)
+            # the one trace verify leaves, for `vcm status`, on every tenant verified (a run of some checks is
+            # recorded as such)
+            operations.record_verify(target, report, partial=bool(check) or level != 2)
     if not printing.emit(verify.reports_data(reports, many=all_tenants), output):
         for report in reports:
             _verify_table(report)

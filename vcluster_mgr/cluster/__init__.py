@@ -7,6 +7,8 @@ funnel (``Connection.call``) that every request goes through: the one default ti
 ``UnreachableError``), each naming the server. Nothing outside this package imports the client library (an
 import-linter contract), so it stays replaceable.
 
+``connect_kubeconfig(text, name=...)`` does the same from a kubeconfig given as text (a virtual cluster's own).
+
 The parts: ``connection`` and ``funnel`` (with the pure ``translation`` and ``retrying``), ``impersonation``;
 what is read and written: ``namespaces`` (identity, the wait for Active), ``ownership``, ``drift``,
 ``host_api``, ``certificates`` (owner kubeconfigs), ``control_plane_access``, ``quotas``, ``verify_records``,
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from vcluster_mgr.cluster.certificates import owner_kubeconfig
 from vcluster_mgr.cluster.claims import Claim
-from vcluster_mgr.cluster.connection import Connection, connect
+from vcluster_mgr.cluster.connection import Connection, connect, connect_kubeconfig
 from vcluster_mgr.cluster.control_plane_access import kubeconfig as control_plane_kubeconfig
 from vcluster_mgr.cluster.control_plane_access import server as control_plane_server
 from vcluster_mgr.cluster.drift import drift, get_object
@@ -41,6 +43,7 @@ __all__ = [
     "check_ownership",
     "cluster_uid",
     "connect",
+    "connect_kubeconfig",
     "control_plane_kubeconfig",
     "control_plane_server",
     "drift",

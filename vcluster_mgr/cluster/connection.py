@@ -182,3 +182,15 @@ def connect(target: platformconfig.Target, *, user: str | None = None, groups: t
         api.rest_client.pool_manager = impersonation.Impersonating(  # type: ignore[assignment]
             api.rest_client.pool_manager, user, groups)
     return Connection(api, target=target, notify=notify)
+
+
+def connect_kubeconfig(text: str, *, name: str, notify: Callable[[str], object] | None = None) -> Connection:
+    """A connection from a kubeconfig given as text (a virtual cluster's own, read from its Secret), named
+    ``name`` in messages. Sends no request; a kubeconfig that cannot be loaded is a ``ProvisionError``."""
+    try:
+        # new_client_from_config_dict is unannotated in the kubernetes client
+        api: client.ApiClient = config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
+            yaml.safe_load(text))
+    except (config.ConfigException, ValueError, TypeError, AttributeError, yaml.YAMLError) as exc:
+        raise errors.ProvisionError(f"cannot load the kubeconfig of {name}: {exc}") from exc
+    return Connection(api, target=platformconfig.Target(name=name), notify=notify)

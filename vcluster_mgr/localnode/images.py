@@ -16,6 +16,15 @@ stored content-addressed in a directory that ``registry`` serves. Every image is
   binary cyclonus's pods run and exec, stored as ``e2e-test-images/agnhost`` under both ``TAG`` and the tag
   cyclonus asks for (``toolchain.AGNHOST_IMAGE_TAG``), so ``cyclonus generate --image-registry <registry>``
   pulls it from the node's loopback registry.
+
+A tenant's virtual control plane (the vcluster chart) takes its images from here too, under the names and tags the
+chart asks for once ``controlPlane.advanced.defaultImageRegistry`` names this registry (``chart_values``):
+
+- ``loft-sh/vcluster-oss:<vcluster version>``: the syncer (``/vcluster``, entrypoint ``/vcluster start``), with
+  busybox where upstream's has Alpine;
+- ``loft-sh/kubernetes:v<Kubernetes version>``: the "distro" image whose init container copies ``/kubernetes/.``
+  into the control plane pod: the toolchain's kube-apiserver, kube-controller-manager and kine, and busybox's ``cp``;
+- ``etcd:<etcd version>``: the toolchain's etcd as ``/usr/local/bin/etcd``, for ``backingStore: etcd``.
 """
 
 from __future__ import annotations
@@ -23,12 +32,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import itertools
 import json
 import shutil
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
 
-from vcluster_mgr import errors, toolchain
+from vcluster_mgr import errors, render, toolchain
 
 #: the static busybox that Debian's busybox-static package installs
 BUSYBOX = Path("/bin/busybox")
@@ -57,6 +68,12 @@ class Image:
     name: str
     digest: str
     size: int
+    tag: str = TAG
+
+    @property
+    def reference(self) -> str:
+        """``repository:tag``, the name a pod spec uses after the registry."""
+        return f"{self.name}:{self.tag}"
 
 
 def _tar(entries: list[tuple[str, bytes | None, int, str | None]]) -> bytes:
@@ -115,10 +132,11 @@ class Store:
         tmp.write_text(json.dumps(tags, indent=2, sort_keys=True))
         tmp.replace(self.root / "tags.json")
 
-    def write_image(self, repository: str, layers: list[bytes], config: dict[str, object],
-                    extra_tags: tuple[str, ...] = ()) -> Image:
-        """Store an image of uncompressed layer tars and an image ``config`` section; tag it ``TAG`` (and
-        ``extra_tags``: names other tools ask for)."""
+    def write_image(self, repository: str, layers: Iterable[bytes], config: dict[str, object],
+                    extra_tags: tuple[str, ...] = (), *, tag: str = TAG) -> Image:
+        """Store an image of uncompressed layer tars and an image ``config`` section; tag it ``tag`` (and
+        ``extra_tags``: names other tools ask for). ``layers`` may be a generator: each layer is stored before the
+        next is made (a control plane's binaries are hundreds of MB)."""
         descriptors, diff_ids = [], []
         for layer in layers:
             digest = self.put(layer)
@@ -135,9 +153,9 @@ class Store:
             "layers": descriptors,
         }, sort_keys=True).encode()
         digest = self.put(manifest)
-        for tag in (TAG, *extra_tags):
-            self.tag(repository, tag, digest)
-        return Image(repository, digest, len(manifest))
+        for name in (tag, *extra_tags):
+            self.tag(repository, name, digest)
+        return Image(repository, digest, len(manifest), tag)
 
 
 def _busybox_layer(applets: tuple[str, ...]) -> bytes:
@@ -191,6 +209,63 @@ def build_all(store: Store, bin_dir: Path) -> dict[str, Image]:
         "storage-helper": store.write_image("vcm/storage-helper", [_busybox_layer(STORAGE_HELPER_APPLETS)],
                                             {"Env": ["PATH=/bin"]}),
     }
+
+
+#: the repositories the vcluster chart names its images by (after ``controlPlane.advanced.defaultImageRegistry``)
+SYNCER_REPOSITORY = "loft-sh/vcluster-oss"
+DISTRO_REPOSITORY = "loft-sh/kubernetes"
+ETCD_REPOSITORY = "etcd"
+
+
+def _binary(bin_dir: Path, name: str) -> bytes:
+    path = bin_dir / name
+    if not path.exists():
+        raise errors.LocalClusterError(f"{path} is missing; run `vcm toolchain ensure`")
+    return path.read_bytes()
+
+
+def control_plane_images(store: Store, bin_dir: Path) -> dict[str, Image]:
+    """Write the images of a virtual control plane (syncer, distro, etcd) under the chart's names and the
+    versions of the binaries in them (the toolchain's pins: ``chart_values`` tells the chart). None when the
+    toolchain has not built the syncer and kine (``vcm toolchain ensure`` does): the node runs without them."""
+    if not all((bin_dir / name).exists() for name in toolchain.VIRTUAL_CONTROL_PLANE):
+        return {}
+    bin_layer = _busybox_layer(("sh", "cp", "ls", "cat", "mkdir", "sleep"))
+    return {
+        "syncer": store.write_image(SYNCER_REPOSITORY, [bin_layer, _tar([("vcluster", _binary(bin_dir, "vcluster"),
+                                                                           0o755, None)])],
+                                    {"Entrypoint": ["/vcluster", "start"], "Env": ["PATH=/bin"]},
+                                    tag=toolchain.VCLUSTER_VERSION),
+        # a layer per binary, made one at a time
+        "distro": store.write_image(DISTRO_REPOSITORY, itertools.chain([bin_layer], (
+            _tar([("kubernetes", None, 0o755, None), (f"kubernetes/{b}", _binary(bin_dir, b), 0o755, None)])
+            for b in ("kube-apiserver", "kube-controller-manager", "kine"))),
+            {"Env": ["PATH=/bin"]}, tag=distro_tag()),
+        "etcd": store.write_image(ETCD_REPOSITORY, [bin_layer, _tar(
+            [("usr", None, 0o755, None), ("usr/local", None, 0o755, None), ("usr/local/bin", None, 0o755, None),
+             ("usr/local/bin/etcd", _binary(bin_dir, "etcd"), 0o755, None)])],
+            {"Env": ["PATH=/usr/local/bin:/bin"]}, tag=toolchain.ETCD_VERSION),
+    }
+
+
+def distro_tag() -> str:
+    """The distro image's tag: the Kubernetes version of the binaries in it, as the chart spells it (``v1.37.2``)."""
+    return f"v{toolchain.KUBERNETES_VERSION}"
+
+
+def chart_values(registry: str) -> dict[str, object]:
+    """vcluster chart values that take every control plane image from ``registry`` (``127.0.0.1:<port>``), at the
+    tags ``control_plane_images`` wrote. The chart's own image tags name other versions, so each is set, with the
+    controller list the distro's kube-controller-manager accepts."""
+    k8s: dict[str, object] = {"version": distro_tag()}
+    args = render.control_plane.controller_manager_args(distro_tag())
+    if args:
+        k8s["controllerManager"] = {"extraArgs": args}
+    return {"controlPlane": {
+        "advanced": {"defaultImageRegistry": registry},
+        "distro": {"k8s": k8s},
+        "backingStore": {"etcd": {"deploy": {"statefulSet": {"image": {"tag": toolchain.ETCD_VERSION}}}}},
+    }}
 
 
 def clear(root: Path) -> None:

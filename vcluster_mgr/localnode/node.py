@@ -310,9 +310,15 @@ def start(d: Path, cluster: str, bins: Path, admin: Path, ca: Path, kubeconfigs:
     """Start the node's processes in order, waiting for each; returns what ``state.json`` keeps about it."""
     name = node_name(cluster)
     logs = d / "logs"
-    progress("node: writing images (pause, probe, coredns, kubectl, storage-helper)")
+    progress("node: writing images (pause, probe, coredns, kubectl, storage-helper; a virtual control plane's "
+             "syncer, distro, etcd)")
     store = images.Store(d / "images")
     built = images.build_all(store, bins)
+    control_plane = images.control_plane_images(store, bins)
+    if not control_plane:
+        progress("node: no images for a virtual control plane (the syncer and kine are not built: run `vcm "
+                 "toolchain ensure`)")
+    built.update(control_plane)
     reg_port = _free_port()
     registry = f"127.0.0.1:{reg_port}"
     spawn("registry", [sys.executable, "-m", "vcluster_mgr.localnode.registry", str(d / "images"), str(reg_port)])
@@ -379,7 +385,7 @@ def start(d: Path, cluster: str, bins: Path, admin: Path, ca: Path, kubeconfigs:
     provisioner_log = logs / "local-path-provisioner.log"
     _wait("the storage provisioner did not start",
           lambda: storage.STARTED in provisioner_log.read_text(errors="replace"), provisioner_log, 30)
-    return {"name": name, "registry": registry, "images": {k: f"{registry}/{v.name}:{images.TAG}"
+    return {"name": name, "registry": registry, "images": {k: f"{registry}/{v.reference}"
                                                            for k, v in built.items()},
             "kubelet_port": kport, "bridge": BRIDGE, "bridge_ip": BRIDGE_IP,
             "resolver": f"{BRIDGE_IP}:53", "resolver_names": dict(NODE_DNS_NAMES),

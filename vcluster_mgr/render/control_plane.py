@@ -34,6 +34,25 @@ CHART_CONTAINER_RESOURCES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
 to the tenant's limits.max so the namespace's LimitRange accepts them."""
 
 
+SYNCER_REPOSITORY = "loft-sh/vcluster-oss"
+"""The open-source build of the syncer image; the chart's default, ``loft-sh/vcluster-pro``, is the licensed one."""
+
+CONTROLLERS_WITHOUT_CLOUD_NODE_LIFECYCLE = (
+    "--controllers=*,-nodeipam,-nodelifecycle,-persistentvolume-binder,-attachdetach,-persistentvolume-expander,-ttl"
+)
+"""The controller list the syncer gives the virtual kube-controller-manager, without ``-cloud-node-lifecycle``:
+Kubernetes 1.37 no longer knows that controller and exits on its name (vcluster 0.36 is released for 1.36)."""
+
+
+def controller_manager_args(kubernetes_tag: str | None) -> list[str]:
+    """Extra flags of the virtual kube-controller-manager for the distro version ``v1.37.2`` (None: the chart's
+    default, 1.36): the controller list it accepts from 1.37 on, nothing before."""
+    if kubernetes_tag is None:
+        return []
+    major, minor = (int(part) for part in kubernetes_tag.lstrip("v").split(".")[:2])
+    return [CONTROLLERS_WITHOUT_CLOUD_NODE_LIFECYCLE] if (major, minor) >= (1, 37) else []
+
+
 def _smallest(*quantities: str) -> str:
     return min(quantities, key=lambda text: kube.parse_quantity(text).value)
 
@@ -83,11 +102,15 @@ def control_plane_context(tenant: spec.Tenant, policy: spec.Policy) -> dict[str,
         volume_claim["size"] = cp.persistence.size or DEFAULT_PERSISTENCE_SIZE
         if cp.persistence.storage_class:
             volume_claim["storageClass"] = cp.persistence.storage_class
+    kubernetes_tag = naming.kubernetes_image_tag(cp.version) if cp.version else None
     return {
         "release": naming.control_plane_release(tenant.name),
         "namespace": tenant.namespace_names()[0],
         "podSecurity": s.pod_security,
-        "kubernetesImageTag": naming.kubernetes_image_tag(cp.version) if cp.version else None,
+        "kubernetesImageTag": kubernetes_tag,
+        "controllerManagerArgs": controller_manager_args(kubernetes_tag),
+        # the chart's Chart.yaml outside a release says 0.0.1 (its pipeline stamps the real one), so the tag is set
+        "syncerImage": {"repository": SYNCER_REPOSITORY, "tag": cp.chart.version},
         "backingStore": cp.backing_store,
         "resources": resources,
         "volumeClaim": volume_claim,

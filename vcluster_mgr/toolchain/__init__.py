@@ -3,8 +3,10 @@
 The engine is the Pulumi CLI, a Python language host and a Kubernetes resource provider; the built-in
 local host cluster is etcd, kube-apiserver and kube-controller-manager, with kubectl for tests and
 benchmarks, and its node: kubelet, kube-scheduler, kube-proxy (the same ``go build``), CoreDNS (our plugin
-list, ``gomod/coredns``), kube-router (its NetworkPolicy firewall) and local-path-provisioner (its storage).
-More are built only when asked
+list, ``gomod/coredns``), kube-router (its NetworkPolicy firewall) and local-path-provisioner (its storage);
+and what a tenant's virtual control plane runs on that node: the vcluster syncer (``gomod/vcluster``) and kine
+(``gomod/kine``, the SQLite store, with cgo). ``charts`` takes the vcluster Helm chart from the syncer's Go module,
+for clusters that cannot reach its repository. More are built only when asked
 (``pins.ON_DEMAND``, ``ensure(extras=...)``): SeaweedFS, the S3-compatible object store of the tests that
 share a state backend through Pulumi's ``s3://`` URL, and the NetworkPolicy conformance kit
 (``pins.CONFORMANCE``: cyclonus, our command around its policy engine, and agnhost for the image cyclonus's
@@ -44,6 +46,7 @@ in order: ``ensure`` and ``require``). This module is their public face.
 
 from __future__ import annotations
 
+from vcluster_mgr.toolchain.charts import chart_dir
 from vcluster_mgr.toolchain.gobuild import find_go, go_env, kubernetes_wrapper_replaces, module_digest
 from vcluster_mgr.toolchain.pins import (
     AGNHOST,
@@ -57,6 +60,7 @@ from vcluster_mgr.toolchain.pins import (
     ETCD_VERSION,
     EXEC_SCRIPT,
     GO_MIN,
+    KINE_VERSION,
     KUBE_ROUTER_VERSION,
     KUBERNETES_PROVIDER_MODULE,
     KUBERNETES_PROVIDER_PSEUDO_VERSION,
@@ -69,6 +73,8 @@ from vcluster_mgr.toolchain.pins import (
     PULUMI_VERSION,
     SEAWEEDFS_PSEUDO_VERSION,
     SEAWEEDFS_VERSION,
+    VCLUSTER_VERSION,
+    VIRTUAL_CONTROL_PLANE,
     Binary,
     Progress,
 )
@@ -87,9 +93,9 @@ __all__ = [
     "AGNHOST", "AGNHOST_IMAGE_TAG", "AGNHOST_VERSION", "BINARIES", "CONFORMANCE", "COREDNS_VERSION", "CYCLONUS",
     "CYCLONUS_VERSION", "NETPOL_MATRIX", "ETCD_VERSION", "EXEC_SCRIPT", "GO_MIN", "KUBERNETES_PROVIDER_MODULE",
     "KUBERNETES_PROVIDER_PSEUDO_VERSION", "KUBERNETES_PROVIDER_VERSION", "KUBERNETES_VERSION", "KUBE_ROUTER_VERSION",
-    "LOCAL_PATH_PROVISIONER_VERSION", "OBJECT_STORE", "ON_DEMAND", "PULUMI_VERSION", "SEAWEEDFS_PSEUDO_VERSION",
-    "SEAWEEDFS_VERSION",
-    "Binary", "Progress", "Status", "bin_dir", "cache_dir", "check_sdk_versions", "download_urls",
+    "KINE_VERSION", "LOCAL_PATH_PROVISIONER_VERSION", "OBJECT_STORE", "ON_DEMAND", "PULUMI_VERSION",
+    "SEAWEEDFS_PSEUDO_VERSION", "SEAWEEDFS_VERSION", "VCLUSTER_VERSION", "VIRTUAL_CONTROL_PLANE",
+    "Binary", "Progress", "Status", "bin_dir", "cache_dir", "chart_dir", "check_sdk_versions", "download_urls",
     "ensure", "find_go", "go_env", "kubernetes_wrapper_replaces", "module_digest", "plugin_version",
     "probe_version", "require", "status",
 ]

@@ -46,6 +46,24 @@ def go_env() -> dict[str, str]:
     return env
 
 
+#: Modules built with cgo: kine's SQLite is C. Linked statically (with the C library's pure-Go stand-ins for
+#: user and DNS lookups, which static glibc cannot do) so the binary runs in an image that has no C library.
+_CGO_MODULES = {"kine": "netgo osusergo sqlite_omit_load_extension"}
+
+
+def _build_env(module: str) -> dict[str, str]:
+    env = go_env()
+    if module in _CGO_MODULES:
+        env["CGO_ENABLED"] = "1"
+        env.setdefault("CGO_CFLAGS", "-DSQLITE_USE_ALLOCA=1")
+    return env
+
+
+def _tags(module: str) -> list[str]:
+    tags = _CGO_MODULES.get(module)
+    return ["-tags", tags] if tags else []
+
+
 def find_go() -> Path:
     """The ``go`` command, at a version the wrapper modules accept."""
     go = shutil.which("go")
@@ -82,6 +100,12 @@ def _ldflags(module: str) -> str:
         return f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v{pins.ETCD_VERSION}"
     if module == "pulumi-kubernetes":
         return f"-s -w -X {pins.KUBERNETES_PROVIDER_MODULE}/pkg/version.Version={pins.KUBERNETES_PROVIDER_VERSION}"
+    if module == "vcluster":
+        # without it the syncer calls itself "dev" (and its version command says so)
+        return f"-s -w -X github.com/loft-sh/vcluster/pkg/telemetry.SyncerVersion={pins.VCLUSTER_VERSION}"
+    if module == "kine":
+        return (f"-s -w -X github.com/k3s-io/kine/pkg/version.Version=v{pins.KINE_VERSION} "
+                "-X github.com/k3s-io/kine/pkg/version.GitCommit=release -extldflags -static")
     if module == "cyclonus":
         return (f"-s -w -X github.com/mattfenwick/cyclonus/pkg/cli.version=v{pins.CYCLONUS_VERSION} "
                 f"-X main.cyclonusVersion=v{pins.CYCLONUS_VERSION}")
@@ -129,10 +153,10 @@ def go_build(module: str, targets: list[pins.Binary], progress: pins.Progress) -
     progress(f"go build {names} (module {module}; a cold build downloads modules and compiles for minutes)")
     if module == "pulumi-kubernetes":
         _generate_provider_embeds(go, workdir)
-    cmd = [str(go), "build", "-v", "-trimpath", "-ldflags", _ldflags(module), "-o", str(outdir) + os.sep,
-           *[t.package for t in targets]]
+    cmd = [str(go), "build", "-v", "-trimpath", *_tags(module), "-ldflags", _ldflags(module),
+           "-o", str(outdir) + os.sep, *[t.package for t in targets]]
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=workdir, env=go_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, cwd=workdir, env=_build_env(module), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     assert proc.stdout is not None
     tail: list[str] = []

@@ -27,6 +27,14 @@ COREDNS_VERSION = "1.15.0"
 #: kube-router release whose firewall controller enforces NetworkPolicies on the local cluster's node (iptables +
 #: ipset). kube-network-policies needs the nftables ``queue`` expression, which this project's VM kernels lack.
 KUBE_ROUTER_VERSION = "2.1.0"
+#: vcluster release: the syncer (``cmd/vcluster``) that runs every tenant's virtual control plane, the version of
+#: the chart it ships (``chart/`` in the same module) and of the image ``loft-sh/vcluster-oss`` written from it.
+#: The module proxy refuses the module's version list but serves this exact version.
+VCLUSTER_VERSION = "0.36.1"
+#: kine release: the etcd API over SQLite that backs a virtual control plane's default store (the chart's
+#: ``backingStore.database.embedded``). The syncer runs it from the distro image beside kube-apiserver. Built
+#: with cgo (SQLite is C), statically linked so it runs in an image without a C library.
+KINE_VERSION = "0.14.16"
 #: rancher's local-path-provisioner: the node cluster's dynamic storage provisioner (hostPath volumes under the
 #: cluster's own folder), the default StorageClass ``local-path``. Its ``main`` is at the module root.
 LOCAL_PATH_PROVISIONER_VERSION = "0.0.30"
@@ -104,10 +112,21 @@ BINARIES: tuple[Binary, ...] = (
     Binary("kube-router", KUBE_ROUTER_VERSION, "kube-router",
            "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
            ("--version",), r"v(\d+\.\d+\.\d+)", f"github.com/cloudnativelabs/kube-router/v2@v{KUBE_ROUTER_VERSION}"),
+    # a tenant's virtual control plane on the local node: the syncer's image and, beside our kube-apiserver and
+    # kube-controller-manager, the distro image's kine
+    Binary("vcluster", VCLUSTER_VERSION, "vcluster", "github.com/loft-sh/vcluster/cmd/vcluster", ("version",),
+           r"(?m)^(\d+\.\d+\.\d+)$", f"github.com/loft-sh/vcluster@v{VCLUSTER_VERSION}"),
+    Binary("kine", KINE_VERSION, "kine", "github.com/k3s-io/kine", ("--version",), r"version v(\d+\.\d+\.\d+)",
+           f"github.com/k3s-io/kine@v{KINE_VERSION}"),
     Binary("local-path-provisioner", LOCAL_PATH_PROVISIONER_VERSION, "local-path-provisioner",
            "github.com/rancher/local-path-provisioner", ("--version",), r"version v(\d+\.\d+\.\d+)",
            f"github.com/rancher/local-path-provisioner@v{LOCAL_PATH_PROVISIONER_VERSION}"),
 )
+
+#: Built by ``ensure`` and listed by ``status`` like the rest, but not needed to run the engine or the local
+#: cluster (``require`` does not ask for them): only a virtual control plane on the local node runs them, and
+#: the node writes their images when they are there.
+VIRTUAL_CONTROL_PLANE = ("vcluster", "kine")
 
 #: The object store of the shared-backend tests: not needed to run vcm, so not in ``BINARIES`` (``ensure`` and
 #: ``status`` take it when asked, ``extras=ON_DEMAND``).

@@ -42,10 +42,17 @@ def _download_base() -> dict[str, str]:
         "coredns": os.environ.get("VCM_COREDNS_DOWNLOAD_URL", "https://github.com/coredns/coredns/releases/download"),
         "kube-router": os.environ.get("VCM_KUBE_ROUTER_DOWNLOAD_URL",
                                       "https://github.com/cloudnativelabs/kube-router/releases/download"),
+        "kine": os.environ.get("VCM_KINE_DOWNLOAD_URL", "https://github.com/k3s-io/kine/releases/download"),
         "local-path-provisioner": os.environ.get(
             "VCM_LOCAL_PATH_PROVISIONER_DOWNLOAD_URL",
             "https://github.com/rancher/local-path-provisioner/releases/download"),
     }
+
+
+def downloadable(b: pins.Binary) -> bool:
+    """Whether upstream publishes the binary itself: the syncer is released only inside its image, so it is
+    always built from its Go module."""
+    return b.module != "vcluster"
 
 
 def download_urls(b: pins.Binary) -> tuple[str, str | None]:
@@ -62,6 +69,8 @@ def download_urls(b: pins.Binary) -> tuple[str, str | None]:
         return f"{base['coredns']}/v{b.version}/coredns_{b.version}_linux_amd64.tgz", "coredns"
     if b.module == "kube-router":
         return f"{base['kube-router']}/v{b.version}/kube-router_{b.version}_linux_amd64.tar.gz", "kube-router"
+    if b.module == "kine":
+        return f"{base['kine']}/v{b.version}/kine-amd64", None
     if b.module == "local-path-provisioner":
         return f"{base['local-path-provisioner']}/v{b.version}/local-path-provisioner-amd64", None
     return (f"{base['etcd']}/v{b.version}/etcd-v{b.version}-linux-amd64.tar.gz",
@@ -122,7 +131,7 @@ def ensure(*, download: bool | None = None, progress: pins.Progress = pins.quiet
             manifest[b.name] = {"version": b.version, "source": f"path:{on_path}"}
             progress(f"{b.name}: using {on_path}")
             continue
-        if download and b not in extras:
+        if download and b not in extras and downloadable(b):
             _download(b, probing.bin_dir() / b.name, progress)
             manifest[b.name] = {"version": b.version, "source": "download:" + download_urls(b)[0],
                                 "seconds": round(time.monotonic() - started, 1)}
@@ -146,8 +155,9 @@ def ensure(*, download: bool | None = None, progress: pins.Progress = pins.quiet
 
 
 def require() -> Path:
-    """The bin dir, after checking every binary is there; tells the user how to get them if not."""
-    bad = [s for s in probing.status() if not s.ok]
+    """The bin dir, after checking every binary the engine and the local cluster need is there (not the virtual
+    control plane's, ``pins.VIRTUAL_CONTROL_PLANE``); tells the user how to get them if not."""
+    bad = [s for s in probing.status() if not s.ok and s.name not in pins.VIRTUAL_CONTROL_PLANE]
     if bad:
         raise errors.ToolchainError(
             "the engine's binaries are missing or at the wrong version: "

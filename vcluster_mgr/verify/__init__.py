@@ -69,7 +69,7 @@ from vcluster_mgr.verify.judging import (
 )
 from vcluster_mgr.verify.live import (
     discover_tenants,
-    tenant_from_outputs,
+    tenant_from_record,
     verify_live,
     verify_tenant,
 )
@@ -166,7 +166,7 @@ __all__ = [
     "selector_matches",
     "short_message",
     "table_rows",
-    "tenant_from_outputs",
+    "tenant_from_record",
     "verify_live",
     "verify_tenant",
 ]

@@ -1,5 +1,5 @@
 """Running the checks for a tenant: ``verify_tenant`` runs the selected checks; ``verify_live`` builds the
-tenant's inputs from its stack outputs and the cluster's own labels (``discover_tenants``) first.
+tenant's inputs from its stack's record and the cluster's own labels (``discover_tenants``) first.
 """
 
 from __future__ import annotations
@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-
-from vcluster_mgr import cluster, errors, naming, platformconfig, reading
+from vcluster_mgr import cluster, errors, naming, platformconfig, record
 from vcluster_mgr.verify import catalogue, report, runners, session
 
 
@@ -94,52 +92,34 @@ def discover_tenants(conn: cluster.Connection) -> dict[str, report.TenantInfo]:
     return tenants
 
 
-def _control_plane_enabled(outputs: Mapping[str, Any]) -> bool:
-    """Whether the tenant has a virtual control plane: from the stack outputs, else its spec file if readable."""
-    recorded = outputs.get("controlPlane")
-    if isinstance(recorded, Mapping):
-        return bool(recorded.get("enabled"))
-    if isinstance(recorded, bool):
-        return recorded
-    source = outputs.get("source")
-    if not source:
-        return False
-    try:
-        doc = yaml.safe_load(reading.read_text(source))
-        return bool(((doc.get("spec") or {}).get("controlPlane") or {}).get("enabled"))
-    except (errors.SpecError, yaml.YAMLError, AttributeError):
-        return False
-
-
-def tenant_from_outputs(outputs: Mapping[str, Any], live: Mapping[str, report.TenantInfo]) -> report.TenantInfo:
-    """The tenant as its stack recorded it; a ServiceAccount owner's namespace, which the outputs leave out,
+def tenant_from_record(recorded: record.TenantRecord, live: Mapping[str, report.TenantInfo]) -> report.TenantInfo:
+    """The tenant as its stack recorded it; a ServiceAccount owner's namespace, which the record leaves out,
     comes from the live RoleBindings."""
-    name = str(outputs.get("tenant") or "")
-    namespaces = tuple(outputs.get("namespaces") or ())
-    if not name or not namespaces:
+    name = recorded.tenant
+    if not name or not recorded.namespaces:
         raise errors.VerifyError(
             f"the stack outputs of tenant {name or '?'} name no namespaces; re-apply it (vcm apply)"
         )
     seen = live.get(name)
     owners = []
-    for owner in outputs.get("owners") or []:
-        entry = dict(owner)
-        if entry.get("kind") == "ServiceAccount" and not entry.get("namespace") and seen is not None:
-            match = next((o for o in seen.owners if o["kind"] == "ServiceAccount" and o["name"] == entry["name"]), None)
+    for owner in recorded.owners:
+        entry: dict[str, Any] = dict(owner.as_dict())
+        if owner.kind == "ServiceAccount" and not owner.namespace and seen is not None:
+            match = next((o for o in seen.owners if o["kind"] == "ServiceAccount" and o["name"] == owner.name), None)
             entry["namespace"] = match["namespace"] if match else None
         owners.append(entry)
-    return report.TenantInfo(name, namespaces, tuple(owners), _control_plane_enabled(outputs))
+    return report.TenantInfo(name, recorded.namespaces, tuple(owners), recorded.control_plane.enabled)
 
 
 def verify_live(
-    target: platformconfig.Target, outputs: Mapping[str, Any], *, checks: Sequence[catalogue.Check] | None = None
+    target: platformconfig.Target, recorded: record.TenantRecord, *, checks: Sequence[catalogue.Check] | None = None
 ) -> report.Report:
-    """Verify one tenant of ``target`` from its stack outputs (``workspace.tenant_outputs``)."""
+    """Verify one tenant of ``target`` as its stack recorded it (``workspace.tenant_record``)."""
     clients = session.client_factory(target)
     with clients(None) as admin:
         live = discover_tenants(admin)
-    tenant = tenant_from_outputs(outputs, live)
+    tenant = tenant_from_record(recorded, live)
     others = [t for name, t in live.items() if name != tenant.name]
     return verify_tenant(
-        tenant, cluster=str(outputs.get("cluster") or target.name), clients=clients, others=others, checks=checks
+        tenant, cluster=recorded.cluster or target.name, clients=clients, others=others, checks=checks
     )

@@ -6,16 +6,24 @@ the toolchain's bin directory (first on ``PATH``), so nothing the engine does re
 
 The parts, bottom to top: ``backend`` (``Settings``, the state dir and passphrase, the engine's environment),
 ``stacks`` (one stack: open, up / preview / destroy, recorded outputs, the cluster identity check), ``jobs``
-(many tenants in parallel worker processes, the platform apply), ``folder`` (every tenant of a folder in
-one fast, crash-safe stack), ``state`` (listing, outputs, deletion and
-the applied objects of tenant stacks). This module is their public face.
+(stacks in parallel worker processes, one tenant stack's engine run, the platform apply), ``folder`` (every
+tenant of a folder in one fast, crash-safe stack), ``state`` (listing, the tenant records, deletion and the
+applied objects of tenant stacks). This module is their public face: Automation API plumbing only; what a
+tenant operation checks before the engine runs is ``vcluster_mgr.operations``.
 """
 
 from __future__ import annotations
 
 from vcluster_mgr.workspace.backend import Settings, default_state_dir, engine_env, provider_kubeconfig, settings
 from vcluster_mgr.workspace.folder import FolderOutcome, folder_up
-from vcluster_mgr.workspace.jobs import Job, Outcome, Progress, platform_apply, run_jobs
+from vcluster_mgr.workspace.jobs import (
+    Outcome,
+    Progress,
+    StackRun,
+    platform_apply,
+    run_jobs,
+    run_stack,
+)
 from vcluster_mgr.workspace.stacks import (
     PLATFORM_PROJECT,
     PROJECT,
@@ -34,9 +42,10 @@ from vcluster_mgr.workspace.stacks import (
 from vcluster_mgr.workspace.state import (
     applied_objects,
     delete_tenant,
+    find_tenant_record,
     last_operations,
     list_tenant_stacks,
-    tenant_outputs,
+    tenant_record,
 )
 
 __all__ = [
@@ -45,10 +54,10 @@ __all__ = [
     "TENANT_PROJECT",
     "EventCallback",
     "FolderOutcome",
-    "Job",
     "Outcome",
     "Progress",
     "Settings",
+    "StackRun",
     "applied_objects",
     "break_lock",
     "check_cluster_identity",
@@ -57,6 +66,7 @@ __all__ = [
     "delete_tenant",
     "destroy",
     "engine_env",
+    "find_tenant_record",
     "folder_up",
     "last_operations",
     "list_tenant_stacks",
@@ -65,9 +75,10 @@ __all__ = [
     "provider_kubeconfig",
     "recorded_outputs",
     "run_jobs",
+    "run_stack",
     "settings",
     "stack",
-    "tenant_outputs",
+    "tenant_record",
     "tenant_stack_name",
     "up",
 ]

@@ -131,7 +131,7 @@ def folder_up(s: backend.Settings, target: platformconfig.Target, blueprint: pla
         recorded = stacks.recorded_outputs(s, PROJECT, name)
         if not part and not platform_here and recorded is None:
             continue  # an empty batch that never had a stack
-        stacks.check_cluster_identity(target, name, recorded, uid)
+        stacks.check_cluster_identity(target, name, (recorded or {}).get(program.CLUSTER_UID_OUTPUT), uid)
         fn = program.folder_program(part, target, blueprint, with_platform=platform_here, cluster_uid=uid)
         st = stacks.stack(s, name, fn, project=PROJECT, target=target, exists=recorded is not None,
                           extra_env=FOLDER_ENV)

@@ -1,8 +1,10 @@
-"""Many tenants at once: a ``Job`` per tenant and host cluster, run in parallel worker processes.
+"""Many stacks at once, in parallel worker processes, and one tenant stack's engine run in a worker.
 
 Inline programs keep global state in the Pulumi SDK, so concurrent stacks run in separate spawned worker
-processes; the engine's events come back over a queue as typed ``progress_events.Event`` values. Also the
-platform stack's apply, which reports the same way.
+processes (``run_jobs``); the engine's events come back over a queue as typed ``progress_events.Event``
+values. What a worker runs for one tenant is given by the caller (``operations``, which checks
+and prepares the tenant first) and ends in ``run_stack``, which runs the engine and reports the
+``Outcome``. Also the platform stack's apply, which reports the same way.
 """
 
 from __future__ import annotations
@@ -12,33 +14,17 @@ import multiprocessing
 import os
 import queue as queue_mod
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import managers
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi import automation as auto
 
-from vcluster_mgr import cluster, errors, lifecycle, platformconfig, program, progress_events, spec
+from vcluster_mgr import errors, platformconfig, program, progress_events
 from vcluster_mgr.workspace import backend, reaper, stacks
 
-
-@dataclasses.dataclass(frozen=True)
-class Job:
-    """One tenant to plan, apply or delete on one host cluster (picklable: it crosses processes)."""
-
-    tenant: spec.Tenant
-    target: platformconfig.Target
-    blueprint: platformconfig.Blueprint
-    #: RFC 3339 expiry of a tenant with a ttl; None: kept from the stack, else now + ttl
-    expires_at: str | None = None
-    #: control plane scaled to zero; None: as the stack recorded it (awake for a new tenant)
-    asleep: bool | None = None
-    #: apply a change of the control plane's values even though it keeps no data (persistence off)
-    allow_data_loss: bool = False
-
-    @property
-    def stack_name(self) -> str:
-        return stacks.tenant_stack_name(self.target.name, self.tenant.name)
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -98,76 +84,44 @@ def _failure_text(exc: Exception, steps: list[str]) -> str:
     return "\n".join(reported) if reported else str(exc)
 
 
-def _expiry_of(job: Job, recorded: dict[str, Any]) -> str | None:
-    """A ttl tenant keeps the expiry its stack recorded (a re-apply does not extend it); a new one gets
-    now + ttl. Tenants without a ttl never expire."""
-    if not job.tenant.spec.ttl:
-        return None
-    if recorded.get("expiresAt"):
-        return str(recorded["expiresAt"])
-    moment = lifecycle.expiry(job.tenant, lifecycle.utc_now())
-    return lifecycle.format_expiry(moment) if moment else None
+@dataclasses.dataclass
+class StackRun:
+    """What the engine runs for one tenant once its guards passed: the stack, its program, and notes to keep
+    with its steps."""
+
+    stack_name: str
+    target: platformconfig.Target
+    program: auto.PulumiFn
+    #: the stack exists already (its recorded outputs were found): no ``pulumi stack init``
+    exists: bool
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def _check_data_kept(job: Job, recorded: dict[str, Any], asleep: bool) -> None:
-    """Refuse to update the Helm release of a control plane that keeps its data in an emptyDir: the pod may
-    restart, the virtual cluster would come back empty, and its syncer would then delete the tenant's host pods."""
-    cp = job.tenant.spec.control_plane
-    before = (recorded.get("controlPlane") or {}).get("valuesDigest")
-    if not cp.enabled or cp.persistence.enabled or not before:
-        return
-    if program.control_plane_digest(job.tenant, job.blueprint, asleep=asleep) != before:
-        raise errors.ProvisionError(
-            f"refusing to change the control plane of {job.tenant.name}: it has no persistence "
-            "(spec.controlPlane.persistence.enabled: false), so the new Helm values may restart its pod and the "
-            "virtual cluster would come back EMPTY (and its syncer would then delete the tenant's host pods). "
-            "Enable persistence, or rerun with --allow-data-loss")
-
-
-def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> Outcome:
-    """Plan, apply or delete one tenant (runs in a worker process when parallel)."""
+def run_stack(s: backend.Settings, tenant: str, cluster: str, action: str, events: Any,
+              prepare: Callable[[], StackRun]) -> Outcome:
+    """Plan, apply or delete one tenant's stack (in a worker process when parallel): ``prepare`` checks the
+    tenant and gives the run; a ``VcmError`` from it or from the engine is the tenant's failed ``Outcome``."""
     started = time.monotonic()
     steps: list[str] = []
     if events is not None and not isinstance(events, _Direct):  # run_jobs reports in-process starts itself
-        events.put((job.tenant.name, progress_events.started(action)))
+        events.put((tenant, progress_events.started(action)))
 
     def on_event(ev: auto.EngineEvent) -> None:
         found = engine_event(ev)
         if found is not None:
             steps.append(found.line())
         if events is not None and (found := found or resource_tick(ev)):
-            events.put((job.tenant.name, found))
+            events.put((tenant, found))
 
     try:
-        with cluster.connect(job.target) as conn:  # closed before the engine runs
-            uid = cluster.cluster_uid(conn)
-            found = stacks.recorded_outputs(s, stacks.TENANT_PROJECT, job.stack_name)
-            recorded = found or {}
-            stacks.check_cluster_identity(job.target, job.stack_name, recorded, uid)
-            if action in ("apply", "plan"):
-                cluster.check_ownership(conn, job.tenant.name, job.tenant.namespace_names(),
-                                        f"{stacks.TENANT_PROJECT}/{job.stack_name}")
-            expires_at = job.expires_at or _expiry_of(job, recorded)
-            asleep = job.asleep if job.asleep is not None else bool(recorded.get("asleep"))
-            if action == "apply" and not job.allow_data_loss:
-                _check_data_kept(job, recorded, asleep)
-            kubeconfig = None
-            if job.tenant.spec.control_plane.enabled and action == "apply":
-                kubeconfig = cluster.control_plane_kubeconfig(conn, job.tenant)
-                if kubeconfig is None:
-                    steps.append("control plane: its kubeconfig Secret does not exist yet (the virtual cluster "
-                                 "writes it once running); `vcm kubeconfig` waits for it")
-            # where the control plane reaches the API server, looked up now (a strict tenant's egress rule names it)
-            host_api = (cluster.host_api_addresses(conn)
-                        if job.tenant.spec.control_plane.enabled and action in ("apply", "plan") else [])
-        fn = program.tenant_program(job.tenant, job.target, job.blueprint, expires_at=expires_at, asleep=asleep,
-                                    kubeconfig=kubeconfig, cluster_uid=uid, host_api=host_api)
-        st = stacks.stack(s, job.stack_name, fn, project=stacks.TENANT_PROJECT, target=job.target,
-                          exists=found is not None)
+        run = prepare()
+        steps += run.notes
+        st = stacks.stack(s, run.stack_name, run.program, project=stacks.TENANT_PROJECT, target=run.target,
+                          exists=run.exists)
         for note in st.notices:
             steps.append(note)
             if events is not None:
-                events.put((job.tenant.name, progress_events.notice(note)))
+                events.put((tenant, progress_events.notice(note)))
         if action == "apply":
             res = stacks.up(st, on_event=on_event)
             # the engine's op names as plain strings (OpType is a str enum)
@@ -178,19 +132,25 @@ def _run_job(s: backend.Settings, job: Job, action: str, events: Any = None) -> 
         else:
             stacks.destroy(st, on_event=on_event, remove=True)
             changes = {"delete": len([x for x in steps if x.startswith("delete")])}
-        return Outcome(job.tenant.name, job.target.name, action, True, changes,
-                       round(time.monotonic() - started, 2), steps=steps)
+        return Outcome(tenant, cluster, action, True, changes, round(time.monotonic() - started, 2), steps=steps)
     except errors.VcmError as exc:
         failure = _failure_text(exc, steps)
         if events is not None and not any(s.startswith("error: ") for s in steps):
-            events.put((job.tenant.name, progress_events.error(failure)))  # a failure before the engine ran
-        return Outcome(job.tenant.name, job.target.name, action, False, {}, round(time.monotonic() - started, 2),
+            events.put((tenant, progress_events.error(failure)))  # a failure before the engine ran
+        return Outcome(tenant, cluster, action, False, {}, round(time.monotonic() - started, 2),
                        error=failure, steps=steps)
 
 
-def run_jobs(s: backend.Settings, jobs: list[Job], action: str, *, parallel: int = 1,
+#: what a worker runs for one item: (settings, item, action, events) -> its outcome; a module-level function,
+#: since it is sent to the worker processes by reference
+Worker = Callable[[backend.Settings, T, str, Any], Outcome]
+
+
+def run_jobs(s: backend.Settings, items: Sequence[T], action: str, worker: Worker[T], *,
+             names: Callable[[T], tuple[str, str]], parallel: int = 1,
              progress: Progress | None = None) -> list[Outcome]:
-    """Run ``action`` (plan | apply | delete) for every job, ``parallel`` stacks at a time.
+    """Run ``worker`` for every item (``action``: plan | apply | delete), ``parallel`` at a time; ``names``
+    gives an item's tenant and host cluster (for its progress and for a worker that dies).
 
     Inline programs keep global state in the Pulumi SDK, so concurrent stacks run in separate worker
     processes (spawned, each reused for many stacks); with ``parallel=1`` everything runs here.
@@ -198,12 +158,13 @@ def run_jobs(s: backend.Settings, jobs: list[Job], action: str, *, parallel: int
     if action not in ("plan", "apply", "delete"):
         raise errors.UsageError(f"unknown action {action}")
     report = progress or (lambda _t, _m: None)
-    if parallel <= 1 or len(jobs) <= 1:
+    if parallel <= 1 or len(items) <= 1:
         outcomes = []
-        for job in jobs:
-            report(job.tenant.name, progress_events.started(action))
-            outcome = _run_job(s, job, action, _Direct(report))
-            report(job.tenant.name, progress_events.finished(outcome.ok))
+        for item in items:
+            tenant = names(item)[0]
+            report(tenant, progress_events.started(action))
+            outcome = worker(s, item, action, _Direct(report))
+            report(tenant, progress_events.finished(outcome.ok))
             outcomes.append(outcome)
         return outcomes
     ctx = multiprocessing.get_context("spawn")
@@ -213,10 +174,10 @@ def run_jobs(s: backend.Settings, jobs: list[Job], action: str, *, parallel: int
     manager.start(*bound)
     with manager:
         events = manager.Queue()
-        with ProcessPoolExecutor(max_workers=min(parallel, len(jobs)), mp_context=ctx, initializer=bound[0],
+        with ProcessPoolExecutor(max_workers=min(parallel, len(items)), mp_context=ctx, initializer=bound[0],
                                  initargs=bound[1]) as pool:
-            pending = {pool.submit(_run_job, s, job, action, events): job for job in jobs}
-            results: dict[str, Outcome] = {}
+            pending = {pool.submit(worker, s, item, action, events): index for index, item in enumerate(items)}
+            results: dict[int, Outcome] = {}
             while pending:
                 done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 while True:
@@ -225,15 +186,16 @@ def run_jobs(s: backend.Settings, jobs: list[Job], action: str, *, parallel: int
                     except queue_mod.Empty:
                         break
                 for fut in done:
-                    job = pending.pop(fut)
+                    index = pending.pop(fut)
+                    tenant, cluster = names(items[index])
                     try:
                         outcome = fut.result()
                     except Exception as exc:  # noqa: BLE001 - a worker died: report it as this tenant's failure
-                        outcome = Outcome(job.tenant.name, job.target.name, action, False, {}, 0.0,
+                        outcome = Outcome(tenant, cluster, action, False, {}, 0.0,
                                           error=f"worker process failed: {exc}")
-                    report(job.tenant.name, progress_events.finished(outcome.ok))
-                    results[job.stack_name] = outcome
-    return [results[j.stack_name] for j in jobs]
+                    report(tenant, progress_events.finished(outcome.ok))
+                    results[index] = outcome
+    return [results[index] for index in range(len(items))]
 
 
 class _Direct:
@@ -247,14 +209,12 @@ class _Direct:
 
 
 def platform_apply(s: backend.Settings, target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
-                   progress: Progress | None = None) -> Outcome:
+                   cluster_uid: str, exists: bool, progress: Progress | None = None) -> Outcome:
+    """Apply the platform stack of ``target`` (its identity ``cluster_uid`` checked by the caller; ``exists``:
+    the stack was found)."""
     started = time.monotonic()
-    with cluster.connect(target) as conn:
-        uid = cluster.cluster_uid(conn)
-    recorded = stacks.recorded_outputs(s, stacks.PLATFORM_PROJECT, target.name)
-    stacks.check_cluster_identity(target, target.name, recorded, uid)
-    st = stacks.stack(s, target.name, program.platform_program(target, blueprint, cluster_uid=uid),
-                      project=stacks.PLATFORM_PROJECT, target=target, exists=recorded is not None)
+    st = stacks.stack(s, target.name, program.platform_program(target, blueprint, cluster_uid=cluster_uid),
+                      project=stacks.PLATFORM_PROJECT, target=target, exists=exists)
     report = progress or (lambda _t, _m: None)
     for note in st.notices:
         report("platform", progress_events.notice(note))
@@ -267,4 +227,3 @@ def platform_apply(s: backend.Settings, target: platformconfig.Target, blueprint
     changes: dict[str, int] = dict(res.summary.resource_changes or {})  # type: ignore[arg-type]  # str enum keys
     return Outcome("platform", target.name, "apply", True, changes,
                    round(time.monotonic() - started, 2), steps=list(st.notices))
-

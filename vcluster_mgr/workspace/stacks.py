@@ -23,7 +23,7 @@ from typing import Any
 import semver
 from pulumi import automation as auto
 
-from vcluster_mgr import errors, platformconfig, program, toolchain
+from vcluster_mgr import errors, platformconfig, toolchain
 from vcluster_mgr.workspace import backend, checkpoints, locks, reaper
 
 PROJECT = "vcluster-mgr"
@@ -338,22 +338,20 @@ def recorded_outputs(s: backend.Settings, project: str, name: str) -> dict[str, 
     return data if isinstance(data, dict) else {}
 
 
-def check_cluster_identity(target: platformconfig.Target, stack_name: str, recorded: Mapping[str, Any] | None,
+def check_cluster_identity(target: platformconfig.Target, stack_name: str, recorded_uid: str | None,
                            uid: str) -> None:
     """Refuse to run a stack against another cluster than the one it was applied to.
 
-    A stack records its host cluster's identity (``cluster.cluster_uid``) at every apply; a stack from
-    before that records nothing and is bound from its next apply on.
+    A stack records its host cluster's identity (``cluster.cluster_uid``, as ``recorded_uid``) at every
+    apply; a stack from before that records nothing and is bound from its next apply on.
     """
-    expected = (recorded or {}).get(program.CLUSTER_UID_OUTPUT)
-    if expected and expected != uid:
+    if recorded_uid and recorded_uid != uid:
         raise errors.ProvisionError(
-            f"stack {stack_name} belongs to the host cluster whose kube-system namespace has UID {expected}, "
+            f"stack {stack_name} belongs to the host cluster whose kube-system namespace has UID {recorded_uid}, "
             f"but the kubeconfig for {target.name!r} ({target.kubeconfig or 'KUBECONFIG'}"
             f"{', context ' + target.context if target.context else ''}) now reaches a cluster with UID {uid}. "
             "Nothing was changed. Point --kubeconfig/--context at the cluster the stack belongs to, or give "
             "this cluster its own name in the platform config (--config).")
-
 
 
 def _project_dir(s: backend.Settings, project: str) -> Path:

@@ -1,4 +1,4 @@
-"""Reading and removing what the backend holds: the tenant stacks, their outputs and objects, deletion.
+"""Reading and removing what the backend holds: tenant stacks, their records (``record.read``), objects, deletion.
 
 Deletion honours a tenant's deletion protection (Pulumi's protect flag on its namespaces) unless told to
 clear it.
@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from vcluster_mgr import cluster, errors, platformconfig, progress_events
+from vcluster_mgr import errors, platformconfig, progress_events, record
 from vcluster_mgr.workspace import backend, jobs, stacks
 
 
@@ -32,9 +32,16 @@ def list_tenant_stacks(s: backend.Settings) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["tenant"], r["cluster"]))
 
 
-def tenant_outputs(s: backend.Settings, cluster: str, tenant: str) -> dict[str, Any]:
-    """The outputs of a tenant's stack (secrets as ``[secret]``); ``ProvisionError`` if there is no such stack."""
+def find_tenant_record(s: backend.Settings, cluster: str, tenant: str) -> record.TenantRecord | None:
+    """What a tenant's stack recorded (``record.read``: any shape vcm ever wrote); None if there is no such
+    stack."""
     found = stacks.recorded_outputs(s, stacks.TENANT_PROJECT, stacks.tenant_stack_name(cluster, tenant))
+    return None if found is None else record.read(found, cluster=cluster, tenant=tenant)
+
+
+def tenant_record(s: backend.Settings, cluster: str, tenant: str) -> record.TenantRecord:
+    """What a tenant's stack recorded; ``ProvisionError`` if there is no such stack."""
+    found = find_tenant_record(s, cluster, tenant)
     if found is None:
         raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {cluster!r} in {s.backend_url}")
     return found
@@ -56,19 +63,14 @@ def _unprotect(st: auto.Stack) -> None:
 
 def delete_tenant(s: backend.Settings, target: platformconfig.Target, tenant: str, *,
                   progress: jobs.Progress | None = None, unprotect: bool = False) -> jobs.Outcome:
-    """Destroy a tenant's objects and remove its stack; ``ProvisionError`` if the stack is unknown.
+    """Destroy a tenant's objects and remove its stack (the caller checked the stack belongs to ``target``);
+    ``ProvisionError`` if the stack is unknown.
 
     A tenant under deletion protection (``spec.protect``) is refused with ``ProtectedError`` before anything
     is touched, unless ``unprotect`` clears the protect flags in its state first.
     """
     started = time.monotonic()
     name = stacks.tenant_stack_name(target.name, tenant)
-    recorded = stacks.recorded_outputs(s, stacks.TENANT_PROJECT, name)
-    if recorded is None:
-        raise errors.ProvisionError(f"no tenant {tenant!r} on host cluster {target.name!r} in {s.backend_url}")
-    with cluster.connect(target) as conn:
-        uid = cluster.cluster_uid(conn)
-    stacks.check_cluster_identity(target, name, recorded, uid)
     report = progress or (lambda _t, _m: None)
     steps = stacks.clear_stale_locks(s, stacks.TENANT_PROJECT, name)
     for note in steps:

@@ -2,7 +2,8 @@
 //
 // Upstream's main package links every plugin (cloud DNS providers, etcd, ...); importing just these
 // keeps the build to a fraction of that. The Corefiles of the local cluster (its DNS and the node's resolver) and of the test charts use
-// exactly this list: bind, forward and hosts are for the node's resolver and for the DNS forwarders in tests.
+// exactly this list: bind, forward and hosts are for the node's resolver and for the DNS forwarders in tests;
+// loop and loadbalance are in the Corefile of every virtual cluster's CoreDNS (the image is the same binary).
 package main
 
 import (
@@ -15,7 +16,9 @@ import (
 	_ "github.com/coredns/coredns/plugin/health"
 	_ "github.com/coredns/coredns/plugin/hosts"
 	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
 	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/loop"
 	_ "github.com/coredns/coredns/plugin/ready"
 )
 

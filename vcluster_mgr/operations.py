@@ -1,0 +1,307 @@
+"""Tenant operations: the verbs the CLI calls on tenants, with everything they check before the engine runs.
+
+``vcm plan`` / ``apply`` (and ``ephemeral create``, ``sleep``, ``wake``) build a ``Job`` per tenant, then:
+
+1. ``prepare`` (here, once per run): each tenant is rendered once (``program.render_tenant``), with the host
+   API server's addresses looked up once per host cluster for tenants with a control plane. The count of
+   its resources travels with it to the progress bar, its objects to the worker that applies it.
+2. ``run`` sends each to a worker (``workspace.run_jobs``), which calls ``check`` (the guards, below) and
+   then the engine (``workspace.run_stack``) with the tenant's program.
+
+What apply checks before the engine runs, in this order (``check``): the host cluster's identity against the
+one the stack recorded; that no one else owns the tenant's namespaces (plan too); the expiry (kept from the
+record, else now + ttl); asleep or awake (kept from the record unless asked); the data-loss guard (a control
+plane without persistence whose Helm values change); the control plane's kubeconfig, if it wrote one yet.
+Delete checks the identity too (``delete_tenant``), as does the platform's apply (``platform_apply``).
+
+Also ``status`` (one tenant as the state, the history and the cluster show it now), ``verify_tenant`` and
+``record_verify`` (the one trace ``vcm verify`` leaves). Nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Sequence
+from typing import Any
+
+from vcluster_mgr import (
+    cluster,
+    controlplane_health,
+    errors,
+    lifecycle,
+    platformconfig,
+    program,
+    record,
+    spec,
+    usage,
+    verify,
+    workspace,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One tenant to plan, apply or delete on one host cluster (picklable: it crosses processes)."""
+
+    tenant: spec.Tenant
+    target: platformconfig.Target
+    blueprint: platformconfig.Blueprint
+    #: RFC 3339 expiry of a tenant with a ttl; None: kept from the stack, else now + ttl
+    expires_at: str | None = None
+    #: control plane scaled to zero; None: as the stack recorded it (awake for a new tenant)
+    asleep: bool | None = None
+    #: apply a change of the control plane's values even though it keeps no data (persistence off)
+    allow_data_loss: bool = False
+
+    @property
+    def stack_name(self) -> str:
+        return workspace.tenant_stack_name(self.target.name, self.tenant.name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A job with its tenant rendered (``prepare``): what a worker receives."""
+
+    job: Job
+    #: the tenant rendered once for this run; None for a delete (the engine runs no program then) or an error
+    rendered: program.Rendered | None = None
+    #: why it could not be rendered (or the host looked up): the tenant's failure, reported by its worker
+    error: str | None = None
+
+    @property
+    def resources(self) -> int | None:
+        """The resources its program declares (the progress bar's total); None if unknown."""
+        return self.rendered.resources if self.rendered is not None else None
+
+
+def prepare(jobs: Sequence[Job], action: str) -> list[Prepared]:
+    """Render each job's tenant once for ``action``; for plan and apply, a tenant with a control plane gets
+    the addresses where pods reach its host's API server (looked up once per host cluster, for its egress).
+    A tenant that cannot be rendered carries its error to its worker, which reports it as its failure."""
+    if action == "delete":
+        return [Prepared(job) for job in jobs]
+    addresses: dict[str, list[dict[str, Any]] | errors.VcmError] = {}
+    prepared = []
+    for job in jobs:
+        try:
+            host_api: list[dict[str, Any]] = []
+            if job.tenant.spec.control_plane.enabled:
+                if job.target.name not in addresses:
+                    try:
+                        with cluster.connect(job.target) as conn:
+                            addresses[job.target.name] = cluster.host_api_addresses(conn)
+                    except errors.VcmError as exc:
+                        addresses[job.target.name] = exc
+                found = addresses[job.target.name]
+                if isinstance(found, errors.VcmError):
+                    raise found
+                host_api = found
+            prepared.append(Prepared(job, program.render_tenant(job.tenant, job.blueprint, host_api=host_api)))
+        except errors.VcmError as exc:
+            prepared.append(Prepared(job, error=str(exc)))
+    return prepared
+
+
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """What the guards found and decided for one run of a tenant's stack."""
+
+    #: what the stack recorded at its last apply (None: no stack yet)
+    recorded: record.TenantRecord | None
+    #: the identity of the host cluster it runs against (``cluster.cluster_uid``)
+    cluster_uid: str
+    expires_at: str | None
+    asleep: bool
+    #: the control plane's kubeconfig, for its stack's secret output (None: none, or not written yet)
+    kubeconfig: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def expiry_of(job: Job, recorded: record.TenantRecord | None, now: datetime.datetime) -> str | None:
+    """A ttl tenant keeps the expiry its stack recorded (a re-apply does not extend it); a new one gets
+    ``now`` + ttl. The job's own expiry wins. Tenants without a ttl never expire."""
+    if job.expires_at:
+        return job.expires_at
+    if not job.tenant.spec.ttl:
+        return None
+    if recorded is not None and recorded.expires_at:
+        return recorded.expires_at
+    moment = lifecycle.expiry(job.tenant, now)
+    return lifecycle.format_expiry(moment) if moment else None
+
+
+def check_data_kept(job: Job, rendered: program.Rendered, recorded: record.TenantRecord | None,
+                    asleep: bool) -> None:
+    """Refuse to update the Helm release of a control plane that keeps its data in an emptyDir: the pod may
+    restart, the virtual cluster would come back empty, and its syncer would then delete the tenant's host pods."""
+    cp = job.tenant.spec.control_plane
+    before = recorded.control_plane.values_digest if recorded is not None else None
+    if not cp.enabled or cp.persistence.enabled or not before or job.allow_data_loss:
+        return
+    if rendered.values_digest(asleep=asleep) != before:
+        raise errors.ProvisionError(
+            f"refusing to change the control plane of {job.tenant.name}: it has no persistence "
+            "(spec.controlPlane.persistence.enabled: false), so the new Helm values may restart its pod and the "
+            "virtual cluster would come back EMPTY (and its syncer would then delete the tenant's host pods). "
+            "Enable persistence, or rerun with --allow-data-loss")
+
+
+def check(s: workspace.Settings, item: Prepared, action: str) -> Checked:
+    """Every check and look-up before the engine runs one tenant's stack (the order is the module's)."""
+    job = item.job
+    if item.error is not None:
+        raise errors.ProvisionError(item.error)
+    with cluster.connect(job.target) as conn:  # one for the guards, closed before the engine runs
+        uid = cluster.cluster_uid(conn)
+        recorded = workspace.find_tenant_record(s, job.target.name, job.tenant.name)
+        workspace.check_cluster_identity(job.target, job.stack_name, recorded.cluster_uid if recorded else None,
+                                         uid)
+        if action in ("apply", "plan"):
+            cluster.check_ownership(conn, job.tenant.name, job.tenant.namespace_names(),
+                                    f"{workspace.TENANT_PROJECT}/{job.stack_name}")
+        expires_at = expiry_of(job, recorded, lifecycle.utc_now())
+        asleep = job.asleep if job.asleep is not None else bool(recorded and recorded.asleep)
+        if action == "apply" and item.rendered is not None:
+            check_data_kept(job, item.rendered, recorded, asleep)
+        kubeconfig: str | None = None
+        notes: tuple[str, ...] = ()
+        if job.tenant.spec.control_plane.enabled and action == "apply":
+            kubeconfig = cluster.control_plane_kubeconfig(conn, job.tenant)
+            if kubeconfig is None:
+                notes = ("control plane: its kubeconfig Secret does not exist yet (the virtual cluster writes it "
+                         "once running); `vcm kubeconfig` waits for it",)
+    return Checked(recorded, uid, expires_at, asleep, kubeconfig, notes)
+
+
+def _no_program() -> None:
+    """The program of a delete: the engine destroys what the state holds and runs no program."""
+
+
+def _run_one(s: workspace.Settings, item: Prepared, action: str, events: Any) -> workspace.Outcome:
+    """One tenant in a worker: its guards, then its stack's engine run."""
+    job = item.job
+
+    def stack_run() -> workspace.StackRun:
+        checked = check(s, item, action)
+        if item.rendered is None:
+            fn = _no_program
+        else:
+            fn = program.tenant_program(job.tenant, job.target, job.blueprint, item.rendered,
+                                        expires_at=checked.expires_at, asleep=checked.asleep,
+                                        kubeconfig=checked.kubeconfig, cluster_uid=checked.cluster_uid)
+        return workspace.StackRun(job.stack_name, job.target, fn, exists=checked.recorded is not None,
+                                  notes=list(checked.notes))
+
+    return workspace.run_stack(s, job.tenant.name, job.target.name, action, events, stack_run)
+
+
+def _names(item: Prepared) -> tuple[str, str]:
+    return item.job.tenant.name, item.job.target.name
+
+
+def run(s: workspace.Settings, prepared: Sequence[Prepared], action: str, *, parallel: int = 1,
+        progress: workspace.Progress | None = None) -> list[workspace.Outcome]:
+    """Plan, apply or delete the prepared tenants, ``parallel`` stacks at a time (``workspace.run_jobs``)."""
+    return workspace.run_jobs(s, prepared, action, _run_one, names=_names, parallel=parallel, progress=progress)
+
+
+def run_jobs(s: workspace.Settings, jobs: Sequence[Job], action: str, *, parallel: int = 1,
+             progress: workspace.Progress | None = None) -> list[workspace.Outcome]:
+    """``prepare`` and ``run`` in one call (when no progress bar needs the counts in between)."""
+    if action not in ("plan", "apply", "delete"):
+        raise errors.UsageError(f"unknown action {action}")
+    return run(s, prepare(jobs, action), action, parallel=parallel, progress=progress)
+
+
+def delete_tenant(s: workspace.Settings, target: platformconfig.Target, tenant: str, *,
+                  progress: workspace.Progress | None = None, unprotect: bool = False) -> workspace.Outcome:
+    """Destroy a tenant's objects and remove its stack, once its stack is known and belongs to ``target``;
+    deletion protection as ``workspace.delete_tenant`` says."""
+    recorded = workspace.tenant_record(s, target.name, tenant)
+    with cluster.connect(target) as conn:
+        uid = cluster.cluster_uid(conn)
+    workspace.check_cluster_identity(target, workspace.tenant_stack_name(target.name, tenant), recorded.cluster_uid,
+                                     uid)
+    return workspace.delete_tenant(s, target, tenant, progress=progress, unprotect=unprotect)
+
+
+def platform_apply(s: workspace.Settings, target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
+                   progress: workspace.Progress | None = None) -> workspace.Outcome:
+    """Apply the platform stack of ``target`` once it is known to belong to that cluster."""
+    with cluster.connect(target) as conn:
+        uid = cluster.cluster_uid(conn)
+    found = workspace.recorded_outputs(s, workspace.PLATFORM_PROJECT, target.name)
+    workspace.check_cluster_identity(target, target.name, (found or {}).get(program.CLUSTER_UID_OUTPUT), uid)
+    return workspace.platform_apply(s, target, blueprint, cluster_uid=uid, exists=found is not None,
+                                    progress=progress)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclasses.dataclass
+class TenantStatus:
+    """One tenant as ``vcm status`` shows it: its record, and what was read now."""
+
+    record: record.TenantRecord
+    #: its quota use (``usage.tenant_usage``'s row), None without a ResourceQuota
+    usage: dict[str, Any] | None
+    #: the last update in its stack's history: passed, result, at (None: never applied)
+    last_apply: dict[str, Any] | None
+    #: the drift check run now: passed, at, changes
+    drift: dict[str, Any]
+    #: the last ``vcm verify`` recorded on its first namespace (None: never verified)
+    last_verify: dict[str, Any] | None
+    #: its control plane's health, read now (None without one)
+    health: controlplane_health.Health | None = None
+
+    def as_data(self) -> dict[str, Any]:
+        """What ``vcm status -o json`` prints: the record's outputs and the readings, in camelCase."""
+        data = self.record.as_data()
+        data |= {"usage": self.usage, "lastApply": self.last_apply, "drift": self.drift,
+                 "lastVerify": self.last_verify}
+        if self.health is not None:
+            data["controlPlaneHealth"] = self.health.as_dict()
+        return data
+
+
+def status(s: workspace.Settings, target: platformconfig.Target, name: str) -> TenantStatus:
+    """Tenant ``name`` on ``target``: its record, quota use (live), the last apply (stack history), a drift
+    check (run now, the host API server's move included), the last verify, and its control plane's health."""
+    recorded = workspace.tenant_record(s, target.name, name)
+    update = workspace.last_operations(s, target.name, name).get("update")
+    last_apply = ({"passed": update["result"] == "succeeded", "result": update["result"], "at": update["endTime"]}
+                  if update else None)
+    with cluster.connect(target) as conn:  # one for every read of the cluster below
+        namespaces, quotas = cluster.tenant_quotas(conn, tenant=name)
+        report = usage.tenant_usage(namespaces, quotas, tenants=[name])
+        at = _now()
+        changes = cluster.drift(conn, workspace.applied_objects(s, target.name, name))
+        last_verify = cluster.last_verify(namespaces)
+        changes += cluster.host_api_drift(conn, recorded.host_api_rows())
+        health = None
+        tenant = recorded.applied_tenant() if recorded.control_plane.enabled else None
+        if tenant is not None:
+            health = controlplane_health.read(conn, tenant)
+    return TenantStatus(recorded, report["tenants"][0] if report["tenants"] else None, last_apply,
+                        {"passed": not changes, "at": at, "changes": len(changes)}, last_verify, health)
+
+
+def verify_tenant(s: workspace.Settings, target: platformconfig.Target, name: str, *,
+                  checks: Sequence[verify.Check] | None = None) -> verify.Report:
+    """Run the isolation checks for tenant ``name`` of ``target``, as its stack recorded it."""
+    return verify.verify_live(target, workspace.tenant_record(s, target.name, name), checks=checks)
+
+
+def record_verify(target: platformconfig.Target, report: verify.Report, *, partial: bool) -> None:
+    """The one trace verify leaves, for ``vcm status``: the result on the tenant's first namespace (a run of
+    some checks only is recorded as ``partial``)."""
+    if not report.namespaces:
+        return
+    result: dict[str, Any] = {"passed": report.passed, "at": _now(), **report.counts()}
+    if partial:
+        result["partial"] = True
+    with cluster.connect(target) as conn:
+        cluster.record_verify(conn, report.namespaces[0], result)
