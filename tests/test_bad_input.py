@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
+import cli_tree
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from vcluster_mgr import cli, reading, toolchain
@@ -215,21 +215,9 @@ def _valid(command: tuple[str, ...], param: Any) -> list[str]:
     return []
 
 
-def _commands() -> Iterator[tuple[tuple[str, ...], Any]]:
-    def walk(command: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
-        subcommands = getattr(command, "commands", None)
-        if subcommands is None:
-            yield path, command
-            return
-        for name, sub in subcommands.items():
-            yield from walk(sub, (*path, name))
-
-    yield from walk(typer.main.get_command(cli.app), ())
-
-
 def _cases() -> list[Case]:
     cases = []
-    for command, click_command in _commands():
+    for command, click_command in cli_tree.commands():
         cases.append(Case(command, "unknown option"))
         for param in click_command.params:
             for what, make in _bad_values(command, param).items():
@@ -243,7 +231,7 @@ CASES = _cases()
 def _argv(case: Case, d: Path) -> list[str]:
     """The command line of ``case``: every parameter valid but the bad one."""
     argv = list(case.command)
-    for param in dict(_commands())[case.command].params:
+    for param in dict(cli_tree.commands())[case.command].params:
         if param.name == case.param and case.make is not None:
             value = case.make(d)
             argv += [value] if param.param_type_name == "argument" else [param.opts[0], value]
@@ -275,7 +263,7 @@ def isolated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def test_every_command_is_covered() -> None:
     """The generator reaches every command of the app, and every command with values to give gets bad ones."""
-    commands = dict(_commands())
+    commands = dict(cli_tree.commands())
     assert {case.command for case in CASES} == set(commands)
     for command, click_command in commands.items():
         takes_values = [p for p in click_command.params if not getattr(p, "is_flag", False) and p.name != "group"]

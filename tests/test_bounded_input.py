@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from vcluster_mgr import errors, reading
+from vcluster_mgr import errors, naming, reading
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = REPO / "examples" / "tenants" / "payments.yaml"
@@ -131,7 +131,9 @@ def test_a_local_chart_that_is_a_fifo_is_refused_before_helm_reads_it(tmp_path: 
     """``controlPlane.chart.path`` is read by Helm inside the engine, without a bound: vcm looks first."""
     os.mkfifo(tmp_path / "vcluster.tgz")
     text = (REPO / "examples" / "controlplane" / "vteam.yaml").read_text()
-    text = text.replace("      version: 0.35.3 ", f"      path: {tmp_path / 'vcluster.tgz'}\n      version: 0.35.3 ")
+    chart_line = f"      version: {naming.CONTROL_PLANE_CHART_VERSION} "
+    assert chart_line in text  # the example names the pinned chart: the path goes beside it
+    text = text.replace(chart_line, f"      path: {tmp_path / 'vcluster.tgz'}\n{chart_line}")
     (tmp_path / "vteam.yaml").write_text(text)
     (tmp_path / "policy.yaml").write_text(f"apiVersion: vcluster-mgr.dev/v1alpha1\nkind: Policy\n"
                                           f"allowedChartSources: [{tmp_path}]\n")

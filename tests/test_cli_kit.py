@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import cli_tree
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -31,19 +32,7 @@ runner = CliRunner()
 ACCESS_OPTIONS = {"--kubeconfig", "--context", "--config", "--state-dir", "--backend-url"}
 
 
-def _commands() -> Iterator[tuple[tuple[str, ...], Any]]:
-    def walk(command: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
-        subcommands = getattr(command, "commands", None)
-        if subcommands is None:
-            yield path, command
-            return
-        for name, sub in subcommands.items():
-            yield from walk(sub, (*path, name))
-
-    yield from walk(typer.main.get_command(cli.app), ())
-
-
-COMMANDS = dict(_commands())
+COMMANDS = dict(cli_tree.commands())
 
 
 def _option(command: Any, name: str) -> Any:

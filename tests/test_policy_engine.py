@@ -165,11 +165,16 @@ def test_control_plane_rules_open_the_host_api_to_its_own_pods_only(engine: Path
     cp = cp.model_copy(update={"spec": cp.spec.model_copy(update={
         "control_plane": cp.spec.control_plane.model_copy(update={"enabled": True})})})
     api = netpol_matrix.Pod("default", "apiserver", {}, "10.30.0.1")
-    syncer = netpol_matrix.Pod("cp-vc", "syncer", {naming.CONTROL_PLANE_POD_LABEL: naming.control_plane_release("cp")},
-                               "10.1.9.9")
-    world = World([cp], ["default"], host_api=host_api, extra_pods=[api, syncer])
+    release = naming.control_plane_release("cp")
+    # the chart's labels: its control plane pods carry app=vcluster, its etcd pods app=vcluster-etcd
+    syncer = netpol_matrix.Pod("cp-vc", "syncer", {naming.CONTROL_PLANE_APP_LABEL: naming.CONTROL_PLANE_APP,
+                                                   naming.CONTROL_PLANE_POD_LABEL: release}, "10.1.9.9")
+    etcd = netpol_matrix.Pod("cp-vc", "etcd", {naming.CONTROL_PLANE_APP_LABEL: "vcluster-etcd",
+                                               naming.CONTROL_PLANE_POD_LABEL: release}, "10.1.9.8")
+    world = World([cp], ["default"], host_api=host_api, extra_pods=[api, syncer, etcd])
     m = world.matrix(engine, [(443, "TCP")])
     assert m[cell("cp-vc/syncer", "default/apiserver", 443)]
+    assert not m[cell("cp-vc/etcd", "default/apiserver", 443)]  # the backing store needs no host API
     assert not m[cell("cp-vc", "default/apiserver", 443)]  # an ordinary pod of that namespace
     assert not m[cell("cp-work", "default/apiserver", 443)]
 

@@ -91,6 +91,9 @@ ShardOpt = Annotated[
     ),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+#: ``vcm unlock`` and ``vcm platform unlock``: break a lock whose holder still runs here
+ForceUnlockOpt = Annotated[bool, typer.Option(
+    "--force", help="Break a lock even if its run still goes on this machine.")]
 UnprotectOpt = Annotated[
     bool,
     typer.Option(

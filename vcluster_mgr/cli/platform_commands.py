@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
 from vcluster_mgr import errors, progress_events
 from vcluster_mgr.cli import apps, environment, live, options, printing
 
@@ -41,8 +37,7 @@ def platform_apply(
 def platform_unlock(
     cluster: options.ClusterOpt = None,
     yes: options.YesOpt = False,
-    force: Annotated[bool, typer.Option("--force", help="Break a lock even if its run still goes on this machine.")
-                     ] = False,
+    force: options.ForceUnlockOpt = False,
     *,
     access: options.Access,
 ) -> None:

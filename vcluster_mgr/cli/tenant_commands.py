@@ -227,8 +227,7 @@ def unlock(
     name: options.TenantArg,
     cluster: options.ClusterOpt = None,
     yes: options.YesOpt = False,
-    force: Annotated[bool, typer.Option("--force", help="Break a lock even if its run still goes on this machine.")
-                     ] = False,
+    force: options.ForceUnlockOpt = False,
     *,
     access: options.Access,
 ) -> None:
