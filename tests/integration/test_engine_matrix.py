@@ -32,11 +32,11 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from vcluster_mgr import cluster, platformconfig, render, traffic
+from vcluster_mgr import cluster, platformconfig, render, traffic, verify
 from vcluster_mgr.render import templating
 from vcluster_mgr.verify import netpol_matrix
 
-from .conftest import NodeApplied, small_tenant
+from .conftest import NodeApplied, small_tenant, verify_one_check
 
 PLAIN = ("gate-lb", "ingress-nginx", "engine-outside")
 TENANT_NAMESPACES = ("payments-app", "payments-ci", "search-web", "nsa-app", "nsb-app")
@@ -214,19 +214,8 @@ def test_twin_a_blueprint_bug_makes_the_matrices_disagree_on_the_spoof_cell(env:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _verify_gate(env: Env) -> Any:
-    from vcluster_mgr import verify
-
-    target = env.applied.target
-    admin = verify.client_factory(target)(None)
-    try:
-        live = verify.discover_tenants(admin)
-    finally:
-        admin.close()
-    report = verify.verify_tenant(live["gate"], cluster=target.name, clients=verify.client_factory(target),
-                                  others=[live["edge"]], checks=[verify.CHECKS_BY_ID["traffic-matches-policy-engine"]])
-    (result,) = report.checks
-    return result
+def _verify_gate(env: Env) -> verify.CheckResult:
+    return verify_one_check(env.applied.target, "gate", "traffic-matches-policy-engine", others=["edge"])
 
 
 def test_verify_matrix_check_passes_on_the_node(env: Env) -> None:

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from vcluster_mgr import cluster, platformconfig, traffic
+from vcluster_mgr import cluster, platformconfig, traffic, verify
 
-from .conftest import NodeApplied, small_tenant
+from .conftest import NodeApplied, small_tenant, verify_one_check
 
 OUTSIDE = ("traffic-targets", "ingress-nginx", "traffic-outside")
 #: (namespace, pod name, role) of every probe pod
@@ -279,22 +279,13 @@ def test_twin_outside_a_tenant_the_same_pod_is_unlimited_and_may_be_root(env: Ne
 # ---------------------------------------------------------------------------------------------------
 
 
-def _verify_traffic(env: Net) -> Any:
-    from vcluster_mgr import verify
-
-    target = env.applied.target
-    admin = verify.client_factory(target)(None)
-    try:
-        live = verify.discover_tenants(admin)
-    finally:
-        admin.close()
-    return verify.verify_tenant(live["payments"], cluster=target.name, clients=verify.client_factory(target),
-                                others=[live["nsb"]], checks=[verify.CHECKS_BY_ID["traffic-blocked-across-tenants"]])
+def _verify_traffic(env: Net) -> verify.CheckResult:
+    return verify_one_check(env.applied.target, "payments", "traffic-blocked-across-tenants",
+                                     others=["nsb"])
 
 
 def test_verify_traffic_check_passes_on_a_node(env: Net) -> None:
-    report = _verify_traffic(env)
-    (result,) = report.checks
+    result = _verify_traffic(env)
     assert result.result == "pass", result.detail
     assert "nsb" in result.tried
 
@@ -303,6 +294,6 @@ def test_twin_verify_traffic_check_fails_without_the_policies(env: Net) -> None:
     with policies_removed(env, "payments-app"), policies_removed(env, "payments-ci"), \
             policies_removed(env, "nsb-app"):
         assert env.reaches("nsb-app/cli", "payments-app/srv", expect=True)
-        (result,) = _verify_traffic(env).checks
+        result = _verify_traffic(env)
     assert result.result == "fail", result.detail
     assert "reaches" in result.detail
