@@ -34,8 +34,8 @@ def ephemeral_create(
             show_default=False,
         ),
     ] = None,
-    ttl: Annotated[str, typer.Option("--ttl", help="Lifetime, e.g. 30m, 2h, 1d; `vcm gc` deletes it after.")] = "2h",
-    name_prefix: Annotated[str, typer.Option("--name-prefix", help="Prefix of the generated name.")] = "ci-",
+    ttl: options.TtlOpt = "2h",
+    name_prefix: options.NamePrefixOpt = "ci-",
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until its namespaces are active (and its "
                                                             "control plane is up, if it has one).")] = False,
     timeout: options.TimeoutOpt = 120.0,

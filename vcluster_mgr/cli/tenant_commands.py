@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,8 +18,8 @@ from vcluster_mgr.cli import apps, environment, live, options, printing
 
 @apps.app.command(epilog="Example: vcm plan examples/tenants  (or --shard 2/4: only the second of four shares)")
 def plan(
-    paths: Annotated[list[Path], typer.Argument(help="Tenant spec files or folders.")],
-    parallel: Annotated[int, typer.Option("--parallel", "-p", min=1, help="Stacks previewed at once.")] = 1,
+    paths: options.SpecPathsArg,
+    parallel: options.ParallelOpt = 1,
     shard: options.ShardOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
     *,
@@ -48,10 +47,8 @@ def plan(
 @apps.app.command(epilog="Example: vcm apply examples/tenants --parallel 4 --yes  (one of N CI jobs: --shard I/N)",
                   old_spellings=[options.WAIT_HEALTHY_WAS_SECONDS])
 def apply(
-    paths: Annotated[list[Path], typer.Argument(help="Tenant spec files or folders.")],
-    parallel: Annotated[
-        int, typer.Option("--parallel", "-p", min=1, help="Stacks applied at once (each in its own worker process).")
-    ] = 1,
+    paths: options.SpecPathsArg,
+    parallel: options.ParallelOpt = 1,
     shard: options.ShardOpt = None,
     yes: options.YesOpt = False,
     output: options.OutputOpt = printing.OutputFormat.table,
@@ -64,11 +61,7 @@ def apply(
                                               "the pods it synced Ready)."),
     ] = True,
     timeout: options.TimeoutOpt = 180.0,
-    allow_data_loss: Annotated[
-        bool,
-        typer.Option("--allow-data-loss", help="Change a control plane that has no persistence anyway (its "
-                                               "virtual cluster may come back empty)."),
-    ] = False,
+    allow_data_loss: options.AllowDataLossOpt = False,
 ) -> None:
     """Provision tenants, one stack each; safe to re-run after failure.
 
@@ -271,10 +264,7 @@ def kubeconfig(
         typer.Option("--group", help="Which Group owner --member belongs to; default: the first Group owner with "
                                      "role admin.", show_default=False),
     ] = None,
-    output_file: Annotated[
-        Path | None,
-        typer.Option("--output-file", help="Write here (mode 600) instead of stdout.", show_default=False),
-    ] = None,
+    output_file: options.SecretFileOpt = None,
     host: Annotated[
         bool,
         typer.Option(
@@ -365,8 +355,8 @@ def _owner_identity(name: str, owners: Sequence[record.Owner], *, user: str | No
 
 @apps.app.command(epilog="Example: vcm drift --all -o json")
 def drift(
-    name: Annotated[str | None, typer.Argument(help="Tenant name (or --all).", show_default=False)] = None,
-    all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant in the state.")] = False,
+    name: options.TenantOrAllArg = None,
+    all_tenants: options.AllTenantsOpt = False,
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 1 when anything drifted.")] = False,
     shard: options.ShardOpt = None,
     cluster: options.ClusterOpt = None,
