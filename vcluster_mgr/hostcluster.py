@@ -501,3 +501,31 @@ def last_verify(namespaces: list[dict[str, Any]]) -> dict[str, Any] | None:
                 return {"passed": None, "note": f"unreadable {naming.LAST_VERIFY_ANNOTATION} annotation"}
             return found if isinstance(found, dict) else None
     return None
+
+
+def list_objects(target: platformconfig.Target, path: str, selector: str) -> list[dict[str, Any]]:
+    """Every object of one resource (``path``: ``/api/v1/namespaces``, ``/apis/<group>/<version>/<plural>``),
+    in all namespaces, whose labels match ``selector``: one LIST request, read as plain JSON through the
+    generic client (no API group module imported). Each item gets its ``apiVersion`` and ``kind`` back (a
+    LIST leaves them out of its items)."""
+    api = api_client(target)
+    try:
+        request = api.param_serialize("GET", path, query_params=[("labelSelector", selector)],
+                                      auth_settings=["BearerToken"])
+        resp = api.call_api(*request, _request_timeout=60)
+        resp.read()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+    except ApiException as exc:
+        raise errors.ProvisionError(f"listing {path} on {server_of(api)}: {exc.reason}") from exc
+    except (HTTPError, OSError) as exc:
+        raise _unreachable(api, exc) from exc
+    finally:
+        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+    if not 200 <= resp.status < 300:
+        raise errors.ProvisionError(f"listing {path} on {server_of(api)}: {resp.status} {resp.reason}")
+    try:
+        doc = json.loads(resp.data or b"")
+    except ValueError as exc:
+        raise errors.ProvisionError(f"listing {path} on {server_of(api)}: not JSON") from exc
+    kind = str(doc.get("kind", "")).removesuffix("List")
+    items = doc.get("items") or []
+    return [{"apiVersion": doc.get("apiVersion"), "kind": kind, **item} for item in items]

@@ -28,10 +28,13 @@ from typing import Any
 from vcluster_mgr import (
     controlplane_health,
     errors,
+    fingerprint,
     hostcluster,
     lifecycle,
+    naming,
     platformconfig,
     program,
+    progress_events,
     record,
     spec,
     usage,
@@ -197,18 +200,161 @@ def _names(item: Prepared) -> tuple[str, str]:
     return item.job.tenant.name, item.job.target.name
 
 
+#: the reason given for every tenant when the fast path is turned off (``--full``)
+FULL = "--full: the engine runs for every tenant"
+
+#: at most this many tenants are named in one LIST's label selector; more are listed by the label's presence
+#: and picked out here (a selector naming a thousand tenants makes a URL some servers refuse)
+SELECTOR_NAMES = 50
+
+
+def _live_digests(target: platformconfig.Target, kinds: set[tuple[str, str]],
+                  tenants: set[str]) -> dict[str, str]:
+    """``fingerprint.object_key`` -> content digest of every object of ``kinds`` labelled as one of
+    ``tenants``: one label-selected LIST per kind, for all of them together."""
+    names = sorted(tenants)
+    selector = (f"{naming.TENANT_LABEL} in ({','.join(names)})" if len(names) <= SELECTOR_NAMES
+                else naming.TENANT_LABEL)
+    found: dict[str, str] = {}
+    for api_version, kind in sorted(kinds):
+        base, plural, _ = fingerprint.PROVABLE[(api_version, kind)]
+        for obj in hostcluster.list_objects(target, f"{base}/{plural}", selector):
+            if (obj.get("metadata") or {}).get("labels", {}).get(naming.TENANT_LABEL) in tenants:
+                found[fingerprint.key_of(obj)] = fingerprint.object_digest(api_version, kind, obj)
+    return found
+
+
+def _state_objects(held: fingerprint.Fingerprint) -> frozenset[tuple[str, str]]:
+    """The fingerprint's objects as the state names them: (kind, ``namespace/name`` or ``name``)."""
+    pairs = set()
+    for key in held.objects:
+        _, kind, namespace, name = key.split("|", 3)
+        pairs.add((kind, f"{namespace}/{name}" if namespace else name))
+    return frozenset(pairs)
+
+
+def prove(s: workspace.Settings, prepared: Sequence[Prepared]) -> list[str | None]:
+    """Per prepared tenant: None when its fingerprint holds, so a refresh and an update would change nothing
+    and the engine need not start; else why the engine runs.
+
+    Offline first, per tenant: its stack's record and fingerprint (``record.fingerprint``), its last run
+    settled and its state holding exactly the fingerprinted objects (``workspace.tenant_settled``: a file
+    backend's checkpoint and history), the host cluster the same, and the desired digest computed now
+    (``program.desired_parts``) equal to the recorded one. Then, for the tenants still in, one label-selected
+    LIST per kind and host cluster for all of them together, and ``fingerprint.verdict``."""
+    reasons: list[str | None] = []
+    candidates: dict[int, tuple[Prepared, fingerprint.Fingerprint, str]] = {}
+    uids: dict[str, str | errors.VcmError] = {}
+    for index, item in enumerate(prepared):
+        reasons.append(_offline_reason(s, item, uids, candidates, index))
+    by_target: dict[str, list[int]] = {}
+    for index, (item, _, _) in candidates.items():
+        by_target.setdefault(item.job.target.name, []).append(index)
+    for indexes in by_target.values():
+        target = prepared[indexes[0]].job.target
+        kinds = {fingerprint.kind_of(key) for i in indexes for key in candidates[i][1].objects}
+        try:
+            live = _live_digests(target, kinds, {prepared[i].job.tenant.name for i in indexes})
+        except errors.VcmError as exc:
+            for i in indexes:
+                reasons[i] = f"the live objects could not be read ({exc})"
+            continue
+        for i in indexes:
+            _, held, desired = candidates[i]
+            reasons[i] = fingerprint.verdict(held, desired, live)
+    return reasons
+
+
+def _offline_reason(s: workspace.Settings, item: Prepared, uids: dict[str, str | errors.VcmError],
+                    candidates: dict[int, tuple[Prepared, fingerprint.Fingerprint, str]], index: int) -> str | None:
+    """Why ``item`` goes to the engine, from what needs no LIST; None (and ``item`` among ``candidates``)
+    when only the live objects are left to compare."""
+    job = item.job
+    if item.rendered is None:
+        return "it was not rendered"
+    if job.asleep is not None or job.allow_data_loss or job.expires_at:
+        return "the run changes its stack's settings"
+    recorded = workspace.find_tenant_record(s, job.target.name, job.tenant.name)
+    if recorded is None:
+        return "a new tenant"
+    held = recorded.fingerprint
+    if held is None:
+        return "no fingerprint recorded"
+    why = fingerprint.provable(held.objects)
+    if why:
+        return why
+    settled = workspace.tenant_settled(s, job.target.name, job.tenant.name)
+    if settled is None:
+        return "this backend's run history is not read here"
+    if settled.why:
+        return settled.why
+    if settled.objects != _state_objects(held):
+        return "its state holds other objects than were fingerprinted (the state was edited)"
+    if job.target.name not in uids:
+        try:
+            uids[job.target.name] = hostcluster.cluster_uid(job.target)
+        except errors.VcmError as exc:
+            uids[job.target.name] = exc
+    uid = uids[job.target.name]
+    if isinstance(uid, errors.VcmError) or recorded.cluster_uid != uid:
+        return "the host cluster's identity is not the recorded one"
+    expires_at = expiry_of(job, recorded, lifecycle.utc_now())
+    desired = fingerprint.desired_digest(program.desired_parts(
+        job.tenant, job.target, job.blueprint, item.rendered, expires_at=expires_at, asleep=recorded.asleep,
+        cluster_uid=uid))
+    if desired != held.desired:
+        return "the desired state changed"
+    candidates[index] = (item, held, desired)
+    return None
+
+
+#: what the engine counts besides the program's resources: the stack itself and its provider
+ENGINE_OWN_RESOURCES = 2
+
+
+def _unchanged(item: Prepared, action: str) -> workspace.Outcome:
+    """The outcome of a tenant whose fingerprint holds: nothing to change, no engine started; counted as the
+    engine would count a run that changed nothing."""
+    return workspace.Outcome(item.job.tenant.name, item.job.target.name, action, True,
+                             {"same": (item.resources or 0) + ENGINE_OWN_RESOURCES}, 0.0,
+                             path=workspace.FINGERPRINT_PATH,
+                             steps=["no change: its fingerprint holds (the engine was not started)"])
+
+
 def run(s: workspace.Settings, prepared: Sequence[Prepared], action: str, *, parallel: int = 1,
-        progress: workspace.Progress | None = None) -> list[workspace.Outcome]:
-    """Plan, apply or delete the prepared tenants, ``parallel`` stacks at a time (``workspace.run_jobs``)."""
-    return workspace.run_jobs(s, prepared, action, _run_one, names=_names, parallel=parallel, progress=progress)
+        progress: workspace.Progress | None = None, full: bool = False) -> list[workspace.Outcome]:
+    """Plan, apply or delete the prepared tenants, ``parallel`` stacks at a time (``workspace.run_jobs``).
+
+    For plan and apply, unless ``full``, a tenant whose fingerprint holds (``prove``) is reported unchanged
+    without starting the engine; each outcome says which path it took (``path``) and, for the engine, why."""
+    if action == "delete":
+        return workspace.run_jobs(s, prepared, action, _run_one, names=_names, parallel=parallel,
+                                  progress=progress)
+    reasons = [FULL] * len(prepared) if full else prove(s, prepared)
+    report = progress or (lambda _t, _m: None)
+    outcomes: dict[int, workspace.Outcome] = {}
+    for index, (item, why) in enumerate(zip(prepared, reasons, strict=True)):
+        if why is None:
+            tenant = item.job.tenant.name
+            report(tenant, progress_events.started(action))
+            report(tenant, progress_events.notice("no change: fingerprint holds, engine not started"))
+            outcomes[index] = _unchanged(item, action)
+            report(tenant, progress_events.finished(True))
+    engine = [i for i, why in enumerate(reasons) if why is not None]
+    ran = workspace.run_jobs(s, [prepared[i] for i in engine], action, _run_one, names=_names,
+                             parallel=parallel, progress=progress)
+    for i, outcome in zip(engine, ran, strict=True):
+        outcome.why = reasons[i]
+        outcomes[i] = outcome
+    return [outcomes[i] for i in range(len(prepared))]
 
 
 def run_jobs(s: workspace.Settings, jobs: Sequence[Job], action: str, *, parallel: int = 1,
-             progress: workspace.Progress | None = None) -> list[workspace.Outcome]:
+             progress: workspace.Progress | None = None, full: bool = False) -> list[workspace.Outcome]:
     """``prepare`` and ``run`` in one call (when no progress bar needs the counts in between)."""
     if action not in ("plan", "apply", "delete"):
         raise errors.UsageError(f"unknown action {action}")
-    return run(s, prepare(jobs, action), action, parallel=parallel, progress=progress)
+    return run(s, prepare(jobs, action), action, parallel=parallel, progress=progress, full=full)
 
 
 def delete_tenant(s: workspace.Settings, target: platformconfig.Target, tenant: str, *,

@@ -22,19 +22,22 @@ def plan(
     parallel: Annotated[int, typer.Option("--parallel", "-p", min=1, help="Stacks previewed at once.")] = 1,
     shard: options.ShardOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
+    full: options.FullOpt = False,
     *,
     access: options.Access,
     policy: options.PolicyOpt = None,
 ) -> None:
     """Show what apply would change, per tenant (nothing is changed).
 
-    What would be created, changed or deleted, per tenant."""
+    What would be created, changed or deleted, per tenant. A tenant whose fingerprint holds (nothing changed
+    since its last apply, on the cluster or in its spec) shows no change without the engine (--full: always
+    the engine)."""
     from vcluster_mgr import operations
 
     env = environment.env(access, policy)
     work = operations.prepare(environment.jobs(env, paths, shard), "plan")
     with live.Tracker("plan", live.planned_resources(work)) as tracker:
-        outcomes = operations.run(env.settings, work, "plan", parallel=parallel, progress=tracker)
+        outcomes = operations.run(env.settings, work, "plan", parallel=parallel, progress=tracker, full=full)
     environment.summary(outcomes, output, "plan")
     if output is printing.OutputFormat.table:
         for o in outcomes:
@@ -54,6 +57,7 @@ def apply(
     shard: options.ShardOpt = None,
     yes: options.YesOpt = False,
     output: options.OutputOpt = printing.OutputFormat.table,
+    full: options.FullOpt = False,
     *,
     access: options.Access,
     policy: options.PolicyOpt = None,
@@ -71,7 +75,9 @@ def apply(
 ) -> None:
     """Provision tenants, one stack each; safe to re-run after failure.
 
-    One stack per host cluster and tenant.
+    One stack per host cluster and tenant. A tenant whose fingerprint holds (nothing changed since its last
+    apply, on the cluster or in its spec) is reported unchanged without starting the engine (--full: always
+    the engine).
 
     A tenant with a control plane is then waited for (--wait, --timeout): exit 1, saying what is wrong, if its
     pods are not Ready in time (a pod the host refuses shows as the event that refused it)."""
@@ -85,7 +91,7 @@ def apply(
     environment.confirm(f"apply {len(jobs)} tenant(s)?", yes)
     work = operations.prepare(jobs, "apply")
     with live.Tracker("apply", live.planned_resources(work)) as tracker:
-        outcomes = operations.run(env.settings, work, "apply", parallel=parallel, progress=tracker)
+        outcomes = operations.run(env.settings, work, "apply", parallel=parallel, progress=tracker, full=full)
     healthy = _control_planes_healthy(jobs, outcomes, timeout if wait else 0)
     environment.summary(outcomes, output, "apply")
     if not all(o.ok for o in outcomes) or not healthy:

@@ -1,0 +1,315 @@
+"""The fast path never lies: each way a recorded fingerprint could wrongly say "no change", against the real local
+API server and the real engine (the session's node-less host cluster).
+
+Every case follows one drill (``_drill``):
+
+1. the weakened build: with the fingerprint made to ignore the case (a switch patched in for the test: a
+   content rule, the verdict, a part of the desired digest, the run-history check), the tenant is applied so
+   that build records its fingerprint, the case is made to happen, and ``operations.prove`` says "no change":
+   the weakened fingerprint lies, so the assertion the real one must pass FAILS there;
+2. the real build: the tenant is applied again (its real fingerprint recorded) and the fast path holds while
+   nothing changed; the case is made to happen again, ``prove`` names why the engine must run, the apply takes
+   the engine path and repairs (or re-records), and afterwards the fast path holds again.
+
+The cases: a label changed by someone else, an object deleted, a spec field changed by another field manager
+(server-side apply, forced), a policy change, a blueprint template change, a tool version change, a stack whose
+last update failed, a state edited by plain ``pulumi state delete``, a tenant applied from a second machine
+(another state directory and backend). A tenant with a control plane (a Helm release) is never proven: its
+release is a kind the fast path does not read back, so it always goes to the engine (checked offline in
+``tests/test_fingerprint.py``; a hand rollback is then repaired by the engine as for any release).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import vcluster_mgr
+from vcluster_mgr import fingerprint, localcluster, operations, platformconfig, program, spec, toolchain, workspace
+from vcluster_mgr.workspace import backend, checkpoints
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclasses.dataclass
+class Tenant:
+    """One tenant of the test's own, with what applying it takes."""
+
+    name: str
+    settings: workspace.Settings
+    target: platformconfig.Target
+    job: operations.Job
+    kubeconfig: Path
+
+    def apply(self, *, full: bool = False, job: operations.Job | None = None,
+              settings: workspace.Settings | None = None) -> workspace.Outcome:
+        [outcome] = operations.run_jobs(settings or self.settings, [job or self.job], "apply", full=full)
+        assert outcome.ok, outcome.error
+        return outcome
+
+    def prove(self, job: operations.Job | None = None) -> str | None:
+        [why] = operations.prove(self.settings, operations.prepare([job or self.job], "apply"))
+        return why
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        proc = subprocess.run([str(toolchain.bin_dir() / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+                              input=stdin, capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        where = ("-n", namespace) if namespace else ()
+        found: dict[str, Any] = json.loads(self.kubectl("get", kind, name, *where, "-o", "json"))
+        return found
+
+
+def _doc(name: str) -> dict[str, Any]:
+    return {"apiVersion": "vcluster-mgr.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": name},
+            "spec": {"owners": [{"kind": "User", "name": f"{name}@example.com", "role": "admin"}],
+                     "namespaces": ["app"], "podSecurity": "restricted"}}
+
+
+def _spec(folder: Path, doc: dict[str, Any], policy: spec.Policy | None = None) -> spec.Tenant:
+    path = folder / f"{doc['metadata']['name']}.yaml"
+    path.write_text(json.dumps(doc))
+    return spec.load_specs([path], policy=policy)[0]
+
+
+_COUNT = iter(range(1000))
+
+
+@pytest.fixture()
+def tenant(host_cluster: localcluster.Cluster, engine_settings: workspace.Settings, tmp_path: Path) -> Iterator[Tenant]:
+    name = f"fp{os.getpid() % 10000}x{next(_COUNT)}"
+    target = platformconfig.Target("default", str(host_cluster.kubeconfig))
+    job = operations.Job(_spec(tmp_path, _doc(name)), target, platformconfig.Blueprint())
+    found = Tenant(name, engine_settings, target, job, host_cluster.kubeconfig)
+    yield found
+    operations.delete_tenant(engine_settings, target, name)
+
+
+def _changed(outcome: workspace.Outcome) -> int:
+    return sum(v for k, v in outcome.changes.items() if k != "same")
+
+
+def _drill(t: Tenant, weaken: Callable[[pytest.MonkeyPatch], None], happen: Callable[[], operations.Job | None],
+           *, repaired: Callable[[], None] | None = None, changes: bool = True) -> workspace.Outcome:
+    """The module docstring's drill: the weakened build lies, the real one sends the tenant to the engine,
+    which repairs; returns the engine's outcome."""
+    with pytest.MonkeyPatch.context() as m:
+        weaken(m)
+        t.apply(full=True)
+        job = happen() or t.job
+        assert t.prove(job) is None, "the weakened fingerprint should have said no change"
+    t.apply(full=True)
+    assert t.prove() is None, "nothing changed: the fingerprint must hold"
+    job = happen() or t.job
+    why = t.prove(job)
+    assert why is not None, "the fingerprint held where the engine has work to do"
+    outcome = t.apply(job=job)
+    assert outcome.path == workspace.ENGINE_PATH and outcome.why == why
+    if changes:
+        assert _changed(outcome) > 0, outcome.changes
+    if repaired is not None:
+        repaired()
+    assert t.prove(job) is None, "after the engine's run the fingerprint holds again"
+    return outcome
+
+
+def test_no_change_takes_the_fast_path_and_full_forces_the_engine(tenant: Tenant) -> None:
+    first = tenant.apply()
+    assert first.path == workspace.ENGINE_PATH and first.why == "a new tenant"
+    again = tenant.apply()
+    assert again.path == workspace.FINGERPRINT_PATH and again.changes == {"same": first.changes["create"]}
+    forced = tenant.apply(full=True)
+    assert forced.path == workspace.ENGINE_PATH and forced.why == operations.FULL
+    assert set(forced.changes) == {"same"}
+
+
+def test_a_label_changed_by_someone_else(tenant: Tenant) -> None:
+    ns = f"{tenant.name}-app"
+
+    def happen() -> None:
+        # someone loosens the namespace's pod security
+        tenant.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=privileged", "--overwrite")
+
+    def repaired() -> None:
+        assert tenant.get("namespace", ns)["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+    _drill(tenant, lambda m: m.setattr(fingerprint, "METADATA_CONTENT", ("annotations",)), happen,
+           repaired=repaired)
+
+
+def test_an_object_deleted(tenant: Tenant) -> None:
+    ns = f"{tenant.name}-app"
+    real = fingerprint.verdict
+
+    def ignores_missing(held: fingerprint.Fingerprint | None, desired: str, live: dict[str, str]) -> str | None:
+        return real(held, desired, {**(held.objects if held else {}), **live})
+
+    def happen() -> None:
+        tenant.kubectl("delete", "limitrange", "vcm-limits", "-n", ns)
+
+    def repaired() -> None:
+        tenant.get("limitrange", "vcm-limits", ns)
+
+    _drill(tenant, lambda m: m.setattr(fingerprint, "verdict", ignores_missing), happen, repaired=repaired)
+
+
+def test_a_spec_field_changed_by_another_field_manager(tenant: Tenant) -> None:
+    ns = f"{tenant.name}-app"
+    patch = json.dumps({"apiVersion": "v1", "kind": "ResourceQuota",
+                        "metadata": {"name": "vcm-quota", "namespace": ns}, "spec": {"hard": {"pods": "999"}}})
+
+    def happen() -> None:
+        tenant.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "someone-else", "-f", "-",
+                       stdin=patch)
+
+    def repaired() -> None:
+        assert tenant.get("resourcequota", "vcm-quota", ns)["spec"]["hard"]["pods"] != "999"
+
+    _drill(tenant, lambda m: m.setattr(fingerprint, "NOT_CONTENT", fingerprint.NOT_CONTENT | {"spec"}), happen,
+           repaired=repaired)
+
+
+def _without(*keys: str) -> Callable[[pytest.MonkeyPatch], None]:
+    """A weakened desired digest that leaves out ``keys`` of ``program.desired_parts`` (``record.X``: key ``X``
+    of the recorded outputs only)."""
+    real = program.desired_parts
+
+    def parts(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        found = real(*args, **kwargs)
+        for key in keys:
+            if key.startswith("record."):
+                found["record"] = {k: v for k, v in found["record"].items() if k != key.removeprefix("record.")}
+            else:
+                found.pop(key, None)
+        return found
+
+    return lambda m: m.setattr(program, "desired_parts", parts)
+
+
+def test_a_policy_change(tenant: Tenant, tmp_path: Path) -> None:
+    policy = spec.load_policy(REPO / "examples" / "policy.yaml")
+    changed = dataclasses.replace(tenant.job, tenant=_spec(tmp_path, _doc(tenant.name), policy),
+                                  blueprint=platformconfig.Blueprint(policy))
+    assert program.render_tenant(changed.tenant, changed.blueprint).objects != \
+        program.render_tenant(tenant.job.tenant, tenant.job.blueprint).objects
+    # what a policy decides shows in the rendered objects, the recorded policy and the spec's defaults
+    _drill(tenant, _without("objects", "record.policy", "record.spec"), lambda: changed)
+
+
+def test_a_blueprint_template_change(tenant: Tenant, tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    (templates / "tenant").mkdir(parents=True)
+    name = "tenant/limitrange.yaml.j2"
+    labelled = "  labels: {{ labels | tojson }}\nspec:"
+    (templates / name).write_text((REPO / "templates" / name).read_text().replace(
+        labelled, labelled.replace("\nspec:", '\n  annotations: {"changed": "yes"}\nspec:')))
+    changed = dataclasses.replace(tenant.job, blueprint=platformconfig.Blueprint(templates_dir=str(templates)))
+    assert program.render_tenant(changed.tenant, changed.blueprint).objects != \
+        program.render_tenant(tenant.job.tenant, tenant.job.blueprint).objects
+    _drill(tenant, _without("objects"), lambda: changed)
+
+
+def test_a_tool_version_change(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    def happen() -> None:
+        monkeypatch.setattr(vcluster_mgr, "__version__", vcluster_mgr.__version__ + ".next")
+
+    # a new vcm changes nothing on the cluster here, but the engine must run (and record the new fingerprint)
+    _drill(tenant, _without("versions"), happen, changes=False)
+
+
+def test_a_stack_whose_last_update_failed(tenant: Tenant, tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    (templates / "tenant").mkdir(parents=True)
+    name = "tenant/limitrange.yaml.j2"
+    # a ceiling under the default: the API server refuses the LimitRange (422), so the update fails
+    (templates / name).write_text((REPO / "templates" / name).read_text().replace(
+        "max: {{ limits.max | tojson }}", "max: {\"cpu\": \"1m\"}"))
+    broken = dataclasses.replace(tenant.job, blueprint=platformconfig.Blueprint(templates_dir=str(templates)))
+
+    def happen() -> None:
+        [failed] = operations.run_jobs(tenant.settings, [broken], "apply", full=True)
+        assert not failed.ok and "LimitRange" in (failed.error or "")
+
+    def unsettled_ignored(m: pytest.MonkeyPatch) -> None:
+        real = checkpoints.settled
+        m.setattr(checkpoints, "settled",
+                  lambda *a: dataclasses.replace(found, why=None)
+                  if isinstance(found := real(*a), checkpoints.Settled) else found)
+
+    outcome = _drill(tenant, unsettled_ignored, happen, changes=False)
+    assert "did not succeed" in (outcome.why or "")
+
+
+def test_a_state_edited_by_plain_pulumi(tenant: Tenant) -> None:
+    ns = f"{tenant.name}-app"
+    stack = workspace.tenant_stack_name(tenant.target.name, tenant.name)
+
+    def happen() -> None:
+        urn = next(r["urn"] for r in _export(tenant.settings, stack)["resources"]
+                   if r["type"] == "kubernetes:core/v1:LimitRange")
+        _pulumi(tenant.settings, "state", "delete", urn, "--stack", stack, "--yes", "--force")
+
+    def state_not_compared(m: pytest.MonkeyPatch) -> None:
+        real = workspace.tenant_settled
+
+        def settled(s: workspace.Settings, cluster: str, name: str) -> checkpoints.Settled | None:
+            found = real(s, cluster, name)
+            held = workspace.tenant_record(s, cluster, name).fingerprint
+            if found is None or held is None:
+                return found
+            return dataclasses.replace(found, objects=operations._state_objects(held))
+
+        m.setattr(workspace, "tenant_settled", settled)
+
+    outcome = _drill(tenant, state_not_compared, happen)
+    assert outcome.changes.get("create") == 1, outcome.changes  # the LimitRange back in the state
+    assert "state" in (outcome.why or "")
+    tenant.get("limitrange", "vcm-limits", ns)
+
+
+def test_a_tenant_applied_from_a_second_machine(tenant: Tenant, tmp_path: Path) -> None:
+    """The second machine has its own state directory and backend: what it applied shows on the cluster, so the
+    first machine's fingerprint no longer holds there."""
+    state = tmp_path / "machine2"
+    second = workspace.settings(state_dir=state, backend_url=(state / "pulumi").as_uri(),
+                                kubeconfig=tenant.settings.kubeconfig)
+    doc = _doc(tenant.name)
+    doc["spec"]["quota"] = {"pods": 7}
+    theirs = dataclasses.replace(tenant.job, tenant=_spec(tmp_path, doc))
+
+    def happen() -> None:
+        tenant.apply(job=theirs, settings=second)
+
+    try:
+        _drill(tenant, lambda m: m.setattr(fingerprint, "NOT_CONTENT", fingerprint.NOT_CONTENT | {"spec"}), happen)
+    finally:
+        # the second machine forgets the tenant without touching the cluster: the first one deletes it
+        _pulumi(second, "stack", "rm", "--stack", workspace.tenant_stack_name(tenant.target.name, tenant.name),
+                "--yes", "--force")
+
+
+def _env(s: workspace.Settings) -> dict[str, str]:
+    return {**os.environ, **backend.engine_env(s)}
+
+
+def _pulumi(s: workspace.Settings, *args: str) -> str:
+    work = workspace.stacks._project_dir(s, workspace.TENANT_PROJECT)
+    proc = subprocess.run([str(toolchain.bin_dir() / "pulumi"), *args], cwd=work, env=_env(s), capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _export(s: workspace.Settings, stack: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(_pulumi(s, "stack", "export", "--stack", stack))["deployment"]
+    return found
