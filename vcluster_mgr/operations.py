@@ -239,73 +239,102 @@ def prove(s: workspace.Settings, prepared: Sequence[Prepared]) -> list[str | Non
 
     Offline first, per tenant: its stack's record and fingerprint (``record.fingerprint``), its last run
     settled and its state holding exactly the fingerprinted objects (``workspace.tenant_settled``: a file
-    backend's checkpoint and history), the host cluster the same, and the desired digest computed now
+    backend's checkpoint, history and locks), the host cluster the same, and the desired digest computed now
     (``program.desired_parts``) equal to the recorded one. Then, for the tenants still in, one label-selected
     LIST per kind and host cluster for all of them together, and ``fingerprint.verdict``."""
     reasons: list[str | None] = []
-    candidates: dict[int, tuple[Prepared, fingerprint.Fingerprint, str]] = {}
+    candidates: dict[int, tuple[platformconfig.Target, str, fingerprint.Fingerprint, str]] = {}
     uids: dict[str, str | errors.VcmError] = {}
     for index, item in enumerate(prepared):
-        reasons.append(_offline_reason(s, item, uids, candidates, index))
-    by_target: dict[str, list[int]] = {}
-    for index, (item, _, _) in candidates.items():
-        by_target.setdefault(item.job.target.name, []).append(index)
-    for indexes in by_target.values():
-        target = prepared[indexes[0]].job.target
-        kinds = {fingerprint.kind_of(key) for i in indexes for key in candidates[i][1].objects}
+        job = item.job
+        why, recorded, uid = _recorded_reason(s, job.target, job.tenant.name, uids)
+        if why is None and item.rendered is None:
+            why = "it was not rendered"
+        if why is None and (job.asleep is not None or job.allow_data_loss or job.expires_at):
+            why = "the run changes its stack's settings"
+        if why is None and recorded is not None and recorded.fingerprint is not None and item.rendered is not None:
+            desired = fingerprint.desired_digest(program.desired_parts(
+                job.tenant, job.target, job.blueprint, item.rendered,
+                expires_at=expiry_of(job, recorded, lifecycle.utc_now()), asleep=recorded.asleep, cluster_uid=uid))
+            if desired != recorded.fingerprint.desired:
+                why = "the desired state changed"
+            else:
+                candidates[index] = (job.target, job.tenant.name, recorded.fingerprint, desired)
+        reasons.append(why)
+    return _verdicts(reasons, candidates)
+
+
+def unchanged_on_cluster(s: workspace.Settings, tenants: Sequence[tuple[platformconfig.Target, str]]
+                         ) -> list[str | None]:
+    """Per (host cluster, tenant) applied: None when its fingerprint proves the cluster still holds what its
+    last apply left (``vcm drift``: no drift, without reading its state's objects one by one); else why the
+    full comparison runs. As ``prove``, without the desired state (drift compares the cluster with the state)."""
+    reasons: list[str | None] = []
+    candidates: dict[int, tuple[platformconfig.Target, str, fingerprint.Fingerprint, str]] = {}
+    uids: dict[str, str | errors.VcmError] = {}
+    for index, (target, name) in enumerate(tenants):
+        why, recorded, _ = _recorded_reason(s, target, name, uids)
+        if why is None and recorded is not None and recorded.fingerprint is not None:
+            if recorded.host_api is not None:
+                why = "its control plane's host API addresses are compared in full"
+            else:
+                candidates[index] = (target, name, recorded.fingerprint, recorded.fingerprint.desired)
+        reasons.append(why)
+    return _verdicts(reasons, candidates)
+
+
+def _recorded_reason(s: workspace.Settings, target: platformconfig.Target, name: str,
+                     uids: dict[str, str | errors.VcmError]) -> tuple[str | None, record.TenantRecord | None, str]:
+    """(why the engine must run, from what needs neither the desired state nor a LIST, or None; the record;
+    the host cluster's identity, looked up once per host cluster in ``uids``)."""
+    recorded = workspace.find_tenant_record(s, target.name, name)
+    if recorded is None:
+        return "a new tenant", None, ""
+    held = recorded.fingerprint
+    if held is None:
+        return "no fingerprint recorded", recorded, ""
+    why = fingerprint.provable(held.objects)
+    if why:
+        return why, recorded, ""
+    settled = workspace.tenant_settled(s, target.name, name)
+    if settled is None:
+        return "this backend's run history is not read here", recorded, ""
+    if settled.why:
+        return settled.why, recorded, ""
+    if settled.objects != _state_objects(held):
+        return "its state holds other objects than were fingerprinted (the state was edited)", recorded, ""
+    if target.name not in uids:
         try:
-            live = _live_digests(target, kinds, {prepared[i].job.tenant.name for i in indexes})
+            uids[target.name] = hostcluster.cluster_uid(target)
+        except errors.VcmError as exc:
+            uids[target.name] = exc
+    uid = uids[target.name]
+    if isinstance(uid, errors.VcmError) or recorded.cluster_uid != uid:
+        return "the host cluster's identity is not the recorded one", recorded, ""
+    return None, recorded, uid
+
+
+def _verdicts(reasons: list[str | None],
+              candidates: dict[int, tuple[platformconfig.Target, str, fingerprint.Fingerprint, str]]
+              ) -> list[str | None]:
+    """``reasons`` with each candidate's ``fingerprint.verdict`` filled in: the live objects read with one
+    label-selected LIST per kind and host cluster for all candidates together."""
+    by_target: dict[str, list[int]] = {}
+    for index, (target, _, _, _) in candidates.items():
+        by_target.setdefault(target.name, []).append(index)
+    for indexes in by_target.values():
+        target = candidates[indexes[0]][0]
+        kinds = {fingerprint.kind_of(key) for i in indexes for key in candidates[i][2].objects}
+        try:
+            live = _live_digests(target, kinds, {candidates[i][1] for i in indexes})
         except errors.VcmError as exc:
             for i in indexes:
                 reasons[i] = f"the live objects could not be read ({exc})"
             continue
         for i in indexes:
-            _, held, desired = candidates[i]
+            _, _, held, desired = candidates[i]
             reasons[i] = fingerprint.verdict(held, desired, live)
     return reasons
-
-
-def _offline_reason(s: workspace.Settings, item: Prepared, uids: dict[str, str | errors.VcmError],
-                    candidates: dict[int, tuple[Prepared, fingerprint.Fingerprint, str]], index: int) -> str | None:
-    """Why ``item`` goes to the engine, from what needs no LIST; None (and ``item`` among ``candidates``)
-    when only the live objects are left to compare."""
-    job = item.job
-    if item.rendered is None:
-        return "it was not rendered"
-    if job.asleep is not None or job.allow_data_loss or job.expires_at:
-        return "the run changes its stack's settings"
-    recorded = workspace.find_tenant_record(s, job.target.name, job.tenant.name)
-    if recorded is None:
-        return "a new tenant"
-    held = recorded.fingerprint
-    if held is None:
-        return "no fingerprint recorded"
-    why = fingerprint.provable(held.objects)
-    if why:
-        return why
-    settled = workspace.tenant_settled(s, job.target.name, job.tenant.name)
-    if settled is None:
-        return "this backend's run history is not read here"
-    if settled.why:
-        return settled.why
-    if settled.objects != _state_objects(held):
-        return "its state holds other objects than were fingerprinted (the state was edited)"
-    if job.target.name not in uids:
-        try:
-            uids[job.target.name] = hostcluster.cluster_uid(job.target)
-        except errors.VcmError as exc:
-            uids[job.target.name] = exc
-    uid = uids[job.target.name]
-    if isinstance(uid, errors.VcmError) or recorded.cluster_uid != uid:
-        return "the host cluster's identity is not the recorded one"
-    expires_at = expiry_of(job, recorded, lifecycle.utc_now())
-    desired = fingerprint.desired_digest(program.desired_parts(
-        job.tenant, job.target, job.blueprint, item.rendered, expires_at=expires_at, asleep=recorded.asleep,
-        cluster_uid=uid))
-    if desired != held.desired:
-        return "the desired state changed"
-    candidates[index] = (item, held, desired)
-    return None
 
 
 #: what the engine counts besides the program's resources: the stack itself and its provider

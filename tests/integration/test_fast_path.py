@@ -30,9 +30,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 import vcluster_mgr
-from vcluster_mgr import fingerprint, localcluster, operations, platformconfig, program, spec, toolchain, workspace
+from vcluster_mgr import (
+    cli,
+    fingerprint,
+    localcluster,
+    operations,
+    platformconfig,
+    program,
+    spec,
+    toolchain,
+    workspace,
+)
 from vcluster_mgr.workspace import backend, checkpoints
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,6 +142,49 @@ def test_no_change_takes_the_fast_path_and_full_forces_the_engine(tenant: Tenant
     forced = tenant.apply(full=True)
     assert forced.path == workspace.ENGINE_PATH and forced.why == operations.FULL
     assert set(forced.changes) == {"same"}
+
+
+def test_the_cli_says_which_path_each_tenant_took(host_cluster: localcluster.Cluster, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """``vcm apply``, ``vcm plan`` and ``vcm drift`` (one tenant and ``--all``): ``-o json`` and the table name
+    the path; a drifted tenant is compared in full and its drift shown; ``--full`` always takes the engine."""
+    monkeypatch.setenv("KUBECONFIG", str(host_cluster.kubeconfig))
+    monkeypatch.setenv("VCM_STATE_DIR", str(tmp_path / "state"))
+    runner = CliRunner()
+
+    def vcm(*args: str) -> Any:
+        res = runner.invoke(cli.app, list(args))
+        assert res.exit_code == 0, res.stdout + res.stderr
+        return json.loads(res.stdout) if "json" in args else res.stdout + res.stderr
+
+    names = [f"fpcli{os.getpid() % 10000}{i}" for i in range(2)]
+    for name in names:
+        (tmp_path / "specs").mkdir(exist_ok=True)
+        (tmp_path / "specs" / f"{name}.yaml").write_text(json.dumps(_doc(name)))
+    folder = str(tmp_path / "specs")
+    assert [o["path"] for o in vcm("apply", folder, "--yes", "-o", "json")] == ["engine", "engine"]
+    again = vcm("apply", folder, "--yes", "-o", "json")
+    assert [(o["path"], o["why"]) for o in again] == [("fingerprint", None)] * 2
+    assert "fingerprint" in vcm("apply", folder, "--yes")  # the table's path column
+    assert [o["path"] for o in vcm("plan", folder, "-o", "json")] == ["fingerprint"] * 2
+    assert [o["path"] for o in vcm("plan", folder, "--full", "-o", "json")] == ["engine"] * 2
+    drift = vcm("drift", "--all", "-o", "json")
+    assert not drift["drifted"] and {t["path"] for t in drift["tenants"]} == {"fingerprint"}
+
+    kubectl = [str(toolchain.bin_dir() / "kubectl"), "--kubeconfig", str(host_cluster.kubeconfig)]
+    subprocess.run([*kubectl, "label", "namespace", f"{names[0]}-app", "pod-security.kubernetes.io/enforce=privileged",
+                    "--overwrite"], check=True, capture_output=True)
+    drift = vcm("drift", names[0], "-o", "json")
+    assert drift["drifted"] and drift["tenants"][0]["path"] == "compared", drift
+    assert [c["field"] for c in drift["changes"]] == ["metadata.labels.pod-security.kubernetes.io/enforce"]
+    drift = vcm("drift", "--all", "-o", "json")
+    assert {t["tenant"]: t["path"] for t in drift["tenants"]} == {names[0]: "compared", names[1]: "fingerprint"}
+    applied = vcm("apply", folder, "--yes", "-o", "json")
+    assert [o["path"] for o in applied] == ["engine", "fingerprint"]
+    assert applied[0]["changes"].get("update") == 1
+    assert not vcm("drift", "--all", "-o", "json")["drifted"]
+    for name in names:
+        vcm("delete", name, "--yes")
 
 
 def test_a_label_changed_by_someone_else(tenant: Tenant) -> None:

@@ -118,8 +118,8 @@ def summary(outcomes: list[workspace.Outcome], fmt: printing.OutputFormat, title
     table = Table("tenant", "cluster", "result", "changes", *(("path",) if paths else ()), "seconds", title=title)
     for o in outcomes:
         result = "[green]ok[/green]" if o.ok else "[red]failed[/red]"
-        # which way each tenant went: its fingerprint held (no engine), or the engine ran
-        path = (("fingerprint" if o.path == workspace.FINGERPRINT_PATH else "engine"),) if paths else ()
+        # which way each tenant went: its fingerprint held (no engine), or the engine ran (``Outcome.path``)
+        path = (o.path,) if paths else ()
         table.add_row(o.tenant, o.cluster, result, _changes_text(o.changes), *path, f"{o.seconds:.1f}")
     printing.print_table(table)
     for o in outcomes:

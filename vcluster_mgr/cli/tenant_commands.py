@@ -373,14 +373,17 @@ def drift(
     shard: options.ShardOpt = None,
     cluster: options.ClusterOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
+    full: options.FullOpt = False,
     *,
     access: options.Access,
 ) -> None:
     """Show what was changed on the cluster outside vcm.
 
     Every field the blueprint set whose live value differs, every object deleted, and (for a control plane) a
-    host API server that moved since the apply. `vcm apply` puts them back."""
-    from vcluster_mgr import hostcluster, workspace
+    host API server that moved since the apply. `vcm apply` puts them back. A tenant whose fingerprint holds
+    (every object it owns as its last apply left it, read with one LIST per kind for all tenants) has no
+    drift without its objects being compared one by one (--full: always compared)."""
+    from vcluster_mgr import hostcluster, operations, workspace
 
     if bool(name) == all_tenants:
         raise errors.UsageError("give a tenant name or --all")
@@ -392,17 +395,25 @@ def drift(
         wanted = sharding.select(every, shard, lambda ct: workspace.tenant_stack_name(*ct))
     else:
         wanted = [(env.config.target(cluster).name, str(name))]
+    targets = [(env.config.target(cl), tenant) for cl, tenant in wanted]
+    reasons = [operations.FULL] * len(targets) if full else operations.unchanged_on_cluster(env.settings, targets)
     rows = []
-    for cl, tenant in wanted:
-        target = env.config.target(cl)
-        found = hostcluster.drift(target, workspace.applied_objects(env.settings, cl, tenant))
-        recorded = workspace.tenant_record(env.settings, cl, tenant)
+    paths = []
+    for (target, tenant), why in zip(targets, reasons, strict=True):
+        paths.append({"tenant": tenant, "cluster": target.name,
+                      "path": workspace.FINGERPRINT_PATH if why is None else "compared", "why": why})
+        if why is None:
+            continue  # its fingerprint holds: nothing drifted
+        found = hostcluster.drift(target, workspace.applied_objects(env.settings, target.name, tenant))
+        recorded = workspace.tenant_record(env.settings, target.name, tenant)
         found += hostcluster.host_api_drift(target, recorded.host_api_rows())
         for row in found:
-            rows.append({"tenant": tenant, "cluster": cl, **row})
-    if not printing.emit({"drifted": bool(rows), "changes": rows}, output):
+            rows.append({"tenant": tenant, "cluster": target.name, **row})
+    if not printing.emit({"drifted": bool(rows), "changes": rows, "tenants": paths}, output):
         if not rows:
-            printing.err.print(f"no drift in {len(wanted)} tenant(s)")
+            proven = sum(p["why"] is None for p in paths)
+            printing.err.print(f"no drift in {len(wanted)} tenant(s) ({proven} by fingerprint, "
+                               f"{len(wanted) - proven} compared object by object)")
         else:
             table = Table("tenant", "object", "field", "desired", "live")
             for r in rows:
