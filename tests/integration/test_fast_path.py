@@ -17,6 +17,10 @@ last update failed, a state edited by plain ``pulumi state delete``, a tenant ap
 (another state directory and backend). A tenant with a control plane (a Helm release) is never proven: its
 release is a kind the fast path does not read back, so it always goes to the engine (checked offline in
 ``tests/test_fingerprint.py``; a hand rollback is then repaired by the engine as for any release).
+
+Also: the CLI names each tenant's path (``vcm apply``, ``plan``, ``drift``, ``drift --all``, ``--full``), and a
+property test runs random histories of (edit the spec, edit the cluster, apply) and checks, after each step,
+that the fast path never says "no change" where a real ``pulumi preview --refresh`` finds one.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import vcluster_mgr
@@ -367,3 +373,51 @@ def _pulumi(s: workspace.Settings, *args: str) -> str:
 def _export(s: workspace.Settings, stack: str) -> dict[str, Any]:
     found: dict[str, Any] = json.loads(_pulumi(s, "stack", "export", "--stack", stack))["deployment"]
     return found
+
+
+#: one step of a random history: edit the spec (its quota's pod count), edit the cluster (someone else: a label,
+#: a deleted object, a spec field through another field manager, an annotation the blueprint does not set), or
+#: apply
+STEPS = st.lists(st.one_of(
+    st.tuples(st.just("spec"), st.integers(min_value=5, max_value=9)),
+    st.tuples(st.just("cluster"), st.sampled_from(["label", "delete", "quota", "annotation"])),
+    st.tuples(st.just("apply"), st.just(0)),
+), min_size=1, max_size=4)
+
+
+@settings(max_examples=5, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(steps=STEPS)
+def test_the_fast_path_agrees_with_a_real_preview(tenant: Tenant, tmp_path: Path,
+                                                  steps: list[tuple[str, Any]]) -> None:
+    """After every step of a random history, the fast path's verdict against the engine's own: a real
+    ``pulumi preview --refresh`` (``vcm plan --full``). Whenever the fast path says "no change", the preview
+    must find none; it may send to the engine a tenant the preview finds unchanged (an annotation the
+    blueprint does not set), never the other way round."""
+    ns = f"{tenant.name}-app"
+    job = tenant.job
+    tenant.apply(full=True)  # each example starts from the tenant as its spec says
+    for kind, arg in steps:
+        if kind == "spec":
+            doc = _doc(tenant.name)
+            doc["spec"]["quota"] = {"pods": arg}
+            job = dataclasses.replace(tenant.job, tenant=_spec(tmp_path, doc))
+        elif kind == "apply":
+            tenant.apply(job=job)
+        elif arg == "label":
+            tenant.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/warn=privileged", "--overwrite")
+        elif arg == "delete":
+            tenant.kubectl("delete", "networkpolicy", "--all", "-n", ns)
+        elif arg == "quota":
+            tenant.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "someone-else", "-f", "-",
+                           stdin=json.dumps({"apiVersion": "v1", "kind": "ResourceQuota",
+                                             "metadata": {"name": "vcm-quota", "namespace": ns},
+                                             "spec": {"hard": {"pods": "999"}}}))
+        else:
+            tenant.kubectl("annotate", "namespace", ns, "someone=else", "--overwrite")
+        fast = tenant.prove(job)
+        [preview] = operations.run_jobs(tenant.settings, [job], "plan", full=True)
+        assert preview.ok, preview.error
+        if fast is None:
+            assert _changed(preview) == 0, f"the fast path said no change after {steps}; the preview: {preview.changes}"
+    tenant.kubectl("annotate", "namespace", ns, "someone-")
