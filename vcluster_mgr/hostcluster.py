@@ -10,6 +10,7 @@ import base64
 import json
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -17,7 +18,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from vcluster_mgr import errors, naming, platformconfig
+from vcluster_mgr import errors, fingerprint, naming, platformconfig
 
 STACK_ANNOTATION = naming.STACK_ANNOTATION
 
@@ -529,3 +530,17 @@ def list_objects(target: platformconfig.Target, path: str, selector: str) -> lis
     kind = str(doc.get("kind", "")).removesuffix("List")
     items = doc.get("items") or []
     return [{"apiVersion": doc.get("apiVersion"), "kind": kind, **item} for item in items]
+
+
+def live_digests(target: platformconfig.Target, kinds: set[tuple[str, str]], selector: str,
+                 keep: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, str]:
+    """``fingerprint.object_key`` -> content digest (``fingerprint.object_digest``) of every live object of
+    ``kinds`` (each in ``fingerprint.PROVABLE``) matching the label ``selector`` (and ``keep``, if given): one
+    LIST per kind, whatever the number of tenants the digests serve."""
+    found: dict[str, str] = {}
+    for api_version, kind in sorted(kinds):
+        base, plural, _ = fingerprint.PROVABLE[(api_version, kind)]
+        for obj in list_objects(target, f"{base}/{plural}", selector):
+            if keep is None or keep(obj):
+                found[fingerprint.key_of(obj)] = fingerprint.object_digest(api_version, kind, obj)
+    return found

@@ -215,22 +215,14 @@ def _live_digests(target: platformconfig.Target, kinds: set[tuple[str, str]],
     names = sorted(tenants)
     selector = (f"{naming.TENANT_LABEL} in ({','.join(names)})" if len(names) <= SELECTOR_NAMES
                 else naming.TENANT_LABEL)
-    found: dict[str, str] = {}
-    for api_version, kind in sorted(kinds):
-        base, plural, _ = fingerprint.PROVABLE[(api_version, kind)]
-        for obj in hostcluster.list_objects(target, f"{base}/{plural}", selector):
-            if (obj.get("metadata") or {}).get("labels", {}).get(naming.TENANT_LABEL) in tenants:
-                found[fingerprint.key_of(obj)] = fingerprint.object_digest(api_version, kind, obj)
-    return found
+    return hostcluster.live_digests(
+        target, kinds, selector,
+        keep=lambda obj: (obj.get("metadata") or {}).get("labels", {}).get(naming.TENANT_LABEL) in tenants)
 
 
 def _state_objects(held: fingerprint.Fingerprint) -> frozenset[tuple[str, str]]:
-    """The fingerprint's objects as the state names them: (kind, ``namespace/name`` or ``name``)."""
-    pairs = set()
-    for key in held.objects:
-        _, kind, namespace, name = key.split("|", 3)
-        pairs.add((kind, f"{namespace}/{name}" if namespace else name))
-    return frozenset(pairs)
+    """The fingerprint's objects as the state names them (``fingerprint.state_objects``)."""
+    return fingerprint.state_objects(held.objects)
 
 
 def prove(s: workspace.Settings, prepared: Sequence[Prepared]) -> list[str | None]:

@@ -46,6 +46,7 @@ from vcluster_mgr import (
     operations,
     platformconfig,
     program,
+    sharding,
     spec,
     toolchain,
     workspace,
@@ -421,3 +422,88 @@ def test_the_fast_path_agrees_with_a_real_preview(tenant: Tenant, tmp_path: Path
         if fast is None:
             assert _changed(preview) == 0, f"the fast path said no change after {steps}; the preview: {preview.changes}"
     tenant.kubectl("annotate", "namespace", ns, "someone-")
+
+
+def test_the_folder_path_skips_a_batch_whose_fingerprint_holds(host_cluster: localcluster.Cluster,
+                                                               tmp_path: Path) -> None:
+    """The folder stacks (``workspace.folder_up``, the GitOps program's): a batch whose fingerprint holds is not
+    run; a label changed by someone else, a spec change and a state edited by plain ``pulumi state delete`` each
+    send only their batch to the engine, which repairs; ``full`` runs every batch. The weakened twin: with the
+    fingerprint's content rule ignoring labels, the changed label goes unseen."""
+    from vcluster_mgr.workspace import folder
+
+    s = workspace.settings(state_dir=tmp_path / "state")
+    target = platformconfig.Target("default", str(host_cluster.kubeconfig))
+    names = [f"fpf{os.getpid() % 10000}{i}" for i in range(4)]
+    tenants = [_spec(tmp_path, _doc(n)) for n in names]
+    kubectl = Tenant(names[0], s, target, operations.Job(tenants[0], target, platformconfig.Blueprint()),
+                     host_cluster.kubeconfig).kubectl
+
+    def up(ts: list[spec.Tenant] = tenants, full: bool = False) -> folder.FolderOutcome:
+        return workspace.folder_up(s, target, platformconfig.Blueprint(), ts, stack_name="fp", batches=2,
+                                   with_platform=False, full=full)
+
+    def batch_of(name: str) -> str:
+        index = next(i for i in (1, 2) if name in {t.name for t in sharding.select(
+            tenants, sharding.Shard(i, 2), key=lambda t: t.name)})
+        return f"fp.{index}of2"
+
+    try:
+        first = up()
+        assert set(first.why.values()) == {"a new stack"} and not first.proven
+        again = up()
+        assert sorted(again.proven) == ["fp.1of2", "fp.2of2"] and not again.why
+        assert again.changes == {"same": sum(first.changes.values())}
+        ns = f"{names[0]}-app"
+
+        def relabel() -> None:
+            kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=privileged", "--overwrite")
+
+        with pytest.MonkeyPatch.context() as m:  # the weakened twin
+            m.setattr(fingerprint, "METADATA_CONTENT", ("annotations",))
+            up(full=True)
+            relabel()
+            assert len(up().proven) == 2, "the weakened fingerprint should have said no change"
+        up(full=True)
+        relabel()
+        repaired = up()
+        assert repaired.why == {batch_of(names[0]): f"Namespace {ns} changed on the cluster"}, repaired.why
+        assert repaired.changes.get("update") == 1
+        labels = json.loads(kubectl("get", "namespace", ns, "-o", "json"))["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+        doc = _doc(names[1])
+        doc["spec"]["quota"] = {"pods": 7}
+        changed = [_spec(tmp_path, doc) if t.name == names[1] else t for t in tenants]
+        spec_changed = up(changed)
+        assert spec_changed.why == {batch_of(names[1]): "the desired state changed"}
+        assert up(changed).why == {}
+
+        stack = batch_of(names[2])
+        urn = next(r["urn"] for r in _folder_export(s, stack)["resources"]
+                   if r["type"] == "kubernetes:core/v1:LimitRange" and f"{names[2]}-app" in r["urn"])
+        _folder_pulumi(s, "state", "delete", urn, "--stack", stack, "--yes", "--force")
+        edited = up(changed)
+        assert edited.why == {stack: "its state holds other objects than were fingerprinted (the state was edited)"}
+        assert edited.changes.get("create") == 1
+        assert up(changed).why == {}
+        assert set(up(changed, full=True).why.values()) == {"--full"}
+    finally:
+        for index in (1, 2):
+            workspace.destroy(workspace.stack(s, f"fp.{index}of2", lambda: None, project=folder.PROJECT,
+                                              target=target))
+
+
+def _folder_pulumi(s: workspace.Settings, *args: str) -> str:
+    from vcluster_mgr.workspace import folder
+
+    work = workspace.stacks._project_dir(s, folder.PROJECT)
+    proc = subprocess.run([str(toolchain.bin_dir() / "pulumi"), *args], cwd=work, env=_env(s), capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _folder_export(s: workspace.Settings, stack: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(_folder_pulumi(s, "stack", "export", "--stack", stack))["deployment"]
+    return found
