@@ -9,7 +9,9 @@ the node's registry, embedded store through kine, no persistence: the chart's De
 moment ``vcm apply`` starts:
 
 - ``api``: until ``kubectl get ns`` with the virtual cluster's kubeconfig answers (polled every 0.25 s: the
-  kubeconfig Secret is read as soon as the control plane writes it);
+  kubeconfig Secret is read from the host as soon as the control plane writes it, and pointed at the Service's
+  ClusterIP, as ``vcm kubeconfig`` does on a node; ``vcm kubeconfig`` itself needs the stack's record, written
+  when ``vcm apply`` returns);
 - ``deployment``: until a Deployment applied inside (one replica of the node's probe image) is Ready;
 - ``memory``: the control plane pod's working set as the kubelet reports it (``stats/summary``), once the
   Deployment is Ready;
@@ -22,6 +24,7 @@ Each run's tenant is deleted before the next. It prints every run, the medians a
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import statistics
@@ -37,8 +40,9 @@ sys.path.insert(0, str(REPO))
 
 import yaml  # noqa: E402
 
-from vcluster_mgr import localcluster, toolchain  # noqa: E402
+from vcluster_mgr import localcluster, naming, toolchain  # noqa: E402
 from vcluster_mgr.localnode import images  # noqa: E402
+from vcluster_mgr.localnode import node as localnode  # noqa: E402
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -95,20 +99,35 @@ class Bench:
         self.policy.write_text(yaml.safe_dump({
             "allowedChartSources": [str(self.chart)],
             "controlPlaneCorednsImage": cluster.node["images"]["coredns"],
+            "controlPlaneDnsUpstreams": [f"{localnode.BRIDGE_IP}/32"],
         }))
 
     def vcm(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "vcluster_mgr", *args], env=self.env, capture_output=True,
                               text=True, timeout=900, check=False)
 
-    def kubectl(self, kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def kubectl(self, kubeconfig: Path, *args: str, stdin: str | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([self.kubectl_bin, "--kubeconfig", str(kubeconfig), "--request-timeout=5s", *args],
-                              input=stdin, capture_output=True, text=True, timeout=60, check=False)
+                              input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
 
     def virtual_kubeconfig(self, name: str, dest: Path) -> bool:
-        """The kubeconfig of ``name``'s virtual cluster, as soon as its Secret exists (``vcm kubeconfig``'s)."""
-        proc = self.vcm("kubeconfig", name, "--wait", "0", "-o", str(dest))
-        return proc.returncode == 0
+        """The kubeconfig of ``name``'s virtual cluster as soon as the control plane writes its Secret
+        (``vc-<release>``), pointed at the Service's ClusterIP as ``vcm kubeconfig`` points it on a node. Read from the
+        host directly: ``vcm kubeconfig`` reads the tenant's stack record, which exists only once ``vcm apply`` has
+        returned, so it would time the apply rather than the virtual API."""
+        namespace = f"{name}-cp"
+        secret = self.kubectl(self.cluster.kubeconfig, "get", "secret", naming.control_plane_kubeconfig_secret(name),
+                              "-n", namespace, "-o", "jsonpath={.data.config}")
+        ip = self.kubectl(self.cluster.kubeconfig, "get", "service", name, "-n", namespace, "-o",
+                          "jsonpath={.spec.clusterIP}").stdout.strip()
+        if secret.returncode != 0 or not secret.stdout.strip() or not ip:
+            return False
+        doc = yaml.safe_load(base64.b64decode(secret.stdout.strip()))
+        for entry in doc.get("clusters") or []:
+            entry["cluster"]["server"] = f"https://{ip}:443"
+        dest.write_text(yaml.safe_dump(doc))
+        return True
 
     def memory(self, name: str) -> int | None:
         raw = self.kubectl(self.cluster.kubeconfig, "get", "--raw",
@@ -129,7 +148,7 @@ class Bench:
         kubeconfig = self.work / f"{name}.kubeconfig"
         started = time.monotonic()
         apply = subprocess.Popen([sys.executable, "-m", "vcluster_mgr", "apply", str(spec_file), "--yes", "--policy",
-                                  str(self.policy), "--wait-healthy", "0"], env=self.env, stdout=subprocess.PIPE,
+                                  str(self.policy), "--no-wait"], env=self.env, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
         row: dict[str, Any] = {"tenant": name}
         while time.monotonic() - started < 600:
@@ -145,8 +164,12 @@ class Bench:
             return row
         proc = self.kubectl(kubeconfig, "apply", "-f", "-", stdin=DEPLOYMENT.format(image=self.probe))
         if proc.returncode == 0:
-            self.kubectl(kubeconfig, "--request-timeout=0", "rollout", "status", "deployment/hello", "--timeout=300s")
-            row["deployment"] = round(time.monotonic() - started, 2)
+            rolled = self.kubectl(kubeconfig, "--request-timeout=0", "rollout", "status", "deployment/hello",
+                                  "--timeout=300s", timeout=330)
+            if rolled.returncode == 0:
+                row["deployment"] = round(time.monotonic() - started, 2)
+            else:
+                row["error"] = (rolled.stdout + rolled.stderr)[-2000:]
         row["memory_mib"] = round((self.memory(name) or 0) / 2**20, 1) or None
         return row
 

@@ -62,6 +62,23 @@ def owner_outputs(tenant: spec.Tenant) -> list[dict[str, str]]:
 
 #: Helm values that put a control plane to sleep: no replicas, data (the PVC) kept
 SLEEP_VALUES: dict[str, Any] = {"controlPlane": {"statefulSet": {"highAvailability": {"replicas": 0}}}}
+#: asleep, the etcd of ``backingStore: etcd`` stops too (its PVC kept): nothing of the tenant runs
+SLEEP_ETCD_VALUES: dict[str, Any] = {
+    "controlPlane": {"backingStore": {"etcd": {"deploy": {"statefulSet": {"highAvailability": {"replicas": 0}}}}}}}
+#: the keys of ``controlPlane.advanced`` the chart's etcd StatefulSet reads besides its own section (its image's
+#: registry, the annotations every object gets, the ServiceAccount)
+ETCD_ADVANCED_KEYS = ("defaultImageRegistry", "globalMetadata", "serviceAccount")
+
+
+def etcd_deployed(values: dict[str, Any]) -> bool:
+    """Whether the chart deploys an etcd beside the control plane (``backingStore: etcd``), read from the values
+    themselves so that ``spec.controlPlane.values`` overrides count."""
+    etcd = values.get("controlPlane", {}).get("backingStore", {}).get("etcd", {})
+    return bool(isinstance(etcd, dict) and etcd.get("deploy", {}).get("enabled"))
+
+
+def _digest(data: object) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def control_plane_args(tenant: spec.Tenant, blueprint: platformconfig.Blueprint) -> dict[str, Any] | None:
@@ -99,8 +116,11 @@ class Rendered:
         if self.control_plane is None:
             return None
         values = self.control_plane["values"]
-        return {"chart": dict(self.control_plane["chart"]),
-                "values": render.merge_values(values, SLEEP_VALUES) if asleep else values}
+        if asleep:
+            values = render.merge_values(values, SLEEP_VALUES)
+            if etcd_deployed(values):
+                values = render.merge_values(values, SLEEP_ETCD_VALUES)
+        return {"chart": dict(self.control_plane["chart"]), "values": values}
 
     def values_digest(self, *, asleep: bool = False) -> str | None:
         """A digest of the control plane's Helm values (None without one): when it changes, the release is
@@ -108,7 +128,24 @@ class Rendered:
         release = self.release(asleep=asleep)
         if release is None:
             return None
-        return hashlib.sha256(json.dumps(release["values"], sort_keys=True).encode()).hexdigest()
+        return _digest(release["values"])
+
+    def data_digest(self, *, asleep: bool = False) -> str | None:
+        """A digest of the values that shape the pod holding the virtual cluster's data (None without a control
+        plane; recorded as ``controlPlane.dataDigest``), for the data-loss guard. With ``backingStore: etcd`` the
+        data lives in the etcd pod, which the rest of the values leave alone: its section and the few
+        ``controlPlane.advanced`` keys its StatefulSet reads (``ETCD_ADVANCED_KEYS``). Otherwise the data lives in
+        the control plane pod, which any value may restart: all of them, as ``values_digest``."""
+        release = self.release(asleep=asleep)
+        if release is None:
+            return None
+        values = release["values"]
+        if not etcd_deployed(values):
+            return _digest(values)
+        cp = values.get("controlPlane", {})
+        advanced = cp.get("advanced", {})
+        return _digest({"backingStore": cp.get("backingStore"),
+                        "advanced": {k: advanced.get(k) for k in ETCD_ADVANCED_KEYS}})
 
 
 def render_tenant(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, *,
@@ -146,7 +183,8 @@ def tenant_record(tenant: spec.Tenant, target: platformconfig.Target, blueprint:
         expires_at=expires_at, asleep=asleep, ttl=tenant.spec.ttl, protected=bool(tenant.spec.protect),
         source=tenant.source,
         control_plane=record.ControlPlane(enabled=cp.enabled, persistence=cp.persistence.enabled,
-                                          values_digest=rendered.values_digest(asleep=asleep)),
+                                          values_digest=rendered.values_digest(asleep=asleep),
+                                          data_digest=rendered.data_digest(asleep=asleep)),
         cluster_uid=cluster_uid,
         host_api=tuple(record.HostApiAddress.model_validate(a) for a in rendered.host_api) if cp.enabled else None,
         spec_document=tenant.model_dump(mode="json", by_alias=True, exclude_none=True),

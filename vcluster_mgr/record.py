@@ -61,6 +61,10 @@ class ControlPlane(_Part):
     persistence: bool | None = None
     #: sha256 of its Helm values at the last apply: a change may restart its pod (the data-loss guard)
     values_digest: str | None = pydantic.Field(None, alias="valuesDigest")
+    #: sha256 of the values that shape the pod holding its data (``program.Rendered.data_digest``): with
+    #: ``backingStore: etcd`` the etcd's, else all of them; None: recorded before it was (the guard then compares
+    #: ``values_digest``)
+    data_digest: str | None = pydantic.Field(None, alias="dataDigest")
 
 
 class HostApiAddress(_Part):
