@@ -39,7 +39,7 @@ from typing import Any
 
 import pydantic
 
-from vcluster_mgr import errors, fingerprint, hostcluster, naming, platformconfig, program, sharding, spec
+from vcluster_mgr import cluster, errors, fingerprint, naming, platformconfig, program, sharding, spec
 from vcluster_mgr.workspace import backend, checkpoints, locks, stacks
 
 PROJECT = "vcm-folder"
@@ -131,7 +131,8 @@ def folder_up(s: backend.Settings, target: platformconfig.Target, blueprint: pla
     base = stack_name or target.name
     count = batches or _existing_count(s, base) or batches_for(len(tenants))
     _refuse_other_batch_counts(s, base, count)
-    uid = hostcluster.cluster_uid(target)
+    with cluster.connect(target) as conn:
+        uid = cluster.cluster_uid(conn)
     total: collections.Counter[str] = collections.Counter()
     per_batch: dict[str, dict[str, int]] = {}
     notices: list[str] = []
@@ -178,7 +179,8 @@ class _LiveObjects:
     def of(self, kinds: set[tuple[str, str]]) -> dict[str, str]:
         missing = kinds - self.read
         if missing:
-            self.digests |= hostcluster.live_digests(self.target, missing,
+            with cluster.connect(self.target) as conn:
+                self.digests |= cluster.live_digests(conn, missing,
                                                      f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE}")
             self.read |= missing
         return self.digests
