@@ -205,11 +205,22 @@ def desired_parts(tenant: spec.Tenant, target: platformconfig.Target, blueprint:
         "record": made,
         "objects": rendered.objects,
         "release": rendered.release(asleep=asleep),
-        "provider": {"cluster": target.name, "kubeconfig": target.kubeconfig if target.in_state else None,
-                     "context": target.context if target.in_state else None, "inState": target.in_state},
-        "versions": {"vcm": vcluster_mgr.__version__, "pulumi": toolchain.PULUMI_VERSION,
-                     "provider": toolchain.KUBERNETES_PROVIDER_VERSION, "chart": toolchain.VCLUSTER_VERSION},
+        "provider": _provider_parts(target),
+        "versions": _versions(),
     }
+
+
+def _provider_parts(target: platformconfig.Target) -> dict[str, Any]:
+    """The provider's settings a stack records (its kubeconfig and context only when ``in_state``)."""
+    return {"cluster": target.name, "kubeconfig": target.kubeconfig if target.in_state else None,
+            "context": target.context if target.in_state else None, "inState": target.in_state}
+
+
+def _versions() -> dict[str, str]:
+    """The versions that decide what an apply does besides our own rendering: this tool, the engine, the
+    provider, the vcluster chart."""
+    return {"vcm": vcluster_mgr.__version__, "pulumi": toolchain.PULUMI_VERSION,
+            "provider": toolchain.KUBERNETES_PROVIDER_VERSION, "chart": toolchain.VCLUSTER_VERSION}
 
 
 def _property_names(cls: type) -> list[tuple[str, str]]:
@@ -294,14 +305,20 @@ def tenant_program(tenant: spec.Tenant, target: platformconfig.Target, blueprint
 
 def platform_program(target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
                      cluster_uid: str | None = None) -> Callable[[], None]:
-    """What every tenant of a host cluster relies on (admission policies, the project's namespace)."""
+    """What every tenant of a host cluster relies on (admission policies, the project's namespace); its
+    ``fingerprint`` output as a tenant stack's (the desired digest: its objects, provider settings, versions
+    and the host cluster's identity)."""
 
     def run() -> None:
         prov = provider(target)
         objects = render.render_platform(policy=blueprint.policy, templates_dir=blueprint.templates_dir)
-        components.Platform("platform", objects, pulumi.ResourceOptions(provider=prov))
+        platform = components.Platform("platform", objects, pulumi.ResourceOptions(provider=prov))
         pulumi.export("cluster", target.name)
         pulumi.export(CLUSTER_UID_OUTPUT, cluster_uid)
+        desired = fingerprint.desired_digest({"platform": objects, "clusterUID": cluster_uid,
+                                              "provider": _provider_parts(target), "versions": _versions()})
+        pulumi.export("fingerprint", pulumi.Output.all(**_object_digests(objects, platform.resources)).apply(
+            lambda digests: {"format": fingerprint.FORMAT, "desired": desired, "objects": dict(digests)}))
 
     return run
 

@@ -20,7 +20,8 @@ release is a kind the fast path does not read back, so it always goes to the eng
 
 Also: the CLI names each tenant's path (``vcm apply``, ``plan``, ``drift``, ``drift --all``, ``--full``), and a
 property test runs random histories of (edit the spec, edit the cluster, apply) and checks, after each step,
-that the fast path never says "no change" where a real ``pulumi preview --refresh`` finds one.
+that the fast path never says "no change" where a real ``pulumi preview --refresh`` finds one. The folder
+stacks skip a batch whose fingerprint holds and run the others; the platform stack records its fingerprint.
 """
 
 from __future__ import annotations
@@ -41,11 +42,14 @@ from typer.testing import CliRunner
 import vcluster_mgr
 from vcluster_mgr import (
     cli,
+    cluster,
     fingerprint,
     localcluster,
+    naming,
     operations,
     platformconfig,
     program,
+    render,
     sharding,
     spec,
     toolchain,
@@ -507,3 +511,19 @@ def _folder_pulumi(s: workspace.Settings, *args: str) -> str:
 def _folder_export(s: workspace.Settings, stack: str) -> dict[str, Any]:
     found: dict[str, Any] = json.loads(_folder_pulumi(s, "stack", "export", "--stack", stack))["deployment"]
     return found
+
+
+def test_the_platform_stack_records_its_fingerprint(host_cluster: localcluster.Cluster,
+                                                    engine_settings: workspace.Settings) -> None:
+    """``vcm platform apply`` records a fingerprint too: each object's digest is the one its live copy, read
+    back with a LIST, has now."""
+    cfg = platformconfig.load(None, kubeconfig=str(host_cluster.kubeconfig))
+    target = cfg.target(None)
+    assert operations.platform_apply(engine_settings, target, cfg.blueprint).ok
+    outputs = workspace.recorded_outputs(engine_settings, workspace.PLATFORM_PROJECT, target.name)
+    held = fingerprint.Fingerprint.model_validate((outputs or {})["fingerprint"])
+    assert len(held.objects) == len(render.render_platform(policy=cfg.blueprint.policy))
+    with cluster.connect(target) as conn:
+        live = cluster.live_digests(conn, {fingerprint.kind_of(k) for k in held.objects},
+                                    f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE}")
+    assert fingerprint.verdict(held, held.desired, live) is None
