@@ -375,7 +375,9 @@ def _verdicts(reasons: list[str | None],
         by_target.setdefault(target.name, []).append(index)
     for indexes in by_target.values():
         target = candidates[indexes[0]][0]
+        # only kinds there is a LIST for (a candidate holds no other: ``fingerprint.provable`` was asked first)
         kinds = {fingerprint.kind_of(key) for i in indexes for key in candidates[i][2].objects}
+        kinds &= set(fingerprint.PROVABLE)
         try:
             live = _live_digests(target, kinds, {candidates[i][1] for i in indexes})
         except errors.VcmError as exc:

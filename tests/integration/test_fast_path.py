@@ -14,9 +14,9 @@ Every case follows one drill (``_drill``):
 The cases: a label changed by someone else, an object deleted, a spec field changed by another field manager
 (server-side apply, forced), a policy change, a blueprint template change, a tool version change, a stack whose
 last update failed, a state edited by plain ``pulumi state delete``, a tenant applied from a second machine
-(another state directory and backend). A tenant with a control plane (a Helm release) is never proven: its
-release is a kind the fast path does not read back, so it always goes to the engine (checked offline in
-``tests/test_fingerprint.py``; a hand rollback is then repaired by the engine as for any release).
+(another state directory and backend), a control plane's Helm release rolled back by hand (such a tenant is
+never proven: its release is a kind the fast path does not read back, so it always goes to the engine, which
+upgrades the release back; the weakened twin leaves the release out of the fingerprint).
 
 Also: the CLI names each tenant's path (``vcm apply``, ``plan``, ``drift``, ``drift --all``, ``--full``), and a
 property test runs random histories of (edit the spec, edit the cluster, apply) and checks, after each step,
@@ -26,7 +26,9 @@ stacks skip a batch whose fingerprint holds and run the others; the platform sta
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import gzip
 import json
 import os
 import subprocess
@@ -527,3 +529,85 @@ def test_the_platform_stack_records_its_fingerprint(host_cluster: localcluster.C
         live = cluster.live_digests(conn, {fingerprint.kind_of(k) for k in held.objects},
                                     f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE}")
     assert fingerprint.verdict(held, held.desired, live) is None
+
+
+CHART = REPO / "tests" / "data" / "charts" / "fake-vcluster"
+
+
+def _release_secret(t: Tenant, ns: str, release: str, revision: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Helm's record of one revision: the Secret, and the release it holds (base64 of gzipped JSON, in a
+    Secret's base64)."""
+    secret = t.get("secret", f"sh.helm.release.v1.{release}.v{revision}", ns)
+    inner = base64.b64decode(base64.b64decode(secret["data"]["release"]))
+    return secret, json.loads(gzip.decompress(inner))
+
+
+def _hand_rollback(t: Tenant, ns: str, release: str, to: int, current: int) -> None:
+    """What ``helm rollback RELEASE TO`` records, done by hand (no helm binary here): revision ``current`` + 1
+    holding revision ``to``'s chart and values, deployed; ``current`` superseded."""
+    _, old = _release_secret(t, ns, release, to)
+    new = current + 1
+    old["version"] = new
+    old["info"]["status"] = "deployed"
+    data = base64.b64encode(base64.b64encode(gzip.compress(json.dumps(old).encode()))).decode()
+    t.kubectl("apply", "-f", "-", stdin=json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+        "metadata": {"name": f"sh.helm.release.v1.{release}.v{new}", "namespace": ns,
+                     "labels": {"owner": "helm", "name": release, "status": "deployed", "version": str(new)}},
+        "data": {"release": data}}))
+    secret, was = _release_secret(t, ns, release, current)
+    was["info"]["status"] = "superseded"
+    secret["data"]["release"] = base64.b64encode(base64.b64encode(gzip.compress(json.dumps(was).encode()))).decode()
+    secret["metadata"]["labels"]["status"] = "superseded"
+    t.kubectl("replace", "-f", "-", stdin=json.dumps(secret))
+
+
+def test_a_control_plane_rolled_back_by_hand(host_cluster: localcluster.Cluster, engine_settings: workspace.Settings,
+                                             tmp_path: Path) -> None:
+    """A tenant with a control plane (a Helm release of the fixture chart) is never proven: its release is a kind
+    the fast path does not read back, so every run goes to the engine, which sees a release rolled back by hand
+    (a newer revision holding older values) and upgrades it back. The weakened twin leaves the release out of
+    the fingerprint: it says no change after the rollback."""
+    name = f"fpcp{os.getpid() % 10000}"
+    target = platformconfig.Target("default", str(host_cluster.kubeconfig))
+    policy = spec.parse_policy({"apiVersion": "vcluster-mgr.dev/v1alpha1", "kind": "Policy",
+                                "allowedChartSources": [str(CHART)]})
+    blueprint = platformconfig.Blueprint(policy)
+
+    def job(version: str) -> operations.Job:
+        doc = _doc(name)
+        doc["spec"]["namespaces"] = ["cp"]
+        doc["spec"]["controlPlane"] = {"enabled": True, "version": version, "chart": {"path": str(CHART)}}
+        return operations.Job(_spec(tmp_path, doc, policy), target, blueprint, allow_data_loss=True)
+
+    t = Tenant(name, engine_settings, target, job("1.33.4"), host_cluster.kubeconfig)
+    ns, release = f"{name}-cp", name
+    newer = dataclasses.replace(job("1.34.1"), allow_data_loss=False)
+    try:
+        t.apply()
+        t.apply(job=job("1.34.1"))  # revision 2
+        why = t.prove(newer)
+        assert why is not None and "Release" in why, why
+        _hand_rollback(t, ns, release, to=1, current=2)
+        real_provable, real_verdict = fingerprint.provable, fingerprint.verdict
+
+        def without_release(keys: Any) -> list[str]:
+            return [k for k in keys if "|Release|" not in k]
+
+        with pytest.MonkeyPatch.context() as m:  # the weakened twin: the release left out
+            m.setattr(fingerprint, "provable", lambda keys: real_provable(without_release(keys)))
+            m.setattr(fingerprint, "verdict", lambda held, desired, live: real_verdict(
+                held.model_copy(update={"objects": {k: held.objects[k] for k in without_release(held.objects)}})
+                if held else None, desired, live))
+            assert t.prove(newer) is None, "the weakened fingerprint should have said no change"
+        outcome = t.apply(job=newer)
+        assert outcome.path == workspace.ENGINE_PATH and "Release" in (outcome.why or "")
+        assert outcome.changes.get("update") == 1, outcome.changes
+        latest = max(int(s["metadata"]["labels"]["version"]) for s in json.loads(t.kubectl(
+            "get", "secret", "-n", ns, "-l", f"owner=helm,name={release}", "-o", "json"))["items"])
+        assert latest == 4
+        _, deployed = _release_secret(t, ns, release, latest)
+        assert deployed["info"]["status"] == "deployed"
+        assert json.dumps(deployed["config"]) != json.dumps(_release_secret(t, ns, release, 1)[1]["config"])
+    finally:
+        operations.delete_tenant(engine_settings, target, name)
