@@ -17,7 +17,7 @@ Covered, each property with a twin that weakens it and sees it fail:
   tenant's limits is refused by the host and the refusal shows inside (a SyncError event on the virtual pod) and
   in ``vcm status``; the same pod within the limits runs; a pod breaking restricted Pod Security is refused inside;
 - DNS inside resolves the virtual cluster's own Services (and not the host's), and names outside through the
-  node's resolver (the twin of ``vcm-allow-control-plane-dns`` is not here yet);
+  node's resolver, carried by ``vcm-allow-control-plane-dns`` (twin: without it they fail);
 - ``kubectl logs`` and ``exec`` inside work under strict isolation, carried by ``vcm-allow-control-plane`` alone
   (the syncer's way to the host API): without it ``exec`` is refused;
 - traffic: another tenant's pods reach neither the virtual cluster's workloads nor its API, and its workloads
@@ -237,6 +237,22 @@ def test_inside_names_outside_the_cluster_resolve_through_the_virtual_coredns(wo
     assert len(coredns) == 1 and coredns[0]["spec"]["dnsPolicy"] == "Default", coredns
     container = coredns[0]["spec"]["containers"][0]
     assert container["imagePullPolicy"] == "Always" and container["image"] == workload.node["images"]["coredns"]
+
+
+def _restart_virtual_coredns(cp: RealControlPlane) -> None:
+    proc = cp.kubectl("rollout", "restart", "deployment/coredns", "-n", "kube-system")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = cp.kubectl("rollout", "status", "deployment/coredns", "-n", "kube-system", "--timeout=120s", timeout=150)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_twin_without_the_dns_rule_names_outside_fail_inside(workload: RealControlPlane) -> None:
+    # kube-router lets flows it admitted go on after the rule is gone, and the running CoreDNS keeps its upstream
+    # socket while it is used: a new CoreDNS pod (new address, new flows, empty cache) meets the missing rule
+    with policy_removed(workload, "vcm-allow-control-plane-dns"):
+        _restart_virtual_coredns(workload)
+        _wait(lambda: not _resolves_upstream(workload), 60, "upstream names stop resolving")
+    _wait(lambda: _resolves_upstream(workload), 90, "upstream names resolve again")
 
 
 def test_kubectl_logs_and_exec_inside_work_under_strict_isolation(workload: RealControlPlane) -> None:
