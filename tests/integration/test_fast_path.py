@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import gzip
+import itertools
 import json
 import os
 import subprocess
@@ -431,6 +432,21 @@ def test_the_fast_path_agrees_with_a_real_preview(tenant: Tenant, tmp_path: Path
     tenant.kubectl("annotate", "namespace", ns, "someone-")
 
 
+def _names_in_both_batches(prefix: str, count: int) -> list[str]:
+    """``count`` tenant names, each batch of two holding at least one of them: the split is a hash of the
+    name, so names taken blindly (they carry the process id) can all fall into one batch and leave the
+    other without a stack, which no assertion about two batches can then hold for."""
+    names: list[str] = []
+    for i in itertools.count():
+        name = f"{prefix}{i}"
+        others = {sharding.shard_of(n, 2) for n in names} - {sharding.shard_of(name, 2)}
+        if len(names) < count - 1 or others:
+            names.append(name)
+        if len(names) == count:
+            return names
+    raise AssertionError("unreachable")
+
+
 def test_the_folder_path_skips_a_batch_whose_fingerprint_holds(host_cluster: localcluster.Cluster,
                                                                tmp_path: Path) -> None:
     """The folder stacks (``workspace.folder_up``, the GitOps program's): a batch whose fingerprint holds is not
@@ -441,7 +457,7 @@ def test_the_folder_path_skips_a_batch_whose_fingerprint_holds(host_cluster: loc
 
     s = workspace.settings(state_dir=tmp_path / "state")
     target = platformconfig.Target("default", str(host_cluster.kubeconfig))
-    names = [f"fpf{os.getpid() % 10000}{i}" for i in range(4)]
+    names = _names_in_both_batches(f"fpf{os.getpid() % 10000}", 4)
     tenants = [_spec(tmp_path, _doc(n)) for n in names]
     kubectl = Tenant(names[0], s, target, operations.Job(tenants[0], target, platformconfig.Blueprint()),
                      host_cluster.kubeconfig).kubectl
