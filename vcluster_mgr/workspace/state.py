@@ -43,12 +43,14 @@ def find_tenant_record(s: backend.Settings, cluster: str, tenant: str) -> record
 def tenant_settled(s: backend.Settings, cluster: str, tenant: str) -> checkpoints.Settled | None:
     """Whether a tenant stack's last run is settled and which objects its state holds
     (``checkpoints.settled``), and not settled while a lock is held on it (a run going on, or killed); None
-    when the backend is not one whose checkpoint is read here."""
+    when the backend is not one whose checkpoint and locks are read here (``blobs``), or cannot be read now."""
     name = stacks.tenant_stack_name(cluster, tenant)
     found = checkpoints.settled(s.backend_url, stacks.TENANT_PROJECT, name)
     if not isinstance(found, checkpoints.Settled):
         return None
-    held = locks.read(s.backend_url, stacks.TENANT_PROJECT, name)
+    held = locks.held(s.backend_url, stacks.TENANT_PROJECT, name)
+    if held is None:
+        return None
     if held and found.why is None:
         return dataclasses.replace(found, why=f"its stack is locked ({held[0].describe()})")
     return found
