@@ -9,12 +9,15 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pulumi import automation as auto
-
-from vcluster_mgr import errors, platformconfig, progress_events, record
+from vcluster_mgr import errors, lazy_modules, platformconfig, progress_events, record
 from vcluster_mgr.workspace import backend, checkpoints, jobs, locks, stacks
+
+if TYPE_CHECKING:
+    from pulumi import automation as auto
+else:
+    auto = lazy_modules.module("pulumi.automation")  # imported when a stack is opened (``lazy_modules``)
 
 
 def list_tenant_stacks(s: backend.Settings) -> list[dict[str, Any]]:
