@@ -36,6 +36,18 @@ def list_tenant_stacks(s: backend.Settings) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["tenant"], r["cluster"]))
 
 
+def tenant_stacks(s: backend.Settings) -> list[tuple[str, str]]:
+    """(cluster, tenant) of every tenant stack, by tenant: read from the backend's own files where they are
+    read here (``checkpoints.stack_names``: a file backend's folder, an ``s3://`` bucket's keys), which costs
+    no CLI run (``pulumi stack ls`` reads every stack's checkpoint to count its resources: seconds for a
+    thousand stacks); else from the CLI (``list_tenant_stacks``)."""
+    names = checkpoints.stack_names(s.backend_url, stacks.TENANT_PROJECT)
+    if names is None:
+        return [(r["cluster"], r["tenant"]) for r in list_tenant_stacks(s)]
+    pairs = [(cluster, tenant) for cluster, _, tenant in (n.partition(".") for n in names) if tenant]
+    return sorted(pairs, key=lambda ct: (ct[1], ct[0]))
+
+
 def find_tenant_record(s: backend.Settings, cluster: str, tenant: str) -> record.TenantRecord | None:
     """What a tenant's stack recorded (``record.read``: any shape vcm ever wrote); None if there is no such
     stack."""
