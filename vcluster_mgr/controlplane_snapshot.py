@@ -117,8 +117,8 @@ def _tail(data: bytes, lines: int = 15) -> str:
 def _control_plane_pod(api: _Api, tenant: spec.Tenant) -> str:
     namespace = tenant.namespace_names()[0]
     release = naming.control_plane_release(tenant.name)
-    pods = api.core.list_namespaced_pod(namespace, label_selector=naming.control_plane_pod_selector(release),
-                                        _request_timeout=15).items
+    pods: list[Any] = api.core.list_namespaced_pod(
+        namespace, label_selector=naming.control_plane_pod_selector(release), _request_timeout=15).items
     ready = sorted(str(p.metadata.name) for p in pods if p.status and p.status.phase == "Running"
                    and not p.metadata.deletion_timestamp
                    and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or []))
@@ -207,7 +207,7 @@ def restore_pod(sts: Any, release: str, options: str) -> dict[str, Any]:
 def _wait_running(api: _Api, namespace: str, name: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        pod = api.core.read_namespaced_pod(name, namespace, _request_timeout=15)
+        pod: Any = api.core.read_namespaced_pod(name, namespace, _request_timeout=15)
         phase = pod.status.phase if pod.status else None
         running = [s for s in (pod.status.container_statuses or []) if s.state and s.state.running]
         if phase == "Running" and running:
@@ -251,13 +251,14 @@ def restore(target: platformconfig.Target, tenant: spec.Tenant, data: bytes, *,
         pod_name = ""
         try:
             _wait_gone(api, tenant, 180.0)
-            synced = api.core.list_namespaced_pod(namespace, label_selector=f"{naming.SYNCED_BY_LABEL}={release}",
-                                                  _request_timeout=15).items
+            synced: list[Any] = api.core.list_namespaced_pod(
+                namespace, label_selector=f"{naming.SYNCED_BY_LABEL}={release}", _request_timeout=15).items
             for pod in synced:
                 with contextlib.suppress(ApiException):
                     api.core.delete_namespaced_pod(pod.metadata.name, namespace, _request_timeout=15)
             progress(f"deleted {len(synced)} pod(s) the virtual cluster had synced; starting the restore pod")
-            created = api.core.create_namespaced_pod(namespace, manifest, _request_timeout=15)
+            created: Any = api.core.create_namespaced_pod(namespace, manifest,  # type: ignore[arg-type]  # a dict is sent as is
+                                                          _request_timeout=15)
             pod_name = str(created.metadata.name)
             _wait_running(api, namespace, pod_name, 180.0)
             code, _, err = _exec(api, namespace, pod_name, "restore", ["sh", "-c", f"cat > {RESTORE_PATH}"],
@@ -275,6 +276,8 @@ def restore(target: platformconfig.Target, tenant: spec.Tenant, data: bytes, *,
                     "back on failure:\n" + _tail(err + out))
         finally:
             if pod_name:
+                # its data volume is the control plane's (ReadWriteOnce): wait until it is gone (a 404 ends the
+                # wait), at most a minute
                 with contextlib.suppress(ApiException, HTTPError, OSError):
                     api.core.delete_namespaced_pod(pod_name, namespace, grace_period_seconds=1, _request_timeout=15)
                     deadline = time.monotonic() + 60
