@@ -134,8 +134,10 @@ def read(loc: Location) -> bytes:
     """The archive at ``loc``, at most ``MAX_ARCHIVE_BYTES``; a missing one is a ``UsageError`` (exit 2)."""
     if loc.path is not None:
         try:
-            if not loc.path.is_file():
+            if not loc.path.exists():
                 raise errors.UsageError(f"--from {loc.path}: no such file")
+            if not loc.path.is_file():
+                raise errors.UsageError(f"--from {loc.path}: not a regular file (a snapshot is one .tar.gz file)")
             if loc.path.stat().st_size > MAX_ARCHIVE_BYTES:
                 raise errors.UsageError(f"--from {loc.path}: larger than {MAX_ARCHIVE_BYTES} bytes")
             return loc.path.read_bytes()

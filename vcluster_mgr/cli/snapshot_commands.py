@@ -22,10 +22,9 @@ FromOpt = Annotated[
     str,
     typer.Option("--from", show_default=False, help="The snapshot: a file or s3://BUCKET/KEY."),
 ]
-RestoreTimeoutOpt = Annotated[
-    float,
-    typer.Option("--timeout", min=0, metavar="SECONDS",
-                 help="How long to wait for the control plane and the pods it syncs to be Ready again (0: no wait)."),
+RestoreWaitOpt = Annotated[
+    bool,
+    typer.Option("--wait/--no-wait", help="Wait for the control plane and the pods it syncs to be Ready again."),
 ]
 
 
@@ -79,9 +78,10 @@ def restore_command(
     *,
     access: options.Access,
     s3_endpoint: options.S3EndpointOpt = None,
-    timeout: RestoreTimeoutOpt = 300.0,
+    wait: RestoreWaitOpt = True,
+    timeout: options.TimeoutOpt = 300.0,
 ) -> None:
-    """Replace everything inside a tenant's virtual cluster with a snapshot.
+    """Put a snapshot back into a tenant's virtual cluster.
 
     The archive is read and checked first. Then the control plane stops, the pods it synced to the host are
     deleted, vCluster's own restore replaces its whole store, and it starts again; its controllers make the
@@ -91,12 +91,12 @@ def restore_command(
 
     env = environment.env(access)
     target = env.config.target(cluster)
-    snapshots.applied_tenant(env.settings, target, name)
-    checked = snapshots.read(source, endpoint=s3_endpoint)
+    checked = snapshots.read(source, endpoint=s3_endpoint)  # a bad file stops here, before the cluster is asked
     printing.progress(f"{checked[0]}: {checked[2].line()}")
+    snapshots.applied_tenant(env.settings, target, name)
     environment.confirm(f"replace everything inside tenant {name}'s virtual cluster on {target.name} with "
                         f"{checked[0]}?", yes)
-    result = snapshots.restore(env.settings, target, name, checked, timeout=timeout, progress=printing.progress)
+    result = snapshots.restore(env.settings, target, name, checked, timeout=timeout if wait else 0.0, progress=printing.progress)
     if not printing.emit(result.as_dict(), output):
         state = "" if result.ready is None else (" ready" if result.ready else f" NOT ready: {result.health}")
         typer.echo(f"restored {result.tenant}'s virtual cluster from {result.location} ({result.keys} keys, "

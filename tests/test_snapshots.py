@@ -1,0 +1,221 @@
+"""Snapshots offline: reading vCluster's archive format (``snapshot_archive``), where a snapshot goes and comes
+from (``snapshot_stores``: folders, files, ``s3://`` names; files written whole), the restore pod made from the
+control plane's StatefulSet (``controlplane_snapshot.restore_pod``: what the host's admission policies ask of it),
+and ``vcm restore`` refusing a file that is no snapshot before it asks any cluster (exit 2).
+
+The archives here are built the way vcluster 0.36's ``pkg/snapshot/client.go`` writes them (a gzip tar, one
+entry per key, the Helm release and the request first); the syncer's own archives are read in
+``tests/integration/test_snapshots.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import gzip
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from vcluster_mgr import cli, controlplane_snapshot, errors, snapshot_archive, snapshot_stores
+
+NOW = datetime.datetime(2026, 12, 6, 15, 42, 10, tzinfo=datetime.UTC)
+
+
+def archive(entries: list[tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=3) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        for name, value in entries:
+            info = tarfile.TarInfo(name)
+            info.size = len(value)
+            info.mode = 0o666
+            tar.addfile(info, io.BytesIO(value))
+    return buf.getvalue()
+
+
+KEY_VALUE = [
+    ("/vcluster/snapshot/release", b'{"releaseName":"vteam"}'),
+    ("/vcluster/snapshot/request/v1", b"{}"),
+    ("/registry/namespaces/shop", b"k8s\x00..."),
+    ("/registry/configmaps/shop/menu", b"k8s\x00..."),
+    ("/registry/configmaps/shop/kube-root-ca.crt", b"k8s\x00..."),
+    ("/registry/deployments/shop/web", b"k8s\x00..."),
+    ("/vcluster/mappings/abc", b"{}"),
+]
+
+
+# -- the archive ------------------------------------------------------------------------------------------
+
+
+def test_a_key_value_snapshot_is_counted_by_resource() -> None:
+    data = archive(KEY_VALUE)
+    summary = snapshot_archive.summarize(data, source="x")
+    assert summary.kind == "key-value"
+    assert summary.keys == 5  # vcluster's own release and request entries are not keys of the store
+    assert summary.resources == {"namespaces": 1, "configmaps": 2, "deployments": 1}
+    assert summary.size == len(data)
+    assert summary.line().startswith("key-value, 5 keys, ") and "2 configmaps" in summary.line()
+
+
+def test_an_embedded_etcd_snapshot_is_one_database() -> None:
+    summary = snapshot_archive.summarize(archive([(snapshot_archive.ETCD_DB_KEY, b"bbolt...")]), source="x")
+    assert summary.kind == "etcd" and summary.keys == 0
+
+
+@pytest.mark.parametrize(("data", "says"), [
+    (b"not gzip at all", "gzip-compressed tar"),
+    (gzip.compress(b"gzip of no tar" * 100), "gzip-compressed tar"),
+    (archive([("notes.txt", b"hello")]), "no key of a virtual cluster's store"),
+    (archive(KEY_VALUE)[:200], "gzip-compressed tar"),  # cut short
+    (b"", "gzip-compressed tar"),
+])
+def test_what_is_no_snapshot_is_refused_with_its_name(data: bytes, says: str) -> None:
+    with pytest.raises(errors.UsageError) as caught:
+        snapshot_archive.summarize(data, source="--from ./x.tar.gz")
+    assert "--from ./x.tar.gz" in str(caught.value) and says in str(caught.value)
+
+
+# -- where snapshots go ----------------------------------------------------------------------------------
+
+
+def test_a_folder_gets_a_file_named_by_tenant_and_time(tmp_path: Path) -> None:
+    assert snapshot_stores.file_name("vteam", NOW) == "vteam-20261206T154210Z.tar.gz"
+    assert snapshot_stores.destination(str(tmp_path), tenant="vteam", now=NOW).path == \
+        tmp_path / "vteam-20261206T154210Z.tar.gz"
+    new = tmp_path / "new"
+    assert snapshot_stores.destination(f"{new}/", tenant="vteam", now=NOW).path == \
+        new / "vteam-20261206T154210Z.tar.gz"
+    assert snapshot_stores.destination(str(tmp_path / "x.tar.gz"), tenant="vteam", now=NOW).path == \
+        tmp_path / "x.tar.gz"
+
+
+def test_s3_names_a_key_or_a_prefix() -> None:
+    key = snapshot_stores.destination("s3://backups/vteam/last.tar.gz", tenant="vteam", now=NOW)
+    assert (key.bucket, key.key, key.is_s3, str(key)) == ("backups", "vteam/last.tar.gz", True,
+                                                          "s3://backups/vteam/last.tar.gz")
+    prefix = snapshot_stores.destination("s3://backups/vteam/", tenant="vteam", now=NOW, endpoint="http://s3:8333")
+    assert (prefix.key, prefix.endpoint) == ("vteam/vteam-20261206T154210Z.tar.gz", "http://s3:8333")
+    assert snapshot_stores.destination("s3://backups", tenant="t", now=NOW).key == "t-20261206T154210Z.tar.gz"
+    assert snapshot_stores.source("s3://backups/vteam/last.tar.gz").key == "vteam/last.tar.gz"
+
+
+@pytest.mark.parametrize("text", ["s3:///key", "ftp://host/x.tar.gz", "oci://registry/repo"])
+def test_a_destination_we_do_not_keep_is_refused(text: str) -> None:
+    with pytest.raises(errors.UsageError, match="--to"):
+        snapshot_stores.destination(text, tenant="t", now=NOW)
+
+
+@pytest.mark.parametrize("text", ["s3://backups/vteam/", "s3://backups", "s3:///k", "https://x/y"])
+def test_a_source_must_name_one_snapshot(text: str) -> None:
+    with pytest.raises(errors.UsageError, match="--from"):
+        snapshot_stores.source(text)
+
+
+def test_a_file_is_written_whole_and_read_back(tmp_path: Path) -> None:
+    loc = snapshot_stores.destination(f"{tmp_path}/deep/er/", tenant="t", now=NOW)
+    snapshot_stores.write(loc, b"archive")
+    assert loc.path is not None and loc.path.read_bytes() == b"archive"
+    assert [p.name for p in loc.path.parent.iterdir()] == [loc.path.name]  # no partial file left
+    assert snapshot_stores.read(snapshot_stores.source(str(loc.path))) == b"archive"
+
+
+def test_a_file_that_cannot_be_written_is_a_provision_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(errors.ProvisionError, match="writing the snapshot"):
+        snapshot_stores.write(snapshot_stores.Location(path=tmp_path / "a-file" / "x.tar.gz"), b"archive")
+
+
+@pytest.mark.parametrize(("make", "says"), [
+    (lambda d: d / "missing.tar.gz", "no such file"),
+    (lambda d: d, "not a regular file"),
+    (lambda d: (os.mkfifo(d / "fifo"), d / "fifo")[1], "not a regular file"),
+    (lambda _d: Path("/dev/zero"), "not a regular file"),
+])
+def test_a_source_that_is_no_regular_file_is_refused_unread(tmp_path: Path, make: Any, says: str) -> None:
+    with pytest.raises(errors.UsageError, match=says):
+        snapshot_stores.read(snapshot_stores.source(str(make(tmp_path))))
+
+
+# -- the restore pod ----------------------------------------------------------------------------------------
+
+
+def statefulset() -> dict[str, Any]:
+    """The parts of the chart's StatefulSet (vcluster 0.36.1, persistence on) that the restore pod takes."""
+    return {
+        "metadata": {"name": "vteam", "labels": {"app": "vcluster", "release": "vteam"}},
+        "spec": {
+            "replicas": 1,
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+            "template": {
+                "metadata": {"labels": {"app": "vcluster", "release": "vteam"}},
+                "spec": {
+                    "serviceAccountName": "vc-vteam",
+                    "nodeSelector": {"pool": "tenants"},
+                    "securityContext": {"runAsNonRoot": True},
+                    "volumes": [{"name": "binaries", "emptyDir": {}},
+                                {"name": "vcluster-config", "secret": {"secretName": "vc-config-vteam"}}],
+                    "initContainers": [{"name": "kubernetes", "image": "reg/loft-sh/kubernetes:v1.37.2",
+                                        "command": ["cp"], "imagePullPolicy": "IfNotPresent"}],
+                    "containers": [{
+                        "name": "syncer", "image": "reg/loft-sh/vcluster-oss:0.36.1", "imagePullPolicy": "Always",
+                        "env": [{"name": "VCLUSTER_NAME", "value": "vteam"},
+                                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                        "securityContext": {"allowPrivilegeEscalation": False},
+                        "resources": {"limits": {"memory": "1Gi"}},
+                        "readinessProbe": {"httpGet": {"path": "/readyz"}},
+                    }],
+                },
+            },
+        },
+    }
+
+
+def test_the_restore_pod_is_the_control_plane_pod_that_sleeps() -> None:
+    options = controlplane_snapshot.options_value(controlplane_snapshot.RESTORE_PATH)
+    pod = controlplane_snapshot.restore_pod(statefulset(), "vteam", options)
+    spec = pod["spec"]
+    (container,) = spec["containers"]
+    assert container["image"] == "reg/loft-sh/vcluster-oss:0.36.1" and container["command"] == ["sleep", "86400"]
+    # pulled Always, init container too (vcm-image-pull-always refuses anything else)
+    assert {c["imagePullPolicy"] for c in [*spec["initContainers"], container]} == {"Always"}
+    # none of the template's labels: release=<tenant> is the control plane's own (vcm-control-plane-labels)
+    assert "release" not in pod["metadata"]["labels"] and pod["metadata"]["labels"]["app"] == "vcluster-restore"
+    # the data volume is the StatefulSet's claim of its pod 0, and the syncer believes it is that pod
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "data-vteam-0"}} in spec["volumes"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_NAME"] == {"name": "POD_NAME", "value": "vteam-0"}
+    assert json.loads(base64.b64decode(env["VCLUSTER_STORAGE_OPTIONS"]["value"])) == {
+        "type": "container", "container": {"path": "/data/vcm-restore.tar.gz"}}
+    assert env["VCLUSTER_NAME"]["value"] == "vteam"
+    # placement, identity and security as the control plane's own
+    assert spec["nodeSelector"] == {"pool": "tenants"} and spec["serviceAccountName"] == "vc-vteam"
+    assert spec["securityContext"] == {"runAsNonRoot": True}
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False}
+    assert container["resources"] == {"limits": {"memory": "1Gi"}}
+    assert "readinessProbe" not in container and spec["restartPolicy"] == "Never"
+
+
+def test_a_template_without_the_syncer_is_refused() -> None:
+    sts = statefulset()
+    sts["spec"]["template"]["spec"]["containers"][0]["name"] = "other"
+    with pytest.raises(errors.ProvisionError, match="no 'syncer' container"):
+        controlplane_snapshot.restore_pod(sts, "vteam", "")
+
+
+# -- the command line -------------------------------------------------------------------------------------
+
+
+def test_restore_refuses_a_file_that_is_no_snapshot_before_asking_any_cluster(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.tar.gz"
+    bad.write_bytes(archive([("notes.txt", b"hello")]))
+    env = {"VCM_STATE_DIR": str(tmp_path / "state"), "KUBECONFIG": str(tmp_path / "none"), "VCM_CONFIG": ""}
+    result = CliRunner().invoke(cli.app, ["restore", "vteam", "--from", str(bad), "--yes"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "is not a vCluster snapshot" in result.output and "Traceback" not in result.output
