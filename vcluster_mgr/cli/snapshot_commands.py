@@ -96,7 +96,8 @@ def restore_command(
     snapshots.applied_tenant(env.settings, target, name)
     environment.confirm(f"replace everything inside tenant {name}'s virtual cluster on {target.name} with "
                         f"{checked[0]}?", yes)
-    result = snapshots.restore(env.settings, target, name, checked, timeout=timeout if wait else 0.0, progress=printing.progress)
+    result = snapshots.restore(env.settings, target, name, checked, timeout=timeout if wait else 0.0,
+                               progress=printing.progress)
     if not printing.emit(result.as_dict(), output):
         state = "" if result.ready is None else (" ready" if result.ready else f" NOT ready: {result.health}")
         typer.echo(f"restored {result.tenant}'s virtual cluster from {result.location} ({result.keys} keys, "
