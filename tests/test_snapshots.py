@@ -121,6 +121,7 @@ def test_a_file_is_written_whole_and_read_back(tmp_path: Path) -> None:
     loc = snapshot_stores.destination(f"{tmp_path}/deep/er/", tenant="t", now=NOW)
     snapshot_stores.write(loc, b"archive")
     assert loc.path is not None and loc.path.read_bytes() == b"archive"
+    assert loc.path.stat().st_mode & 0o777 == 0o600  # it holds the virtual cluster's Secrets
     assert [p.name for p in loc.path.parent.iterdir()] == [loc.path.name]  # no partial file left
     assert snapshot_stores.read(snapshot_stores.source(str(loc.path))) == b"archive"
 

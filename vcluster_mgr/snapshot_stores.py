@@ -112,12 +112,16 @@ def _s3_error(loc: Location, doing: str, exc: Exception) -> errors.ProvisionErro
 
 
 def write(loc: Location, data: bytes) -> None:
-    """Keep the archive at ``loc``; a file is written whole or not at all (a temporary name, then renamed)."""
+    """Keep the archive at ``loc``; a file is written whole or not at all (a temporary name, then renamed),
+    readable by its owner only."""
     if loc.path is not None:
         try:
             loc.path.parent.mkdir(parents=True, exist_ok=True)
             partial = loc.path.with_name(f".{loc.path.name}.partial")
-            partial.write_bytes(data)
+            # mode 600: the archive holds the virtual cluster's Secrets as its store does, in the clear
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
             partial.replace(loc.path)
         except OSError as exc:
             raise errors.ProvisionError(f"writing the snapshot to {loc.path}: {exc.strerror or exc}") from exc
