@@ -7,7 +7,7 @@ VENV   ?= .venv
 VCM    := $(VENV)/bin/vcm
 PY     := $(VENV)/bin/python
 
-.PHONY: venv toolchain object-store conformance node-packages test-deps test demo demo-down clean
+.PHONY: venv toolchain object-store conformance upgrade-from node-packages test-deps test demo demo-down clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ object-store: toolchain
 conformance: toolchain
 	$(VCM) toolchain ensure --conformance
 
+# the vcluster syncer a control plane is upgraded from in the upgrade test on the node (built before
+# any node starts: the node writes its image when the binary is there; with 0.36.1's build cache warm it compiles
+# vcluster's own packages only)
+upgrade-from: toolchain
+	$(VCM) toolchain ensure --upgrade-from
+
 # Debian packages of the local cluster's node (containerd, runc, CNI plugins, ...); needs root to install
 node-packages:
 	bash scripts/install-node-packages.sh
@@ -38,7 +44,7 @@ node-packages:
 test-deps:
 	.ci/install-test-deps
 
-test: toolchain object-store conformance node-packages test-deps
+test: toolchain object-store conformance upgrade-from node-packages test-deps
 	$(PY) -m pytest -ra -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: toolchain node-packages

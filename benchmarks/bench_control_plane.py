@@ -39,6 +39,7 @@ import yaml  # noqa: E402
 
 from vcluster_mgr import localcluster, toolchain  # noqa: E402
 from vcluster_mgr.localnode import images  # noqa: E402
+from vcluster_mgr.localnode import node as localnode  # noqa: E402
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -95,19 +96,21 @@ class Bench:
         self.policy.write_text(yaml.safe_dump({
             "allowedChartSources": [str(self.chart)],
             "controlPlaneCorednsImage": cluster.node["images"]["coredns"],
+            "controlPlaneDnsUpstreams": [f"{localnode.BRIDGE_IP}/32"],
         }))
 
     def vcm(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "vcluster_mgr", *args], env=self.env, capture_output=True,
                               text=True, timeout=900, check=False)
 
-    def kubectl(self, kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def kubectl(self, kubeconfig: Path, *args: str, stdin: str | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([self.kubectl_bin, "--kubeconfig", str(kubeconfig), "--request-timeout=5s", *args],
-                              input=stdin, capture_output=True, text=True, timeout=60, check=False)
+                              input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
 
     def virtual_kubeconfig(self, name: str, dest: Path) -> bool:
         """The kubeconfig of ``name``'s virtual cluster, as soon as its Secret exists (``vcm kubeconfig``'s)."""
-        proc = self.vcm("kubeconfig", name, "--wait", "0", "-o", str(dest))
+        proc = self.vcm("kubeconfig", name, "--no-wait", "--output-file", str(dest))
         return proc.returncode == 0
 
     def memory(self, name: str) -> int | None:
@@ -129,7 +132,7 @@ class Bench:
         kubeconfig = self.work / f"{name}.kubeconfig"
         started = time.monotonic()
         apply = subprocess.Popen([sys.executable, "-m", "vcluster_mgr", "apply", str(spec_file), "--yes", "--policy",
-                                  str(self.policy), "--wait-healthy", "0"], env=self.env, stdout=subprocess.PIPE,
+                                  str(self.policy), "--no-wait"], env=self.env, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
         row: dict[str, Any] = {"tenant": name}
         while time.monotonic() - started < 600:
@@ -137,6 +140,9 @@ class Bench:
                     self.kubectl(kubeconfig, "get", "ns").returncode == 0:
                 row["api"] = round(time.monotonic() - started, 2)
                 break
+            if kubeconfig.exists() and "https://localhost:" in kubeconfig.read_text():
+                # written before the Service had a ready endpoint (so not reachable at its ClusterIP yet): ask again
+                kubeconfig.unlink()
             time.sleep(0.25)
         out, err = apply.communicate(timeout=900)
         row["apply"] = round(time.monotonic() - started, 2) if apply.returncode == 0 else None
@@ -145,8 +151,12 @@ class Bench:
             return row
         proc = self.kubectl(kubeconfig, "apply", "-f", "-", stdin=DEPLOYMENT.format(image=self.probe))
         if proc.returncode == 0:
-            self.kubectl(kubeconfig, "--request-timeout=0", "rollout", "status", "deployment/hello", "--timeout=300s")
-            row["deployment"] = round(time.monotonic() - started, 2)
+            rolled = self.kubectl(kubeconfig, "--request-timeout=0", "rollout", "status", "deployment/hello",
+                                  "--timeout=300s", timeout=330)
+            if rolled.returncode == 0:
+                row["deployment"] = round(time.monotonic() - started, 2)
+            else:
+                row["error"] = (rolled.stdout + rolled.stderr)[-2000:]
         row["memory_mib"] = round((self.memory(name) or 0) / 2**20, 1) or None
         return row
 

@@ -5,7 +5,8 @@ and tag each image reference of the vcluster chart 0.36.1 names once the generat
 ``images.chart_values`` are merged (the chart's ``vcluster.image`` helper: ``<defaultImageRegistry>/<repository>:
 <tag>``, repositories and default tags read from the chart's own values.yaml in ../shared/vendor); the layers hold
 what the chart's containers run (``/vcluster``, ``/kubernetes/<binary>`` with ``cp``, ``etcd`` on PATH); and the
-twin: without ``chart_values`` the chart's default distro tag names an image the node does not have.
+twin: without ``chart_values`` the chart's default distro tag names an image the node does not have; the syncer of
+the release the upgrade test starts from under its own tag, only when the toolchain built it.
 """
 
 from __future__ import annotations
@@ -95,3 +96,24 @@ def test_the_layers_hold_what_the_charts_containers_run(store: images.Store) -> 
     assert wanted <= set(distro)
     etcd = _files(store, f"etcd:{toolchain.ETCD_VERSION}")
     assert "usr/local/bin/etcd" in etcd
+
+
+def test_the_syncer_an_upgrade_starts_from_is_written_only_when_built(tmp_path: Path) -> None:
+    bins = tmp_path / "bin"
+    bins.mkdir()
+    previous = toolchain.VCLUSTER_UPGRADE_FROM
+    for name in ("vcluster", "kube-apiserver", "kube-controller-manager", "kine", "etcd", previous.name):
+        (bins / name).write_bytes(f"#!/bin/sh\necho {name}\n".encode())
+    s = images.Store(tmp_path / "images")
+    written = images.control_plane_images(s, bins)
+    older = f"loft-sh/vcluster-oss:{previous.version}"
+    assert written["syncer-upgrade-from"].reference == older
+    layers = _files(s, older)
+    assert layers["vcluster"].mode & 0o111
+    manifest = json.loads(s.blob(s.tags()[older]).read_bytes())
+    last = s.blob(manifest["layers"][-1]["digest"]).read_bytes()
+    assert b"echo " + previous.name.encode() in last, "the older tag holds the older syncer, not the current one"
+    # twin: without that binary the node writes no such tag
+    (bins / previous.name).unlink()
+    bare = images.Store(tmp_path / "bare")
+    assert "syncer-upgrade-from" not in images.control_plane_images(bare, bins) and older not in bare.tags()

@@ -59,14 +59,14 @@ def test_the_keys_the_stacks_have_always_carried() -> None:
     outputs = _written(VTEAM, cluster_uid="uid-1")
     assert set(outputs) == {"tenant", "cluster", "namespaces", "owners", "expiresAt", "asleep", "ttl", "protected",
                             "source", "controlPlane", "clusterUID", "hostApi", "spec", "policy"}
-    assert set(outputs["controlPlane"]) == {"enabled", "persistence", "valuesDigest"}
+    assert set(outputs["controlPlane"]) == {"enabled", "persistence", "valuesDigest", "dataDigest"}
     assert outputs["controlPlane"]["enabled"] is True and len(outputs["controlPlane"]["valuesDigest"]) == 64
     assert outputs["hostApi"] == HOST_API
     assert all(set(o) <= {"kind", "name", "role", "namespace"} for o in outputs["owners"])
     payments = _written(REPO / "examples" / "tenants" / "payments.yaml")
     assert "hostApi" not in payments, "hostApi is recorded for a tenant with a control plane only"
     assert payments["controlPlane"] == {"enabled": False, "persistence": payments["controlPlane"]["persistence"],
-                                        "valuesDigest": None}
+                                        "valuesDigest": None, "dataDigest": None}
     sa = next(o for o in payments["owners"] if o["kind"] == "ServiceAccount")
     assert sa["namespace"] == "payments-ci"
     assert not any("namespace" in o for o in payments["owners"] if o["kind"] != "ServiceAccount")

@@ -11,7 +11,9 @@
 What apply checks before the engine runs, in this order (``check``): the host cluster's identity against the
 one the stack recorded; that no one else owns the tenant's namespaces (plan too); the expiry (kept from the
 record, else now + ttl); asleep or awake (kept from the record unless asked); the data-loss guard (a control
-plane without persistence whose Helm values change); the control plane's kubeconfig, if it wrote one yet.
+plane without persistence whose values change what holds its data, ``check_data_kept``); what changes of the control
+plane's chart and images against the last apply, as a note (plan too: an upgrade is named before it is made); the
+control plane's kubeconfig, if it wrote one yet.
 Delete checks the identity too (``delete_tenant``), as does the platform's apply (``platform_apply``).
 
 Also ``status`` (one tenant as the state, the history and the cluster show it now), ``verify_tenant`` and
@@ -130,20 +132,70 @@ def expiry_of(job: Job, recorded: record.TenantRecord | None, now: datetime.date
     return lifecycle.format_expiry(moment) if moment else None
 
 
+def data_kept(rendered: program.Rendered, was: record.ControlPlane, asleep: bool) -> bool:
+    """Whether applying ``rendered`` (``asleep`` or not) leaves alone the pod that holds the data of a control plane
+    recorded as ``was``: its data digest unchanged (with ``backingStore: etcd``, the etcd's values only), or, for a
+    record written before data digests, all its values unchanged. Pure: the guard's decision, tested offline."""
+    if was.data_digest:
+        return rendered.data_digest(asleep=asleep) == was.data_digest
+    return rendered.values_digest(asleep=asleep) == was.values_digest
+
+
 def check_data_kept(job: Job, rendered: program.Rendered, recorded: record.TenantRecord | None,
                     asleep: bool) -> None:
-    """Refuse to update the Helm release of a control plane that keeps its data in an emptyDir: the pod may
-    restart, the virtual cluster would come back empty, and its syncer would then delete the tenant's host pods."""
+    """Refuse to update the Helm release of a control plane that keeps its data in an emptyDir when the update may
+    restart the pod that holds it (the control plane's, or etcd's with ``backingStore: etcd``): the virtual cluster
+    would come back empty, and its syncer would then delete the tenant's host pods."""
     cp = job.tenant.spec.control_plane
-    before = recorded.control_plane.values_digest if recorded is not None else None
-    if not cp.enabled or cp.persistence.enabled or not before or job.allow_data_loss:
+    was = recorded.control_plane if recorded is not None else None
+    if not cp.enabled or cp.persistence.enabled or was is None or not was.values_digest or job.allow_data_loss:
         return
-    if rendered.values_digest(asleep=asleep) != before:
+    if not data_kept(rendered, was, asleep):
+        holder = "its etcd's pod" if program.etcd_deployed((rendered.control_plane or {}).get("values", {})) \
+            else "its pod"
         raise errors.ProvisionError(
             f"refusing to change the control plane of {job.tenant.name}: it has no persistence "
-            "(spec.controlPlane.persistence.enabled: false), so the new Helm values may restart its pod and the "
-            "virtual cluster would come back EMPTY (and its syncer would then delete the tenant's host pods). "
-            "Enable persistence, or rerun with --allow-data-loss")
+            f"(spec.controlPlane.persistence.enabled: false), so the new Helm values may restart {holder}, which "
+            "holds its data, and the virtual cluster would come back EMPTY (and its syncer would then delete the "
+            "tenant's host pods). Enable persistence, or rerun with --allow-data-loss")
+
+
+def _release_summary(release: dict[str, Any]) -> dict[str, str]:
+    """What a user reads of a control plane release: its chart version and source, the syncer and distro images."""
+    chart, cp = release["chart"], release["values"].get("controlPlane", {})
+    image = cp.get("statefulSet", {}).get("image", {})
+    k8s = cp.get("distro", {}).get("k8s", {})
+    source = next((f"{kind} {chart[kind]}" for kind in ("path", "repository", "oci") if chart.get(kind)), "")
+    return {"chart": str(chart.get("version") or "?"), "source": source,
+            "syncer image": f"{image.get('repository', '?')}:{image.get('tag') or chart.get('version')}",
+            "Kubernetes": str(k8s.get("version") or (k8s.get("image") or {}).get("tag") or "the chart's default")}
+
+
+def control_plane_changes(job: Job, rendered: program.Rendered, recorded: record.TenantRecord | None) -> list[str]:
+    """What applying ``rendered`` changes of the control plane's chart and images against what was last applied
+    (rendered again from the recorded spec and policy), as one note: ``vcm plan`` says an upgrade before it is made.
+    Nothing when there is no earlier apply to compare with, or it can no longer be rendered."""
+    new = rendered.release()
+    if new is None or recorded is None or not recorded.control_plane.enabled:
+        return []
+    try:
+        tenant, policy = recorded.applied_tenant(), recorded.applied_policy()
+        if tenant is None:
+            return []
+        was = program.control_plane_args(tenant, platformconfig.Blueprint(policy or job.blueprint.policy,
+                                                                         job.blueprint.templates_dir))
+    except errors.VcmError:
+        return []
+    if was is None:
+        return []
+    before, after = _release_summary(was), _release_summary(new)
+    changed = [f"{key} {before[key]} -> {after[key]}" for key in ("chart", "syncer image", "Kubernetes")
+               if before[key] != after[key]]
+    if before["source"] != after["source"] and before["chart"] == after["chart"]:
+        changed.append(f"chart source {before['source']} -> {after['source']}")
+    if not changed:
+        return []
+    return ["control plane: " + ", ".join(changed) + " (its pod is replaced)"]
 
 
 def check(s: workspace.Settings, item: Prepared, action: str) -> Checked:
@@ -163,10 +215,12 @@ def check(s: workspace.Settings, item: Prepared, action: str) -> Checked:
         check_data_kept(job, item.rendered, recorded, asleep)
     kubeconfig: str | None = None
     notes: tuple[str, ...] = ()
+    if action in ("apply", "plan") and item.rendered is not None:
+        notes += tuple(control_plane_changes(job, item.rendered, recorded))
     if job.tenant.spec.control_plane.enabled and action == "apply":
         kubeconfig = hostcluster.control_plane_kubeconfig(job.target, job.tenant)
         if kubeconfig is None:
-            notes = ("control plane: its kubeconfig Secret does not exist yet (the virtual cluster writes it once "
+            notes += ("control plane: its kubeconfig Secret does not exist yet (the virtual cluster writes it once "
                      "running); `vcm kubeconfig` waits for it",)
     return Checked(recorded, uid, expires_at, asleep, kubeconfig, notes)
 

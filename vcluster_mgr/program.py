@@ -16,8 +16,21 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi import _types as pulumi_types
 
-from vcluster_mgr import components, errors, naming, platformconfig, record, render, sharding, spec
+import vcluster_mgr
+from vcluster_mgr import (
+    components,
+    errors,
+    fingerprint,
+    naming,
+    platformconfig,
+    record,
+    render,
+    sharding,
+    spec,
+    toolchain,
+)
 
 #: the provider's client limits for a folder's stack: its default of 50 requests/s (burst 120) alone makes
 #: 2,000 objects take 80 s (a refresh reads each, a diff dry-runs each); above ~200/s the 2-core API server
@@ -49,6 +62,23 @@ def owner_outputs(tenant: spec.Tenant) -> list[dict[str, str]]:
 
 #: Helm values that put a control plane to sleep: no replicas, data (the PVC) kept
 SLEEP_VALUES: dict[str, Any] = {"controlPlane": {"statefulSet": {"highAvailability": {"replicas": 0}}}}
+#: asleep, the etcd of ``backingStore: etcd`` stops too (its PVC kept): nothing of the tenant runs
+SLEEP_ETCD_VALUES: dict[str, Any] = {
+    "controlPlane": {"backingStore": {"etcd": {"deploy": {"statefulSet": {"highAvailability": {"replicas": 0}}}}}}}
+#: the keys of ``controlPlane.advanced`` the chart's etcd StatefulSet reads besides its own section (its image's
+#: registry, the annotations every object gets, the ServiceAccount)
+ETCD_ADVANCED_KEYS = ("defaultImageRegistry", "globalMetadata", "serviceAccount")
+
+
+def etcd_deployed(values: dict[str, Any]) -> bool:
+    """Whether the chart deploys an etcd beside the control plane (``backingStore: etcd``), read from the values
+    themselves so that ``spec.controlPlane.values`` overrides count."""
+    etcd = values.get("controlPlane", {}).get("backingStore", {}).get("etcd", {})
+    return bool(isinstance(etcd, dict) and etcd.get("deploy", {}).get("enabled"))
+
+
+def _digest(data: object) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def control_plane_args(tenant: spec.Tenant, blueprint: platformconfig.Blueprint) -> dict[str, Any] | None:
@@ -86,8 +116,11 @@ class Rendered:
         if self.control_plane is None:
             return None
         values = self.control_plane["values"]
-        return {"chart": dict(self.control_plane["chart"]),
-                "values": render.merge_values(values, SLEEP_VALUES) if asleep else values}
+        if asleep:
+            values = render.merge_values(values, SLEEP_VALUES)
+            if etcd_deployed(values):
+                values = render.merge_values(values, SLEEP_ETCD_VALUES)
+        return {"chart": dict(self.control_plane["chart"]), "values": values}
 
     def values_digest(self, *, asleep: bool = False) -> str | None:
         """A digest of the control plane's Helm values (None without one): when it changes, the release is
@@ -95,7 +128,24 @@ class Rendered:
         release = self.release(asleep=asleep)
         if release is None:
             return None
-        return hashlib.sha256(json.dumps(release["values"], sort_keys=True).encode()).hexdigest()
+        return _digest(release["values"])
+
+    def data_digest(self, *, asleep: bool = False) -> str | None:
+        """A digest of the values that shape the pod holding the virtual cluster's data (None without a control
+        plane; recorded as ``controlPlane.dataDigest``), for the data-loss guard. With ``backingStore: etcd`` the
+        data lives in the etcd pod, which the rest of the values leave alone: its section and the few
+        ``controlPlane.advanced`` keys its StatefulSet reads (``ETCD_ADVANCED_KEYS``). Otherwise the data lives in
+        the control plane pod, which any value may restart: all of them, as ``values_digest``."""
+        release = self.release(asleep=asleep)
+        if release is None:
+            return None
+        values = release["values"]
+        if not etcd_deployed(values):
+            return _digest(values)
+        cp = values.get("controlPlane", {})
+        advanced = cp.get("advanced", {})
+        return _digest({"backingStore": cp.get("backingStore"),
+                        "advanced": {k: advanced.get(k) for k in ETCD_ADVANCED_KEYS}})
 
 
 def render_tenant(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, *,
@@ -133,11 +183,81 @@ def tenant_record(tenant: spec.Tenant, target: platformconfig.Target, blueprint:
         expires_at=expires_at, asleep=asleep, ttl=tenant.spec.ttl, protected=bool(tenant.spec.protect),
         source=tenant.source,
         control_plane=record.ControlPlane(enabled=cp.enabled, persistence=cp.persistence.enabled,
-                                          values_digest=rendered.values_digest(asleep=asleep)),
+                                          values_digest=rendered.values_digest(asleep=asleep),
+                                          data_digest=rendered.data_digest(asleep=asleep)),
         cluster_uid=cluster_uid,
         host_api=tuple(record.HostApiAddress.model_validate(a) for a in rendered.host_api) if cp.enabled else None,
         spec_document=tenant.model_dump(mode="json", by_alias=True, exclude_none=True),
         policy_document=blueprint.policy.model_dump(mode="json", by_alias=True))
+
+
+def desired_parts(tenant: spec.Tenant, target: platformconfig.Target, blueprint: platformconfig.Blueprint,
+                  rendered: Rendered, *, expires_at: str | None = None, asleep: bool = False,
+                  cluster_uid: str | None = None) -> dict[str, Any]:
+    """Everything that decides a tenant stack's desired state (``fingerprint.desired_digest`` of it): the
+    record it exports (spec, policy, expiry, sleep, owners, host cluster identity), the rendered objects (so a
+    blueprint template that renders differently counts, one that renders the same does not), the Helm release,
+    the stack's provider settings, and the versions of this tool, the engine, the provider and the chart.
+    The same whether the program computes it (recorded) or a run does, offline, to compare."""
+    made = tenant_record(tenant, target, blueprint, rendered, expires_at=expires_at, asleep=asleep,
+                         cluster_uid=cluster_uid).to_outputs()
+    return {
+        "record": made,
+        "objects": rendered.objects,
+        "release": rendered.release(asleep=asleep),
+        "provider": {"cluster": target.name, "kubeconfig": target.kubeconfig if target.in_state else None,
+                     "context": target.context if target.in_state else None, "inState": target.in_state},
+        "versions": {"vcm": vcluster_mgr.__version__, "pulumi": toolchain.PULUMI_VERSION,
+                     "provider": toolchain.KUBERNETES_PROVIDER_VERSION, "chart": toolchain.VCLUSTER_VERSION},
+    }
+
+
+def _property_names(cls: type) -> list[tuple[str, str]]:
+    """(Python name, Kubernetes name) of every property of an SDK resource or output type. The SDK keeps this
+    table in a private helper; it is the only way back from its Python names to the API's own."""
+    return [(py, name) for py, name, _ in pulumi_types._py_properties(cls)]
+
+
+def _plain(value: Any) -> Any:
+    """A resource output as the API server sent it. The SDK hands nested objects back as its output types:
+    dicts keyed by Python names; their camelCase names are restored here (user keys, such as labels', are
+    plain dicts and kept as they are)."""
+    if pulumi_types.is_output_type(type(value)):
+        names = dict(_property_names(type(value)))
+        return {names.get(k, k): _plain(v) for k, v in dict(value).items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _object_digest(obj: dict[str, Any], res: pulumi.CustomResource) -> pulumi.Output[str]:
+    """The content digest (``fingerprint.object_digest``) of one applied object, from its resource's outputs:
+    the object as the API server returned it at this apply (or read it at the refresh before)."""
+    api_version, kind = obj["apiVersion"], obj["kind"]
+    secret = fingerprint.SECRET_FIELDS.get((api_version, kind), frozenset())
+    # each property made plain on its own first: combining the SDK's output types (``Output.all``) fails on one
+    # with a property named ``values`` (a label selector's), which hides the dict method the SDK calls
+    props = {name: getattr(res, py).apply(_plain) for py, name in _property_names(type(res))
+             if (name not in fingerprint.NOT_CONTENT or name == "metadata") and name not in secret}
+    return pulumi.Output.all(**props).apply(lambda live: fingerprint.object_digest(api_version, kind, live))
+
+
+def fingerprint_output(t: components.Tenant, rendered: Rendered, desired: str) -> pulumi.Output[dict[str, Any]]:
+    """The fingerprint the stack records (``fingerprint.Fingerprint``): the desired digest, and each object's
+    content digest once the engine has applied it; a control plane's Helm release is named with its revision
+    (a kind the fast path does not read back, so such a tenant always goes to the engine)."""
+    digests: dict[str, pulumi.Output[str]] = {}
+    for obj in rendered.objects:
+        digests[fingerprint.key_of(obj)] = _object_digest(obj, t.resources[components.logical_name(obj)])
+    if t.release is not None and rendered.control_plane is not None:
+        chart = rendered.control_plane["chart"]
+        key = fingerprint.object_key("helm.sh/v3", "Release", chart["namespace"], chart["release"])
+        digests[key] = t.release.status.apply(  # type: ignore[attr-defined]  # the Release's output
+            lambda status: fingerprint.digest({"revision": (_plain(status) or {}).get("revision")}))
+    return pulumi.Output.all(**digests).apply(
+        lambda objects: {"format": fingerprint.FORMAT, "desired": desired, "objects": dict(objects)})
 
 
 def tenant_program(tenant: spec.Tenant, target: platformconfig.Target, blueprint: platformconfig.Blueprint,
@@ -156,6 +276,10 @@ def tenant_program(tenant: spec.Tenant, target: platformconfig.Target, blueprint
                                                 asleep=asleep, cluster_uid=cluster_uid).to_outputs()
         # the namespaces as the engine made them: the outputs are recorded only once they exist
         outputs["namespaces"] = t.namespaces
+        desired = fingerprint.desired_digest(desired_parts(tenant, target, blueprint, rendered,
+                                                           expires_at=expires_at, asleep=asleep,
+                                                           cluster_uid=cluster_uid))
+        outputs["fingerprint"] = fingerprint_output(t, rendered, desired)
         for key, value in outputs.items():
             pulumi.export(key, value)
         if t.kubeconfig is not None:

@@ -29,6 +29,7 @@ import pydantic
 import yaml
 
 from vcluster_mgr import errors, reading, spec
+from vcluster_mgr import fingerprint as fingerprints
 
 
 class _Part(pydantic.BaseModel):
@@ -60,6 +61,10 @@ class ControlPlane(_Part):
     persistence: bool | None = None
     #: sha256 of its Helm values at the last apply: a change may restart its pod (the data-loss guard)
     values_digest: str | None = pydantic.Field(None, alias="valuesDigest")
+    #: sha256 of the values that shape the pod holding its data (``program.Rendered.data_digest``): with
+    #: ``backingStore: etcd`` the etcd's, else all of them; None: recorded before it was (the guard then compares
+    #: ``values_digest``)
+    data_digest: str | None = pydantic.Field(None, alias="dataDigest")
 
 
 class HostApiAddress(_Part):
@@ -101,6 +106,9 @@ class TenantRecord(_Part):
     #: the control plane's kubeconfig as read back: ``[secret]`` (the program exports it as a secret of its own;
     #: its value is never read into a record)
     kubeconfig: str | None = None
+    #: proof of the last successful apply that lets a run skip the engine (``fingerprint``); None: recorded
+    #: before fingerprints, or unreadable (then the engine runs)
+    fingerprint: fingerprints.Fingerprint | None = None
 
     def host_api_rows(self) -> list[dict[str, Any]] | None:
         """``host_api`` as the drift check compares it (``{"ip", "port"}`` each); None when not recorded."""
@@ -137,6 +145,8 @@ class TenantRecord(_Part):
         out["owners"] = [o.as_dict() for o in self.owners]
         if self.host_api is None:
             del out["hostApi"]
+        if self.fingerprint is None:
+            del out["fingerprint"]
         return out
 
     def as_data(self) -> dict[str, Any]:
@@ -172,6 +182,13 @@ def _spec_file_control_plane(source: object) -> dict[str, Any]:
 def _upgrade(outputs: Mapping[str, Any]) -> dict[str, Any]:
     """The outputs in today's shape; the one place that knows the older ones."""
     data = dict(outputs)
+    found = data.get("fingerprint")
+    if found is not None:
+        # a fingerprint that does not read (masked, another shape) proves nothing: the engine runs
+        try:
+            data["fingerprint"] = fingerprints.Fingerprint.model_validate(found)
+        except pydantic.ValidationError:
+            data["fingerprint"] = None
     recorded = data.get("controlPlane")
     if isinstance(recorded, bool):
         # first recorded shape: a bare flag

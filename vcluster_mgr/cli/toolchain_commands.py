@@ -15,9 +15,10 @@ from vcluster_mgr import errors, naming, toolchain
 from vcluster_mgr.cli import apps, environment, options, printing
 
 
-def _extras(object_store: bool, conformance: bool) -> tuple[toolchain.Binary, ...]:
+def _extras(object_store: bool, conformance: bool, upgrade_from: bool = False) -> tuple[toolchain.Binary, ...]:
     """The binaries built on demand that a command's flags ask for."""
-    return ((toolchain.OBJECT_STORE,) if object_store else ()) + (toolchain.CONFORMANCE if conformance else ())
+    return (((toolchain.OBJECT_STORE,) if object_store else ()) + (toolchain.CONFORMANCE if conformance else ())
+            + (toolchain.UPGRADE if upgrade_from else ()))
 
 
 @apps.toolchain_app.command("ensure")
@@ -39,6 +40,14 @@ def toolchain_ensure(
             "does; build before `vcm local up --nodes 1`, whose node writes the agnhost image).",
         ),
     ] = False,
+    upgrade_from: Annotated[
+        bool,
+        typer.Option(
+            "--upgrade-from",
+            help=f"Also build the vcluster {toolchain.VCLUSTER_UPGRADE_FROM_VERSION} syncer, the release the upgrade "
+            "test starts from (make test does; build before `vcm local up --nodes 1`, whose node writes its image).",
+        ),
+    ] = False,
 ) -> None:
     """Find or build every binary the engine needs, at pinned versions.
 
@@ -54,7 +63,7 @@ def toolchain_ensure(
         download=download or None,
         force=force,
         progress=printing.progress,
-        extras=_extras(object_store, conformance),
+        extras=_extras(object_store, conformance, upgrade_from),
     )
     printing.progress(f"toolchain ready in {time.monotonic() - started:.1f}s ({toolchain.bin_dir()})")
     del final
@@ -69,12 +78,16 @@ def toolchain_status(
     conformance: Annotated[
         bool, typer.Option("--conformance", help="Also the conformance kit built on demand (ensure --conformance).")
     ] = False,
+    upgrade_from: Annotated[
+        bool,
+        typer.Option("--upgrade-from", help="Also the syncer the upgrade test starts from (ensure --upgrade-from)."),
+    ] = False,
 ) -> None:
     """List each binary, its version and source (exit 1 if missing).
 
     Example: [bold]vcm toolchain status -o json[/bold]
     """
-    rows = toolchain.status(fresh=True, extras=_extras(object_store, conformance))
+    rows = toolchain.status(fresh=True, extras=_extras(object_store, conformance, upgrade_from))
     data = [dataclasses.asdict(r) | {"ok": r.ok} for r in rows]
     if not printing.emit(data, output):
         # fits 80 columns: the source's kind (the module is in -o json) and the path only where it is not the

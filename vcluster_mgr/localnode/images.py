@@ -24,7 +24,9 @@ chart asks for once ``controlPlane.advanced.defaultImageRegistry`` names this re
   busybox where upstream's has Alpine;
 - ``loft-sh/kubernetes:v<Kubernetes version>``: the "distro" image whose init container copies ``/kubernetes/.``
   into the control plane pod: the toolchain's kube-apiserver, kube-controller-manager and kine, and busybox's ``cp``;
-- ``etcd:<etcd version>``: the toolchain's etcd as ``/usr/local/bin/etcd``, for ``backingStore: etcd``.
+- ``etcd:<etcd version>``: the toolchain's etcd as ``/usr/local/bin/etcd``, for ``backingStore: etcd``;
+- ``loft-sh/vcluster-oss:<the release the upgrade test starts from>`` (only when the toolchain built that syncer,
+  ``vcm toolchain ensure --upgrade-from``): the chart of that release names it, with the same distro and etcd.
 """
 
 from __future__ import annotations
@@ -231,11 +233,17 @@ def control_plane_images(store: Store, bin_dir: Path) -> dict[str, Image]:
     if not all((bin_dir / name).exists() for name in toolchain.VIRTUAL_CONTROL_PLANE):
         return {}
     bin_layer = _busybox_layer(("sh", "cp", "ls", "cat", "mkdir", "sleep"))
-    return {
-        "syncer": store.write_image(SYNCER_REPOSITORY, [bin_layer, _tar([("vcluster", _binary(bin_dir, "vcluster"),
-                                                                           0o755, None)])],
-                                    {"Entrypoint": ["/vcluster", "start"], "Env": ["PATH=/bin"]},
-                                    tag=toolchain.VCLUSTER_VERSION),
+
+    def syncer(binary: str, version: str) -> Image:
+        return store.write_image(SYNCER_REPOSITORY, [bin_layer, _tar([("vcluster", _binary(bin_dir, binary), 0o755,
+                                                                       None)])],
+                                 {"Entrypoint": ["/vcluster", "start"], "Env": ["PATH=/bin"]}, tag=version)
+
+    previous = toolchain.VCLUSTER_UPGRADE_FROM
+    upgrade_from = ({"syncer-upgrade-from": syncer(previous.name, previous.version)}
+                    if (bin_dir / previous.name).exists() else {})
+    return upgrade_from | {
+        "syncer": syncer("vcluster", toolchain.VCLUSTER_VERSION),
         # a layer per binary, made one at a time
         "distro": store.write_image(DISTRO_REPOSITORY, itertools.chain([bin_layer], (
             _tar([("kubernetes", None, 0o755, None), (f"kubernetes/{b}", _binary(bin_dir, b), 0o755, None)])

@@ -10,9 +10,9 @@ for clusters that cannot reach its repository. More are built only when asked
 (``pins.ON_DEMAND``, ``ensure(extras=...)``): SeaweedFS, the S3-compatible object store of the tests that
 share a state backend through Pulumi's ``s3://`` URL, and the NetworkPolicy conformance kit
 (``pins.CONFORMANCE``: cyclonus, our command around its policy engine, and agnhost for the image cyclonus's
-pods run). None of them is a Python package,
-and on machines that only reach package registries none of them can be downloaded, so each has three
-possible sources, tried in this order:
+pods run), and the syncer of the vcluster release the upgrade test starts from (``pins.UPGRADE``).
+None of them is a Python package, and on machines that only reach package registries none of them can be
+downloaded, so each has three possible sources, tried in this order:
 
 1. ``path``: a binary of the right version already on ``PATH``;
 2. ``download``: the official release archive, only when asked (``--download`` or
@@ -73,6 +73,9 @@ from vcluster_mgr.toolchain.pins import (
     PULUMI_VERSION,
     SEAWEEDFS_PSEUDO_VERSION,
     SEAWEEDFS_VERSION,
+    UPGRADE,
+    VCLUSTER_UPGRADE_FROM,
+    VCLUSTER_UPGRADE_FROM_VERSION,
     VCLUSTER_VERSION,
     VIRTUAL_CONTROL_PLANE,
     Binary,
@@ -94,7 +97,8 @@ __all__ = [
     "CYCLONUS_VERSION", "NETPOL_MATRIX", "ETCD_VERSION", "EXEC_SCRIPT", "GO_MIN", "KUBERNETES_PROVIDER_MODULE",
     "KUBERNETES_PROVIDER_PSEUDO_VERSION", "KUBERNETES_PROVIDER_VERSION", "KUBERNETES_VERSION", "KUBE_ROUTER_VERSION",
     "KINE_VERSION", "LOCAL_PATH_PROVISIONER_VERSION", "OBJECT_STORE", "ON_DEMAND", "PULUMI_VERSION",
-    "SEAWEEDFS_PSEUDO_VERSION", "SEAWEEDFS_VERSION", "VCLUSTER_VERSION", "VIRTUAL_CONTROL_PLANE",
+    "SEAWEEDFS_PSEUDO_VERSION", "SEAWEEDFS_VERSION", "UPGRADE", "VCLUSTER_UPGRADE_FROM",
+    "VCLUSTER_UPGRADE_FROM_VERSION", "VCLUSTER_VERSION", "VIRTUAL_CONTROL_PLANE",
     "Binary", "Progress", "Status", "bin_dir", "cache_dir", "chart_dir", "check_sdk_versions", "download_urls",
     "ensure", "find_go", "go_env", "kubernetes_wrapper_replaces", "module_digest", "plugin_version",
     "probe_version", "require", "status",

@@ -100,9 +100,9 @@ def _ldflags(module: str) -> str:
         return f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v{pins.ETCD_VERSION}"
     if module == "pulumi-kubernetes":
         return f"-s -w -X {pins.KUBERNETES_PROVIDER_MODULE}/pkg/version.Version={pins.KUBERNETES_PROVIDER_VERSION}"
-    if module == "vcluster":
+    if module in pins.SYNCER_MODULES:
         # without it the syncer calls itself "dev" (and its version command says so)
-        return f"-s -w -X github.com/loft-sh/vcluster/pkg/telemetry.SyncerVersion={pins.VCLUSTER_VERSION}"
+        return f"-s -w -X github.com/loft-sh/vcluster/pkg/telemetry.SyncerVersion={pins.SYNCER_MODULES[module]}"
     if module == "kine":
         return (f"-s -w -X github.com/k3s-io/kine/pkg/version.Version=v{pins.KINE_VERSION} "
                 "-X github.com/k3s-io/kine/pkg/version.GitCommit=release -extldflags -static")

@@ -146,7 +146,21 @@ AGNHOST = Binary("agnhost", AGNHOST_VERSION, "kubernetes", "./cmd/agnhost", ("--
                  f"vcluster_mgr/gomod/kubernetes (ours, on k8s.io/kubernetes@v{KUBERNETES_VERSION} "
                  "test/images/agnhost)")
 CONFORMANCE: tuple[Binary, ...] = (CYCLONUS, NETPOL_MATRIX, AGNHOST)
-ON_DEMAND: tuple[Binary, ...] = (OBJECT_STORE, *CONFORMANCE)
+
+#: The vcluster release a control plane is upgraded FROM in the upgrade test (``vcm toolchain ensure --upgrade-from``;
+#: ``make test`` does): a second syncer, built from a wrapper module of its own (``gomod/vcluster-0.36.0``, whose
+#: requirements are 0.36.1's: its go.mod is the same, so the build reuses 0.36.1's build cache for everything but
+#: vcluster's own packages), and its chart from the same module (``charts.chart_dir``). The local node writes its image
+#: ``loft-sh/vcluster-oss:0.36.0`` when the binary is there.
+VCLUSTER_UPGRADE_FROM_VERSION = "0.36.0"
+VCLUSTER_UPGRADE_FROM = Binary(f"vcluster-{VCLUSTER_UPGRADE_FROM_VERSION}", VCLUSTER_UPGRADE_FROM_VERSION,
+                               f"vcluster-{VCLUSTER_UPGRADE_FROM_VERSION}", "github.com/loft-sh/vcluster/cmd/vcluster",
+                               ("version",), r"(?m)^(\d+\.\d+\.\d+)$",
+                               f"github.com/loft-sh/vcluster@v{VCLUSTER_UPGRADE_FROM_VERSION}")
+UPGRADE: tuple[Binary, ...] = (VCLUSTER_UPGRADE_FROM,)
+#: every syncer the toolchain builds: wrapper module -> the version it stamps into the binary
+SYNCER_MODULES = {"vcluster": VCLUSTER_VERSION, VCLUSTER_UPGRADE_FROM.module: VCLUSTER_UPGRADE_FROM_VERSION}
+ON_DEMAND: tuple[Binary, ...] = (OBJECT_STORE, *CONFORMANCE, *UPGRADE)
 
 #: The Python script the language host runs; shipped in the Pulumi Go SDK module, copied beside the host.
 EXEC_SCRIPT = "pulumi-language-python-exec"

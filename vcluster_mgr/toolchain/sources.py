@@ -52,7 +52,7 @@ def _download_base() -> dict[str, str]:
 def downloadable(b: pins.Binary) -> bool:
     """Whether upstream publishes the binary itself: the syncer is released only inside its image, so it is
     always built from its Go module."""
-    return b.module != "vcluster"
+    return b.module not in pins.SYNCER_MODULES
 
 
 def download_urls(b: pins.Binary) -> tuple[str, str | None]:
