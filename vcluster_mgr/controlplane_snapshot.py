@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import websocket
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream, ws_client
@@ -104,6 +105,8 @@ def _exec(api: _Api, namespace: str, pod: str, container: str, command: list[str
                 out.append(resp.read_stdout())
             if resp.peek_stderr():
                 err.append(resp.read_stderr())
+    except (OSError, websocket.WebSocketException) as exc:
+        raise errors.ProvisionError(f"exec in pod {namespace}/{pod} on {api.server} broke off: {exc}") from exc
     finally:
         resp.close()
     code = resp.returncode
