@@ -220,3 +220,41 @@ def test_restore_refuses_a_file_that_is_no_snapshot_before_asking_any_cluster(tm
     result = CliRunner().invoke(cli.app, ["restore", "vteam", "--from", str(bad), "--yes"], env=env)
     assert result.exit_code == 2, result.output
     assert "is not a vCluster snapshot" in result.output and "Traceback" not in result.output
+
+
+def test_delete_on_a_terminal_offers_a_last_snapshot_and_takes_it_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wiring only (the drill on the node takes real ones): asked on a terminal, the answer is where the snapshot
+    goes, and it is taken before the delete's own confirmation; an empty answer takes none."""
+    from vcluster_mgr import snapshots, workspace
+    from vcluster_mgr.cli import environment
+
+    taken: list[str] = []
+    asked: list[str] = []
+
+    def take(_settings: object, _target: object, name: str, to: str, *, endpoint: str | None = None) -> Any:
+        taken.append(to)
+        return snapshots.Result(tenant=name, cluster="default", location=to, kind="key-value", keys=1, bytes=1,
+                                resources={}, seconds=0.0)
+
+    def confirm(question: str, yes: bool) -> None:
+        asked.append(question)
+        raise errors.UsageError("stopped here by the test")  # never reach the engine
+
+    monkeypatch.setattr(workspace, "tenant_record", lambda *_a: None)
+    monkeypatch.setattr(environment, "recorded_policy", lambda *_a: None)
+    monkeypatch.setattr(environment, "on_terminal", lambda: True)
+    monkeypatch.setattr(environment, "confirm", confirm)
+    monkeypatch.setattr(snapshots, "has_control_plane", lambda *_a: True)
+    monkeypatch.setattr(snapshots, "take", take)
+    env = {"VCM_STATE_DIR": str(tmp_path / "state"), "VCM_CONFIG": ""}
+    result = CliRunner().invoke(cli.app, ["delete", "vteam"], input="s3://backups/vteam/\n", env=env)
+    assert "keep a last snapshot?" in result.output and taken == ["s3://backups/vteam/"], result.output
+    assert len(asked) == 1 and "delete tenant vteam" in asked[0]
+    taken.clear()
+    result = CliRunner().invoke(cli.app, ["delete", "vteam"], input="\n", env=env)
+    assert taken == [] and len(asked) == 2, result.output
+    # --yes asks nothing; --snapshot-to needs no terminal
+    monkeypatch.setattr(environment, "on_terminal", lambda: False)
+    result = CliRunner().invoke(cli.app, ["delete", "vteam", "--snapshot-to", "./b/"], env=env)
+    assert taken == ["./b/"] and "keep a last snapshot?" not in result.output

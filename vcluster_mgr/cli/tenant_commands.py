@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -218,7 +217,7 @@ def delete(
     env = environment.env(access, policy)
     target = env.config.target(cluster)
     environment.recorded_policy(env, name, workspace.tenant_record(env.settings, target.name, name), policy)
-    if snapshot_to is None and not yes and sys.stdin.isatty() and snapshots.has_control_plane(
+    if snapshot_to is None and not yes and environment.on_terminal() and snapshots.has_control_plane(
             env.settings, target, name):
         answer = typer.prompt(f"tenant {name}'s virtual cluster is deleted with it: keep a last snapshot? a folder, "
                               "a file or s3://BUCKET/KEY (empty: none)", default="", show_default=False)
