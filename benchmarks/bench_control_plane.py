@@ -9,7 +9,9 @@ the node's registry, embedded store through kine, no persistence: the chart's De
 moment ``vcm apply`` starts:
 
 - ``api``: until ``kubectl get ns`` with the virtual cluster's kubeconfig answers (polled every 0.25 s: the
-  kubeconfig Secret is read as soon as the control plane writes it);
+  kubeconfig Secret is read from the host as soon as the control plane writes it, and pointed at the Service's
+  ClusterIP, as ``vcm kubeconfig`` does on a node; ``vcm kubeconfig`` itself needs the stack's record, written
+  when ``vcm apply`` returns);
 - ``deployment``: until a Deployment applied inside (one replica of the node's probe image) is Ready;
 - ``memory``: the control plane pod's working set as the kubelet reports it (``stats/summary``), once the
   Deployment is Ready;
@@ -22,6 +24,7 @@ Each run's tenant is deleted before the next. It prints every run, the medians a
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import statistics
@@ -37,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 import yaml  # noqa: E402
 
-from vcluster_mgr import localcluster, toolchain  # noqa: E402
+from vcluster_mgr import localcluster, naming, toolchain  # noqa: E402
 from vcluster_mgr.localnode import images  # noqa: E402
 from vcluster_mgr.localnode import node as localnode  # noqa: E402
 
@@ -109,9 +112,22 @@ class Bench:
                               input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
 
     def virtual_kubeconfig(self, name: str, dest: Path) -> bool:
-        """The kubeconfig of ``name``'s virtual cluster, as soon as its Secret exists (``vcm kubeconfig``'s)."""
-        proc = self.vcm("kubeconfig", name, "--no-wait", "--output-file", str(dest))
-        return proc.returncode == 0
+        """The kubeconfig of ``name``'s virtual cluster as soon as the control plane writes its Secret
+        (``vc-<release>``), pointed at the Service's ClusterIP as ``vcm kubeconfig`` points it on a node. Read from the
+        host directly: ``vcm kubeconfig`` reads the tenant's stack record, which exists only once ``vcm apply`` has
+        returned, so it would time the apply rather than the virtual API."""
+        namespace = f"{name}-cp"
+        secret = self.kubectl(self.cluster.kubeconfig, "get", "secret", naming.control_plane_kubeconfig_secret(name),
+                              "-n", namespace, "-o", "jsonpath={.data.config}")
+        ip = self.kubectl(self.cluster.kubeconfig, "get", "service", name, "-n", namespace, "-o",
+                          "jsonpath={.spec.clusterIP}").stdout.strip()
+        if secret.returncode != 0 or not secret.stdout.strip() or not ip:
+            return False
+        doc = yaml.safe_load(base64.b64decode(secret.stdout.strip()))
+        for entry in doc.get("clusters") or []:
+            entry["cluster"]["server"] = f"https://{ip}:443"
+        dest.write_text(yaml.safe_dump(doc))
+        return True
 
     def memory(self, name: str) -> int | None:
         raw = self.kubectl(self.cluster.kubeconfig, "get", "--raw",
@@ -140,9 +156,6 @@ class Bench:
                     self.kubectl(kubeconfig, "get", "ns").returncode == 0:
                 row["api"] = round(time.monotonic() - started, 2)
                 break
-            if kubeconfig.exists() and "https://localhost:" in kubeconfig.read_text():
-                # written before the Service had a ready endpoint (so not reachable at its ClusterIP yet): ask again
-                kubeconfig.unlink()
             time.sleep(0.25)
         out, err = apply.communicate(timeout=900)
         row["apply"] = round(time.monotonic() - started, 2) if apply.returncode == 0 else None

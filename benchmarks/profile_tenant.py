@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from pulumi import automation as auto  # noqa: E402
 
-from vcluster_mgr import hostcluster, localcluster, operations, platformconfig, program, spec, workspace  # noqa: E402
+from vcluster_mgr import cluster, localcluster, operations, platformconfig, program, spec, workspace  # noqa: E402
 
 PHASES = ("cluster identity", "recorded outputs", "ownership check", "open stack", "engine start",
           "resource operations", "after the engine")
@@ -37,14 +37,16 @@ PHASES = ("cluster identity", "recorded outputs", "ownership check", "open stack
 def profile_once(s: workspace.Settings, target: platformconfig.Target, tenant: spec.Tenant) -> dict[str, float]:
     marks: dict[str, float] = {}
     t = time.monotonic()
-    uid = hostcluster.cluster_uid(target)
+    with cluster.connect(target) as conn:
+        uid = cluster.cluster_uid(conn)
     marks["cluster identity"] = time.monotonic() - t
     t = time.monotonic()
     name = workspace.tenant_stack_name(target.name, tenant.name)
     found = workspace.recorded_outputs(s, workspace.TENANT_PROJECT, name)
     marks["recorded outputs"] = time.monotonic() - t
     t = time.monotonic()
-    hostcluster.check_ownership(target, tenant.name, tenant.namespace_names(), f"{workspace.TENANT_PROJECT}/{name}")
+    with cluster.connect(target) as conn:
+        cluster.check_ownership(conn, tenant.name, tenant.namespace_names(), f"{workspace.TENANT_PROJECT}/{name}")
     marks["ownership check"] = time.monotonic() - t
     t = time.monotonic()
     blueprint = platformconfig.Blueprint()

@@ -6,9 +6,10 @@ nothing recorded, persistence on or the same values pass); the cluster identity 
 stack is refused, naming both identities; a stack from before identities were recorded passes); that
 ``prepare`` renders each tenant once and carries the count of its resources, and carries a tenant that cannot
 be rendered, or whose host cannot be looked up, as that tenant's error; and, with the cluster and the
-state replaced by stand-ins that log their calls (wiring only: the real ones are exercised by
+state replaced by stand-ins that log their calls (connections included; wiring only: the real ones are exercised by
 tests/integration/test_engine_runs.py and test_cli_tenants.py), the order of the guards and that a refusal
-stops the run before anything later.
+stops the run before anything later; the guards of one tenant share one connection, closed before
+the engine runs, and the host's addresses are looked up on one connection per host cluster.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from vcluster_mgr import errors, hostcluster, operations, platformconfig, program, record, render, spec, workspace
+from vcluster_mgr import cluster, errors, operations, platformconfig, program, record, render, spec, workspace
 
 REPO = Path(__file__).resolve().parent.parent
 VTEAM = REPO / "examples" / "controlplane" / "vteam.yaml"
@@ -48,6 +49,32 @@ def _tenant(path: Path, **changes: Any) -> spec.Tenant:
 
 def _ephemeral_vteam(persistence: bool = False) -> spec.Tenant:
     return _tenant(VTEAM, **{"spec.controlPlane.persistence": {"enabled": False}} if not persistence else {})
+
+
+class _Connection:
+    """A stand-in for ``cluster.Connection``: its target, and whether its block ended."""
+
+    def __init__(self, target: platformconfig.Target) -> None:
+        self.target = target
+        self.closed = False
+
+    def __enter__(self) -> _Connection:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.closed = True
+
+
+def _connections(monkeypatch: pytest.MonkeyPatch) -> list[_Connection]:
+    """Replace ``cluster.connect``; the connections opened, in order."""
+    opened: list[_Connection] = []
+
+    def connect(target: platformconfig.Target, **_kwargs: Any) -> _Connection:
+        opened.append(_Connection(target))
+        return opened[-1]
+
+    monkeypatch.setattr(cluster, "connect", connect)
+    return opened
 
 
 def _recorded(tenant: spec.Tenant, rendered: program.Rendered, **kwargs: Any) -> record.TenantRecord:
@@ -158,7 +185,8 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
 
     monkeypatch.setattr(render, "render_tenant", count_objects)
     monkeypatch.setattr(render, "control_plane_values", count_values)
-    monkeypatch.setattr(hostcluster, "host_api_addresses", lambda _target: list(HOST_API))
+    _connections(monkeypatch)
+    monkeypatch.setattr(cluster, "host_api_addresses", lambda _conn: list(HOST_API))
     yield counts
 
 
@@ -187,20 +215,23 @@ def test_a_delete_renders_nothing(renders: dict[str, int]) -> None:
 
 def test_the_host_is_asked_once_per_cluster(monkeypatch: pytest.MonkeyPatch, renders: dict[str, int]) -> None:
     asked: list[str] = []
-    monkeypatch.setattr(hostcluster, "host_api_addresses", lambda target: asked.append(target.name) or HOST_API)
+    opened = _connections(monkeypatch)
+    monkeypatch.setattr(cluster, "host_api_addresses", lambda conn: asked.append(conn.target.name) or HOST_API)
     west = platformconfig.Target("west", None)
     jobs = [operations.Job(_tenant(VTEAM, **{"metadata.name": name}), target, BLUEPRINT)
             for name, target in (("va", TARGET), ("vb", TARGET), ("vc", west))]
     operations.prepare([*jobs, operations.Job(_tenant(PAYMENTS), west, BLUEPRINT)], "plan")
     assert asked == ["east", "west"]
+    assert [c.target.name for c in opened] == ["east", "west"] and all(c.closed for c in opened)
 
 
 def test_a_tenant_that_cannot_be_prepared_carries_its_error(monkeypatch: pytest.MonkeyPatch,
                                                             tmp_path: Path) -> None:
-    def unreachable(target: platformconfig.Target) -> list[dict[str, Any]]:
-        raise errors.ProvisionError(f"the API server of {target.name} is not reachable")
+    def unreachable(conn: _Connection) -> list[dict[str, Any]]:
+        raise errors.UnreachableError(f"the API server of {conn.target.name} is not reachable", server="https://east")
 
-    monkeypatch.setattr(hostcluster, "host_api_addresses", unreachable)
+    _connections(monkeypatch)
+    monkeypatch.setattr(cluster, "host_api_addresses", unreachable)
     (tmp_path / "tenant").mkdir()
     (tmp_path / "tenant" / "namespace.yaml.j2").write_text("{{ no_such_value }}\n")
     broken = platformconfig.Blueprint(POLICY, str(tmp_path))
@@ -225,8 +256,10 @@ class _Stand:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, found: record.TenantRecord | None, uid: str = "uid-1") -> None:
         self.calls: list[str] = []
         self.owned_by_other = False
+        self.opened = _connections(monkeypatch)
 
-        def cluster_uid(_target: platformconfig.Target) -> str:
+        def cluster_uid(conn: _Connection) -> str:
+            assert conn is self.opened[-1] and not conn.closed
             self.calls.append("cluster identity")
             return uid
 
@@ -234,19 +267,21 @@ class _Stand:
             self.calls.append("record")
             return found
 
-        def ownership(*_args: Any) -> None:
+        def ownership(conn: _Connection, *_args: Any) -> None:
+            assert conn is self.opened[-1] and not conn.closed
             self.calls.append("ownership")
             if self.owned_by_other:
                 raise errors.ProvisionError("namespace vteam-cp belongs to stack vcm-tenants/east.other")
 
-        def kubeconfig(*_args: Any, **_kwargs: Any) -> str | None:
+        def kubeconfig(conn: _Connection, *_args: Any, **_kwargs: Any) -> str | None:
+            assert conn is self.opened[-1] and not conn.closed
             self.calls.append("kubeconfig")
             return None
 
-        monkeypatch.setattr(hostcluster, "cluster_uid", cluster_uid)
+        monkeypatch.setattr(cluster, "cluster_uid", cluster_uid)
         monkeypatch.setattr(workspace, "find_tenant_record", find)
-        monkeypatch.setattr(hostcluster, "check_ownership", ownership)
-        monkeypatch.setattr(hostcluster, "control_plane_kubeconfig", kubeconfig)
+        monkeypatch.setattr(cluster, "check_ownership", ownership)
+        monkeypatch.setattr(cluster, "control_plane_kubeconfig", kubeconfig)
 
 
 SETTINGS: Any = object()
@@ -264,6 +299,7 @@ def test_check_runs_every_guard_in_order(monkeypatch: pytest.MonkeyPatch) -> Non
     stand = _Stand(monkeypatch, recorded)
     checked = operations.check(SETTINGS, item, "apply")
     assert stand.calls == ["cluster identity", "record", "ownership", "kubeconfig"]
+    assert len(stand.opened) == 1 and stand.opened[0].closed, "one connection for every guard, closed after"
     assert checked.recorded == recorded and checked.cluster_uid == "uid-1"
     assert checked.asleep is True, "asleep as the stack recorded it"
     assert checked.kubeconfig is None and "does not exist yet" in checked.notes[0]
@@ -306,7 +342,7 @@ def test_a_tenant_that_could_not_be_prepared_touches_nothing(monkeypatch: pytest
     item = operations.Prepared(operations.Job(_tenant(PAYMENTS), TARGET, BLUEPRINT), error="template broke")
     with pytest.raises(errors.ProvisionError, match="template broke"):
         operations.check(SETTINGS, item, "apply")
-    assert stand.calls == []
+    assert stand.calls == [] and stand.opened == []
 
 
 def test_a_prepared_tenant_crosses_to_a_worker_whole() -> None:

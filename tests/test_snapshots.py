@@ -1,6 +1,6 @@
 """Snapshots offline: reading vCluster's archive format (``snapshot_archive``), where a snapshot goes and comes
 from (``snapshot_stores``: folders, files, ``s3://`` names; files written whole), the restore pod made from the
-control plane's StatefulSet (``controlplane_snapshot.restore_pod``: what the host's admission policies ask of it),
+control plane's StatefulSet (``cluster.restore_pods.restore_pod``: what the host's admission policies ask of it),
 and ``vcm restore`` refusing a file that is no snapshot before it asks any cluster (exit 2).
 
 The archives here are built the way vcluster 0.36's ``pkg/snapshot/client.go`` writes them (a gzip tar, one
@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, controlplane_snapshot, errors, snapshot_archive, snapshot_stores
+from vcluster_mgr import cli, errors, snapshot_archive, snapshot_stores
+from vcluster_mgr.cluster import control_plane_snapshots, restore_pods
 
 NOW = datetime.datetime(2026, 12, 6, 15, 42, 10, tzinfo=datetime.UTC)
 
@@ -179,8 +180,8 @@ def statefulset() -> dict[str, Any]:
 
 
 def test_the_restore_pod_is_the_control_plane_pod_that_sleeps() -> None:
-    options = controlplane_snapshot.options_value(controlplane_snapshot.RESTORE_PATH)
-    pod = controlplane_snapshot.restore_pod(statefulset(), "vteam", options)
+    options = restore_pods.options_value(control_plane_snapshots.RESTORE_PATH)
+    pod = restore_pods.restore_pod(statefulset(), "vteam", options)
     spec = pod["spec"]
     (container,) = spec["containers"]
     assert container["image"] == "reg/loft-sh/vcluster-oss:0.36.1" and container["command"] == ["sleep", "86400"]
@@ -207,7 +208,7 @@ def test_a_template_without_the_syncer_is_refused() -> None:
     sts = statefulset()
     sts["spec"]["template"]["spec"]["containers"][0]["name"] = "other"
     with pytest.raises(errors.ProvisionError, match="no 'syncer' container"):
-        controlplane_snapshot.restore_pod(sts, "vteam", "")
+        restore_pods.restore_pod(sts, "vteam", "")
 
 
 # -- the command line -------------------------------------------------------------------------------------

@@ -231,6 +231,50 @@ def test_path_source_is_preferred(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert all(s.ok and s.source == f"path:{onpath / s.name}" for s in final)
 
 
+#: one ``vcm toolchain ensure`` after another in a process of its own, each recording a binary of its own
+_ENSURE_LOOP = """
+import sys, time
+from pathlib import Path
+from vcluster_mgr import toolchain
+who, rounds, go = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+while not go.exists():
+    time.sleep(0.001)
+for i in range(rounds):
+    extra = toolchain.Binary(f"tool-{who}-{i}", "1.0.0", "none", "none", ("--version",), r"v(\\d+\\.\\d+\\.\\d+)")
+    toolchain.ensure(extras=(extra,))
+"""
+
+
+def test_two_ensures_at_once_keep_each_others_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two ``ensure`` runs in parallel processes, each installing binaries of its own from PATH, end with every
+    entry of both in the manifest (each change is a locked read-modify-write, not a snapshot written back)."""
+    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+    onpath = tmp_path / "onpath"
+    onpath.mkdir()
+    for b in toolchain.BINARIES:
+        (onpath / b.name).write_bytes(_standin(b))
+        (onpath / b.name).chmod(0o755)
+    rounds, writers = 12, ("a", "b")
+    for who in writers:
+        for i in range(rounds):
+            (onpath / f"tool-{who}-{i}").write_bytes(_script("v1.0.0"))
+            (onpath / f"tool-{who}-{i}").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{onpath}:/usr/bin:/bin")
+    toolchain.ensure()  # the pinned binaries first, so the two runs below only add their own
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", _ENSURE_LOOP, who, str(rounds), str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for who in writers]
+    go.touch()
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    manifest = json.loads((toolchain.bin_dir() / "manifest.json").read_text())
+    wanted = {f"tool-{who}-{i}" for who in writers for i in range(rounds)}
+    assert wanted - set(manifest) == set()
+    assert {manifest[name]["source"] for name in wanted} == {f"path:{onpath / name}" for name in wanted}
+    assert {b.name for b in toolchain.BINARIES} <= set(manifest)
+    assert not list(toolchain.bin_dir().glob("*.tmp")), "a temporary file was left behind"
+
+
 def test_status_of_the_real_toolchain_lists_every_binary() -> None:
     res = CliRunner().invoke(cli.app, ["toolchain", "status", "-o", "json"])
     assert res.exit_code == 0, res.output

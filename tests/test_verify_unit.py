@@ -1,7 +1,8 @@
 """The pure parts of ``vcm verify``: the check catalogue and its selection, the owner it acts as, the
 probe objects (each a compliant pod with exactly ONE bad property), how refusals are judged, label
-selector and NetworkPolicy evaluation, quota coverage, the table and the documented JSON shape, and the
-impersonation headers. What the API server decides is covered by tests/integration/test_verify.py.
+selector and NetworkPolicy evaluation, quota coverage, the table and the documented JSON shape (the
+impersonation headers are in tests/test_cluster.py). What the API server decides is covered by
+tests/integration/test_verify.py.
 """
 
 from __future__ import annotations
@@ -397,34 +398,6 @@ def test_table_rows_show_the_remedy_only_when_not_passing_and_cut_long_details()
 def test_scope_note_mentions_a_virtual_control_plane() -> None:
     assert verify.scope_note(_report({})) == "scope: host namespaces payments-app, payments-ci"
     assert "virtual control plane" in verify.scope_note(_report({}, control_plane=True))
-
-
-# ---------------------------------------------------------------------------------------------
-# Impersonation headers
-# ---------------------------------------------------------------------------------------------
-
-
-class _Pool:
-    def __init__(self) -> None:
-        self.headers: Any = None
-
-    def request(self, method: str, url: str, *args: Any, headers: Any = None, **kwargs: Any) -> str:
-        self.headers = headers
-        return "response"
-
-    def clear(self) -> None:
-        pass
-
-
-def test_impersonation_sends_one_header_per_group() -> None:
-    pool = _Pool()
-    identity = verify.identity_for(PAYMENTS_OWNERS[2])
-    wrapped = verify.session._Impersonating(pool, identity)
-    assert wrapped.request("GET", "https://x/api", headers={"Accept": "application/json"}) == "response"
-    assert pool.headers["Impersonate-User"] == "system:serviceaccount:payments-ci:deployer"
-    assert pool.headers.getlist("Impersonate-Group") == list(identity.groups)
-    assert pool.headers["Accept"] == "application/json"
-    wrapped.clear()  # everything else reaches the real pool
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,12 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import yaml
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
-
-from vcluster_mgr import errors, hostcluster, naming, platformconfig, spec
+from vcluster_mgr import cluster, errors, naming, platformconfig, spec
 
 #: event reasons that mean something of the control plane is being refused or cannot start
 PROBLEM_REASONS = ("FailedCreate", "SyncError", "FailedScheduling", "BackOff", "Failed", "FailedMount")
@@ -74,17 +69,14 @@ def _app(pod: Any) -> str | None:
     return (labels or {}).get(naming.CONTROL_PLANE_APP_LABEL)
 
 
-def _wanted_replicas(apps: client.AppsV1Api, release: str, namespace: str) -> int | None:
+def _wanted_replicas(conn: cluster.Connection, release: str, namespace: str, where: str) -> int | None:
     """Replicas of the control plane's StatefulSet, or of its Deployment (the chart's kind without persistence);
     None when there is neither."""
-    for read_kind in (apps.read_namespaced_stateful_set, apps.read_namespaced_deployment):
-        try:
-            obj = read_kind(release, namespace, _request_timeout=15)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            continue
-        return int(obj.spec.replicas if obj.spec and obj.spec.replicas is not None else 1)
+    for kind, read_kind in (("StatefulSet", conn.apps.read_namespaced_stateful_set),
+                            ("Deployment", conn.apps.read_namespaced_deployment)):
+        obj: Any = conn.read(f"reading {kind} {namespace}/{release} ({where})", read_kind, release, namespace)
+        if obj is not None:
+            return int(obj.spec.replicas if obj.spec and obj.spec.replicas is not None else 1)
     return None
 
 
@@ -100,26 +92,19 @@ def _ours(obj: Any, release: str, pods: list[dict[str, Any]]) -> bool:
                                     or str(obj.name).startswith(f"{release}-"))
 
 
-def read(target: platformconfig.Target, tenant: spec.Tenant) -> Health:
-    """The control plane's health now (four reads of the tenant's first namespace)."""
+def read(conn: cluster.Connection, tenant: spec.Tenant) -> Health:
+    """The control plane's health now (four reads of the tenant's first namespace, and the virtual cluster's
+    SyncError events once it is up)."""
     release = naming.control_plane_release(tenant.name)
     namespace = tenant.namespace_names()[0]
-    api = hostcluster.api_client(target)
-    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
-    try:
-        replicas = _wanted_replicas(apps, release, namespace)
-        released = core.list_namespaced_pod(namespace, label_selector=f"{naming.CONTROL_PLANE_POD_LABEL}={release}",
-                                            _request_timeout=15).items
-        synced = core.list_namespaced_pod(namespace, label_selector=f"{naming.SYNCED_BY_LABEL}={release}",
-                                          _request_timeout=15).items
-        events = core.list_namespaced_event(namespace, field_selector="type=Warning", _request_timeout=15).items
-    except ApiException as exc:
-        raise errors.ProvisionError(f"reading the control plane of {tenant.name} in {namespace} on "
-                                    f"{hostcluster.server_of(api)}: {exc.reason}") from exc
-    except (HTTPError, OSError) as exc:
-        raise errors.ProvisionError(f"the API server {hostcluster.server_of(api)} is not reachable: {exc}") from exc
-    finally:
-        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+    where = f"the control plane of {tenant.name} in {namespace}"
+    replicas = _wanted_replicas(conn, release, namespace, where)
+    released = conn.call(f"listing the pods of {where}", conn.core.list_namespaced_pod, namespace,
+                         label_selector=f"{naming.CONTROL_PLANE_POD_LABEL}={release}").items
+    synced = conn.call(f"listing the pods synced by {where}", conn.core.list_namespaced_pod, namespace,
+                       label_selector=f"{naming.SYNCED_BY_LABEL}={release}").items
+    events = conn.call(f"listing Warning events in {namespace}", conn.core.list_namespaced_event, namespace,
+                       field_selector="type=Warning").items
     own = [p for p in released if _app(p) == naming.CONTROL_PLANE_APP]
     store = [p for p in released if _app(p) != naming.CONTROL_PLANE_APP]
     pods: list[dict[str, Any]] = [
@@ -139,30 +124,29 @@ def read(target: platformconfig.Target, tenant: spec.Tenant) -> Health:
              and all(bool(p["ready"]) for p in pods if p["kind"] != "controlPlane"))
     inside = "not up"
     if replicas and cp_ready:
-        inside, found = _sync_errors_inside(target, tenant)
+        inside, found = _sync_errors_inside(conn, tenant)
         problems += found
     return Health(ready, replicas, pods, problems, inside)
 
 
-def _sync_errors_inside(target: platformconfig.Target, tenant: spec.Tenant) -> tuple[str, list[dict[str, Any]]]:
+def _sync_errors_inside(conn: cluster.Connection, tenant: spec.Tenant) -> tuple[str, list[dict[str, Any]]]:
     """("read", the SyncError events inside the virtual cluster), or (why they could not be read, [])."""
     try:
-        text = hostcluster.control_plane_kubeconfig(target, tenant)
+        text = cluster.control_plane_kubeconfig(conn, tenant)
     except errors.VcmError as exc:
         return f"not read: {exc}", []
     if text is None:
         return "not read: its kubeconfig Secret does not exist yet", []
     try:
-        api = config.new_client_from_config_dict(yaml.safe_load(text))  # type: ignore[no-untyped-call]
-    except (config.ConfigException, ValueError, TypeError) as exc:
+        inner = cluster.connect_kubeconfig(text, name=f"the virtual cluster of {tenant.name}")
+    except errors.VcmError as exc:
         return f"not read: {exc}", []
-    try:
-        events = client.CoreV1Api(api).list_event_for_all_namespaces(
-            field_selector="type=Warning,reason=SyncError", _request_timeout=5).items
-    except (ApiException, HTTPError, OSError) as exc:
-        return f"not reachable from here: {getattr(exc, 'reason', None) or exc}", []
-    finally:
-        api.close()
+    with inner:
+        try:
+            events = inner.call("listing SyncError events", inner.core.list_event_for_all_namespaces,
+                                field_selector="type=Warning,reason=SyncError", _request_timeout=5).items
+        except errors.ClusterError as exc:
+            return f"not reachable from here: {exc}", []
     found = [{"reason": ev.reason, "message": (ev.message or "").strip(), "count": ev.count or 1,
               "object": (f"virtual {ev.involved_object.kind}/{ev.involved_object.namespace}/"
                          f"{ev.involved_object.name}" if ev.involved_object else "virtual ?")}
@@ -178,8 +162,9 @@ def wait(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float,
     if progress:
         progress(f"waiting up to {timeout:.0f}s for the control plane of {tenant.name}: its pods Ready (the virtual "
                  f"API answering) and every pod it synced Ready, in {tenant.namespace_names()[0]}")
-    while True:
-        health = read(target, tenant)
-        if health.ready or time.monotonic() >= deadline:
-            return health
-        time.sleep(2.0)
+    with cluster.connect(target) as conn:
+        while True:
+            health = read(conn, tenant)
+            if health.ready or time.monotonic() >= deadline:
+                return health
+            time.sleep(2.0)

@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import time
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
-
-from vcluster_mgr import errors, hostcluster, naming, platformconfig, spec
+from vcluster_mgr import cluster, errors, naming, platformconfig, spec
 
 
 def free_synced_pods(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float = 120.0) -> list[str]:
@@ -25,31 +21,21 @@ def free_synced_pods(target: platformconfig.Target, tenant: spec.Tenant, *, time
     synced; their names."""
     release = naming.control_plane_release(tenant.name)
     namespace = tenant.namespace_names()[0]
-    api = hostcluster.api_client(target)
-    core = client.CoreV1Api(api)
-    try:
+    where = f"{tenant.name}'s control plane in {namespace}"
+    with cluster.connect(target) as conn:
         deadline = time.monotonic() + timeout
-        while core.list_namespaced_pod(namespace, label_selector=naming.control_plane_pod_selector(release),
-                                       _request_timeout=15).items:
+        while conn.call(f"listing the pods of {where}", conn.core.list_namespaced_pod, namespace,
+                        label_selector=naming.control_plane_pod_selector(release)).items:
             if time.monotonic() >= deadline:
                 raise errors.ProvisionError(
                     f"the control plane pods of {tenant.name} in {namespace} were still there {timeout:.0f}s after "
                     "scaling to zero; the pods it synced were left running (run `vcm sleep` again)")
             time.sleep(1.0)
-        synced = core.list_namespaced_pod(namespace, label_selector=f"{naming.SYNCED_BY_LABEL}={release}",
-                                          _request_timeout=15).items
+        synced = conn.call(f"listing the pods synced by {where}", conn.core.list_namespaced_pod, namespace,
+                           label_selector=f"{naming.SYNCED_BY_LABEL}={release}").items
         names = sorted(str(pod.metadata.name) for pod in synced if pod.metadata is not None)
         for pod_name in names:
-            try:
-                core.delete_namespaced_pod(pod_name, namespace, _request_timeout=15)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
-        return sorted(names)
-    except ApiException as exc:
-        raise errors.ProvisionError(f"freeing the pods synced by {tenant.name}'s control plane in {namespace} on "
-                                    f"{hostcluster.server_of(api)}: {exc.reason}") from exc
-    except (HTTPError, OSError) as exc:
-        raise errors.ProvisionError(f"the API server {hostcluster.server_of(api)} is not reachable: {exc}") from exc
-    finally:
-        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+            # gone already (deleted by hand, or its node's eviction) is as good as deleted
+            conn.read(f"freeing pod {namespace}/{pod_name} synced by {where}", conn.core.delete_namespaced_pod,
+                      pod_name, namespace)
+        return names

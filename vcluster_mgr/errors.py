@@ -67,3 +67,38 @@ class RenderError(VcmError):
 
 class VerifyError(VcmError):
     """A verification could not run at all (cluster unreachable, no owner to act as, no impersonation)."""
+
+
+class ClusterError(VcmError):
+    """A request to a Kubernetes API server failed. Raised only by ``vcluster_mgr.cluster``, whose funnel
+    turns the client library's exceptions into this tree, so callers never see (or catch) the library's own.
+
+    ``server`` is the API server's URL, ``status`` the HTTP status it answered (None: no answer at all) and
+    ``detail`` the server's own message (its ``Status.message``), kept apart so a caller can quote it.
+    """
+
+    def __init__(self, message: str, *, server: str, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.server = server
+        self.status = status
+        self.detail = detail
+
+
+class NotFoundError(ClusterError):
+    """The object (or its namespace, or its kind) does not exist on the server (HTTP 404)."""
+
+
+class ForbiddenError(ClusterError):
+    """The server refused the request for these credentials: RBAC, an admission policy, impersonation (403)."""
+
+
+class ConflictError(ClusterError):
+    """The object already exists, or changed since it was read (HTTP 409)."""
+
+
+class TooManyRequestsError(ClusterError):
+    """The server kept answering 429 (API Priority and Fairness, or an eviction budget) after every retry."""
+
+
+class UnreachableError(ClusterError):
+    """No answer from the server: refused, reset, timed out, or a TLS failure. The message names the server."""

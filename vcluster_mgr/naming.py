@@ -31,7 +31,7 @@ def flow_schema_name(tenant: str) -> str:
 
 STACK_ANNOTATION = "vcluster-mgr.dev/stack"
 """On every namespace: the stack that owns it (``project/stack``), checked before an apply. Here rather than
-in ``components`` so that reading a cluster (``hostcluster``) does not import the Pulumi SDK."""
+in ``components`` so that reading a cluster (``cluster``) does not import the Pulumi SDK."""
 
 COST_CENTER_LABEL = "cost-center"
 """The spec label (``metadata.labels``) naming a tenant's cost center: ``vcm usage`` totals by it, and the

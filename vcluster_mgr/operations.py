@@ -28,9 +28,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from vcluster_mgr import (
+    cluster,
     controlplane_health,
     errors,
-    hostcluster,
     lifecycle,
     platformconfig,
     program,
@@ -91,7 +91,8 @@ def prepare(jobs: Sequence[Job], action: str) -> list[Prepared]:
             if job.tenant.spec.control_plane.enabled:
                 if job.target.name not in addresses:
                     try:
-                        addresses[job.target.name] = hostcluster.host_api_addresses(job.target)
+                        with cluster.connect(job.target) as conn:
+                            addresses[job.target.name] = cluster.host_api_addresses(conn)
                     except errors.VcmError as exc:
                         addresses[job.target.name] = exc
                 found = addresses[job.target.name]
@@ -110,7 +111,7 @@ class Checked:
 
     #: what the stack recorded at its last apply (None: no stack yet)
     recorded: record.TenantRecord | None
-    #: the identity of the host cluster it runs against (``hostcluster.cluster_uid``)
+    #: the identity of the host cluster it runs against (``cluster.cluster_uid``)
     cluster_uid: str
     expires_at: str | None
     asleep: bool
@@ -203,25 +204,27 @@ def check(s: workspace.Settings, item: Prepared, action: str) -> Checked:
     job = item.job
     if item.error is not None:
         raise errors.ProvisionError(item.error)
-    uid = hostcluster.cluster_uid(job.target)
-    recorded = workspace.find_tenant_record(s, job.target.name, job.tenant.name)
-    workspace.check_cluster_identity(job.target, job.stack_name, recorded.cluster_uid if recorded else None, uid)
-    if action in ("apply", "plan"):
-        hostcluster.check_ownership(job.target, job.tenant.name, job.tenant.namespace_names(),
+    with cluster.connect(job.target) as conn:  # one for the guards, closed before the engine runs
+        uid = cluster.cluster_uid(conn)
+        recorded = workspace.find_tenant_record(s, job.target.name, job.tenant.name)
+        workspace.check_cluster_identity(job.target, job.stack_name, recorded.cluster_uid if recorded else None,
+                                         uid)
+        if action in ("apply", "plan"):
+            cluster.check_ownership(conn, job.tenant.name, job.tenant.namespace_names(),
                                     f"{workspace.TENANT_PROJECT}/{job.stack_name}")
-    expires_at = expiry_of(job, recorded, lifecycle.utc_now())
-    asleep = job.asleep if job.asleep is not None else bool(recorded and recorded.asleep)
-    if action == "apply" and item.rendered is not None:
-        check_data_kept(job, item.rendered, recorded, asleep)
-    kubeconfig: str | None = None
-    notes: tuple[str, ...] = ()
-    if action in ("apply", "plan") and item.rendered is not None:
-        notes += tuple(control_plane_changes(job, item.rendered, recorded))
-    if job.tenant.spec.control_plane.enabled and action == "apply":
-        kubeconfig = hostcluster.control_plane_kubeconfig(job.target, job.tenant)
-        if kubeconfig is None:
-            notes += ("control plane: its kubeconfig Secret does not exist yet (the virtual cluster writes it once "
-                     "running); `vcm kubeconfig` waits for it",)
+        expires_at = expiry_of(job, recorded, lifecycle.utc_now())
+        asleep = job.asleep if job.asleep is not None else bool(recorded and recorded.asleep)
+        if action == "apply" and item.rendered is not None:
+            check_data_kept(job, item.rendered, recorded, asleep)
+        kubeconfig: str | None = None
+        notes: tuple[str, ...] = ()
+        if action in ("apply", "plan") and item.rendered is not None:
+            notes += tuple(control_plane_changes(job, item.rendered, recorded))
+        if job.tenant.spec.control_plane.enabled and action == "apply":
+            kubeconfig = cluster.control_plane_kubeconfig(conn, job.tenant)
+            if kubeconfig is None:
+                notes += ("control plane: its kubeconfig Secret does not exist yet (the virtual cluster writes it "
+                          "once running); `vcm kubeconfig` waits for it",)
     return Checked(recorded, uid, expires_at, asleep, kubeconfig, notes)
 
 
@@ -270,15 +273,18 @@ def delete_tenant(s: workspace.Settings, target: platformconfig.Target, tenant: 
     """Destroy a tenant's objects and remove its stack, once its stack is known and belongs to ``target``;
     deletion protection as ``workspace.delete_tenant`` says."""
     recorded = workspace.tenant_record(s, target.name, tenant)
+    with cluster.connect(target) as conn:
+        uid = cluster.cluster_uid(conn)
     workspace.check_cluster_identity(target, workspace.tenant_stack_name(target.name, tenant), recorded.cluster_uid,
-                                     hostcluster.cluster_uid(target))
+                                     uid)
     return workspace.delete_tenant(s, target, tenant, progress=progress, unprotect=unprotect)
 
 
 def platform_apply(s: workspace.Settings, target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
                    progress: workspace.Progress | None = None) -> workspace.Outcome:
     """Apply the platform stack of ``target`` once it is known to belong to that cluster."""
-    uid = hostcluster.cluster_uid(target)
+    with cluster.connect(target) as conn:
+        uid = cluster.cluster_uid(conn)
     found = workspace.recorded_outputs(s, workspace.PLATFORM_PROJECT, target.name)
     workspace.check_cluster_identity(target, target.name, (found or {}).get(program.CLUSTER_UID_OUTPUT), uid)
     return workspace.platform_apply(s, target, blueprint, cluster_uid=uid, exists=found is not None,
@@ -319,19 +325,20 @@ def status(s: workspace.Settings, target: platformconfig.Target, name: str) -> T
     """Tenant ``name`` on ``target``: its record, quota use (live), the last apply (stack history), a drift
     check (run now, the host API server's move included), the last verify, and its control plane's health."""
     recorded = workspace.tenant_record(s, target.name, name)
-    namespaces, quotas = hostcluster.tenant_quotas(target, tenant=name)
-    report = usage.tenant_usage(namespaces, quotas, tenants=[name])
     update = workspace.last_operations(s, target.name, name).get("update")
     last_apply = ({"passed": update["result"] == "succeeded", "result": update["result"], "at": update["endTime"]}
                   if update else None)
-    at = _now()
-    changes = hostcluster.drift(target, workspace.applied_objects(s, target.name, name))
-    last_verify = hostcluster.last_verify(namespaces)
-    changes += hostcluster.host_api_drift(target, recorded.host_api_rows())
-    health = None
-    tenant = recorded.applied_tenant() if recorded.control_plane.enabled else None
-    if tenant is not None:
-        health = controlplane_health.read(target, tenant)
+    with cluster.connect(target) as conn:  # one for every read of the cluster below
+        namespaces, quotas = cluster.tenant_quotas(conn, tenant=name)
+        report = usage.tenant_usage(namespaces, quotas, tenants=[name])
+        at = _now()
+        changes = cluster.drift(conn, workspace.applied_objects(s, target.name, name))
+        last_verify = cluster.last_verify(namespaces)
+        changes += cluster.host_api_drift(conn, recorded.host_api_rows())
+        health = None
+        tenant = recorded.applied_tenant() if recorded.control_plane.enabled else None
+        if tenant is not None:
+            health = controlplane_health.read(conn, tenant)
     return TenantStatus(recorded, report["tenants"][0] if report["tenants"] else None, last_apply,
                         {"passed": not changes, "at": at, "changes": len(changes)}, last_verify, health)
 
@@ -350,4 +357,5 @@ def record_verify(target: platformconfig.Target, report: verify.Report, *, parti
     result: dict[str, Any] = {"passed": report.passed, "at": _now(), **report.counts()}
     if partial:
         result["partial"] = True
-    hostcluster.record_verify(target, report.namespaces[0], result)
+    with cluster.connect(target) as conn:
+        cluster.record_verify(conn, report.namespaces[0], result)

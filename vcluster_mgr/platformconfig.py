@@ -1,7 +1,7 @@
 """The platform admin's config: host clusters (``Target``), policy and blueprint folder (``Blueprint``).
 
 Plain data below the Pulumi layer: the offline commands read it without importing the Pulumi SDK or the
-kubernetes client, and ``program``, ``workspace`` and ``hostcluster`` take these types as they are.
+kubernetes client, and ``program``, ``workspace`` and ``cluster`` take these types as they are.
 
 The file is checked as strictly as a tenant spec, because a mistake in it picks the cluster a tenant is
 applied to: a key misspelt at any depth (``kubconfig:`` inside a cluster entry would otherwise fall back

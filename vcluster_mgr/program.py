@@ -151,7 +151,7 @@ class Rendered:
 def render_tenant(tenant: spec.Tenant, blueprint: platformconfig.Blueprint, *,
                   host_api: Sequence[dict[str, Any]] = ()) -> Rendered:
     """Render ``tenant`` under ``blueprint`` (``RenderError`` if its templates fail); ``host_api`` as looked
-    up for a tenant with a control plane (``hostcluster.host_api_addresses``)."""
+    up for a tenant with a control plane (``cluster.host_api_addresses``)."""
     objects = render.render_tenant(tenant, policy=blueprint.policy, templates_dir=blueprint.templates_dir,
                                    host_api=host_api)
     return Rendered(objects, control_plane_args(tenant, blueprint), tuple(host_api))

@@ -2,9 +2,9 @@
 
 Both start from what the tenant's stack recorded (the applied spec names the control plane, its namespace and
 whether it has persistence), so they need no spec file. Snapshot: the syncer takes it
-(``controlplane_snapshot.take``), we check it is an archive of vCluster's format and keep it
+(``cluster.take_snapshot``), we check it is an archive of vCluster's format and keep it
 (``snapshot_stores.write``). Restore: the archive is read and checked BEFORE anything on the cluster changes
-(a wrong file or key stops here, exit 2), then the syncer restores it (``controlplane_snapshot.restore``) and we
+(a wrong file or key stops here, exit 2), then the syncer restores it (``cluster.restore_snapshot``) and we
 wait for the control plane and what it synced to be Ready again (``controlplane_health.wait``).
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from vcluster_mgr import (
+    cluster,
     controlplane_health,
-    controlplane_snapshot,
     errors,
     platformconfig,
     snapshot_archive,
@@ -73,7 +73,7 @@ def take(settings: workspace.Settings, target: platformconfig.Target, name: str,
     dest = snapshot_stores.destination(to, tenant=name, now=now or datetime.datetime.now(datetime.UTC),
                                        endpoint=endpoint)
     tenant = applied_tenant(settings, target, name)
-    data = controlplane_snapshot.take(target, tenant)
+    data = cluster.take_snapshot(target, tenant)
     try:
         summary = snapshot_archive.summarize(data, source=f"the snapshot the syncer of {name} wrote")
     except errors.UsageError as exc:  # the syncer's output, not the user's input
@@ -99,7 +99,7 @@ def restore(settings: workspace.Settings, target: platformconfig.Target, name: s
     started = time.monotonic()
     loc, data, summary = checked
     tenant = applied_tenant(settings, target, name)
-    controlplane_snapshot.restore(target, tenant, data, progress=progress)
+    cluster.restore_snapshot(target, tenant, data, progress=progress)
     result = Result(tenant=name, cluster=target.name, location=str(loc), kind=summary.kind, keys=summary.keys,
                     bytes=summary.size, resources=summary.resources, seconds=0.0)
     if timeout > 0:

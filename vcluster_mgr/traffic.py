@@ -8,7 +8,8 @@ carry a node selector the caller chooses (a tenant's placement).
 
 Policy changes take effect a moment after the API server accepts them (the enforcer watches), so the
 probe helpers poll until the expected outcome appears or a deadline passes (``eventually``).
-Everything here takes its ``CoreV1Api`` explicitly and raises nothing but ``VerifyError``.
+Everything here takes its ``cluster.Connection`` explicitly and raises nothing but ``VerifyError`` (and
+``errors.UnreachableError`` when the server does not answer at all).
 """
 
 from __future__ import annotations
@@ -17,11 +18,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-from kubernetes.stream import stream
-
-from vcluster_mgr import errors
+from vcluster_mgr import cluster, errors
+from vcluster_mgr.cluster import pod_exec
 
 #: ports every server pod listens on (two, so a rule can allow one and not the other)
 SERVER_PORTS = (8080, 8081)
@@ -57,18 +55,20 @@ def pod_manifest(name: str, image: str, *, role: str, node_selector: Mapping[str
     }
 
 
-def start(core: client.CoreV1Api, namespace: str, pod: dict[str, Any], *, timeout: float = 90.0) -> str:
+def start(conn: cluster.Connection, namespace: str, pod: dict[str, Any], *, timeout: float = 90.0) -> str:
     """Create ``pod`` in ``namespace`` and wait until it runs; returns its IP."""
     name = pod["metadata"]["name"]
     try:
-        # the kubernetes client sends a plain dict as it is; its annotation names only the model class
-        core.create_namespaced_pod(namespace, pod)  # type: ignore[arg-type]
-    except ApiException as exc:
-        raise errors.VerifyError(f"probe pod {namespace}/{name} was refused: {exc.status} {exc.body}") from exc
+        conn.call(f"creating probe pod {namespace}/{name}", conn.core.create_namespaced_pod, namespace, pod)
+    except errors.UnreachableError:
+        raise
+    except errors.ClusterError as exc:
+        raise errors.VerifyError(f"probe pod {namespace}/{name} was refused: {exc.status} {exc.detail}") from exc
     deadline = time.monotonic() + timeout
     status = None
     while time.monotonic() < deadline:
-        status = core.read_namespaced_pod(name, namespace).status
+        status = conn.call(f"reading probe pod {namespace}/{name}", conn.core.read_namespaced_pod, name,
+                           namespace).status
         if status is None:
             time.sleep(0.3)
             continue
@@ -81,48 +81,36 @@ def start(core: client.CoreV1Api, namespace: str, pod: dict[str, Any], *, timeou
                              f"{[c.state for c in (status.container_statuses or [])] if status else ''})")
 
 
-def delete(core: client.CoreV1Api, namespace: str, name: str) -> None:
-    try:
-        core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
+def delete(conn: cluster.Connection, namespace: str, name: str) -> None:
+    """Delete a probe pod at once; one already gone is fine."""
+    conn.read(f"deleting probe pod {namespace}/{name}", conn.core.delete_namespaced_pod, name, namespace,
+              grace_period_seconds=0)
 
 
-def run(core: client.CoreV1Api, namespace: str, pod: str, command: list[str], *,
+def run(conn: cluster.Connection, namespace: str, pod: str, command: list[str], *,
         timeout: float = 20.0) -> tuple[int, str]:
     """Run ``command`` in the pod's first container; (exit code, stdout+stderr)."""
     try:
-        resp = stream(core.connect_get_namespaced_pod_exec, pod, namespace, command=command, stderr=True,
-                      stdin=False, stdout=True, tty=False, _preload_content=False)
-    except ApiException as exc:
-        raise errors.VerifyError(f"exec in {namespace}/{pod} failed: {exc.status} {exc.reason}") from exc
-    out: list[str] = []
-    deadline = time.monotonic() + timeout
-    while resp.is_open() and time.monotonic() < deadline:
-        resp.update(timeout=1)
-        if resp.peek_stdout():
-            out.append(resp.read_stdout())
-        if resp.peek_stderr():
-            out.append(resp.read_stderr())
-    resp.close()
-    code = resp.returncode
-    return (code if code is not None else -1), "".join(out)
+        return pod_exec.run(conn, namespace, pod, command, timeout=timeout)
+    except errors.UnreachableError:
+        raise
+    except errors.ClusterError as exc:
+        raise errors.VerifyError(f"exec in {namespace}/{pod} failed: {exc.status} {exc.detail}") from exc
 
 
-def connects(core: client.CoreV1Api, namespace: str, pod: str, host: str, port: int) -> bool:
+def connects(conn: cluster.Connection, namespace: str, pod: str, host: str, port: int) -> bool:
     """Whether an HTTP GET from the pod to ``host:port`` gets an answer (one attempt).
 
     The request goes through busybox ``nc`` (Debian's static busybox ``wget`` crashes on every request).
     """
     request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w {CONNECT_TIMEOUT} {host} {port}"
-    code, out = run(core, namespace, pod, ["sh", "-c", request], timeout=CONNECT_TIMEOUT + 10)
+    code, out = run(conn, namespace, pod, ["sh", "-c", request], timeout=CONNECT_TIMEOUT + 10)
     return code == 0 and "200 OK" in out
 
 
-def resolves(core: client.CoreV1Api, namespace: str, pod: str, name: str) -> bool:
+def resolves(conn: cluster.Connection, namespace: str, pod: str, name: str) -> bool:
     """Whether the pod's resolver (the cluster DNS) answers for ``name`` (one attempt)."""
-    code, out = run(core, namespace, pod, ["timeout", "5", "nslookup", name], timeout=15)
+    code, out = run(conn, namespace, pod, ["timeout", "5", "nslookup", name], timeout=15)
     return code == 0 and "Address" in out.split("Name:", 1)[-1]
 
 

@@ -18,11 +18,12 @@ import dataclasses  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
 
-from vcluster_mgr import localcluster, operations, platformconfig, spec, workspace  # noqa: E402
+from vcluster_mgr import localcluster, operations, platformconfig, spec, verify, workspace  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tenants"
 
@@ -94,6 +95,18 @@ def small_tenant(name: str, isolation: str, **network: object) -> dict[str, obje
                  "namespaces": ["app"], "podSecurity": "restricted",
                  "network": {"isolation": isolation, **network}},
     }
+
+
+def verify_one_check(target: platformconfig.Target, tenant: str, check_id: str, *,
+                     others: Sequence[str]) -> verify.CheckResult:
+    """One check of ``vcm verify`` for ``tenant``, run as the command runs it: the tenants discovered on the
+    cluster through the admin's connection, then the check alone, with ``others`` as the other tenants."""
+    with verify.client_factory(target)(None) as admin:
+        live = verify.discover_tenants(admin)
+    report = verify.verify_tenant(live[tenant], cluster=target.name, clients=verify.client_factory(target),
+                                  others=[live[name] for name in others], checks=[verify.CHECKS_BY_ID[check_id]])
+    (result,) = report.checks
+    return result
 
 
 @pytest.fixture(scope="session")

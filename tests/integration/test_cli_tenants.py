@@ -238,7 +238,8 @@ def test_a_stack_written_by_an_older_vcm_still_reads(  # type: ignore[no-untyped
     assert code == 0, err
     status = json.loads(out)
     assert status["namespaces"] == ["oldshape-app"] and status["owners"] == first["owners"]
-    assert status["controlPlane"] == {"enabled": False, "persistence": None, "valuesDigest": None}
+    assert status["controlPlane"] == {"enabled": False, "persistence": None, "valuesDigest": None,
+                                      "dataDigest": None}
     assert status["lastApply"]["passed"] is True and "controlPlaneHealth" not in status
     code, out, err = vcm("gc", "--dry-run", "-o", "json")
     assert code == 0, err

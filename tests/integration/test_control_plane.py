@@ -23,7 +23,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, hostcluster, localcluster, platformconfig
+from vcluster_mgr import cli, cluster, localcluster, platformconfig
 
 CHART = Path(__file__).resolve().parents[1] / "data" / "charts" / "fake-vcluster"
 SPEC = """\
@@ -131,8 +131,9 @@ def test_control_plane_lifecycle(vcm, host_cluster: localcluster.Cluster, tmp_pa
     target = platformconfig.load(None, kubeconfig=str(host_cluster.kubeconfig)).target(None)
     recorded = status["hostApi"]
     assert {"ip": "10.96.0.1", "port": 443} in recorded
-    assert hostcluster.host_api_drift(target, recorded) == []
-    moved = hostcluster.host_api_drift(target, [{"ip": "10.96.0.1", "port": 443}, {"ip": "192.0.2.7", "port": 6443}])
+    with cluster.connect(target) as conn:
+        assert cluster.host_api_drift(conn, recorded) == []
+        moved = cluster.host_api_drift(conn, [{"ip": "10.96.0.1", "port": 443}, {"ip": "192.0.2.7", "port": 6443}])
     assert [r["field"] for r in moved] == ["addresses"]
 
     # the policy recorded at apply serves later commands; a different one is refused

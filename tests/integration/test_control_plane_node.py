@@ -35,7 +35,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from vcluster_mgr import localcluster, render, spec, traffic
+from vcluster_mgr import cluster, localcluster, platformconfig, render, spec, traffic
 from vcluster_mgr.localnode import node as localnode
 
 CHART = Path(__file__).resolve().parents[1] / "data" / "charts" / "vcluster-on-node"
@@ -73,11 +73,12 @@ class Vcm:
 
 
 class Env:
-    def __init__(self, cluster: localcluster.Cluster, vcm: Vcm, folder: Path, policy: Path) -> None:
-        api = config.new_client_from_config(str(cluster.kubeconfig))
+    def __init__(self, node_cluster: localcluster.Cluster, vcm: Vcm, folder: Path, policy: Path) -> None:
+        api = config.new_client_from_config(str(node_cluster.kubeconfig))
         self.core, self.apps, self.net = client.CoreV1Api(api), client.AppsV1Api(api), client.NetworkingV1Api(api)
-        self.cluster, self.vcm, self.folder, self.policy = cluster, vcm, folder, policy
-        self.probe_image = str(cluster.node["images"]["probe"])  # type: ignore[index]
+        self.conn = cluster.connect(platformconfig.Target(name="node", kubeconfig=str(node_cluster.kubeconfig)))
+        self.cluster, self.vcm, self.folder, self.policy = node_cluster, vcm, folder, policy
+        self.probe_image = str(node_cluster.node["images"]["probe"])  # type: ignore[index]
 
     def write(self, doc: dict[str, Any]) -> Path:
         path = self.folder / f"{doc['metadata']['name']}.yaml"
@@ -118,8 +119,9 @@ def env(node_cluster: localcluster.Cluster, tmp_path_factory: pytest.TempPathFac
     try:
         yield e
     finally:
-        traffic.delete(e.core, NS, "cli")
+        traffic.delete(e.conn, NS, "cli")
         e.vcm("delete", "vteam", "--yes")
+        e.conn.close()
 
 
 def _wait(probe: Any, seconds: float = 120.0) -> None:
@@ -202,7 +204,7 @@ def test_twin_without_the_control_plane_rule_the_syncer_fails(env: Env) -> None:
 
 
 def _resolves_upstream(env: Env) -> bool:
-    code, out = traffic.run(env.core, NS, "cli", ["timeout", "5", "nslookup", UPSTREAM_NAME, env.dns_service_ip()],
+    code, out = traffic.run(env.conn, NS, "cli", ["timeout", "5", "nslookup", UPSTREAM_NAME, env.dns_service_ip()],
                             timeout=15)
     return code == 0 and localnode.BRIDGE_IP in out.split("Name:", 1)[-1]
 

@@ -32,11 +32,11 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from vcluster_mgr import render, traffic
+from vcluster_mgr import cluster, platformconfig, render, traffic, verify
 from vcluster_mgr.render import templating
 from vcluster_mgr.verify import netpol_matrix
 
-from .conftest import NodeApplied, small_tenant
+from .conftest import NodeApplied, small_tenant, verify_one_check
 
 PLAIN = ("gate-lb", "ingress-nginx", "engine-outside")
 TENANT_NAMESPACES = ("payments-app", "payments-ci", "search-web", "nsa-app", "nsb-app")
@@ -51,6 +51,7 @@ SETTLE = 20.0
 
 @dataclasses.dataclass
 class Env:
+    conn: cluster.Connection
     core: client.CoreV1Api
     applied: NodeApplied
     pods: dict[str, netpol_matrix.Pod]
@@ -75,14 +76,10 @@ class Env:
         """What ``nc`` sees in each cell, polled until it shows the engine's verdict or ``SETTLE`` passes."""
         def one(c: netpol_matrix.Cell) -> bool:
             src, dst = self.pods[c[0]], self.pods[c[1]]
-            # a client per probe: exec swaps its ApiClient's request function while it runs (not thread-safe)
-            api = client.ApiClient(self.core.api_client.configuration)
-            core = client.CoreV1Api(api)
-            try:
-                seen = traffic.eventually(lambda: traffic.connects(core, src.namespace, src.name, dst.ip, c[2]),
+            # a connection per probe: exec swaps its ApiClient's request function while it runs (not thread-safe)
+            with self.conn.sibling() as conn:
+                seen = traffic.eventually(lambda: traffic.connects(conn, src.namespace, src.name, dst.ip, c[2]),
                                           expected[c], seconds=SETTLE)
-            finally:
-                api.close()
             return expected[c] if seen else not expected[c]
 
         with futures.ThreadPoolExecutor(PARALLEL) as pool:
@@ -123,6 +120,7 @@ def _gone(core: client.CoreV1Api, name: str) -> None:
 def env(node_applied: NodeApplied, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     api = config.new_client_from_config(str(node_applied.cluster.kubeconfig))
     core = client.CoreV1Api(api)
+    conn = cluster.connect(platformconfig.Target(name="node", kubeconfig=str(node_applied.cluster.kubeconfig)))
     image = str(node_applied.cluster.node["images"]["probe"])  # type: ignore[index]
     selector = {"pool": "tenants"}
     pods: dict[str, netpol_matrix.Pod] = {}
@@ -131,7 +129,7 @@ def env(node_applied: NodeApplied, tmp_path_factory: pytest.TempPathFactory) -> 
     def start(ns: str) -> None:
         manifest = traffic.pod_manifest(POD, image, role="server", node_selector=selector)
         started.append(ns)
-        ip = traffic.start(core, ns, manifest)
+        ip = traffic.start(conn, ns, manifest)
         pods[f"{ns}/{POD}"] = netpol_matrix.Pod(ns, POD, manifest["metadata"]["labels"], ip)
 
     try:
@@ -149,15 +147,16 @@ def env(node_applied: NodeApplied, tmp_path_factory: pytest.TempPathFactory) -> 
         node_applied.apply([edge])
         for ns in HOSTILE_NAMESPACES:
             start(ns)
-        yield Env(core, node_applied, pods, gate, tmp_path_factory.mktemp("gate"))
+        yield Env(conn, core, node_applied, pods, gate, tmp_path_factory.mktemp("gate"))
     finally:
         for ns in started:
-            traffic.delete(core, ns, POD)
+            traffic.delete(conn, ns, POD)
         for ns in PLAIN:
             with contextlib.suppress(ApiException):
                 core.delete_namespace(ns)
         for ns in PLAIN:
             _gone(core, ns)  # test_traffic creates ingress-nginx of its own
+        conn.close()
 
 
 def test_the_engine_says_what_the_readme_claims(env: Env) -> None:
@@ -215,19 +214,8 @@ def test_twin_a_blueprint_bug_makes_the_matrices_disagree_on_the_spoof_cell(env:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _verify_gate(env: Env) -> Any:
-    from vcluster_mgr import verify
-
-    target = env.applied.target
-    admin = verify.client_factory(target)(None)
-    try:
-        live = verify.discover_tenants(admin)
-    finally:
-        admin.close()
-    report = verify.verify_tenant(live["gate"], cluster=target.name, clients=verify.client_factory(target),
-                                  others=[live["edge"]], checks=[verify.CHECKS_BY_ID["traffic-matches-policy-engine"]])
-    (result,) = report.checks
-    return result
+def _verify_gate(env: Env) -> verify.CheckResult:
+    return verify_one_check(env.applied.target, "gate", "traffic-matches-policy-engine", others=["edge"])
 
 
 def test_verify_matrix_check_passes_on_the_node(env: Env) -> None:

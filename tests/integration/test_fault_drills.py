@@ -1,6 +1,7 @@
 """Fault drills: an apply killed midway (its process group, or vcm alone), the lock such a kill leaves and
-the ways out of it, the API server gone during an apply, two applies of one tenant at once, a read-only
-state directory, and a delete that must leave nothing behind.
+the ways out of it, the API server gone during an apply (and, for any request, named as unreachable at
+once), two applies of one tenant at once, a read-only state directory, and a delete that must leave nothing
+behind.
 
 A killed apply must leave no process running a few seconds later: every process that was below ``vcm``
 at the kill and every process working in its temporary folder (``leftovers``; the engine's keeper,
@@ -25,7 +26,7 @@ import pytest
 from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 
-from vcluster_mgr import localcluster, render, spec
+from vcluster_mgr import cluster, errors, localcluster, platformconfig, render, spec
 from vcluster_mgr.workspace import reaper
 
 from . import leftovers
@@ -230,6 +231,29 @@ def test_api_server_down_during_apply_then_rerun_converges(drill: Drill) -> None
     result = drill.apply_json(path)
     assert result[0]["ok"] is True
     assert drill.tenant_objects("outage") == expected_objects("outage")
+
+
+def test_a_stopped_api_server_is_unreachable_naming_it(drill: Drill) -> None:
+    """The funnel's ``UnreachableError``, at once (no retries), with the server named; the same connection works
+    again once the server is back; a command says the same in one line and exits 1."""
+    target = platformconfig.Target(name="drills", kubeconfig=str(drill.cluster.kubeconfig))
+    with cluster.connect(target) as conn:
+        assert cluster.cluster_uid(conn)
+        localcluster.stop_process(drill.cluster.name, "kube-apiserver")
+        try:
+            started = time.monotonic()
+            with pytest.raises(errors.UnreachableError) as caught:
+                cluster.cluster_uid(conn)
+            assert time.monotonic() - started < 10, "an unreachable server is said at once, not retried"
+            assert str(caught.value).startswith(f"the API server {drill.cluster.server} is not reachable: ")
+            assert str(caught.value).endswith("(to identify host cluster 'drills')")
+            res = drill.vcm("usage", "--all")
+            assert res.returncode == 1, res.stdout + res.stderr
+            assert "Traceback" not in res.stderr
+            assert f"the API server {drill.cluster.server} is not reachable" in " ".join(res.stderr.split())
+        finally:
+            localcluster.start_process(drill.cluster.name, "kube-apiserver")
+        assert cluster.cluster_uid(conn)
 
 
 def test_two_concurrent_applies_of_one_tenant(drill: Drill) -> None:

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from vcluster_mgr import traffic
+from vcluster_mgr import cluster, platformconfig, traffic, verify
 
-from .conftest import NodeApplied, small_tenant
+from .conftest import NodeApplied, small_tenant, verify_one_check
 
 OUTSIDE = ("traffic-targets", "ingress-nginx", "traffic-outside")
 #: (namespace, pod name, role) of every probe pod
@@ -42,6 +42,7 @@ PODS = (
 
 @dataclasses.dataclass
 class Net:
+    conn: cluster.Connection
     core: client.CoreV1Api
     net: client.NetworkingV1Api
     ips: dict[str, str]
@@ -54,12 +55,12 @@ class Net:
         expected answer never appeared."""
         ns, pod = src.split("/")
         host = self.ips.get(dst, dst)
-        ok = traffic.eventually(lambda: traffic.connects(self.core, ns, pod, host, port), expect)
+        ok = traffic.eventually(lambda: traffic.connects(self.conn, ns, pod, host, port), expect)
         return expect if ok else not expect
 
     def resolves(self, src: str, name: str, *, expect: bool) -> bool:
         ns, pod = src.split("/")
-        ok = traffic.eventually(lambda: traffic.resolves(self.core, ns, pod, name), expect)
+        ok = traffic.eventually(lambda: traffic.resolves(self.conn, ns, pod, name), expect)
         return expect if ok else not expect
 
 
@@ -91,6 +92,7 @@ def policies_removed(env: Net, namespace: str, names: list[str] | None = None) -
 def env(node_applied: NodeApplied) -> Iterator[Net]:
     api = config.new_client_from_config(str(node_applied.cluster.kubeconfig))
     core = client.CoreV1Api(api)
+    conn = cluster.connect(platformconfig.Target(name="node", kubeconfig=str(node_applied.cluster.kubeconfig)))
     image = str(node_applied.cluster.node["images"]["probe"])  # type: ignore[index]
     for ns in OUTSIDE:
         core.create_namespace({"metadata": {"name": ns}})
@@ -105,20 +107,21 @@ def env(node_applied: NodeApplied) -> Iterator[Net]:
         # the strict tenant whose one egress rule is the `allowed` target, port 8080
         node_applied.apply([small_tenant(
             "egress", "strict", allowEgressTo=[{"cidr": f"{ips['traffic-targets/allowed']}/32", "ports": [8080]}])])
-        ips["egress-app/cli"] = traffic.start(core, "egress-app", traffic.pod_manifest(
+        ips["egress-app/cli"] = traffic.start(conn, "egress-app", traffic.pod_manifest(
             "cli", image, role="client", node_selector=selector))
         core.create_namespaced_service("search-web", {
             "metadata": {"name": "srv"},
             "spec": {"selector": {traffic.PROBE_LABEL: "server"}, "ports": [{"port": 80, "targetPort": 8080}]}})
         svc = core.read_namespaced_service("srv", "search-web")
-        yield Net(core, client.NetworkingV1Api(api), ips, svc.spec.cluster_ip, node_applied)
+        yield Net(conn, core, client.NetworkingV1Api(api), ips, svc.spec.cluster_ip, node_applied)
     finally:
         for ns, name, _ in PODS:
-            traffic.delete(core, ns, name)
+            traffic.delete(conn, ns, name)
         for ns in OUTSIDE:
             core.delete_namespace(ns)
         with contextlib.suppress(client.exceptions.ApiException):
             core.delete_namespaced_service("srv", "search-web")
+        conn.close()
 
 
 def _wait_ip(core: client.CoreV1Api, ns: str, name: str) -> str:
@@ -244,7 +247,7 @@ def test_twin_without_allow_ingress_from_the_named_namespace_is_refused(env: Net
 
 def _container_facts(env: Net, namespace: str, pod: str) -> tuple[int, int, int]:
     """(uid, memory limit in bytes, CFS quota in microseconds per 100 ms) as the container sees them."""
-    code, out = traffic.run(env.core, namespace, pod, [
+    code, out = traffic.run(env.conn, namespace, pod, [
         "sh", "-c", "id -u; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us"])
     assert code == 0, out
     uid, memory, quota = (int(x) for x in out.split())
@@ -265,10 +268,10 @@ def test_twin_outside_a_tenant_the_same_pod_is_unlimited_and_may_be_root(env: Ne
     pod = traffic.pod_manifest("root", str(env.applied.cluster.node["images"]["probe"]), role="client")  # type: ignore[index]
     pod["spec"]["securityContext"] = {"runAsUser": 0}
     try:
-        traffic.start(env.core, "traffic-outside", pod)
+        traffic.start(env.conn, "traffic-outside", pod)
         assert _container_facts(env, "traffic-outside", "root")[0] == 0
     finally:
-        traffic.delete(env.core, "traffic-outside", "root")
+        traffic.delete(env.conn, "traffic-outside", "root")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -276,22 +279,13 @@ def test_twin_outside_a_tenant_the_same_pod_is_unlimited_and_may_be_root(env: Ne
 # ---------------------------------------------------------------------------------------------------
 
 
-def _verify_traffic(env: Net) -> Any:
-    from vcluster_mgr import verify
-
-    target = env.applied.target
-    admin = verify.client_factory(target)(None)
-    try:
-        live = verify.discover_tenants(admin)
-    finally:
-        admin.close()
-    return verify.verify_tenant(live["payments"], cluster=target.name, clients=verify.client_factory(target),
-                                others=[live["nsb"]], checks=[verify.CHECKS_BY_ID["traffic-blocked-across-tenants"]])
+def _verify_traffic(env: Net) -> verify.CheckResult:
+    return verify_one_check(env.applied.target, "payments", "traffic-blocked-across-tenants",
+                                     others=["nsb"])
 
 
 def test_verify_traffic_check_passes_on_a_node(env: Net) -> None:
-    report = _verify_traffic(env)
-    (result,) = report.checks
+    result = _verify_traffic(env)
     assert result.result == "pass", result.detail
     assert "nsb" in result.tried
 
@@ -300,6 +294,6 @@ def test_twin_verify_traffic_check_fails_without_the_policies(env: Net) -> None:
     with policies_removed(env, "payments-app"), policies_removed(env, "payments-ci"), \
             policies_removed(env, "nsb-app"):
         assert env.reaches("nsb-app/cli", "payments-app/srv", expect=True)
-        (result,) = _verify_traffic(env).checks
+        result = _verify_traffic(env)
     assert result.result == "fail", result.detail
     assert "reaches" in result.detail

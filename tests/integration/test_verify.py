@@ -28,7 +28,7 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, platformconfig, record, verify, workspace
+from vcluster_mgr import cli, cluster, platformconfig, record, verify, workspace
 
 from .conftest import Applied
 
@@ -261,7 +261,8 @@ def test_identity_is_the_owner_as_the_api_server_sees_it(env: Env) -> None:
 
 def test_acting_as_an_edit_service_account_cannot_delegate(env: Env) -> None:
     """The positive halves of the level-2 checks fail for an owner without the admin role."""
-    tenant = verify.tenant_from_record(env.records[TENANT], verify.discover_tenants(env.admin))
+    with cluster.connect(env.target) as conn:
+        tenant = verify.tenant_from_record(env.records[TENANT], verify.discover_tenants(conn))
     deployer = next(o for o in tenant.owners if o["kind"] == "ServiceAccount")
     assert deployer["namespace"] == "payments-ci"  # not in the stack outputs: found in the live RoleBindings
     identity = verify.identity_for(deployer)

@@ -25,11 +25,9 @@ def ci_init(
     system: Annotated[CiSystem, typer.Argument(help="github (GitHub Actions) or gitlab (.gitlab-ci.yml).")],
     output_file: options.OutputFileOpt = None,
     spec_path: Annotated[str, typer.Option("--spec", help="Tenant spec in the repository.")] = "tenant.yaml",
-    ttl: Annotated[str, typer.Option("--ttl", help="Lifetime of each CI tenant, such as 30m or 2h.")] = "2h",
-    name_prefix: Annotated[
-        str, typer.Option("--name-prefix", help="Start of each CI tenant's generated name.")
-    ] = "ci-",
-    force: Annotated[bool, typer.Option("--force", help="Overwrite the --output-file if it exists.")] = False,
+    ttl: options.TtlOpt = "2h",
+    name_prefix: options.NamePrefixOpt = "ci-",
+    force: options.OverwriteOpt = False,
     apply_folder: Annotated[
         str | None,
         typer.Option(

@@ -9,18 +9,11 @@ control plane without persistence is refused (its virtual cluster would come bac
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from vcluster_mgr import errors
 from vcluster_mgr.cli import apps, environment, live, options, printing
-
-AllowDataLossOpt = Annotated[
-    bool,
-    typer.Option("--allow-data-loss", help="Go ahead even though the control plane has no persistence: its virtual "
-                                           "cluster comes back empty."),
-]
 
 
 def _set_asleep(name: str, asleep: bool, cluster: str | None, env: environment.Env, output: printing.OutputFormat,
@@ -68,7 +61,7 @@ def _register(asleep: bool, summary: str) -> None:
         *,
         access: options.Access,
         policy: options.PolicyOpt = None,
-        allow_data_loss: AllowDataLossOpt = False,
+        allow_data_loss: options.AllowDataLossOpt = False,
     ) -> None:
         env = environment.env(access, policy)
         _set_asleep(name, asleep, cluster, env, output, policy, allow_data_loss)

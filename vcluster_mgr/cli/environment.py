@@ -38,13 +38,12 @@ def env(access: options.Access, policy: Path | None = None) -> Env:
     A ``--kubeconfig`` or ``--context`` given on the command line is loaded at once (no request is sent), so
     a file or context that cannot be used fails here, even for a command that turns out to have nothing to do.
     """
-    from vcluster_mgr import hostcluster
+    from vcluster_mgr import cluster as cluster_api
 
     host = access.host
     cfg = config(host, policy)
     if host.kubeconfig is not None or host.context is not None:
-        api = hostcluster.api_client(cfg.target(None))  # the flags apply to the default host cluster
-        api.close()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+        cluster_api.connect(cfg.target(None)).close()  # the flags apply to the default host cluster
     toolchain.check_sdk_versions()
     return Env(settings(access.state, host), cfg)
 

@@ -34,8 +34,8 @@ def ephemeral_create(
             show_default=False,
         ),
     ] = None,
-    ttl: Annotated[str, typer.Option("--ttl", help="Lifetime, e.g. 30m, 2h, 1d; `vcm gc` deletes it after.")] = "2h",
-    name_prefix: Annotated[str, typer.Option("--name-prefix", help="Prefix of the generated name.")] = "ci-",
+    ttl: options.TtlOpt = "2h",
+    name_prefix: options.NamePrefixOpt = "ci-",
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until its namespaces are active (and its "
                                                             "control plane is up, if it has one).")] = False,
     timeout: options.TimeoutOpt = 120.0,
@@ -51,7 +51,8 @@ def ephemeral_create(
     """Create a tenant with a unique name that expires after --ttl.
 
     The expiry is recorded on its namespaces and its stack; `vcm gc` deletes it after."""
-    from vcluster_mgr import controlplane_health, hostcluster, operations
+    from vcluster_mgr import cluster as cluster_api
+    from vcluster_mgr import controlplane_health, operations
 
     # everything the command line gives is checked before anything is touched
     if kubeconfig_out:
@@ -84,7 +85,8 @@ def ephemeral_create(
         environment.summary([outcome], printing.OutputFormat.table, "ephemeral")
         raise typer.Exit(1)
     if wait:
-        hostcluster.wait_namespaces_active(job.target, tenant.namespace_names(), timeout=timeout)
+        with cluster_api.connect(job.target) as conn:
+            cluster_api.wait_namespaces_active(conn, tenant.namespace_names(), timeout=timeout)
         if tenant.spec.control_plane.enabled:
             health = controlplane_health.wait(job.target, tenant, timeout=timeout, progress=printing.progress)
             if not health.ready:
@@ -100,7 +102,8 @@ def ephemeral_create(
     }
     if kubeconfig_out and tenant.spec.control_plane.enabled:
         # the virtual cluster's own kubeconfig: what a CI job applies its workloads with
-        virtual = hostcluster.control_plane_kubeconfig(job.target, tenant, wait=timeout, progress=printing.progress)
+        with cluster_api.connect(job.target) as conn:
+            virtual = cluster_api.control_plane_kubeconfig(conn, tenant, wait=timeout, progress=printing.progress)
         if virtual is None:
             raise errors.ProvisionError(f"the virtual cluster of {name} wrote no kubeconfig within {timeout:.0f}s "
                                         f"(see `vcm status {name}`)")
@@ -111,9 +114,10 @@ def ephemeral_create(
         if not users:
             raise errors.UsageError("--kubeconfig-out needs a User owner in the spec")
         owner = next((o for o in users if o.role == "admin"), users[0])
-        text = hostcluster.owner_kubeconfig(
-            job.target, user=owner.name, groups=(), namespaces=tenant.namespace_names()
-        )
+        with cluster_api.connect(job.target) as conn:
+            text = cluster_api.owner_kubeconfig(
+                conn, user=owner.name, groups=(), namespaces=tenant.namespace_names()
+            )
         printing.write_secret(kubeconfig_out, text)
         result["kubeconfig"] = str(kubeconfig_out)
     if not printing.emit(result, output):

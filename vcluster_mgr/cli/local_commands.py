@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -130,7 +129,7 @@ def local_kubeconfig(
     user: Annotated[str, typer.Option("--user", help="User name (the certificate's CN).")],
     group: Annotated[list[str] | None, typer.Option("--group", help="Group; repeat for several.")] = None,
     name: NameOpt = localcluster.DEFAULT_NAME,
-    output_file: Annotated[Path | None, typer.Option("--output-file", help="Write here (mode 600).")] = None,
+    output_file: options.SecretFileOpt = None,
 ) -> None:
     """Print a kubeconfig for any user and groups.
 

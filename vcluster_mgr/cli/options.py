@@ -19,6 +19,22 @@ from vcluster_mgr import sharding
 from vcluster_mgr.cli import kit, printing
 
 TenantArg = Annotated[str, typer.Argument(help="Tenant name.", show_default=False)]
+#: ``vcm verify`` and ``vcm drift``: one tenant by name, or every tenant of the state with ``--all``
+TenantOrAllArg = Annotated[str | None, typer.Argument(help="Tenant name (or --all).", show_default=False)]
+AllTenantsOpt = Annotated[bool, typer.Option("--all", help="Every tenant in the state.")]
+SPEC_PATHS_HELP = "Tenant spec files, or folders of *.yaml / *.yml files; - reads stdin."
+SpecPathsArg = Annotated[list[Path], typer.Argument(help=SPEC_PATHS_HELP)]
+"""``vcm validate``, ``vcm plan``, ``vcm apply`` (and, optional there, ``vcm render``): the specs to read."""
+#: ``vcm plan`` and ``vcm apply``
+ParallelOpt = Annotated[
+    int, typer.Option("--parallel", "-p", min=1, help="Stacks worked on at once, each in its own worker process.")
+]
+#: ``vcm apply``, ``vcm sleep``, ``vcm wake``: the data-loss guard of a control plane without persistence
+AllowDataLossOpt = Annotated[
+    bool,
+    typer.Option("--allow-data-loss", help="Change a control plane that has no persistence anyway: its virtual "
+                                           "cluster may come back empty."),
+]
 PolicyOpt = Annotated[
     Path | None,
     typer.Option("--policy", help="Admin policy file (YAML). Without it the built-in default policy applies."),
@@ -153,6 +169,18 @@ WAIT_HEALTHY_WAS_SECONDS = kit.OldSpelling(("--wait-healthy",), _wait_seconds,
 
 OutputFileOpt = Annotated[
     Path | None, typer.Option("--output-file", help="File to write; stdout if left out.", show_default=False)
+]
+#: an ephemeral tenant's (``vcm ephemeral create``, and the CI pipeline ``vcm ci init`` writes, which runs it)
+TtlOpt = Annotated[
+    str, typer.Option("--ttl", help="Lifetime, such as 30m, 2h or 1d; `vcm gc` deletes the tenant after.")
+]
+NamePrefixOpt = Annotated[str, typer.Option("--name-prefix", help="Start of the tenant's generated name.")]
+#: ``vcm init`` and ``vcm ci init``
+OverwriteOpt = Annotated[bool, typer.Option("--force", help="Overwrite the --output-file if it exists.")]
+#: a kubeconfig (``vcm kubeconfig``, ``vcm local kubeconfig``): it holds a key, so only its owner may read it
+SecretFileOpt = Annotated[
+    Path | None,
+    typer.Option("--output-file", help="Write here (mode 600) instead of stdout.", show_default=False),
 ]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0, metavar="SECONDS", help="How long --wait waits.")]
 """``--wait/--no-wait`` is a flag in every command that waits; how long it waits is ``--timeout SECONDS``."""

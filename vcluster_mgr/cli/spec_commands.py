@@ -28,9 +28,7 @@ def _load_policy(path: Path | None) -> spec.Policy | None:
 
 @apps.app.command(epilog="Example: vcm validate examples/tenants tenants/new.yaml --policy examples/policy.yaml")
 def validate(
-    paths: Annotated[
-        list[Path], typer.Argument(help="Tenant spec files, or folders of *.yaml / *.yml files; - reads stdin.")
-    ],
+    paths: options.SpecPathsArg,
     policy: options.PolicyOpt = None,
 ) -> None:
     """Check tenant specs without touching a cluster.
@@ -48,7 +46,7 @@ def validate(
 def render_command(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Tenant spec files, or folders of *.yaml / *.yml files; - reads stdin."),
+        typer.Argument(help=options.SPEC_PATHS_HELP),
     ] = None,
     templates: Annotated[
         Path | None,
@@ -111,7 +109,7 @@ def init_command(
     name: Annotated[str, typer.Argument(help="Tenant name, a DNS-1123 label such as payments.")],
     output_file: options.OutputFileOpt = None,
     owner: Annotated[str, typer.Option("--owner", help="The first owner, a User with role admin.")] = "you@example.com",
-    force: Annotated[bool, typer.Option("--force", help="Overwrite the --output-file if it exists.")] = False,
+    force: options.OverwriteOpt = False,
 ) -> None:
     """Write a commented starter tenant spec that validates as it is.
 

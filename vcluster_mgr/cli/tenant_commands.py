@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,8 +18,8 @@ from vcluster_mgr.cli import apps, environment, live, options, printing
 
 @apps.app.command(epilog="Example: vcm plan examples/tenants  (or --shard 2/4: only the second of four shares)")
 def plan(
-    paths: Annotated[list[Path], typer.Argument(help="Tenant spec files or folders.")],
-    parallel: Annotated[int, typer.Option("--parallel", "-p", min=1, help="Stacks previewed at once.")] = 1,
+    paths: options.SpecPathsArg,
+    parallel: options.ParallelOpt = 1,
     shard: options.ShardOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
     *,
@@ -47,10 +47,8 @@ def plan(
 @apps.app.command(epilog="Example: vcm apply examples/tenants --parallel 4 --yes  (one of N CI jobs: --shard I/N)",
                   old_spellings=[options.WAIT_HEALTHY_WAS_SECONDS])
 def apply(
-    paths: Annotated[list[Path], typer.Argument(help="Tenant spec files or folders.")],
-    parallel: Annotated[
-        int, typer.Option("--parallel", "-p", min=1, help="Stacks applied at once (each in its own worker process).")
-    ] = 1,
+    paths: options.SpecPathsArg,
+    parallel: options.ParallelOpt = 1,
     shard: options.ShardOpt = None,
     yes: options.YesOpt = False,
     output: options.OutputOpt = printing.OutputFormat.table,
@@ -63,11 +61,7 @@ def apply(
                                               "the pods it synced Ready)."),
     ] = True,
     timeout: options.TimeoutOpt = 180.0,
-    allow_data_loss: Annotated[
-        bool,
-        typer.Option("--allow-data-loss", help="Change a control plane that has no persistence anyway (its "
-                                               "virtual cluster may come back empty)."),
-    ] = False,
+    allow_data_loss: options.AllowDataLossOpt = False,
 ) -> None:
     """Provision tenants, one stack each; safe to re-run after failure.
 
@@ -284,10 +278,7 @@ def kubeconfig(
         typer.Option("--group", help="Which Group owner --member belongs to; default: the first Group owner with "
                                      "role admin.", show_default=False),
     ] = None,
-    output_file: Annotated[
-        Path | None,
-        typer.Option("--output-file", help="Write here (mode 600) instead of stdout.", show_default=False),
-    ] = None,
+    output_file: options.SecretFileOpt = None,
     host: Annotated[
         bool,
         typer.Option(
@@ -315,7 +306,8 @@ def kubeconfig(
     (--member NAME [--group G]): user NAME in group G, which the host trusts as a member of G. What it may do
     is exactly what the tenant's RoleBindings give that owner. The command says which it handed out.
     """
-    from vcluster_mgr import hostcluster, workspace
+    from vcluster_mgr import cluster as cluster_api
+    from vcluster_mgr import workspace
 
     if output_file:
         printing.check_output_file(output_file, "--output-file")
@@ -329,22 +321,24 @@ def kubeconfig(
     tenant = recorded.applied_tenant() if recorded.control_plane.enabled and not wants_owner else None
     if tenant is not None:
         seconds = timeout if wait else 0
-        text = hostcluster.control_plane_kubeconfig(target, tenant, wait=seconds, progress=printing.progress)
+        with cluster_api.connect(target) as conn:
+            text = cluster_api.control_plane_kubeconfig(conn, tenant, wait=seconds, progress=printing.progress)
+            _, how = cluster_api.control_plane_server(conn, tenant)
         if text is None:
             raise errors.ProvisionError(
                 f"the control plane of {name} has not written its kubeconfig Secret "
                 f"{tenant.namespace_names()[0]}/vc-{name} after {seconds:.0f}s (is it running? there must be "
                 "nodes for its pod); use --host for the owner's host-namespace kubeconfig"
             )
-        _, how = hostcluster.control_plane_server(target, tenant)
         printing.write_kubeconfig(
             text, output_file, f"the admin of {name}'s virtual cluster (its own credentials, from Secret "
             f"vc-{name}; nothing on the host), reachable {how}")
         return
     subject, groups, what = _owner_identity(name, recorded.owners, user=user, member=member, group=group)
-    text = hostcluster.owner_kubeconfig(
-        target, user=subject, groups=groups, namespaces=list(recorded.namespaces or ["default"])
-    )
+    with cluster_api.connect(target) as conn:
+        text = cluster_api.owner_kubeconfig(
+            conn, user=subject, groups=groups, namespaces=list(recorded.namespaces or ["default"])
+        )
     printing.write_kubeconfig(text, output_file, what)
 
 
@@ -375,8 +369,8 @@ def _owner_identity(name: str, owners: Sequence[record.Owner], *, user: str | No
 
 @apps.app.command(epilog="Example: vcm drift --all -o json")
 def drift(
-    name: Annotated[str | None, typer.Argument(help="Tenant name (or --all).", show_default=False)] = None,
-    all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant in the state.")] = False,
+    name: options.TenantOrAllArg = None,
+    all_tenants: options.AllTenantsOpt = False,
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 1 when anything drifted.")] = False,
     shard: options.ShardOpt = None,
     cluster: options.ClusterOpt = None,
@@ -388,7 +382,8 @@ def drift(
 
     Every field the blueprint set whose live value differs, every object deleted, and (for a control plane) a
     host API server that moved since the apply. `vcm apply` puts them back."""
-    from vcluster_mgr import hostcluster, workspace
+    from vcluster_mgr import cluster as cluster_api
+    from vcluster_mgr import workspace
 
     if bool(name) == all_tenants:
         raise errors.UsageError("give a tenant name or --all")
@@ -401,13 +396,16 @@ def drift(
     else:
         wanted = [(env.config.target(cluster).name, str(name))]
     rows = []
-    for cl, tenant in wanted:
-        target = env.config.target(cl)
-        found = hostcluster.drift(target, workspace.applied_objects(env.settings, cl, tenant))
-        recorded = workspace.tenant_record(env.settings, cl, tenant)
-        found += hostcluster.host_api_drift(target, recorded.host_api_rows())
-        for row in found:
-            rows.append({"tenant": tenant, "cluster": cl, **row})
+    with contextlib.ExitStack() as closing:
+        conns: dict[str, cluster_api.Connection] = {}  # one per host cluster, whatever the number of tenants
+        for cl, tenant in wanted:
+            if cl not in conns:
+                conns[cl] = closing.enter_context(cluster_api.connect(env.config.target(cl)))
+            found = cluster_api.drift(conns[cl], workspace.applied_objects(env.settings, cl, tenant))
+            recorded = workspace.tenant_record(env.settings, cl, tenant)
+            found += cluster_api.host_api_drift(conns[cl], recorded.host_api_rows())
+            for row in found:
+                rows.append({"tenant": tenant, "cluster": cl, **row})
     if not printing.emit({"drifted": bool(rows), "changes": rows}, output):
         if not rows:
             printing.err.print(f"no drift in {len(wanted)} tenant(s)")

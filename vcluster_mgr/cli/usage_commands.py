@@ -94,7 +94,7 @@ def usage_command(
 
     Reads the host cluster only (two list calls for the whole fleet), not the stacks.
     """
-    from vcluster_mgr import hostcluster
+    from vcluster_mgr import cluster as cluster_api
 
     if bool(names) == all_tenants:
         raise errors.UsageError("give tenant names or --all")
@@ -102,7 +102,8 @@ def usage_command(
         printing.check_output_file(html_file, "--html")
     cfg = environment.config(host, policy)
     target = cfg.target(cluster)
-    namespaces, quotas = hostcluster.tenant_quotas(target)
+    with cluster_api.connect(target) as conn:
+        namespaces, quotas = cluster_api.tenant_quotas(conn)
     report = usage.tenant_usage(
         namespaces, quotas, prices=cfg.blueprint.policy.prices, tenants=None if all_tenants else names
     )

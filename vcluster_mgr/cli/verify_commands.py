@@ -36,8 +36,8 @@ def _verify_table(report: Any) -> None:
 
 @apps.app.command("verify", epilog="Example: vcm verify payments; vcm verify --all -o json")
 def verify_command(
-    name: Annotated[str | None, typer.Argument(help="Tenant name.", show_default=False)] = None,
-    all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant this state knows.")] = False,
+    name: options.TenantOrAllArg = None,
+    all_tenants: options.AllTenantsOpt = False,
     check: Annotated[
         list[str] | None,
         typer.Option(

@@ -4,16 +4,24 @@ A binary's version is always read from the binary itself: its version command, o
 has none) the ``GetPluginInfo`` gRPC call every Pulumi plugin answers. ``status()`` remembers the answer
 beside the file's size and modification time, so commands that only need "is it there" do not start seven
 processes; ``status(fresh=True)`` (``vcm toolchain status``) asks every binary again.
+
+The manifest is shared by every process that uses the cache (two ``vcm toolchain ensure`` at once, a test
+run beside a build): each change is a read-modify-write under an exclusive lock (``update_manifest``), so no
+writer loses another's entries, and the new text replaces the old by a rename, so no reader sees half a file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import importlib.metadata
 import json
 import os
 import re
 import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from vcluster_mgr import errors
@@ -41,7 +49,13 @@ def _manifest_path() -> Path:
     return bin_dir() / "manifest.json"
 
 
-def read_manifest() -> dict[str, dict[str, object]]:
+#: what the manifest holds: for each binary's name, where it came from and what it last answered
+Manifest = dict[str, dict[str, object]]
+
+
+def read_manifest() -> Manifest:
+    """The manifest as it is now ({} if there is none or it is unreadable): a snapshot, never written back
+    (changes go through ``update_manifest``)."""
     try:
         data = json.loads(_manifest_path().read_text())
     except (OSError, ValueError):
@@ -49,12 +63,46 @@ def read_manifest() -> dict[str, dict[str, object]]:
     return data if isinstance(data, dict) else {}
 
 
-def write_manifest(data: dict[str, dict[str, object]]) -> None:
+@contextlib.contextmanager
+def _manifest_locked() -> Iterator[None]:
+    """Hold the exclusive lock of the manifest (``flock`` on a lock file beside it, never on the manifest itself,
+    which the rename replaces). The lock goes with the process, so a killed writer never leaves it held."""
+    lock = _manifest_path().with_name("manifest.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def update_manifest(change: Callable[[Manifest], None]) -> None:
+    """Apply ``change`` to the manifest as it is on disk now, under the exclusive lock, and write it back.
+
+    Hold the lock only for this (never across a build): read, change, write to a temporary file in the same
+    directory, rename it over the manifest. Raises ``OSError`` when the cache is not writable.
+    """
     path = _manifest_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    with _manifest_locked():
+        data = read_manifest()
+        change(data)
+        fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the manifest from other users of a shared cache
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def record(entries: Manifest) -> None:
+    """Record where these binaries came from (name -> entry), replacing what was recorded for them before and
+    keeping every other entry as it is on disk now."""
+    update_manifest(lambda data: data.update(entries))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +192,7 @@ def status(*, fresh: bool = False, extras: tuple[pins.Binary, ...] = ()) -> list
     """
     manifest = read_manifest()
     result = []
-    changed = False
+    probed_now: Manifest = {}
     for b in (*pins.BINARIES, *extras):
         path = bin_dir() / b.name
         entry = manifest.get(b.name, {})
@@ -157,19 +205,27 @@ def status(*, fresh: bool = False, extras: tuple[pins.Binary, ...] = ()) -> list
         else:
             found = probe_version(b, path)
             if entry:
-                entry["probed"] = {"stat": key, "version": found}
-                changed = True
+                probed_now[b.name] = {"stat": key, "version": found}
         source = entry.get("source") if found and entry else None
         if source == "go-build" and b.upstream:
             source = f"go-build {b.upstream}"
         result.append(Status(b.name, b.version, str(found) if found else None, str(path) if found else None,
                              str(source) if source else None))
-    if changed:
+    if probed_now:
         try:
-            write_manifest(manifest)
+            update_manifest(lambda data: _remember(data, probed_now))
         except OSError:
             pass  # a read-only cache still works, it only probes every time
     return result
+
+
+def _remember(data: Manifest, probed: Manifest) -> None:
+    """Put fresh version answers beside the entries that are still there. Another process may have replaced an
+    entry meanwhile; the answer is tied to the file's size, time and inode, so a replaced file is asked again."""
+    for name, answer in probed.items():
+        entry = data.get(name)
+        if isinstance(entry, dict):
+            entry["probed"] = answer
 
 
 def check_sdk_versions() -> None:

@@ -114,7 +114,7 @@ def ensure(*, download: bool | None = None, progress: pins.Progress = pins.quiet
     if download is None:
         download = os.environ.get("VCM_TOOLCHAIN_DOWNLOAD") == "1"
     probing.bin_dir().mkdir(parents=True, exist_ok=True)
-    manifest = probing.read_manifest()
+    manifest = probing.read_manifest()  # a snapshot for the staleness test: entries are recorded one by one
     current = {s.name: s for s in probing.status(extras=extras)}
     to_build: dict[str, list[pins.Binary]] = {}
     for b in (*pins.BINARIES, *extras):
@@ -128,24 +128,21 @@ def ensure(*, download: bool | None = None, progress: pins.Progress = pins.quiet
             shutil.copy2(on_path, probing.bin_dir() / b.name)
             if b.name == "pulumi-language-python" and (on_path.parent / pins.EXEC_SCRIPT).exists():
                 shutil.copy2(on_path.parent / pins.EXEC_SCRIPT, probing.bin_dir() / pins.EXEC_SCRIPT)
-            manifest[b.name] = {"version": b.version, "source": f"path:{on_path}"}
+            probing.record({b.name: {"version": b.version, "source": f"path:{on_path}"}})
             progress(f"{b.name}: using {on_path}")
             continue
         if download and b not in extras and downloadable(b):
             _download(b, probing.bin_dir() / b.name, progress)
-            manifest[b.name] = {"version": b.version, "source": "download:" + download_urls(b)[0],
-                                "seconds": round(time.monotonic() - started, 1)}
+            probing.record({b.name: {"version": b.version, "source": "download:" + download_urls(b)[0],
+                                     "seconds": round(time.monotonic() - started, 1)}})
             continue
         to_build.setdefault(b.module, []).append(b)
     for module, targets in to_build.items():
         started = time.monotonic()
         gobuild.go_build(module, targets, progress)
-        for t in targets:
-            manifest[t.name] = {"version": t.version, "source": "go-build",
-                                "module_digest": gobuild.module_digest(module),
-                                "seconds": round(time.monotonic() - started, 1)}
-        probing.write_manifest(manifest)
-    probing.write_manifest(manifest)
+        probing.record({t.name: {"version": t.version, "source": "go-build",
+                                 "module_digest": gobuild.module_digest(module),
+                                 "seconds": round(time.monotonic() - started, 1)} for t in targets})
     final = probing.status(extras=extras)
     bad = [s for s in final if not s.ok]
     if bad:

@@ -52,7 +52,6 @@ from vcluster_mgr.verify.catalogue import (
     LEVELS,
     MAX_DETAIL_LINES,
     PROBE_PREFIX,
-    REQUEST_TIMEOUT,
     SCOPE,
     Check,
     Result,
@@ -101,7 +100,6 @@ from vcluster_mgr.verify.runners import (
 from vcluster_mgr.verify.session import (
     ClientFactory,
     client_factory,
-    impersonate,
 )
 
 __all__ = [
@@ -133,7 +131,6 @@ __all__ = [
     "PROBE_PREFIX",
     "PodProbe",
     "READ_VERBS",
-    "REQUEST_TIMEOUT",
     "Report",
     "Result",
     "SCOPE",
@@ -153,7 +150,6 @@ __all__ = [
     "discover_tenants",
     "granted_rules",
     "identity_for",
-    "impersonate",
     "is_default_deny",
     "missing_object_limits",
     "missing_resource_quota",

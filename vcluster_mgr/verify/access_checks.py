@@ -4,13 +4,8 @@ the namespaced rights a tenant must keep (RoleBindings, Roles, NetworkPolicies).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
-
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
 
 from vcluster_mgr import naming
 from vcluster_mgr.verify import (
@@ -37,17 +32,11 @@ def _block_cluster_resources(s: session.Session) -> runners.Outcome:
         "persistentvolumes": s.core_o.list_persistent_volume,
         "clusterroles": s.rbac_o.list_cluster_role,
         "clusterrolebindings": s.rbac_o.list_cluster_role_binding,
-        "storageclasses": client.StorageV1Api(s.owner).list_storage_class,
-        "customresourcedefinitions": client.ApiextensionsV1Api(s.owner).list_custom_resource_definition,
+        "storageclasses": s.owner.storage.list_storage_class,
+        "customresourcedefinitions": s.owner.apiextensions.list_custom_resource_definition,
     }
     for resource, call in lists.items():
-        verdicts.append(
-            judging.must_refuse(
-                s.attempt(
-                    f"list {resource}", functools.partial(call, limit=1, _request_timeout=catalogue.REQUEST_TIMEOUT)
-                )
-            )
-        )
+        verdicts.append(judging.must_refuse(s.attempt(f"list {resource}", call, limit=1)))
     return tried, judging.combine(
         verdicts,
         f"all {len(analysis.CLUSTER_RESOURCES) * len(analysis.ALL_VERBS)} access reviews denied and "
@@ -67,16 +56,20 @@ def _block_multitenant_resources(s: session.Session) -> runners.Outcome:
     )
     verdicts = s.denied_matrix(analysis.MULTITENANT_RESOURCES, analysis.WRITE_VERBS)
     name = f"{catalogue.PROBE_PREFIX}-probe"
-    meta = client.V1ObjectMeta(name=name)
-    creates: dict[str, Callable[[], Any]] = {
-        "Namespace": lambda: s.core_o.create_namespace(client.V1Namespace(metadata=meta), dry_run="All"),
-        "ClusterRole": lambda: s.rbac_o.create_cluster_role(client.V1ClusterRole(metadata=meta), dry_run="All"),
-        "PriorityClass": lambda: client.SchedulingV1Api(s.owner).create_priority_class(
-            client.V1PriorityClass(metadata=meta, value=1000000), dry_run="All"
+    meta = {"name": name}
+    creates: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
+        "Namespace": (s.core_o.create_namespace, {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}),
+        "ClusterRole": (
+            s.rbac_o.create_cluster_role,
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta},
+        ),
+        "PriorityClass": (
+            s.owner.scheduling.create_priority_class,
+            {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": meta, "value": 1000000},
         ),
     }
-    for kind, call in creates.items():
-        verdicts.append(judging.must_refuse(s.attempt(f"create {kind} {name}", call)))
+    for kind, (create, body) in creates.items():
+        verdicts.append(judging.must_refuse(s.attempt(f"create {kind} {name}", create, body, dry_run="All")))
     patch = {"metadata": {"annotations": {f"{catalogue.PROBE_PREFIX}.vcluster-mgr.dev/probe": "modified"}}}
     relabel = {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}
     for ns in s.ns:
@@ -84,9 +77,10 @@ def _block_multitenant_resources(s: session.Session) -> runners.Outcome:
             judging.must_refuse(
                 s.attempt(
                     f"relabel Namespace {ns} enforce=privileged",
-                    functools.partial(
-                        s.core_o.patch_namespace, ns, relabel, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
-                    ),
+                    s.core_o.patch_namespace,
+                    ns,
+                    relabel,
+                    dry_run="All",
                 )
             )
         )
@@ -94,9 +88,9 @@ def _block_multitenant_resources(s: session.Session) -> runners.Outcome:
             judging.must_refuse(
                 s.attempt(
                     f"delete Namespace {ns}",
-                    functools.partial(
-                        s.core_o.delete_namespace, ns, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
-                    ),
+                    s.core_o.delete_namespace,
+                    ns,
+                    dry_run="All",
                 )
             )
         )
@@ -134,9 +128,11 @@ def _block_multitenant_resources(s: session.Session) -> runners.Outcome:
                     judging.must_refuse(
                         s.attempt(
                             f"patch {kind} {ns}/{obj_name}",
-                            functools.partial(
-                                patcher, obj_name, ns, patch, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
-                            ),
+                            patcher,
+                            obj_name,
+                            ns,
+                            patch,
+                            dry_run="All",
                         )
                     )
                 )
@@ -144,9 +140,10 @@ def _block_multitenant_resources(s: session.Session) -> runners.Outcome:
                     judging.must_refuse(
                         s.attempt(
                             f"delete {kind} {ns}/{obj_name}",
-                            functools.partial(
-                                deleter, obj_name, ns, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
-                            ),
+                            deleter,
+                            obj_name,
+                            ns,
+                            dry_run="All",
                         )
                     )
                 )
@@ -171,22 +168,13 @@ def _block_other_tenants(s: session.Session) -> runners.Outcome:
     tried = f"SelfSubjectRulesReview, list pods, list secrets and dry-run create of a ConfigMap in {', '.join(targets)}"
     verdicts: list[judging.Verdict] = []
     for ns in targets:
-        review = client.V1SelfSubjectRulesReview(spec=client.V1SelfSubjectRulesReviewSpec(namespace=ns))
-        try:
-            status = s.authz_o.create_self_subject_rules_review(
-                review, _request_timeout=catalogue.REQUEST_TIMEOUT
-            ).status
-        except ApiException as exc:
-            raise session.CheckFailedError(
-                f"SelfSubjectRulesReview in {ns}: {exc.status} {session.api_message(exc)}"
-            ) from exc
-        except (HTTPError, OSError) as exc:
-            raise s._unreachable(exc) from exc
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview", "spec": {"namespace": ns}}
+        status = s.owner_request(
+            f"SelfSubjectRulesReview in {ns}", s.authz_o.create_self_subject_rules_review, review
+        ).status
         if status is None:
             raise session.CheckFailedError(f"SelfSubjectRulesReview in {ns}: the server sent no status")
-        granted = analysis.granted_rules(
-            [session.plain(s.owner, r) for r in status.resource_rules or []], s.cluster_scoped
-        )
+        granted = analysis.granted_rules([s.owner.plain(r) for r in status.resource_rules or []], s.cluster_scoped)
         if granted:
             verdicts.append(("fail", f"in {ns} the owner may: {'; '.join(granted)}"))
         elif status.incomplete:
@@ -195,9 +183,9 @@ def _block_other_tenants(s: session.Session) -> runners.Outcome:
             judging.must_refuse(
                 s.attempt(
                     f"list pods in {ns}",
-                    functools.partial(
-                        s.core_o.list_namespaced_pod, ns, limit=1, _request_timeout=catalogue.REQUEST_TIMEOUT
-                    ),
+                    s.core_o.list_namespaced_pod,
+                    ns,
+                    limit=1,
                 )
             )
         )
@@ -205,26 +193,26 @@ def _block_other_tenants(s: session.Session) -> runners.Outcome:
             judging.must_refuse(
                 s.attempt(
                     f"list secrets in {ns}",
-                    functools.partial(
-                        s.core_o.list_namespaced_secret, ns, limit=1, _request_timeout=catalogue.REQUEST_TIMEOUT
-                    ),
+                    s.core_o.list_namespaced_secret,
+                    ns,
+                    limit=1,
                 )
             )
         )
-        cm = client.V1ConfigMap(
-            metadata=client.V1ObjectMeta(name=f"{catalogue.PROBE_PREFIX}-probe"), data={"probe": "1"}
-        )
+        cm = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{catalogue.PROBE_PREFIX}-probe"},
+            "data": {"probe": "1"},
+        }
         verdicts.append(
             judging.must_refuse(
                 s.attempt(
                     f"create ConfigMap in {ns}",
-                    functools.partial(
-                        s.core_o.create_namespaced_config_map,
-                        ns,
-                        cm,
-                        dry_run="All",
-                        _request_timeout=catalogue.REQUEST_TIMEOUT,
-                    ),
+                    s.core_o.create_namespaced_config_map,
+                    ns,
+                    cm,
+                    dry_run="All",
                 )
             )
         )
@@ -243,25 +231,26 @@ def _create_rolebindings(s: session.Session) -> runners.Outcome:
     )
     verdicts = []
     refused = []
-    subject = client.RbacV1Subject(
-        kind="User", name=f"{catalogue.PROBE_PREFIX}-probe@invalid", api_group="rbac.authorization.k8s.io"
-    )
+    subject = {
+        "kind": "User",
+        "name": f"{catalogue.PROBE_PREFIX}-probe@invalid",
+        "apiGroup": "rbac.authorization.k8s.io",
+    }
     for ns in s.ns:
         for role, check in (("view", judging.must_allow), ("cluster-admin", judging.must_refuse)):
-            body = client.V1RoleBinding(
-                metadata=client.V1ObjectMeta(name=f"{catalogue.PROBE_PREFIX}-{role}"),
-                subjects=[subject],
-                role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role),
-            )
+            body = {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": f"{catalogue.PROBE_PREFIX}-{role}"},
+                "subjects": [subject],
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            }
             attempt = s.attempt(
                 f"RoleBinding to {role} in {ns}",
-                functools.partial(
-                    s.rbac_o.create_namespaced_role_binding,
-                    ns,
-                    body,
-                    dry_run="All",
-                    _request_timeout=catalogue.REQUEST_TIMEOUT,
-                ),
+                s.rbac_o.create_namespaced_role_binding,
+                ns,
+                body,
+                dry_run="All",
             )
             verdicts.append(check(attempt))
             refused += [attempt] if check is judging.must_refuse else []
@@ -294,13 +283,10 @@ def _create_networkpolicies(s: session.Session) -> runners.Outcome:
             judging.must_allow(
                 s.attempt(
                     f"create NetworkPolicy in {ns}",
-                    functools.partial(
-                        s.net_o.create_namespaced_network_policy,
-                        ns,
-                        body,  # type: ignore[arg-type]  # the client serialises plain dicts as well as its models
-                        dry_run="All",
-                        _request_timeout=catalogue.REQUEST_TIMEOUT,
-                    ),
+                    s.net_o.create_namespaced_network_policy,
+                    ns,
+                    body,
+                    dry_run="All",
                 )
             )
         )
@@ -329,17 +315,23 @@ def _create_roles(s: session.Session) -> runners.Outcome:
         for name, rule, check in (
             (
                 "pod-reader",
-                client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get", "list"]),
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
                 judging.must_allow,
             ),
-            ("everything", client.V1PolicyRule(api_groups=["*"], resources=["*"], verbs=["*"]), judging.must_refuse),
+            ("everything", {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, judging.must_refuse),
         ):
-            body = client.V1Role(metadata=client.V1ObjectMeta(name=f"{catalogue.PROBE_PREFIX}-{name}"), rules=[rule])
+            role_body = {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": f"{catalogue.PROBE_PREFIX}-{name}"},
+                "rules": [rule],
+            }
             attempt = s.attempt(
                 f"Role {name} in {ns}",
-                functools.partial(
-                    s.rbac_o.create_namespaced_role, ns, body, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
-                ),
+                s.rbac_o.create_namespaced_role,
+                ns,
+                role_body,
+                dry_run="All",
             )
             verdicts.append(check(attempt))
             refused += [attempt] if check is judging.must_refuse else []

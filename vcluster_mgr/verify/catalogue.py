@@ -21,9 +21,6 @@ control plane, whose own API is not checked here)."""
 PROBE_PREFIX = "vcm-verify"
 """Name (prefix) of every object a check sends in dry-run, and the user impersonated for Group owners."""
 
-REQUEST_TIMEOUT = 15.0
-"""Seconds each API call may take."""
-
 MAX_DETAIL_LINES = 12
 """Lines of a check's detail the table shows before summarising the rest as "... and N more" (JSON keeps all)."""
 

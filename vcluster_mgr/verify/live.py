@@ -7,11 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
-
-from vcluster_mgr import errors, naming, platformconfig, record
+from vcluster_mgr import cluster, errors, naming, platformconfig, record
 from vcluster_mgr.verify import catalogue, report, runners, session
 
 
@@ -26,26 +22,25 @@ def verify_tenant(
 ) -> report.Report:
     """Run ``checks`` (default: all but the opt-in ones, as `select_checks()`) for ``tenant`` and return the report.
 
-    ``clients`` makes the admin's ApiClient (``None``) and the owner's (an ``Identity``); ``others`` are
+    ``clients`` opens the admin's connection (``None``) and the owner's (an ``Identity``); ``others`` are
     the other tenants of the same cluster; ``identity`` defaults to ``choose_identity(tenant.owners)``.
     Raises ``VerifyError`` when the run cannot proceed (cluster unreachable, impersonation refused, a
     tenant namespace missing); a single check that cannot be judged reports ``error`` instead.
     """
     identity = identity or report.choose_identity(tenant.owners)
     selected = list(checks) if checks is not None else catalogue.select_checks()
-    admin, owner = clients(None), clients(identity)
-    try:
+    with clients(None) as admin, clients(identity) as owner:
         s = session.Session(tenant, identity, others, admin, owner)
         for ns in tenant.namespaces:
             try:
-                s.core_a.read_namespace(ns, _request_timeout=catalogue.REQUEST_TIMEOUT)
-            except ApiException as exc:
-                reason = "does not exist" if exc.status == 404 else f"cannot be read: {session.api_message(exc)}"
+                admin.call(f"reading namespace {ns}", admin.core.read_namespace, ns)
+            except errors.UnreachableError:
+                raise
+            except errors.ClusterError as exc:
+                reason = "does not exist" if exc.status == 404 else f"cannot be read: {exc.detail}"
                 raise errors.VerifyError(
                     f"namespace {ns} of tenant {tenant.name} {reason} on {s.server}; re-apply the tenant (vcm apply)"
                 ) from exc
-            except (HTTPError, OSError) as exc:
-                raise s._unreachable(exc) from exc
         seen_as = runners.whoami(s)
         results = []
         for check in selected:
@@ -54,9 +49,6 @@ def verify_tenant(
             except session.CheckFailedError as exc:
                 tried, result, detail = "(could not run)", "error", str(exc)
             results.append(report.CheckResult(check, f"as {identity.describe()}: {tried}", result, detail))
-    finally:
-        session.close(admin)
-        session.close(owner)
     return report.Report(
         tenant.name, cluster, identity, seen_as, tuple(tenant.namespaces), tenant.control_plane, tuple(results)
     )
@@ -67,44 +59,37 @@ def verify_tenant(
 # ---------------------------------------------------------------------------------------------
 
 
-def discover_tenants(api: client.ApiClient) -> dict[str, report.TenantInfo]:
+def discover_tenants(conn: cluster.Connection) -> dict[str, report.TenantInfo]:
     """Every tenant on the cluster, from its namespaces' tenant label and the blueprint's owner RoleBindings."""
-    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
-    try:
-        namespaces = core.list_namespace(
-            label_selector=naming.TENANT_LABEL, _request_timeout=catalogue.REQUEST_TIMEOUT
-        ).items
-        found: dict[str, list[str]] = {}
-        for namespace in namespaces:
-            meta = session.plain(api, namespace.metadata)  # labels selected above: always present
-            found.setdefault(meta["labels"][naming.TENANT_LABEL], []).append(meta["name"])
-        tenants = {}
-        for name, names in sorted(found.items()):
-            owners: list[dict[str, Any]] = []
-            for ns in sorted(names):
-                bindings = rbac.list_namespaced_role_binding(
-                    ns,
-                    label_selector=f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE}",
-                    _request_timeout=catalogue.REQUEST_TIMEOUT,
-                ).items
-                for rb in bindings:
-                    for subject in rb.subjects or []:
-                        entry = {
-                            "kind": subject.kind,
-                            "name": subject.name,
-                            "role": rb.role_ref.name,
-                            "namespace": subject.namespace,
-                        }
-                        if not any(report.same_owner(entry, o) for o in owners):
-                            owners.append(entry)
-            tenants[name] = report.TenantInfo(name, tuple(sorted(names)), tuple(owners))
-        return tenants
-    except ApiException as exc:
-        raise errors.VerifyError(
-            f"reading tenant namespaces on {api.configuration.host}: {session.api_message(exc)}"
-        ) from exc
-    except (HTTPError, OSError) as exc:
-        raise errors.VerifyError(f"the API server {api.configuration.host} is not reachable: {exc}") from exc
+    namespaces = conn.call(
+        "listing tenant namespaces", conn.core.list_namespace, label_selector=naming.TENANT_LABEL
+    ).items
+    found: dict[str, list[str]] = {}
+    for namespace in namespaces:
+        meta = conn.plain(namespace.metadata)  # labels selected above: always present
+        found.setdefault(meta["labels"][naming.TENANT_LABEL], []).append(meta["name"])
+    tenants = {}
+    for name, names in sorted(found.items()):
+        owners: list[dict[str, Any]] = []
+        for ns in sorted(names):
+            bindings = conn.call(
+                f"listing the owner RoleBindings in {ns}",
+                conn.rbac.list_namespaced_role_binding,
+                ns,
+                label_selector=f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE}",
+            ).items
+            for rb in bindings:
+                for subject in rb.subjects or []:
+                    entry = {
+                        "kind": subject.kind,
+                        "name": subject.name,
+                        "role": rb.role_ref.name,
+                        "namespace": subject.namespace,
+                    }
+                    if not any(report.same_owner(entry, o) for o in owners):
+                        owners.append(entry)
+        tenants[name] = report.TenantInfo(name, tuple(sorted(names)), tuple(owners))
+    return tenants
 
 
 def tenant_from_record(recorded: record.TenantRecord, live: Mapping[str, report.TenantInfo]) -> report.TenantInfo:
@@ -131,11 +116,8 @@ def verify_live(
 ) -> report.Report:
     """Verify one tenant of ``target`` as its stack recorded it (``workspace.tenant_record``)."""
     clients = session.client_factory(target)
-    admin = clients(None)
-    try:
+    with clients(None) as admin:
         live = discover_tenants(admin)
-    finally:
-        session.close(admin)
     tenant = tenant_from_record(recorded, live)
     others = [t for name, t in live.items() if name != tenant.name]
     return verify_tenant(

@@ -13,13 +13,10 @@ The runner registers in ``runners.RUNNERS`` when ``verify`` imports this module.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import uuid
 from concurrent import futures
 from typing import Any
-
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from vcluster_mgr import errors, traffic
 from vcluster_mgr.verify import catalogue, netpol_matrix, runners, session, traffic_checks
@@ -44,7 +41,7 @@ def _matches_engine(s: session.Session) -> runners.Outcome:
     spots = list(dict.fromkeys([s.ns[0], s.ns[-1], others[0].namespaces[0]]))
     for ns in spots:
         s.placement.setdefault(ns, traffic_checks.placement_of(s, ns))
-        if not traffic_checks.schedulable(s.core_a, s.placement[ns]):
+        if not traffic_checks.schedulable(s, s.placement[ns]):
             return tried, ("skip", f"needs a node: no Ready, schedulable node matches the placement of {ns}")
     tried += f" ({others[0].name})"
     name = f"{catalogue.PROBE_PREFIX}-matrix-{uuid.uuid4().hex[:6]}"
@@ -54,7 +51,7 @@ def _matches_engine(s: session.Session) -> runners.Outcome:
         for ns in spots:
             manifest = traffic.pod_manifest(name, image, role="server", node_selector=s.placement[ns])
             made.append(ns)
-            ip = traffic.start(s.core_a, ns, manifest)
+            ip = traffic.start(s.admin, ns, manifest)
             pods.append(netpol_matrix.Pod(ns, name, manifest["metadata"]["labels"], ip))
         expected = netpol_matrix.engine_matrix(_engine_doc(s, spots, pods))
         actual = _probe(s, pods, expected)
@@ -67,20 +64,16 @@ def _matches_engine(s: session.Session) -> runners.Outcome:
         return tried, ("error", str(exc))
     finally:
         for ns in made:
-            try:
-                traffic.delete(s.core_a, ns, name)
-            except ApiException:
-                pass
+            with contextlib.suppress(errors.ClusterError):
+                traffic.delete(s.admin, ns, name)
 
 
 def _engine_doc(s: session.Session, spots: list[str], pods: list[netpol_matrix.Pod]) -> dict[str, Any]:
     policies: list[dict[str, Any]] = []
     labels: dict[str, dict[str, str]] = {}
     for ns in spots:
-        policies += s.items(f"NetworkPolicies in {ns}", functools.partial(
-            s.net_a.list_namespaced_network_policy, ns, _request_timeout=catalogue.REQUEST_TIMEOUT))
-        obj = s.read(f"namespace {ns}", functools.partial(
-            s.core_a.read_namespace, ns, _request_timeout=catalogue.REQUEST_TIMEOUT))
+        policies += s.items(f"NetworkPolicies in {ns}", s.net_a.list_namespaced_network_policy, ns)
+        obj = s.read(f"namespace {ns}", s.core_a.read_namespace, ns)
         labels[ns] = dict((obj.metadata.labels if obj.metadata else None) or {})
     ports = [(p, "TCP") for p in traffic.SERVER_PORTS]
     return netpol_matrix.engine_input([netpol_matrix.engine_policy(p) for p in policies], labels, pods, ports)
@@ -94,18 +87,14 @@ def _probe(s: session.Session, pods: list[netpol_matrix.Pod],
     def one(cell: netpol_matrix.Cell) -> bool:
         src, dst, port, _ = cell
         origin, target = by_key[src], by_key[dst]
-        # a client of its own: the kubernetes client's exec swaps its ApiClient's request function while it
+        # a connection of its own: the kubernetes client's exec swaps its ApiClient's request function while it
         # runs, so exec from several threads on one client leaves it swapped for every later call
-        api = client.ApiClient(s.core_a.api_client.configuration)
-        core = client.CoreV1Api(api)
+        with s.admin.sibling() as conn:
 
-        def connects() -> bool:
-            return traffic.connects(core, origin.namespace, origin.name, target.ip, port)
+            def connects() -> bool:
+                return traffic.connects(conn, origin.namespace, origin.name, target.ip, port)
 
-        try:
             seen = traffic.eventually(connects, expected[cell], seconds=SETTLE_SECONDS)
-        finally:
-            session.close(api)
         return expected[cell] if seen else not expected[cell]
 
     cells = sorted(expected)

@@ -4,12 +4,8 @@ and a default-deny NetworkPolicy that admits no other tenant.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
-
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from vcluster_mgr import naming
 from vcluster_mgr.verify import (
@@ -57,9 +53,11 @@ def _block_quota_modification(s: session.Session) -> runners.Outcome:
                     judging.must_refuse(
                         s.attempt(
                             f"patch {kind} {ns}/{name}",
-                            functools.partial(
-                                patcher, name, ns, patch, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
-                            ),
+                            patcher,
+                            name,
+                            ns,
+                            patch,
+                            dry_run="All",
                         )
                     )
                 )
@@ -67,27 +65,27 @@ def _block_quota_modification(s: session.Session) -> runners.Outcome:
                     judging.must_refuse(
                         s.attempt(
                             f"delete {kind} {ns}/{name}",
-                            functools.partial(
-                                deleter, name, ns, dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
-                            ),
+                            deleter,
+                            name,
+                            ns,
+                            dry_run="All",
                         )
                     )
                 )
-        quota = client.V1ResourceQuota(
-            metadata=client.V1ObjectMeta(name=f"{catalogue.PROBE_PREFIX}-probe"),
-            spec=client.V1ResourceQuotaSpec(hard={"pods": "1000"}),
-        )
+        quota = {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": f"{catalogue.PROBE_PREFIX}-probe"},
+            "spec": {"hard": {"pods": "1000"}},
+        }
         verdicts.append(
             judging.must_refuse(
                 s.attempt(
                     f"create ResourceQuota in {ns}",
-                    functools.partial(
-                        s.core_o.create_namespaced_resource_quota,
-                        ns,
-                        quota,
-                        dry_run="All",
-                        _request_timeout=catalogue.REQUEST_TIMEOUT,
-                    ),
+                    s.core_o.create_namespaced_resource_quota,
+                    ns,
+                    quota,
+                    dry_run="All",
                 )
             )
         )
@@ -156,7 +154,8 @@ def _block_network_access(s: session.Session) -> runners.Outcome:
     for ns in sorted(others):
         obj = s.read(
             f"Namespace {ns}",
-            functools.partial(s.core_a.read_namespace, ns, _request_timeout=catalogue.REQUEST_TIMEOUT),
+            s.core_a.read_namespace,
+            ns,
         )
         labels[ns] = dict(obj.metadata.labels or {})
     verdicts: list[judging.Verdict] = []
@@ -186,20 +185,18 @@ def _block_network_access(s: session.Session) -> runners.Outcome:
 def _api_fairness(s: session.Session) -> runners.Outcome:
     name = naming.flow_schema_name(s.tenant.name)
     tried = f"as owner, GET /version, read its X-Kubernetes-PF-FlowSchema-UID header; as admin, read FlowSchema {name}"
-    flow = client.FlowcontrolApiserverV1Api(s.admin)
-    try:
-        schema = session.plain(s.admin, flow.read_flow_schema(name, _request_timeout=catalogue.REQUEST_TIMEOUT))
-    except ApiException as exc:
-        if exc.status == 404:
-            return tried, ("fail", f"no FlowSchema {name}: the policy's apiFairness is off or not applied")
-        raise session.CheckFailedError(f"reading FlowSchema {name} as admin: {exc.status}") from exc
-    _, _, headers = client.VersionApi(s.owner).get_code_with_http_info(_request_timeout=catalogue.REQUEST_TIMEOUT)
+    flow = s.admin.flowcontrol
+    found = s.read_optional(f"FlowSchema {name}", flow.read_flow_schema, name)
+    if found is None:
+        return tried, ("fail", f"no FlowSchema {name}: the policy's apiFairness is off or not applied")
+    schema = s.admin.plain(found)
+    _, _, headers = s.owner_request("GET /version as owner", s.owner.version.get_code_with_http_info)
     got = headers.get("X-Kubernetes-PF-FlowSchema-UID")
     if not got:
         return tried, ("fail", "the API server classifies no request (API Priority and Fairness is off)")
     level = schema["spec"]["priorityLevelConfiguration"]["name"]
     if got == schema["metadata"]["uid"]:
         return tried, ("pass", f"the owner's requests are in FlowSchema {name}, priority level {level}")
-    listed = flow.list_flow_schema(_request_timeout=catalogue.REQUEST_TIMEOUT).items
-    others = {f["metadata"]["uid"]: f["metadata"]["name"] for f in (session.plain(s.admin, i) for i in listed)}
+    listed = s.read("FlowSchemas", flow.list_flow_schema).items
+    others = {f["metadata"]["uid"]: f["metadata"]["name"] for f in (s.admin.plain(i) for i in listed)}
     return tried, ("fail", f"the owner's requests land in FlowSchema {others.get(got, got)}, not {name}")

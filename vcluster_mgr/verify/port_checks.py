@@ -16,12 +16,11 @@ The pure part (``undeclared_named_ports``) is tested offline; the runner registe
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from vcluster_mgr import naming
-from vcluster_mgr.verify import analysis, catalogue, runners, session
+from vcluster_mgr.verify import analysis, runners, session
 
 CHECK_ID = "tenant-policy-ports-declared"
 
@@ -79,13 +78,11 @@ def _ports_declared(s: session.Session) -> runners.Outcome:
     policies: list[dict[str, Any]] = []
     pods: dict[str, list[dict[str, Any]]] = {}
     for ns in s.ns:
-        policies += s.items(f"NetworkPolicies in {ns}", functools.partial(
-            s.net_a.list_namespaced_network_policy, ns, _request_timeout=catalogue.REQUEST_TIMEOUT))
-        pods[ns] = s.items(f"pods in {ns}", functools.partial(
-            s.core_a.list_namespaced_pod, ns, _request_timeout=catalogue.REQUEST_TIMEOUT))
+        policies += s.items(f"NetworkPolicies in {ns}", s.net_a.list_namespaced_network_policy, ns)
+        pods[ns] = s.items(f"pods in {ns}", s.core_a.list_namespaced_pod, ns)
     egress_named = any(_named(r) for p in policies for r in (p.get("spec") or {}).get("egress") or [])
-    everywhere = s.items("pods of every namespace", functools.partial(
-        s.core_a.list_pod_for_all_namespaces, _request_timeout=catalogue.REQUEST_TIMEOUT)) if egress_named else []
+    everywhere = (s.items("pods of every namespace", s.core_a.list_pod_for_all_namespaces) if egress_named
+                  else [])
     problems = undeclared_named_ports(policies, pods, everywhere)
     if problems:
         return tried, ("fail", "\n".join(problems))

@@ -10,13 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
-
 from vcluster_mgr import errors
 from vcluster_mgr.verify import (
-    catalogue,
     judging,
     session,
 )
@@ -41,20 +36,17 @@ def namespaces_text(s: session.Session) -> str:
 
 def whoami(s: session.Session) -> dict[str, Any] | None:
     """How the API server sees the impersonated owner (SelfSubjectReview); None if the server cannot say."""
-    api = client.AuthenticationV1Api(s.owner)
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
     try:
-        review = api.create_self_subject_review(
-            client.V1SelfSubjectReview(), _request_timeout=catalogue.REQUEST_TIMEOUT
-        )
-    except ApiException as exc:
-        if exc.status == 403 and "impersonate" in session.api_message(exc):
+        review = s.owner.call("SelfSubjectReview", s.owner.authentication.create_self_subject_review, body)
+    except errors.UnreachableError:
+        raise
+    except errors.ClusterError as exc:
+        if exc.status == 403 and "impersonate" in exc.detail:
             raise errors.VerifyError(
-                f"the admin credentials for {s.server} may not impersonate {s.identity.describe()}: "
-                f"{session.api_message(exc)}"
+                f"the admin credentials for {s.server} may not impersonate {s.identity.describe()}: {exc.detail}"
             ) from exc
         return None
-    except (HTTPError, OSError) as exc:
-        raise s._unreachable(exc) from exc
     info = review.status.user_info if review.status is not None else None
     if info is None:
         return None

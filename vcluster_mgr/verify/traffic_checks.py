@@ -12,14 +12,12 @@ The runners register themselves in ``runners.RUNNERS`` when ``verify`` imports t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Mapping
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
-from vcluster_mgr import errors, localcluster, naming, traffic
+from vcluster_mgr import cluster, errors, localcluster, naming, traffic
 from vcluster_mgr.verify import catalogue, judging, probe_objects, runners, session
 
 #: the checks of this module: ``catalogue.CHECKS`` lists them, marked as needing a node
@@ -29,21 +27,21 @@ NEEDS_NODE = ("traffic-blocked-across-tenants",)
 BLOCK_SECONDS = 20.0
 
 
-def probe_image(admin: client.ApiClient) -> str | None:
-    """``VCM_PROBE_IMAGE``, else the probe image of the running local cluster this client talks to."""
+def probe_image(admin: cluster.Connection) -> str | None:
+    """``VCM_PROBE_IMAGE``, else the probe image of the running local cluster this connection talks to."""
     if os.environ.get("VCM_PROBE_IMAGE"):
         return os.environ["VCM_PROBE_IMAGE"]
     for c in localcluster.list_clusters():
-        if c.server == admin.configuration.host and c.node:
+        if c.server == admin.server and c.node:
             images = c.node.get("images")
             if isinstance(images, Mapping) and images.get("probe"):
                 return str(images["probe"])
     return None
 
 
-def schedulable(core: client.CoreV1Api, selector: Mapping[str, str]) -> bool:
+def schedulable(s: session.Session, selector: Mapping[str, str]) -> bool:
     """Whether some Ready, schedulable node carries every label of ``selector``."""
-    for n in core.list_node(_request_timeout=catalogue.REQUEST_TIMEOUT).items:
+    for n in s.read("Nodes", s.core_a.list_node).items:
         labels = (n.metadata.labels if n.metadata else None) or {}
         conditions = (n.status.conditions if n.status else None) or []
         ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
@@ -60,7 +58,7 @@ def _skip_reason(s: session.Session, namespaces: list[str]) -> tuple[str | None,
         return None, ("needs a probe image (busybox with httpd, nc and nslookup): set VCM_PROBE_IMAGE; "
                       "the local cluster's node provides one (`vcm local up --nodes 1`)")
     for ns in namespaces:
-        if not schedulable(s.core_a, s.placement.get(ns) or {}):
+        if not schedulable(s, s.placement.get(ns) or {}):
             return None, f"needs a node: no Ready, schedulable node matches the placement of {ns}"
     return image, None
 
@@ -78,7 +76,7 @@ def _blocked_across_tenants(s: session.Session) -> runners.Outcome:
     # the first other tenant whose pods can run here too
     for t in others:
         s.placement.setdefault(t.namespaces[0], placement_of(s, t.namespaces[0]))
-    other = next((t for t in others if schedulable(s.core_a, s.placement[t.namespaces[0]])), None)
+    other = next((t for t in others if schedulable(s, s.placement[t.namespaces[0]])), None)
     if other is None:
         return tried, ("skip", "needs a node: no other tenant's placement matches a Ready, schedulable node")
     theirs = other.namespaces[0]
@@ -93,17 +91,17 @@ def _blocked_across_tenants(s: session.Session) -> runners.Outcome:
                 continue
             pod = traffic.pod_manifest(name, image, role=role, node_selector=s.placement.get(ns) or {})
             made.append((ns, name))
-            ips[(ns, role)] = traffic.start(s.core_a, ns, pod)
+            ips[(ns, role)] = traffic.start(s.admin, ns, pod)
         client_name = f"{catalogue.PROBE_PREFIX}-client-{suffix}"
         port = traffic.SERVER_PORTS[0]
         control = traffic.eventually(lambda: traffic.connects(
-            s.core_a, s.ns[-1], client_name, ips[(mine, "server")], port), True)
+            s.admin, s.ns[-1], client_name, ips[(mine, "server")], port), True)
         if not control:
             return tried, ("error", f"the control failed: a pod in {s.ns[-1]} cannot reach one in {mine}")
         verdicts: list[judging.Verdict] = [("pass", f"{s.ns[-1]} reaches {mine} (control)")]
         for src, dst in ((theirs, mine), (s.ns[-1], theirs)):
             def connects(src: str = src, dst: str = dst) -> bool:
-                return traffic.connects(s.core_a, src, client_name, ips[(dst, "server")], port)
+                return traffic.connects(s.admin, src, client_name, ips[(dst, "server")], port)
 
             blocked = traffic.eventually(connects, False, seconds=BLOCK_SECONDS)
             verdicts.append(("pass", f"{src} cannot reach {dst}") if blocked
@@ -113,18 +111,17 @@ def _blocked_across_tenants(s: session.Session) -> runners.Outcome:
         return tried, ("error", str(exc))
     finally:
         for ns, name in made:
-            try:
-                traffic.delete(s.core_a, ns, name)
-            except ApiException:
-                pass
+            with contextlib.suppress(errors.ClusterError):
+                traffic.delete(s.admin, ns, name)
 
 
 def placement_of(s: session.Session, ns: str) -> dict[str, str]:
     """The nodeSelector pods of ``ns`` must carry (its vcm-placement ConfigMap; none: any node)."""
     try:
-        # the kubernetes client leaves sanitize_for_serialization unannotated
-        cm = s.admin.sanitize_for_serialization(s.core_a.read_namespaced_config_map(  # type: ignore[no-untyped-call]
-            naming.PLACEMENT_CONFIGMAP, ns, _request_timeout=catalogue.REQUEST_TIMEOUT))
-    except ApiException:
-        cm = None
-    return probe_objects.placement_selector(cm)
+        found = s.admin.call(f"reading ConfigMap {ns}/{naming.PLACEMENT_CONFIGMAP}",
+                             s.core_a.read_namespaced_config_map, naming.PLACEMENT_CONFIGMAP, ns)
+    except errors.UnreachableError:
+        raise
+    except errors.ClusterError:
+        found = None
+    return probe_objects.placement_selector(None if found is None else s.admin.plain(found))

@@ -4,11 +4,8 @@ no NodePort Services, storage only through PersistentVolumeClaims.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
-
-from kubernetes import client
 
 from vcluster_mgr.verify import (
     analysis,
@@ -67,21 +64,12 @@ def _block_nodeports(s: session.Session) -> runners.Outcome:
     verdicts = []
     attempts = []
     for ns in s.ns:
-
-        def create(body: dict[str, Any], ns: str = ns) -> Any:
-            # the client serialises plain dicts as well as its models
-            return s.core_o.create_namespaced_service(
-                ns,
-                body,  # type: ignore[arg-type]
-                dry_run="All",
-                _request_timeout=catalogue.REQUEST_TIMEOUT,
-            )
-
+        create = s.core_o.create_namespaced_service
         control = s.attempt(
-            f"ClusterIP Service in {ns}", functools.partial(create, probe_objects.probe_service("ClusterIP"))
+            f"ClusterIP Service in {ns}", create, ns, probe_objects.probe_service("ClusterIP"), dry_run="All"
         )
         attempts.append(
-            s.attempt(f"NodePort Service in {ns}", functools.partial(create, probe_objects.probe_service("NodePort")))
+            s.attempt(f"NodePort Service in {ns}", create, ns, probe_objects.probe_service("NodePort"), dry_run="All")
         )
         verdicts.append(judging.must_refuse(attempts[-1], control))
     return tried, judging.combine(
@@ -89,15 +77,17 @@ def _block_nodeports(s: session.Session) -> runners.Outcome:
     )
 
 
-def _pv_body() -> client.V1PersistentVolume:
-    return client.V1PersistentVolume(
-        metadata=client.V1ObjectMeta(name=f"{catalogue.PROBE_PREFIX}-probe"),
-        spec=client.V1PersistentVolumeSpec(
-            capacity={"storage": "1Gi"},
-            access_modes=["ReadWriteOnce"],
-            csi=client.V1CSIPersistentVolumeSource(driver="vcm-verify.invalid", volume_handle="probe"),
-        ),
-    )
+def _pv_body() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"{catalogue.PROBE_PREFIX}-probe"},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "csi": {"driver": "vcm-verify.invalid", "volumeHandle": "probe"},
+        },
+    }
 
 
 @runners.runs("require-pvc-for-storage")
@@ -113,31 +103,27 @@ def _require_pvc(s: session.Session) -> runners.Outcome:
         judging.must_refuse(
             s.attempt(
                 "create PersistentVolume",
-                lambda: s.core_o.create_persistent_volume(
-                    _pv_body(), dry_run="All", _request_timeout=catalogue.REQUEST_TIMEOUT
-                ),
+                s.core_o.create_persistent_volume,
+                _pv_body(),
+                dry_run="All",
             )
         )
     )
     for ns in s.ns:
-        pvc = client.V1PersistentVolumeClaim(
-            metadata=client.V1ObjectMeta(name=f"{catalogue.PROBE_PREFIX}-probe"),
-            spec=client.V1PersistentVolumeClaimSpec(
-                access_modes=["ReadWriteOnce"],
-                resources=client.V1VolumeResourceRequirements(requests={"storage": "1Mi"}),
-            ),
-        )
+        pvc = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": f"{catalogue.PROBE_PREFIX}-probe"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}},
+        }
         verdicts.append(
             judging.must_allow(
                 s.attempt(
                     f"create PersistentVolumeClaim in {ns}",
-                    functools.partial(
-                        s.core_o.create_namespaced_persistent_volume_claim,
-                        ns,
-                        pvc,
-                        dry_run="All",
-                        _request_timeout=catalogue.REQUEST_TIMEOUT,
-                    ),
+                    s.core_o.create_namespaced_persistent_volume_claim,
+                    ns,
+                    pvc,
+                    dry_run="All",
                 )
             )
         )
@@ -155,7 +141,8 @@ def _block_existing_pvs(s: session.Session) -> runners.Outcome:
         judging.must_refuse(
             s.attempt(
                 "list persistentvolumes",
-                lambda: s.core_o.list_persistent_volume(limit=1, _request_timeout=catalogue.REQUEST_TIMEOUT),
+                s.core_o.list_persistent_volume,
+                limit=1,
             )
         )
     )

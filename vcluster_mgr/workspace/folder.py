@@ -32,7 +32,7 @@ import collections
 import dataclasses
 from collections.abc import Sequence
 
-from vcluster_mgr import errors, hostcluster, platformconfig, program, sharding, spec
+from vcluster_mgr import cluster, errors, platformconfig, program, sharding, spec
 from vcluster_mgr.workspace import backend, checkpoints, stacks
 
 PROJECT = "vcm-folder"
@@ -119,7 +119,8 @@ def folder_up(s: backend.Settings, target: platformconfig.Target, blueprint: pla
     base = stack_name or target.name
     count = batches or _existing_count(s, base) or batches_for(len(tenants))
     _refuse_other_batch_counts(s, base, count)
-    uid = hostcluster.cluster_uid(target)
+    with cluster.connect(target) as conn:
+        uid = cluster.cluster_uid(conn)
     total: collections.Counter[str] = collections.Counter()
     per_batch: dict[str, dict[str, int]] = {}
     notices: list[str] = []

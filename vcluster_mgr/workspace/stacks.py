@@ -342,7 +342,7 @@ def check_cluster_identity(target: platformconfig.Target, stack_name: str, recor
                            uid: str) -> None:
     """Refuse to run a stack against another cluster than the one it was applied to.
 
-    A stack records its host cluster's identity (``hostcluster.cluster_uid``, as ``recorded_uid``) at every
+    A stack records its host cluster's identity (``cluster.cluster_uid``, as ``recorded_uid``) at every
     apply; a stack from before that records nothing and is bound from its next apply on.
     """
     if recorded_uid and recorded_uid != uid:
