@@ -201,10 +201,14 @@ def restore(target: platformconfig.Target, tenant: spec.Tenant, data: bytes, *,
                     f"the syncer's restore failed in {namespace}/{pod_name} (exit {code}); it puts the previous "
                     "store back on failure:\n" + _tail(err + out))
         finally:
-            if pod_name:
-                # its data volume is the control plane's (ReadWriteOnce): wait until the pod is gone
-                conn.read(f"deleting the restore pod {namespace}/{pod_name}", conn.core.delete_namespaced_pod,
-                          pod_name, namespace, grace_period_seconds=1)
-                _wait_gone(conn, namespace, f"{restore_pods.RESTORE_LABEL}={release}", "the restore pod", 60.0)
-            progress(f"starting the control plane of {tenant.name} again ({replicas} replica(s))")
-            _scale(conn, tenant, replicas)
+            try:
+                if pod_name:
+                    # its data volume is the control plane's (ReadWriteOnce): wait until the pod is gone
+                    conn.read(f"deleting the restore pod {namespace}/{pod_name}", conn.core.delete_namespaced_pod,
+                              pod_name, namespace, grace_period_seconds=1)
+                    _wait_gone(conn, namespace, f"{restore_pods.RESTORE_LABEL}={release}", "the restore pod", 60.0)
+            finally:
+                # whatever happened, the control plane runs again (with the restored store, or the one the
+                # syncer put back)
+                progress(f"starting the control plane of {tenant.name} again ({replicas} replica(s))")
+                _scale(conn, tenant, replicas)
