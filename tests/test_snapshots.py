@@ -1,7 +1,8 @@
 """Snapshots offline: reading vCluster's archive format (``snapshot_archive``), where a snapshot goes and comes
 from (``snapshot_stores``: folders, files, ``s3://`` names; files written whole), the restore pod made from the
 control plane's StatefulSet (``cluster.restore_pods.restore_pod``: what the host's admission policies ask of it),
-and ``vcm restore`` refusing a file that is no snapshot before it asks any cluster (exit 2).
+and ``vcm restore`` refusing a file that is no snapshot before it asks any cluster (exit 2); the wiring of the
+restore's steps (the control plane always started again) and of ``vcm delete``'s last-snapshot prompt.
 
 The archives here are built the way vcluster 0.36's ``pkg/snapshot/client.go`` writes them (a gzip tar, one
 entry per key, the Helm release and the request first); the syncer's own archives are read in
@@ -259,3 +260,77 @@ def test_delete_on_a_terminal_offers_a_last_snapshot_and_takes_it_first(
     monkeypatch.setattr(environment, "on_terminal", lambda: False)
     result = CliRunner().invoke(cli.app, ["delete", "vteam", "--snapshot-to", "./b/"], env=env)
     assert taken == ["./b/"] and "keep a last snapshot?" not in result.output
+
+
+# -- the restore's order of steps (wiring; the drill on the node runs the real thing) --------------------
+
+
+class _Obj:
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+
+class _FakeConn:
+    """A connection whose API groups record each call; the control plane's pods are gone once scaled to 0."""
+
+    server = "https://fake"
+
+    def __init__(self, steps: list[str]) -> None:
+        self.steps = steps
+        sts = _Obj(spec=_Obj(replicas=1, volume_claim_templates=[_Obj()]))
+        self.core = _Obj(
+            list_namespaced_pod=lambda ns, label_selector: _Obj(items=[_Obj(metadata=_Obj(name="web-x"))]
+                                                                if "managed-by" in label_selector else []),
+            delete_namespaced_pod=lambda name, ns, **_: steps.append(f"delete {name}"),
+            create_namespaced_pod=lambda ns, body: (steps.append("create restore pod"),
+                                                    _Obj(metadata=_Obj(name="vteam-restore-1")))[1],
+            read_namespaced_pod=lambda name, ns: _Obj(status=_Obj(
+                phase="Running", container_statuses=[_Obj(state=_Obj(running=True))], init_container_statuses=[])),
+        )
+        self.apps = _Obj(read_namespaced_stateful_set=lambda name, ns: sts,
+                         patch_namespaced_stateful_set_scale=lambda name, ns, body: steps.append(
+                             f"scale {body['spec']['replicas']}"))
+
+    def call(self, _what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    read = call
+
+    def plain(self, _obj: Any) -> Any:
+        return statefulset()
+
+    def __enter__(self) -> _FakeConn:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_restore_stops_restores_and_always_starts_the_control_plane_again(
+        monkeypatch: pytest.MonkeyPatch, fails: bool) -> None:
+    from vcluster_mgr import spec
+
+    steps: list[str] = []
+    monkeypatch.setattr(control_plane_snapshots.connection, "connect", lambda _target: _FakeConn(steps))
+
+    def exec_(_conn: Any, _ns: str, pod: str, container: str, command: list[str], *, stdin: bytes | None = None,
+              timeout: float = 0) -> tuple[int, bytes, bytes]:
+        steps.append(f"exec {command[-1] if command[0] != '/vcluster' else ' '.join(command)}"
+                     + (f" <{len(stdin)} bytes" if stdin is not None else ""))
+        failed = fails and command[0] == "/vcluster"
+        return (1 if failed else 0), b"", b"restore failed: boom" if failed else b""
+
+    monkeypatch.setattr(control_plane_snapshots, "_exec", exec_)
+    tenant = spec.parse_spec_text((Path(__file__).resolve().parents[1] / "examples" / "controlplane" / "vteam.yaml")
+                                  .read_text(), source="vteam.yaml")
+    if fails:
+        with pytest.raises(errors.ProvisionError, match="boom"):
+            control_plane_snapshots.restore(None, tenant, b"archive")  # type: ignore[arg-type]
+    else:
+        control_plane_snapshots.restore(None, tenant, b"archive")  # type: ignore[arg-type]
+    assert steps == [
+        "scale 0", "delete web-x", "create restore pod", "exec cat > /data/vcm-restore.tar.gz <7 bytes",
+        "exec /vcluster restore --new-vcluster", "exec : > /data/vcm-restore.tar.gz", "delete vteam-restore-1",
+        "scale 1",
+    ]
