@@ -4,8 +4,10 @@ same rendered manifests, measured in one run.
 
     .venv/bin/python benchmarks/bench_apply.py --tenants 10,100 --parallel 1,2,4 --json results.json
 
-For each N it starts a fresh local host cluster, writes N tenant specs, and measures each mode twice:
-a first apply (everything created) and a no-change re-apply (baseline: `kubectl diff --server-side`).
+For each N it starts a fresh local host cluster, writes N tenant specs, and measures each mode three times:
+a first apply (everything created), a no-change re-apply and a re-apply with one tenant drifted (someone
+relabelled one of its namespaces), both against the baseline `kubectl diff --server-side`. The re-applies
+take the fast path where a tenant's (or a folder batch's) fingerprint holds.
 Between modes the tenants' namespaces are deleted and the cluster is waited on, so every mode starts
 from the same empty cluster. Reported per run: wall time, tenants per minute, peak memory of the whole
 process tree (sum of RSS, sampled every 0.2 s), bytes written to storage by the process tree
@@ -194,6 +196,12 @@ def run(n: int, parallels: list[int], with_folder: bool, folder_parallel: int | 
                 record(mode, "apply", measure(cmd(state, True), env), base_apply)
                 if not first_only:
                     record(mode, "reapply", measure(cmd(state, True), env), base_diff)
+                    # someone else loosens one tenant's namespace: that tenant (its batch, on the folder path)
+                    # goes to the engine, every other one stays on the fingerprint
+                    subprocess.run(bench.kubectl("label", "namespace", "b0000-app", "--overwrite",
+                                                 "pod-security.kubernetes.io/enforce=privileged"),
+                                   capture_output=True, check=True)
+                    record(mode, "drifted1", measure(cmd(state, True), env), base_diff)
                 bench.reset()
         finally:
             bench.close()

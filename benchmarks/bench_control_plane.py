@@ -15,7 +15,8 @@ moment ``vcm apply`` starts:
 - ``deployment``: until a Deployment applied inside (one replica of the node's probe image) is Ready;
 - ``memory``: the control plane pod's working set as the kubelet reports it (``stats/summary``), once the
   Deployment is Ready;
-- ``apply``: until ``vcm apply`` itself returns (the engine's run and its bookkeeping, no health wait).
+- ``apply``: until ``vcm apply`` itself returns (the engine's run and its bookkeeping, no health wait), as seen
+  by the same polling loop.
 
 Each run's tenant is deleted before the next. It prints every run, the medians and the machine's load average;
 ``--json FILE`` writes them there. A benchmark, not a test: it asserts nothing.
@@ -146,21 +147,28 @@ class Bench:
         spec_file = self.work / f"{name}.yaml"
         spec_file.write_text(yaml.safe_dump(tenant(name, self.chart, self.registry)))
         kubeconfig = self.work / f"{name}.kubeconfig"
+        log = self.work / f"{name}.apply.log"
         started = time.monotonic()
-        apply = subprocess.Popen([sys.executable, "-m", "vcluster_mgr", "apply", str(spec_file), "--yes", "--policy",
-                                  str(self.policy), "--no-wait"], env=self.env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+        with log.open("w") as sink:
+            apply = subprocess.Popen([sys.executable, "-m", "vcluster_mgr", "apply", str(spec_file), "--yes",
+                                      "--policy", str(self.policy), "--no-wait"], env=self.env, stdout=sink,
+                                     stderr=subprocess.STDOUT, text=True)
         row: dict[str, Any] = {"tenant": name}
+        returned: float | None = None
         while time.monotonic() - started < 600:
+            if returned is None and apply.poll() is not None:
+                returned = time.monotonic() - started
             if (kubeconfig.exists() or self.virtual_kubeconfig(name, kubeconfig)) and \
                     self.kubectl(kubeconfig, "get", "ns").returncode == 0:
                 row["api"] = round(time.monotonic() - started, 2)
                 break
             time.sleep(0.25)
-        out, err = apply.communicate(timeout=900)
-        row["apply"] = round(time.monotonic() - started, 2) if apply.returncode == 0 else None
+        apply.wait(timeout=900)
+        if returned is None:
+            returned = time.monotonic() - started
+        row["apply"] = round(returned, 2) if apply.returncode == 0 else None
         if apply.returncode != 0:
-            row["error"] = (out + err)[-2000:]
+            row["error"] = log.read_text()[-2000:]
             return row
         proc = self.kubectl(kubeconfig, "apply", "-f", "-", stdin=DEPLOYMENT.format(image=self.probe))
         if proc.returncode == 0:

@@ -5,7 +5,8 @@ resourceVersion, uid, generation; never a Secret's data); the canonical form (em
 ints, key order does not matter); the verdict and each reason it gives; the desired digest moving with
 everything that decides the desired state (spec, policy, a template that renders differently, the versions,
 the expiry, sleep, the host cluster's identity) and not with a template change that renders the same; the
-record reading a fingerprint, and reading an unreadable one as none.
+record reading a fingerprint, and reading an unreadable one as none; objects named as a stack's state names them;
+a folder stack's desired digest (its tenants, in any order, and the platform).
 """
 
 from __future__ import annotations
@@ -161,3 +162,20 @@ def test_the_record_reads_a_fingerprint_and_an_unreadable_one_as_none() -> None:
     for bad in ("[secret]", {"desired": 3}, ["x"]):
         assert record.read({"tenant": "a", "fingerprint": bad}).fingerprint is None
     assert "fingerprint" not in record.read({"tenant": "a"}).to_outputs()
+
+
+def test_state_objects_name_objects_as_the_state_does() -> None:
+    keys = [fingerprint.object_key("v1", "Namespace", None, "a-app"),
+            fingerprint.object_key("v1", "ResourceQuota", "a-app", "vcm-quota")]
+    assert fingerprint.state_objects(keys) == {("Namespace", "a-app"), ("ResourceQuota", "a-app/vcm-quota")}
+
+
+def test_the_folder_desired_digest_covers_its_tenants_and_the_platform() -> None:
+    tenants = spec.load_specs([REPO / "examples" / "tenants"])
+    target = platformconfig.Target("east", None)
+    blueprint = platformconfig.Blueprint()
+    base = program.folder_desired_digest(tenants, target, blueprint, cluster_uid="u")
+    assert program.folder_desired_digest(list(reversed(tenants)), target, blueprint, cluster_uid="u") == base
+    assert program.folder_desired_digest(tenants[1:], target, blueprint, cluster_uid="u") != base
+    assert program.folder_desired_digest(tenants, target, blueprint, with_platform=False, cluster_uid="u") != base
+    assert program.folder_desired_digest(tenants, target, blueprint, cluster_uid="v") != base

@@ -65,6 +65,13 @@ PROVABLE: dict[tuple[str, str], tuple[str, str, bool]] = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
     ("flowcontrol.apiserver.k8s.io/v1", "FlowSchema"): ("/apis/flowcontrol.apiserver.k8s.io/v1", "flowschemas",
                                                         False),
+    ("flowcontrol.apiserver.k8s.io/v1", "PriorityLevelConfiguration"): (
+        "/apis/flowcontrol.apiserver.k8s.io/v1", "prioritylevelconfigurations", False),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): (
+        "/apis/admissionregistration.k8s.io/v1", "validatingadmissionpolicies", False),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): (
+        "/apis/admissionregistration.k8s.io/v1", "validatingadmissionpolicybindings", False),
 }
 
 
@@ -148,6 +155,15 @@ def provable(keys: Iterable[str]) -> str | None:
         if found not in PROVABLE:
             return f"{found[1]} ({found[0]}) is not a kind the fast path reads back"
     return None
+
+
+def state_objects(keys: Iterable[str]) -> frozenset[tuple[str, str]]:
+    """The objects of these keys as a stack's state names them: (kind, ``namespace/name`` or ``name``)."""
+    pairs = set()
+    for key in keys:
+        _, kind, namespace, name = key.split("|", 3)
+        pairs.add((kind, f"{namespace}/{name}" if namespace else name))
+    return frozenset(pairs)
 
 
 def verdict(recorded: Fingerprint | None, desired: str, live: Mapping[str, str]) -> str | None:

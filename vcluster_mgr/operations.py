@@ -31,9 +31,12 @@ from vcluster_mgr import (
     cluster,
     controlplane_health,
     errors,
+    fingerprint,
     lifecycle,
+    naming,
     platformconfig,
     program,
+    progress_events,
     record,
     spec,
     usage,
@@ -254,18 +257,186 @@ def _names(item: Prepared) -> tuple[str, str]:
     return item.job.tenant.name, item.job.target.name
 
 
+#: the reason given for every tenant when the fast path is turned off (``--full``)
+FULL = "--full: the engine runs for every tenant"
+
+#: at most this many tenants are named in one LIST's label selector; more are listed by the label's presence
+#: and picked out here (a selector naming a thousand tenants makes a URL some servers refuse)
+SELECTOR_NAMES = 50
+
+
+def _live_digests(target: platformconfig.Target, kinds: set[tuple[str, str]],
+                  tenants: set[str]) -> dict[str, str]:
+    """``fingerprint.object_key`` -> content digest of every object of ``kinds`` labelled as one of
+    ``tenants``: one label-selected LIST per kind, for all of them together."""
+    names = sorted(tenants)
+    selector = (f"{naming.TENANT_LABEL} in ({','.join(names)})" if len(names) <= SELECTOR_NAMES
+                else naming.TENANT_LABEL)
+    with cluster.connect(target) as conn:
+        return cluster.live_digests(
+            conn, kinds, selector,
+            keep=lambda obj: (obj.get("metadata") or {}).get("labels", {}).get(naming.TENANT_LABEL) in tenants)
+
+
+def _state_objects(held: fingerprint.Fingerprint) -> frozenset[tuple[str, str]]:
+    """The fingerprint's objects as the state names them (``fingerprint.state_objects``)."""
+    return fingerprint.state_objects(held.objects)
+
+
+def prove(s: workspace.Settings, prepared: Sequence[Prepared]) -> list[str | None]:
+    """Per prepared tenant: None when its fingerprint holds, so a refresh and an update would change nothing
+    and the engine need not start; else why the engine runs.
+
+    Offline first, per tenant: its stack's record and fingerprint (``record.fingerprint``), its last run
+    settled and its state holding exactly the fingerprinted objects (``workspace.tenant_settled``: a file
+    backend's checkpoint, history and locks), the host cluster the same, and the desired digest computed now
+    (``program.desired_parts``) equal to the recorded one. Then, for the tenants still in, one label-selected
+    LIST per kind and host cluster for all of them together, and ``fingerprint.verdict``."""
+    reasons: list[str | None] = []
+    candidates: dict[int, tuple[platformconfig.Target, str, fingerprint.Fingerprint, str]] = {}
+    uids: dict[str, str | errors.VcmError] = {}
+    for index, item in enumerate(prepared):
+        job = item.job
+        why, recorded, uid = _recorded_reason(s, job.target, job.tenant.name, uids)
+        if why is None and item.rendered is None:
+            why = "it was not rendered"
+        if why is None and (job.asleep is not None or job.allow_data_loss or job.expires_at):
+            why = "the run changes its stack's settings"
+        if why is None and recorded is not None and recorded.fingerprint is not None and item.rendered is not None:
+            desired = fingerprint.desired_digest(program.desired_parts(
+                job.tenant, job.target, job.blueprint, item.rendered,
+                expires_at=expiry_of(job, recorded, lifecycle.utc_now()), asleep=recorded.asleep, cluster_uid=uid))
+            if desired != recorded.fingerprint.desired:
+                why = "the desired state changed"
+            else:
+                candidates[index] = (job.target, job.tenant.name, recorded.fingerprint, desired)
+        reasons.append(why)
+    return _verdicts(reasons, candidates)
+
+
+def unchanged_on_cluster(s: workspace.Settings, tenants: Sequence[tuple[platformconfig.Target, str]]
+                         ) -> list[str | None]:
+    """Per (host cluster, tenant) applied: None when its fingerprint proves the cluster still holds what its
+    last apply left (``vcm drift``: no drift, without reading its state's objects one by one); else why the
+    full comparison runs. As ``prove``, without the desired state (drift compares the cluster with the state)."""
+    reasons: list[str | None] = []
+    candidates: dict[int, tuple[platformconfig.Target, str, fingerprint.Fingerprint, str]] = {}
+    uids: dict[str, str | errors.VcmError] = {}
+    for index, (target, name) in enumerate(tenants):
+        why, recorded, _ = _recorded_reason(s, target, name, uids)
+        if why is None and recorded is not None and recorded.fingerprint is not None:
+            if recorded.host_api is not None:
+                why = "its control plane's host API addresses are compared in full"
+            else:
+                candidates[index] = (target, name, recorded.fingerprint, recorded.fingerprint.desired)
+        reasons.append(why)
+    return _verdicts(reasons, candidates)
+
+
+def _recorded_reason(s: workspace.Settings, target: platformconfig.Target, name: str,
+                     uids: dict[str, str | errors.VcmError]) -> tuple[str | None, record.TenantRecord | None, str]:
+    """(why the engine must run, from what needs neither the desired state nor a LIST, or None; the record;
+    the host cluster's identity, looked up once per host cluster in ``uids``)."""
+    recorded = workspace.find_tenant_record(s, target.name, name)
+    if recorded is None:
+        return "a new tenant", None, ""
+    held = recorded.fingerprint
+    if held is None:
+        return "no fingerprint recorded", recorded, ""
+    why = fingerprint.provable(held.objects)
+    if why:
+        return why, recorded, ""
+    settled = workspace.tenant_settled(s, target.name, name)
+    if settled is None:
+        return "this backend's run history is not read here", recorded, ""
+    if settled.why:
+        return settled.why, recorded, ""
+    if settled.objects != _state_objects(held):
+        return "its state holds other objects than were fingerprinted (the state was edited)", recorded, ""
+    if target.name not in uids:
+        try:
+            with cluster.connect(target) as conn:
+                uids[target.name] = cluster.cluster_uid(conn)
+        except errors.VcmError as exc:
+            uids[target.name] = exc
+    uid = uids[target.name]
+    if isinstance(uid, errors.VcmError) or recorded.cluster_uid != uid:
+        return "the host cluster's identity is not the recorded one", recorded, ""
+    return None, recorded, uid
+
+
+def _verdicts(reasons: list[str | None],
+              candidates: dict[int, tuple[platformconfig.Target, str, fingerprint.Fingerprint, str]]
+              ) -> list[str | None]:
+    """``reasons`` with each candidate's ``fingerprint.verdict`` filled in: the live objects read with one
+    label-selected LIST per kind and host cluster for all candidates together."""
+    by_target: dict[str, list[int]] = {}
+    for index, (target, _, _, _) in candidates.items():
+        by_target.setdefault(target.name, []).append(index)
+    for indexes in by_target.values():
+        target = candidates[indexes[0]][0]
+        # only kinds there is a LIST for (a candidate holds no other: ``fingerprint.provable`` was asked first)
+        kinds = {fingerprint.kind_of(key) for i in indexes for key in candidates[i][2].objects}
+        kinds &= set(fingerprint.PROVABLE)
+        try:
+            live = _live_digests(target, kinds, {candidates[i][1] for i in indexes})
+        except errors.VcmError as exc:
+            for i in indexes:
+                reasons[i] = f"the live objects could not be read ({exc})"
+            continue
+        for i in indexes:
+            _, _, held, desired = candidates[i]
+            reasons[i] = fingerprint.verdict(held, desired, live)
+    return reasons
+
+
+#: what the engine counts besides the program's resources: the stack itself and its provider
+ENGINE_OWN_RESOURCES = 2
+
+
+def _unchanged(item: Prepared, action: str) -> workspace.Outcome:
+    """The outcome of a tenant whose fingerprint holds: nothing to change, no engine started; counted as the
+    engine would count a run that changed nothing."""
+    return workspace.Outcome(item.job.tenant.name, item.job.target.name, action, True,
+                             {"same": (item.resources or 0) + ENGINE_OWN_RESOURCES}, 0.0,
+                             path=workspace.FINGERPRINT_PATH,
+                             steps=["no change: its fingerprint holds (the engine was not started)"])
+
+
 def run(s: workspace.Settings, prepared: Sequence[Prepared], action: str, *, parallel: int = 1,
-        progress: workspace.Progress | None = None) -> list[workspace.Outcome]:
-    """Plan, apply or delete the prepared tenants, ``parallel`` stacks at a time (``workspace.run_jobs``)."""
-    return workspace.run_jobs(s, prepared, action, _run_one, names=_names, parallel=parallel, progress=progress)
+        progress: workspace.Progress | None = None, full: bool = False) -> list[workspace.Outcome]:
+    """Plan, apply or delete the prepared tenants, ``parallel`` stacks at a time (``workspace.run_jobs``).
+
+    For plan and apply, unless ``full``, a tenant whose fingerprint holds (``prove``) is reported unchanged
+    without starting the engine; each outcome says which path it took (``path``) and, for the engine, why."""
+    if action == "delete":
+        return workspace.run_jobs(s, prepared, action, _run_one, names=_names, parallel=parallel,
+                                  progress=progress)
+    reasons = [FULL] * len(prepared) if full else prove(s, prepared)
+    report = progress or (lambda _t, _m: None)
+    outcomes: dict[int, workspace.Outcome] = {}
+    for index, (item, why) in enumerate(zip(prepared, reasons, strict=True)):
+        if why is None:
+            tenant = item.job.tenant.name
+            report(tenant, progress_events.started(action))
+            report(tenant, progress_events.notice("no change: fingerprint holds, engine not started"))
+            outcomes[index] = _unchanged(item, action)
+            report(tenant, progress_events.finished(True))
+    engine = [i for i, why in enumerate(reasons) if why is not None]
+    ran = workspace.run_jobs(s, [prepared[i] for i in engine], action, _run_one, names=_names,
+                             parallel=parallel, progress=progress)
+    for i, outcome in zip(engine, ran, strict=True):
+        outcome.why = reasons[i]
+        outcomes[i] = outcome
+    return [outcomes[i] for i in range(len(prepared))]
 
 
 def run_jobs(s: workspace.Settings, jobs: Sequence[Job], action: str, *, parallel: int = 1,
-             progress: workspace.Progress | None = None) -> list[workspace.Outcome]:
+             progress: workspace.Progress | None = None, full: bool = False) -> list[workspace.Outcome]:
     """``prepare`` and ``run`` in one call (when no progress bar needs the counts in between)."""
     if action not in ("plan", "apply", "delete"):
         raise errors.UsageError(f"unknown action {action}")
-    return run(s, prepare(jobs, action), action, parallel=parallel, progress=progress)
+    return run(s, prepare(jobs, action), action, parallel=parallel, progress=progress, full=full)
 
 
 def delete_tenant(s: workspace.Settings, target: platformconfig.Target, tenant: str, *,

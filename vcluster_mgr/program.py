@@ -205,11 +205,22 @@ def desired_parts(tenant: spec.Tenant, target: platformconfig.Target, blueprint:
         "record": made,
         "objects": rendered.objects,
         "release": rendered.release(asleep=asleep),
-        "provider": {"cluster": target.name, "kubeconfig": target.kubeconfig if target.in_state else None,
-                     "context": target.context if target.in_state else None, "inState": target.in_state},
-        "versions": {"vcm": vcluster_mgr.__version__, "pulumi": toolchain.PULUMI_VERSION,
-                     "provider": toolchain.KUBERNETES_PROVIDER_VERSION, "chart": toolchain.VCLUSTER_VERSION},
+        "provider": _provider_parts(target),
+        "versions": _versions(),
     }
+
+
+def _provider_parts(target: platformconfig.Target) -> dict[str, Any]:
+    """The provider's settings a stack records (its kubeconfig and context only when ``in_state``)."""
+    return {"cluster": target.name, "kubeconfig": target.kubeconfig if target.in_state else None,
+            "context": target.context if target.in_state else None, "inState": target.in_state}
+
+
+def _versions() -> dict[str, str]:
+    """The versions that decide what an apply does besides our own rendering: this tool, the engine, the
+    provider, the vcluster chart."""
+    return {"vcm": vcluster_mgr.__version__, "pulumi": toolchain.PULUMI_VERSION,
+            "provider": toolchain.KUBERNETES_PROVIDER_VERSION, "chart": toolchain.VCLUSTER_VERSION}
 
 
 def _property_names(cls: type) -> list[tuple[str, str]]:
@@ -244,13 +255,17 @@ def _object_digest(obj: dict[str, Any], res: pulumi.CustomResource) -> pulumi.Ou
     return pulumi.Output.all(**props).apply(lambda live: fingerprint.object_digest(api_version, kind, live))
 
 
+def _object_digests(objects: Sequence[dict[str, Any]], resources: dict[str, pulumi.CustomResource]
+                    ) -> dict[str, pulumi.Output[str]]:
+    """``fingerprint.object_key`` -> content digest of each object declared as ``resources`` (by logical name)."""
+    return {fingerprint.key_of(obj): _object_digest(obj, resources[components.logical_name(obj)]) for obj in objects}
+
+
 def fingerprint_output(t: components.Tenant, rendered: Rendered, desired: str) -> pulumi.Output[dict[str, Any]]:
     """The fingerprint the stack records (``fingerprint.Fingerprint``): the desired digest, and each object's
     content digest once the engine has applied it; a control plane's Helm release is named with its revision
     (a kind the fast path does not read back, so such a tenant always goes to the engine)."""
-    digests: dict[str, pulumi.Output[str]] = {}
-    for obj in rendered.objects:
-        digests[fingerprint.key_of(obj)] = _object_digest(obj, t.resources[components.logical_name(obj)])
+    digests = _object_digests(rendered.objects, t.resources)
     if t.release is not None and rendered.control_plane is not None:
         chart = rendered.control_plane["chart"]
         key = fingerprint.object_key("helm.sh/v3", "Release", chart["namespace"], chart["release"])
@@ -290,35 +305,69 @@ def tenant_program(tenant: spec.Tenant, target: platformconfig.Target, blueprint
 
 def platform_program(target: platformconfig.Target, blueprint: platformconfig.Blueprint, *,
                      cluster_uid: str | None = None) -> Callable[[], None]:
-    """What every tenant of a host cluster relies on (admission policies, the project's namespace)."""
+    """What every tenant of a host cluster relies on (admission policies, the project's namespace); its
+    ``fingerprint`` output as a tenant stack's (the desired digest: its objects, provider settings, versions
+    and the host cluster's identity)."""
 
     def run() -> None:
         prov = provider(target)
         objects = render.render_platform(policy=blueprint.policy, templates_dir=blueprint.templates_dir)
-        components.Platform("platform", objects, pulumi.ResourceOptions(provider=prov))
+        platform = components.Platform("platform", objects, pulumi.ResourceOptions(provider=prov))
         pulumi.export("cluster", target.name)
         pulumi.export(CLUSTER_UID_OUTPUT, cluster_uid)
+        desired = fingerprint.desired_digest({"platform": objects, "clusterUID": cluster_uid,
+                                              "provider": _provider_parts(target), "versions": _versions()})
+        pulumi.export("fingerprint", pulumi.Output.all(**_object_digests(objects, platform.resources)).apply(
+            lambda digests: {"format": fingerprint.FORMAT, "desired": desired, "objects": dict(digests)}))
 
     return run
+
+
+def folder_objects(tenants: Sequence[spec.Tenant], blueprint: platformconfig.Blueprint, *,
+                   with_platform: bool = True) -> tuple[list[dict[str, Any]], dict[str, Rendered]]:
+    """What a folder stack declares: the platform's objects (with ``with_platform``) and each tenant rendered."""
+    platform = (render.render_platform(policy=blueprint.policy, templates_dir=blueprint.templates_dir)
+                if with_platform else [])
+    return platform, {t.name: render_tenant(t, blueprint) for t in tenants}
+
+
+def folder_desired_digest(tenants: Sequence[spec.Tenant], target: platformconfig.Target,
+                          blueprint: platformconfig.Blueprint, *, with_platform: bool = True,
+                          cluster_uid: str | None = None) -> str:
+    """The desired digest of a folder stack (``fingerprint.desired_digest``): its platform objects, each tenant's
+    ``desired_parts`` and the folder's provider settings; the same computed by the program and offline."""
+    platform, rendered = folder_objects(tenants, blueprint, with_platform=with_platform)
+    return fingerprint.desired_digest({
+        "platform": platform, "client": FOLDER_CLIENT, "clusterUID": cluster_uid,
+        "tenants": {t.name: desired_parts(t, target, blueprint, rendered[t.name]) for t in tenants},
+    })
 
 
 def folder_program(tenants: Sequence[spec.Tenant], target: platformconfig.Target,
                    blueprint: platformconfig.Blueprint, *,
                    with_platform: bool = True, cluster_uid: str | None = None) -> Callable[[], None]:
     """GitOps: the platform and every tenant of a folder in one stack (the top-level Pulumi.yaml);
-    ``cluster_uid`` as for ``tenant_program`` (recorded when the caller checked it)."""
+    ``cluster_uid`` as for ``tenant_program`` (recorded when the caller checked it). Its ``fingerprint``
+    output covers the platform's objects and every tenant's, as a tenant stack's does."""
 
     def run() -> None:
         prov = provider(target, FOLDER_CLIENT)
         opts = pulumi.ResourceOptions(provider=prov)
+        platform, rendered = folder_objects(tenants, blueprint, with_platform=with_platform)
+        digests: dict[str, pulumi.Output[str]] = {}
         if with_platform:
-            objects = render.render_platform(policy=blueprint.policy, templates_dir=blueprint.templates_dir)
-            components.Platform("platform", objects, opts)
-        declared = {t.name: declare_tenant(t, render_tenant(t, blueprint), opts) for t in tenants}
+            digests |= _object_digests(platform, components.Platform("platform", platform, opts).resources)
+        declared = {t.name: declare_tenant(t, rendered[t.name], opts) for t in tenants}
+        for t in tenants:
+            digests |= _object_digests(rendered[t.name].objects, declared[t.name].resources)
         pulumi.export("tenants", {name: t.namespaces for name, t in declared.items()})
         pulumi.export("cluster", target.name)
         if cluster_uid:
             pulumi.export(CLUSTER_UID_OUTPUT, cluster_uid)
+        desired = folder_desired_digest(tenants, target, blueprint, with_platform=with_platform,
+                                        cluster_uid=cluster_uid)
+        pulumi.export("fingerprint", pulumi.Output.all(**digests).apply(
+            lambda objects: {"format": fingerprint.FORMAT, "desired": desired, "objects": dict(objects)}))
 
     return run
 

@@ -72,10 +72,16 @@ def test_a_tenant_costs_one_engine_run(logged_cli: Path, engine_settings: worksp
     assert _runs(logged_cli) == ["stack init", "up"]
     assert created.changes.get("create", 0) > 5
 
-    [again] = operations.run_jobs(engine_settings, [job], "apply")
+    [again] = operations.run_jobs(engine_settings, [job], "apply", full=True)
     assert again.ok, again.error
     assert _runs(logged_cli) == ["up"]
     assert set(again.changes) == {"same"} and again.changes["same"] == sum(created.changes.values())
+
+    # without --full, an unchanged tenant's fingerprint holds: no CLI process at all, counted the same
+    [proven] = operations.run_jobs(engine_settings, [job], "apply")
+    assert proven.ok and proven.path == workspace.FINGERPRINT_PATH, proven.why
+    assert _runs(logged_cli) == []
+    assert proven.changes == again.changes
 
     # the outputs read from the checkpoint are the CLI's own
     name = workspace.tenant_stack_name(target.name, tenant.name)

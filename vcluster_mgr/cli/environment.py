@@ -113,10 +113,13 @@ def summary(outcomes: list[workspace.Outcome], fmt: printing.OutputFormat, title
     data = [dataclasses.asdict(o) for o in outcomes]
     if printing.emit(data, fmt):
         return
-    table = Table("tenant", "cluster", "result", "changes", "seconds", title=title)
+    paths = title in ("plan", "apply")
+    table = Table("tenant", "cluster", "result", "changes", *(("path",) if paths else ()), "seconds", title=title)
     for o in outcomes:
         result = "[green]ok[/green]" if o.ok else "[red]failed[/red]"
-        table.add_row(o.tenant, o.cluster, result, _changes_text(o.changes), f"{o.seconds:.1f}")
+        # which way each tenant went: its fingerprint held (no engine), or the engine ran (``Outcome.path``)
+        path = (o.path,) if paths else ()
+        table.add_row(o.tenant, o.cluster, result, _changes_text(o.changes), *path, f"{o.seconds:.1f}")
     printing.print_table(table)
     for o in outcomes:
         if o.error:

@@ -121,6 +121,11 @@ ShardOpt = Annotated[
     ),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+#: ``vcm plan``, ``vcm apply``, ``vcm drift``: run the engine (or the full comparison) even where a tenant's
+#: fingerprint proves nothing changed
+FullOpt = Annotated[bool, typer.Option(
+    "--full", help="Run the engine for every tenant, even one whose fingerprint proves nothing changed (for "
+                   "a change the fingerprint cannot see: a CRD's schema, an admission webhook, a doubt).")]
 #: ``vcm unlock`` and ``vcm platform unlock``: break a lock whose holder still runs here
 ForceUnlockOpt = Annotated[bool, typer.Option(
     "--force", help="Break a lock even if its run still goes on this machine.")]

@@ -22,19 +22,22 @@ def plan(
     parallel: options.ParallelOpt = 1,
     shard: options.ShardOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
+    full: options.FullOpt = False,
     *,
     access: options.Access,
     policy: options.PolicyOpt = None,
 ) -> None:
     """Show what apply would change, per tenant (nothing is changed).
 
-    What would be created, changed or deleted, per tenant."""
+    What would be created, changed or deleted, per tenant. A tenant whose fingerprint holds (nothing changed
+    since its last apply, on the cluster or in its spec) shows no change without the engine (--full: always
+    the engine)."""
     from vcluster_mgr import operations
 
     env = environment.env(access, policy)
     work = operations.prepare(environment.jobs(env, paths, shard), "plan")
     with live.Tracker("plan", live.planned_resources(work)) as tracker:
-        outcomes = operations.run(env.settings, work, "plan", parallel=parallel, progress=tracker)
+        outcomes = operations.run(env.settings, work, "plan", parallel=parallel, progress=tracker, full=full)
     environment.summary(outcomes, output, "plan")
     if output is printing.OutputFormat.table:
         for o in outcomes:
@@ -52,6 +55,7 @@ def apply(
     shard: options.ShardOpt = None,
     yes: options.YesOpt = False,
     output: options.OutputOpt = printing.OutputFormat.table,
+    full: options.FullOpt = False,
     *,
     access: options.Access,
     policy: options.PolicyOpt = None,
@@ -65,7 +69,9 @@ def apply(
 ) -> None:
     """Provision tenants, one stack each; safe to re-run after failure.
 
-    One stack per host cluster and tenant.
+    One stack per host cluster and tenant. A tenant whose fingerprint holds (nothing changed since its last
+    apply, on the cluster or in its spec) is reported unchanged without starting the engine (--full: always
+    the engine).
 
     A tenant with a control plane is then waited for (--wait, --timeout): exit 1, saying what is wrong, if its
     pods are not Ready in time (a pod the host refuses shows as the event that refused it)."""
@@ -79,7 +85,7 @@ def apply(
     environment.confirm(f"apply {len(jobs)} tenant(s)?", yes)
     work = operations.prepare(jobs, "apply")
     with live.Tracker("apply", live.planned_resources(work)) as tracker:
-        outcomes = operations.run(env.settings, work, "apply", parallel=parallel, progress=tracker)
+        outcomes = operations.run(env.settings, work, "apply", parallel=parallel, progress=tracker, full=full)
     healthy = _control_planes_healthy(jobs, outcomes, timeout if wait else 0)
     environment.summary(outcomes, output, "apply")
     if not all(o.ok for o in outcomes) or not healthy:
@@ -375,15 +381,18 @@ def drift(
     shard: options.ShardOpt = None,
     cluster: options.ClusterOpt = None,
     output: options.OutputOpt = printing.OutputFormat.table,
+    full: options.FullOpt = False,
     *,
     access: options.Access,
 ) -> None:
     """Show what was changed on the cluster outside vcm.
 
     Every field the blueprint set whose live value differs, every object deleted, and (for a control plane) a
-    host API server that moved since the apply. `vcm apply` puts them back."""
+    host API server that moved since the apply. `vcm apply` puts them back. A tenant whose fingerprint holds
+    (every object it owns as its last apply left it, read with one LIST per kind for all tenants) has no
+    drift without its objects being compared one by one (--full: always compared)."""
     from vcluster_mgr import cluster as cluster_api
-    from vcluster_mgr import workspace
+    from vcluster_mgr import operations, workspace
 
     if bool(name) == all_tenants:
         raise errors.UsageError("give a tenant name or --all")
@@ -395,20 +404,30 @@ def drift(
         wanted = sharding.select(every, shard, lambda ct: workspace.tenant_stack_name(*ct))
     else:
         wanted = [(env.config.target(cluster).name, str(name))]
+    targets = [(env.config.target(cl), tenant) for cl, tenant in wanted]
+    reasons = [operations.FULL] * len(targets) if full else operations.unchanged_on_cluster(env.settings, targets)
     rows = []
+    paths = []
     with contextlib.ExitStack() as closing:
         conns: dict[str, cluster_api.Connection] = {}  # one per host cluster, whatever the number of tenants
-        for cl, tenant in wanted:
-            if cl not in conns:
-                conns[cl] = closing.enter_context(cluster_api.connect(env.config.target(cl)))
-            found = cluster_api.drift(conns[cl], workspace.applied_objects(env.settings, cl, tenant))
-            recorded = workspace.tenant_record(env.settings, cl, tenant)
-            found += cluster_api.host_api_drift(conns[cl], recorded.host_api_rows())
+        for (target, tenant), why in zip(targets, reasons, strict=True):
+            paths.append({"tenant": tenant, "cluster": target.name,
+                          "path": workspace.FINGERPRINT_PATH if why is None else "compared", "why": why})
+            if why is None:
+                continue  # its fingerprint holds: nothing drifted
+            if target.name not in conns:
+                conns[target.name] = closing.enter_context(cluster_api.connect(target))
+            conn = conns[target.name]
+            found = cluster_api.drift(conn, workspace.applied_objects(env.settings, target.name, tenant))
+            recorded = workspace.tenant_record(env.settings, target.name, tenant)
+            found += cluster_api.host_api_drift(conn, recorded.host_api_rows())
             for row in found:
-                rows.append({"tenant": tenant, "cluster": cl, **row})
-    if not printing.emit({"drifted": bool(rows), "changes": rows}, output):
+                rows.append({"tenant": tenant, "cluster": target.name, **row})
+    if not printing.emit({"drifted": bool(rows), "changes": rows, "tenants": paths}, output):
         if not rows:
-            printing.err.print(f"no drift in {len(wanted)} tenant(s)")
+            proven = sum(p["why"] is None for p in paths)
+            printing.err.print(f"no drift in {len(wanted)} tenant(s) ({proven} by fingerprint, "
+                               f"{len(wanted) - proven} compared object by object)")
         else:
             table = Table("tenant", "object", "field", "desired", "live")
             for r in rows:

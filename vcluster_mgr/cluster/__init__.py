@@ -11,7 +11,8 @@ import-linter contract), so it stays replaceable.
 
 The parts: ``connection`` and ``funnel`` (with the pure ``translation`` and ``retrying``), ``impersonation``;
 what is read and written: ``namespaces`` (identity, the wait for Active), ``ownership``, ``drift``,
-``host_api``, ``certificates`` (owner kubeconfigs), ``control_plane_access``, ``quotas``, ``verify_records``,
+``host_api``, ``live_objects`` (the fast path's one LIST per kind, as fingerprint digests), ``certificates``
+(owner kubeconfigs), ``control_plane_access``, ``quotas``, ``verify_records``,
 ``pod_exec`` (a command in a pod, for the traffic probes), ``control_plane_snapshots`` (a virtual cluster's
 snapshot taken and restored by its syncer);
 the pure rules they use: ``claims``, ``comparison``, ``kubeconfigs``, ``verify_annotation``, ``restore_pods``.
@@ -30,6 +31,7 @@ from vcluster_mgr.cluster.drift import drift, get_object
 from vcluster_mgr.cluster.funnel import REQUEST_TIMEOUT
 from vcluster_mgr.cluster.host_api import addresses as host_api_addresses
 from vcluster_mgr.cluster.host_api import drift as host_api_drift
+from vcluster_mgr.cluster.live_objects import list_labelled, live_digests
 from vcluster_mgr.cluster.namespaces import cluster_uid, read_namespace
 from vcluster_mgr.cluster.namespaces import wait_active as wait_namespaces_active
 from vcluster_mgr.cluster.ownership import check_ownership, namespace_owners
@@ -54,6 +56,8 @@ __all__ = [
     "host_api_addresses",
     "host_api_drift",
     "last_verify",
+    "list_labelled",
+    "live_digests",
     "namespace_owners",
     "owner_kubeconfig",
     "read_namespace",

@@ -17,6 +17,8 @@ from __future__ import annotations
 from vcluster_mgr.workspace.backend import Settings, default_state_dir, engine_env, provider_kubeconfig, settings
 from vcluster_mgr.workspace.folder import FolderOutcome, folder_up
 from vcluster_mgr.workspace.jobs import (
+    ENGINE_PATH,
+    FINGERPRINT_PATH,
     Outcome,
     Progress,
     StackRun,
@@ -46,9 +48,12 @@ from vcluster_mgr.workspace.state import (
     last_operations,
     list_tenant_stacks,
     tenant_record,
+    tenant_settled,
 )
 
 __all__ = [
+    "ENGINE_PATH",
+    "FINGERPRINT_PATH",
     "PLATFORM_PROJECT",
     "PROJECT",
     "TENANT_PROJECT",
@@ -79,6 +84,7 @@ __all__ = [
     "settings",
     "stack",
     "tenant_record",
+    "tenant_settled",
     "tenant_stack_name",
     "up",
 ]

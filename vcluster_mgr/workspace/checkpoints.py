@@ -11,6 +11,7 @@ are read; anything else answers ``UNKNOWN`` and the caller asks the CLI. Nothing
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 from pathlib import Path
@@ -85,3 +86,64 @@ def stack_names(backend_url: str, project: str) -> list[str] | None:
     files = folder.glob("*.json*") if folder.is_dir() else []
     names = {f.name.removesuffix(".gz").removesuffix(".json") for f in files}
     return sorted(n for n in names if not n.endswith((".bak", ".tmp")))
+
+
+def _read_doc(root: Path, project: str, stack: str) -> dict[str, Any] | None | object:
+    """The stack's checkpoint document, None if there is no such stack, ``UNKNOWN`` if unreadable here."""
+    base = root / "stacks" / project / stack
+    for path, opener in ((base.with_name(base.name + ".json"), Path.read_bytes),
+                         (base.with_name(base.name + ".json.gz"), lambda p: gzip.decompress(p.read_bytes()))):
+        try:
+            doc = json.loads(opener(path))
+        except FileNotFoundError:
+            continue
+        except (OSError, EOFError, ValueError):
+            return UNKNOWN
+        return doc if isinstance(doc, dict) and doc.get("version") == 3 else UNKNOWN
+    return None
+
+
+def _history_order(path: Path) -> int:
+    stamp = path.name.removesuffix(".history.json").rpartition("-")[2]
+    return int(stamp) if stamp.isdigit() else -1
+
+
+@dataclasses.dataclass(frozen=True)
+class Settled:
+    """What a stack's checkpoint and history say of its last run (``settled``)."""
+
+    #: why the last run cannot be taken as settled; None when it can
+    why: str | None
+    #: the Kubernetes objects its state holds, as ``(kind, id)`` (id: ``namespace/name`` or ``name``)
+    objects: frozenset[tuple[str, str]] = frozenset()
+
+
+def settled(backend_url: str, project: str, stack: str) -> Settled | object:
+    """Whether the stack's last run is settled, and the objects its state holds. Not settled: a pending
+    operation in its checkpoint (a run killed mid-step), its latest update not ``succeeded`` (failed, or cut
+    short), or no update at all. ``UNKNOWN`` when the backend is not a file backend read here."""
+    root = _root(backend_url)
+    if root is None:
+        return UNKNOWN
+    doc = _read_doc(root, project, stack)
+    if not isinstance(doc, dict):
+        return UNKNOWN if doc is UNKNOWN else Settled("there is no stack")
+    latest = (doc.get("checkpoint") or {}).get("latest") or {}
+    objects = frozenset((str(r.get("type", "")).rpartition(":")[2], str(r["id"]))
+                        for r in latest.get("resources") or []
+                        if r.get("custom") and str(r.get("type", "")).startswith("kubernetes:")
+                        and not str(r.get("type", "")).startswith("pulumi:providers:") and r.get("id"))
+    if latest.get("pending_operations"):
+        return Settled("its checkpoint holds a pending operation (a run was killed)", objects)
+    folder = root / "history" / project / stack
+    entries = sorted(folder.glob("*.history.json"), key=_history_order) if folder.is_dir() else []
+    for path in reversed(entries):
+        try:
+            entry = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return UNKNOWN
+        if isinstance(entry, dict) and entry.get("kind") in ("update", "destroy", "import"):
+            if entry.get("result") != "succeeded":
+                return Settled(f"its last update did not succeed ({entry.get('result')})", objects)
+            return Settled(None, objects)
+    return Settled("its history has no update", objects)

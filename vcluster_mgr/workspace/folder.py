@@ -20,6 +20,10 @@ from measurements on 2 cores (README, "Apply"):
   the GitOps program has them too): 50 requests/s by default, where a run reads and dry-runs each object.
 - ``--parallel`` (``FOLDER_PARALLEL``): more engine steps in flight than the default 4 per CPU.
 
+- the fingerprint: a batch stack records one (``program.folder_program``, as a tenant stack does), and a
+  batch whose fingerprint holds is not run at all (``_batch_reason``): a no-change run of the whole folder
+  costs one LIST per kind instead of an engine run per batch.
+
 Plain ``pulumi up`` of the top-level program takes the same checkpoint setting from the environment and
 the split from ``vcluster-mgr:batch`` (the README shows both); this module is how the benchmark
 (``benchmarks/``) and the SIGKILL drill run it. No ``vcm`` command runs it: ``vcm apply`` runs a stack per
@@ -31,9 +35,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
-from vcluster_mgr import cluster, errors, platformconfig, program, sharding, spec
-from vcluster_mgr.workspace import backend, checkpoints, stacks
+import pydantic
+
+from vcluster_mgr import cluster, errors, fingerprint, naming, platformconfig, program, sharding, spec
+from vcluster_mgr.workspace import backend, checkpoints, locks, stacks
 
 PROJECT = "vcm-folder"
 
@@ -64,6 +71,10 @@ class FolderOutcome:
     batches: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     #: what the runs did besides applying (a dead process's lock removed)
     notices: list[str] = dataclasses.field(default_factory=list)
+    #: batch stack -> why the engine ran for it; a batch whose fingerprint held is not here
+    why: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: the batch stacks whose fingerprint held: no change, and no engine started
+    proven: list[str] = dataclasses.field(default_factory=list)
 
 
 def batches_for(count: int) -> int:
@@ -101,13 +112,14 @@ def _refuse_other_batch_counts(s: backend.Settings, base: str, count: int) -> No
 def folder_up(s: backend.Settings, target: platformconfig.Target, blueprint: platformconfig.Blueprint,
               tenants: Sequence[spec.Tenant], *, stack_name: str | None = None, batches: int | None = None,
               with_platform: bool = True, parallel: int = FOLDER_PARALLEL,
-              on_event: stacks.EventCallback | None = None) -> FolderOutcome:
+              on_event: stacks.EventCallback | None = None, full: bool = False) -> FolderOutcome:
     """Apply every tenant of ``tenants`` (and the platform objects, with batch 1) in ``batches`` stacks of
     project ``vcm-folder``, one after another (default: ``batches_for`` the folder, or the count the
     folder's stacks already have). Tenants are split by the stable hash of ``sharding``, so adding or
     removing one never moves another; a tenant removed from the folder is deleted by its batch's run.
 
     The live objects are read first (refresh), so drift and the leftovers of a killed run are taken back.
+    A batch whose fingerprint holds (``_batch_reason``) is not run at all, unless ``full``.
     """
     if FOLDER_REFUSES_CONTROL_PLANES:
         with_cp = sorted(t.name for t in tenants if t.spec.control_plane.enabled)
@@ -124,6 +136,9 @@ def folder_up(s: backend.Settings, target: platformconfig.Target, blueprint: pla
     total: collections.Counter[str] = collections.Counter()
     per_batch: dict[str, dict[str, int]] = {}
     notices: list[str] = []
+    whys: dict[str, str] = {}
+    proven: list[str] = []
+    live = _LiveObjects(target)
     for index in range(1, count + 1):
         part = sharding.select(tenants, sharding.Shard(index, count) if count > 1 else None, key=lambda t: t.name)
         name = batch_stack_name(base, index, count)
@@ -132,6 +147,15 @@ def folder_up(s: backend.Settings, target: platformconfig.Target, blueprint: pla
         if not part and not platform_here and recorded is None:
             continue  # an empty batch that never had a stack
         stacks.check_cluster_identity(target, name, (recorded or {}).get(program.CLUSTER_UID_OUTPUT), uid)
+        why = "--full" if full else _batch_reason(s, target, blueprint, name, recorded, part, platform_here, uid, live)
+        if why is None:
+            held = _fingerprint_of(recorded) or fingerprint.Fingerprint(format=0, desired="", objects={})
+            # counted as the engine counts a run that changes nothing: objects, components, stack, provider
+            per_batch[name] = {"same": len(held.objects) + len(part) + int(platform_here) + 2}
+            total.update(per_batch[name])
+            proven.append(name)
+            continue
+        whys[name] = why
         fn = program.folder_program(part, target, blueprint, with_platform=platform_here, cluster_uid=uid)
         st = stacks.stack(s, name, fn, project=PROJECT, target=target, exists=recorded is not None,
                           extra_env=FOLDER_ENV)
@@ -140,7 +164,69 @@ def folder_up(s: backend.Settings, target: platformconfig.Target, blueprint: pla
         changes = {str(k): int(v) for k, v in (res.summary.resource_changes or {}).items()}
         per_batch[name] = changes
         total.update(changes)
-    return FolderOutcome(base, len(tenants), dict(total), per_batch, notices)
+    return FolderOutcome(base, len(tenants), dict(total), per_batch, notices, whys, proven)
+
+
+class _LiveObjects:
+    """The live objects vcluster-mgr manages on one host cluster, digested, read once per kind for all batches
+    (one LIST each, selected by the managed-by label every object we render carries)."""
+
+    def __init__(self, target: platformconfig.Target) -> None:
+        self.target = target
+        self.digests: dict[str, str] = {}
+        self.read: set[tuple[str, str]] = set()
+
+    def of(self, kinds: set[tuple[str, str]]) -> dict[str, str]:
+        missing = kinds - self.read
+        if missing:
+            with cluster.connect(self.target) as conn:
+                self.digests |= cluster.live_digests(conn, missing,
+                                                     f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE}")
+            self.read |= missing
+        return self.digests
+
+
+def _fingerprint_of(recorded: dict[str, Any] | None) -> fingerprint.Fingerprint | None:
+    try:
+        return fingerprint.Fingerprint.model_validate((recorded or {}).get("fingerprint"))
+    except pydantic.ValidationError:
+        return None
+
+
+def _batch_reason(s: backend.Settings, target: platformconfig.Target, blueprint: platformconfig.Blueprint,
+                  name: str, recorded: dict[str, Any] | None, part: Sequence[spec.Tenant], platform_here: bool,
+                  uid: str, live: _LiveObjects) -> str | None:
+    """Why batch stack ``name`` must run the engine, or None when its fingerprint holds (as for a tenant
+    stack, ``operations.prove``): recorded, settled (checkpoint, history, locks), its state holding exactly
+    the fingerprinted objects, the desired digest of ``part`` the recorded one, and the live objects' content
+    that of the last apply. A plain ``pulumi up`` of the GitOps program records a fingerprint too, which holds
+    here only if it applied exactly what this run would."""
+    if recorded is None:
+        return "a new stack"
+    held = _fingerprint_of(recorded)
+    if held is None:
+        return "no fingerprint recorded"
+    why = fingerprint.provable(held.objects)
+    if why:
+        return why
+    settled = checkpoints.settled(s.backend_url, PROJECT, name)
+    if not isinstance(settled, checkpoints.Settled):
+        return "this backend's run history is not read here"
+    if settled.why:
+        return settled.why
+    held_locks = locks.read(s.backend_url, PROJECT, name)
+    if held_locks:
+        return f"its stack is locked ({held_locks[0].describe()})"
+    if settled.objects != fingerprint.state_objects(held.objects):
+        return "its state holds other objects than were fingerprinted (the state was edited)"
+    desired = program.folder_desired_digest(part, target, blueprint, with_platform=platform_here, cluster_uid=uid)
+    if desired != held.desired:
+        return "the desired state changed"
+    try:
+        digests = live.of({fingerprint.kind_of(key) for key in held.objects})
+    except errors.VcmError as exc:
+        return f"the live objects could not be read ({exc})"
+    return fingerprint.verdict(held, desired, digests)
 
 
 def _existing_count(s: backend.Settings, base: str) -> int | None:

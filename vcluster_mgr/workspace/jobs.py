@@ -27,6 +27,12 @@ from vcluster_mgr.workspace import backend, reaper, stacks
 T = TypeVar("T")
 
 
+#: ``Outcome.path`` of a tenant run by the engine
+ENGINE_PATH = "engine"
+#: ``Outcome.path`` of a tenant whose fingerprint held: no change, and no engine started
+FINGERPRINT_PATH = "fingerprint"
+
+
 @dataclasses.dataclass
 class Outcome:
     """What happened to one tenant."""
@@ -39,6 +45,10 @@ class Outcome:
     seconds: float
     error: str | None = None
     steps: list[str] = dataclasses.field(default_factory=list)
+    #: which way it went: ``engine`` or ``fingerprint`` (its fingerprint held; see ``operations.prove``)
+    path: str = ENGINE_PATH
+    #: for the engine path of a plan or apply, why the fingerprint did not spare it the engine
+    why: str | None = None
 
 
 Progress = progress_events.Callback

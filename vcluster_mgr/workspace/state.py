@@ -6,6 +6,7 @@ clear it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from vcluster_mgr import errors, platformconfig, progress_events, record
-from vcluster_mgr.workspace import backend, jobs, stacks
+from vcluster_mgr.workspace import backend, checkpoints, jobs, locks, stacks
 
 
 def list_tenant_stacks(s: backend.Settings) -> list[dict[str, Any]]:
@@ -37,6 +38,20 @@ def find_tenant_record(s: backend.Settings, cluster: str, tenant: str) -> record
     stack."""
     found = stacks.recorded_outputs(s, stacks.TENANT_PROJECT, stacks.tenant_stack_name(cluster, tenant))
     return None if found is None else record.read(found, cluster=cluster, tenant=tenant)
+
+
+def tenant_settled(s: backend.Settings, cluster: str, tenant: str) -> checkpoints.Settled | None:
+    """Whether a tenant stack's last run is settled and which objects its state holds
+    (``checkpoints.settled``), and not settled while a lock is held on it (a run going on, or killed); None
+    when the backend is not one whose checkpoint is read here."""
+    name = stacks.tenant_stack_name(cluster, tenant)
+    found = checkpoints.settled(s.backend_url, stacks.TENANT_PROJECT, name)
+    if not isinstance(found, checkpoints.Settled):
+        return None
+    held = locks.read(s.backend_url, stacks.TENANT_PROJECT, name)
+    if held and found.why is None:
+        return dataclasses.replace(found, why=f"its stack is locked ({held[0].describe()})")
+    return found
 
 
 def tenant_record(s: backend.Settings, cluster: str, tenant: str) -> record.TenantRecord:
