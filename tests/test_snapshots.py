@@ -315,7 +315,9 @@ def test_restore_stops_restores_and_always_starts_the_control_plane_again(
     monkeypatch.setattr(control_plane_snapshots.connection, "connect", lambda _target: _FakeConn(steps))
 
     def exec_(_conn: Any, _ns: str, pod: str, container: str, command: list[str], *, stdin: bytes | None = None,
-              timeout: float = 0) -> tuple[int, bytes, bytes]:
+              stdin_taken: Any = None, timeout: float = 0) -> tuple[int, bytes, bytes]:
+        if command[:2] == ["ls", "-ln"]:  # the archive's size in the pod: all of it
+            return 0, b"-rw-r--r-- 1 1 1 7 Dec 6 16:00 /data/vcm-restore.tar.gz\n", b""
         steps.append(f"exec {command[-1] if command[0] != '/vcluster' else ' '.join(command)}"
                      + (f" <{len(stdin)} bytes" if stdin is not None else ""))
         failed = fails and command[0] == "/vcluster"

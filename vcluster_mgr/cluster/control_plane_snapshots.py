@@ -41,9 +41,12 @@ CHUNK = 256 * 1024
 
 
 def _exec(conn: connection.Connection, namespace: str, pod: str, container: str, command: list[str], *,
-          stdin: bytes | None = None, timeout: float = 300.0) -> tuple[int, bytes, bytes]:
+          stdin: bytes | None = None, stdin_taken: Callable[[], bool] | None = None,
+          timeout: float = 300.0) -> tuple[int, bytes, bytes]:
     """Run ``command`` in the container: (exit code, stdout, stderr) as bytes; -1 when it did not end within
-    ``timeout`` seconds. ``stdin`` is written whole and then closed."""
+    ``timeout`` seconds. ``stdin`` is written whole and then closed, once ``stdin_taken()`` says the command has
+    it all: the close can overtake the data on its way to the process (containerd closes the process's stdin
+    apart from copying it), which cut an archive short on the local node."""
     resp = conn.call(f"exec in pod {namespace}/{pod}", stream, conn.core.connect_get_namespaced_pod_exec, pod,
                      namespace, container=container, command=command, stdin=stdin is not None, stdout=True,
                      stderr=True, tty=False, binary=True, _preload_content=False, _request_timeout=timeout)
@@ -58,6 +61,11 @@ def _exec(conn: connection.Connection, namespace: str, pod: str, container: str,
                     "later), which writing a file into a pod needs")
             for start in range(0, len(stdin), CHUNK):
                 resp.write_stdin(stdin[start:start + CHUNK])
+            while stdin_taken is not None and not stdin_taken():
+                if not resp.is_open() or time.monotonic() >= deadline:
+                    raise errors.ProvisionError(f"the command in {namespace}/{pod} did not take its input "
+                                                f"({len(stdin)} bytes) within {timeout:.0f}s")
+                resp.update(timeout=1)
             resp.close_channel(ws_client.STDIN_CHANNEL)
         while resp.is_open() and time.monotonic() < deadline:
             resp.update(timeout=1)
@@ -72,6 +80,13 @@ def _exec(conn: connection.Connection, namespace: str, pod: str, container: str,
         resp.close()
     code = resp.returncode
     return (code if code is not None else -1), b"".join(out), b"".join(err)
+
+
+def _size(conn: connection.Connection, namespace: str, pod: str, path: str) -> int:
+    """The size of a file in the pod's restore container (``ls -ln``'s fifth field), -1 when there is none."""
+    code, out, _ = _exec(conn, namespace, pod, "restore", ["ls", "-ln", path], timeout=30)
+    fields = out.split()
+    return int(fields[4]) if code == 0 and len(fields) > 4 and fields[4].isdigit() else -1
 
 
 def _tail(data: bytes, lines: int = 15) -> str:
@@ -188,10 +203,12 @@ def restore(target: platformconfig.Target, tenant: spec.Tenant, data: bytes, *,
             pod_name = str(created.metadata.name)
             _wait_running(conn, namespace, pod_name, 180.0)
             code, _, err = _exec(conn, namespace, pod_name, "restore", ["sh", "-c", f"cat > {RESTORE_PATH}"],
-                                 stdin=data, timeout=timeout)
-            if code != 0:
-                raise errors.ProvisionError(f"writing the archive into {namespace}/{pod_name} (exit {code}): "
-                                            + _tail(err))
+                                 stdin=data, timeout=timeout,
+                                 stdin_taken=lambda: _size(conn, namespace, pod_name, RESTORE_PATH) == len(data))
+            size = _size(conn, namespace, pod_name, RESTORE_PATH)
+            if code != 0 or size != len(data):
+                raise errors.ProvisionError(f"writing the archive into {namespace}/{pod_name} (exit {code}, "
+                                            f"{size} of {len(data)} bytes): " + _tail(err))
             progress(f"restoring {len(data)} bytes with /vcluster restore in {namespace}/{pod_name}")
             code, out, err = _exec(conn, namespace, pod_name, "restore", ["/vcluster", "restore", "--new-vcluster"],
                                    timeout=timeout)
