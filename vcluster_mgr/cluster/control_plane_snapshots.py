@@ -82,9 +82,9 @@ def _exec(conn: connection.Connection, namespace: str, pod: str, container: str,
     return (code if code is not None else -1), b"".join(out), b"".join(err)
 
 
-def _size(conn: connection.Connection, namespace: str, pod: str, path: str) -> int:
-    """The size of a file in the pod's restore container (``ls -ln``'s fifth field), -1 when there is none."""
-    code, out, _ = _exec(conn, namespace, pod, "restore", ["ls", "-ln", path], timeout=30)
+def _size(conn: connection.Connection, namespace: str, pod: str, path: str, container: str = "restore") -> int:
+    """The size of a file in the pod (``ls -ln``'s fifth field), -1 when there is none."""
+    code, out, _ = _exec(conn, namespace, pod, container, ["ls", "-ln", path], timeout=30)
     fields = out.split()
     return int(fields[4]) if code == 0 and len(fields) > 4 and fields[4].isdigit() else -1
 
@@ -120,10 +120,15 @@ def take(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float =
             raise errors.ProvisionError(
                 f"the syncer of {tenant.name} ({namespace}/{pod}) could not take the snapshot (exit {code}):\n"
                 + _tail(err + out))
-        code, data, err = _exec(conn, namespace, pod, restore_pods.SYNCER, ["cat", SNAPSHOT_PATH], timeout=timeout)
-        if code != 0:
-            raise errors.ProvisionError(f"reading the snapshot back from {namespace}/{pod} (exit {code}): "
-                                        + _tail(err))
+        size = _size(conn, namespace, pod, SNAPSHOT_PATH, restore_pods.SYNCER)
+        for _ in range(3):  # all of it, or read it again
+            code, data, err = _exec(conn, namespace, pod, restore_pods.SYNCER, ["cat", SNAPSHOT_PATH],
+                                    timeout=timeout)
+            if code == 0 and len(data) == size:
+                break
+        else:
+            raise errors.ProvisionError(f"reading the snapshot back from {namespace}/{pod} (exit {code}, "
+                                        f"{len(data)} of {size} bytes): " + _tail(err))
         # empty it: the data volume counts against the tenant's storage (the shell's own redirection)
         _exec(conn, namespace, pod, restore_pods.SYNCER, ["sh", "-c", f": > {SNAPSHOT_PATH}"], timeout=60)
         return data
