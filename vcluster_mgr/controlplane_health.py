@@ -11,8 +11,14 @@ records INSIDE the virtual cluster (on the virtual object the host refused: a po
 read too, through the virtual cluster's own kubeconfig, when this machine reaches its API (``vcm kubeconfig``);
 when it does not, ``inside`` says so.
 
-A control plane pod is Ready when its readiness probe, ``/readyz`` of the virtual API server through the syncer on
-port 8443, answers: a ready control plane is a virtual API that answers.
+Ready means the virtual API answers where its users reach it: once the control plane's pods are Ready (their
+readiness probe is the virtual API server's ``/readyz`` through the syncer on port 8443, asked by the kubelet),
+``/readyz`` is asked again through the kubeconfig ``vcm kubeconfig`` hands out (the Service's ClusterIP from a node,
+an Ingress or a LoadBalancer), with the virtual cluster's own credentials. When this machine does not reach that
+address (a port-forward is needed), the pods' readiness stands alone and ``inside`` says why.
+
+Of the syncer's ``SyncError`` events inside, the write conflicts it retries by itself (``the object has been
+modified``: the host changed the object between its read and its write) are left out: they are no refusal.
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ class Health:
     problems: list[dict[str, Any]]
     #: what was read inside the virtual cluster: "read", or why not ("not up", "not reachable from here: ...")
     inside: str = "not read"
+    #: the virtual API's own ``/readyz`` through the kubeconfig handed out: True, False (it answered not ready,
+    #: or refused), None (not asked: the control plane is not up, or this machine does not reach it)
+    virtual_api_ready: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -53,6 +62,8 @@ class Health:
         text = (f"{'ready' if self.ready else 'NOT ready'}: {sum(p['ready'] for p in cp)}/{self.replicas or 0} "
                 f"control plane pod(s) ready (the virtual API answering), "
                 f"{sum(p['ready'] for p in synced)}/{len(synced)} synced pod(s) ready")
+        if self.virtual_api_ready is not None:
+            text += f", virtual API /readyz {'ok' if self.virtual_api_ready else 'NOT ok'}"
         if self.problems:
             text += "; " + "; ".join(f"{p['reason']} {p['object']}: {p['message']}" for p in self.problems[:5])
         return text
@@ -122,36 +133,56 @@ def read(conn: cluster.Connection, tenant: spec.Tenant) -> Health:
     cp_ready = sum(1 for p in pods if p["kind"] == "controlPlane" and p["ready"])
     ready = (replicas is not None and cp_ready >= replicas
              and all(bool(p["ready"]) for p in pods if p["kind"] != "controlPlane"))
-    inside = "not up"
+    inside, virtual_api_ready = "not up", None
     if replicas and cp_ready:
-        inside, found = _sync_errors_inside(conn, tenant)
+        inside, virtual_api_ready, found = _read_inside(conn, tenant)
         problems += found
-    return Health(ready, replicas, pods, problems, inside)
+        ready = ready and virtual_api_ready is not False
+    return Health(ready, replicas, pods, problems, inside, virtual_api_ready)
 
 
-def _sync_errors_inside(conn: cluster.Connection, tenant: spec.Tenant) -> tuple[str, list[dict[str, Any]]]:
-    """("read", the SyncError events inside the virtual cluster), or (why they could not be read, [])."""
+#: what a SyncError message says when the syncer's write met a newer version of the object: it retries by itself
+RETRIED_CONFLICT = "the object has been modified"
+
+
+def sync_problems(events: list[Any]) -> list[dict[str, Any]]:
+    """The SyncError events recorded inside the virtual cluster as problems, oldest first, without the write
+    conflicts the syncer retries by itself. Pure."""
+    return [{"reason": ev.reason, "message": (ev.message or "").strip(), "count": ev.count or 1,
+             "object": (f"virtual {ev.involved_object.kind}/{ev.involved_object.namespace}/"
+                        f"{ev.involved_object.name}" if ev.involved_object else "virtual ?")}
+            for ev in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time))
+            if RETRIED_CONFLICT not in (ev.message or "")]
+
+
+def _read_inside(conn: cluster.Connection, tenant: spec.Tenant) -> tuple[str, bool | None, list[dict[str, Any]]]:
+    """(what was read inside, the virtual API's ``/readyz``, the SyncError problems), through the virtual cluster's
+    kubeconfig as ``vcm kubeconfig`` hands it out."""
     try:
         text = cluster.control_plane_kubeconfig(conn, tenant)
     except errors.VcmError as exc:
-        return f"not read: {exc}", []
+        return f"not read: {exc}", None, []
     if text is None:
-        return "not read: its kubeconfig Secret does not exist yet", []
+        return "not read: its kubeconfig Secret does not exist yet", None, []
     try:
         inner = cluster.connect_kubeconfig(text, name=f"the virtual cluster of {tenant.name}")
     except errors.VcmError as exc:
-        return f"not read: {exc}", []
+        return f"not read: {exc}", None, []
     with inner:
+        try:
+            answer = inner.get_text("asking the virtual API's /readyz", "/readyz", timeout=5)
+        except errors.UnreachableError as exc:
+            return f"not reachable from here: {exc}", None, []
+        except errors.ClusterError as exc:  # it answered: not ready, or our credentials refused
+            return f"read: /readyz answered {exc.status}: {exc.detail or exc}", False, []
+        if answer.strip() != "ok":
+            return f"read: /readyz answered {answer.strip()[:200]!r}", False, []
         try:
             events = inner.call("listing SyncError events", inner.core.list_event_for_all_namespaces,
                                 field_selector="type=Warning,reason=SyncError", _request_timeout=5).items
         except errors.ClusterError as exc:
-            return f"not reachable from here: {exc}", []
-    found = [{"reason": ev.reason, "message": (ev.message or "").strip(), "count": ev.count or 1,
-              "object": (f"virtual {ev.involved_object.kind}/{ev.involved_object.namespace}/"
-                         f"{ev.involved_object.name}" if ev.involved_object else "virtual ?")}
-             for ev in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time))]
-    return "read", found
+            return f"not read: its events: {exc}", True, []
+    return "read", True, sync_problems(events)
 
 
 def wait(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float,
@@ -160,8 +191,9 @@ def wait(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float,
     (the caller decides what a not-ready one means). Says once what it waits for."""
     deadline = time.monotonic() + timeout
     if progress:
-        progress(f"waiting up to {timeout:.0f}s for the control plane of {tenant.name}: its pods Ready (the virtual "
-                 f"API answering) and every pod it synced Ready, in {tenant.namespace_names()[0]}")
+        progress(f"waiting up to {timeout:.0f}s for the control plane of {tenant.name}: its pods Ready, the virtual "
+                 f"API's /readyz answering through its kubeconfig, and every pod it synced Ready, in "
+                 f"{tenant.namespace_names()[0]}")
     with cluster.connect(target) as conn:
         while True:
             health = read(conn, tenant)

@@ -15,15 +15,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 import dataclasses  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
 
 from vcluster_mgr import localcluster, operations, platformconfig, spec, verify, workspace  # noqa: E402
+
+from .real_control_plane import RealControlPlane  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tenants"
 
@@ -119,3 +123,29 @@ def node_applied(node_cluster: localcluster.Cluster, node_engine_settings: works
     applied.vcm("platform", "apply", "--yes")
     applied.apply([small_tenant("nsa", "namespace"), small_tenant("nsb", "namespace")], paths=(EXAMPLES,))
     return applied
+
+
+@pytest.fixture(scope="module")
+def real_control_plane(node_cluster: localcluster.Cluster, tmp_path_factory: pytest.TempPathFactory
+                       ) -> Iterator[RealControlPlane]:
+    """The platform and one REAL control plane tenant (``vteam``, see ``RealControlPlane``) on the node cluster,
+    applied with ``vcm apply --timeout 300`` and its kubeconfig written by ``vcm kubeconfig``; each module that
+    asks for it gets its own and it is deleted, namespaces gone, at the module's end. A test that changes it puts
+    it back."""
+    cp = RealControlPlane(node_cluster, tmp_path_factory.mktemp("real-control-plane"))
+    code, out, err = cp.vcm("platform", "apply", "--yes")
+    assert code == 0, out + err
+    started = time.monotonic()
+    code, out, err = cp.apply(cp.tenant_doc(), "-o", "json", "--timeout", "300")
+    cp.apply_seconds = time.monotonic() - started
+    try:
+        assert code == 0, out + err
+        cp.applied = json.loads(out)[0]
+        code, out, err = cp.vcm("kubeconfig", cp.name, "--output-file", str(cp.kubeconfig))
+        assert code == 0, out + err
+        yield cp
+    finally:
+        cp.vcm("delete", cp.name, "--yes")
+        deadline = time.monotonic() + 180
+        while not cp.namespaces_gone([cp.namespace, f"{cp.name}-apps"]) and time.monotonic() < deadline:
+            time.sleep(2)

@@ -1,19 +1,20 @@
 """A tenant with its own control plane, on the local host cluster without a node.
 
-The release installs the fixture chart ``tests/data/charts/fake-vcluster`` (same kinds of objects:
-StatefulSet, Services, ServiceAccount, Role, RoleBinding) from a local path, with the values generated for
-the real chart; its pods never run here, so applies pass ``--no-wait`` and the test writes the
-kubeconfig Secret the way the virtual cluster would. Everything else is real: the Helm release through the
+The release installs the real vcluster chart (0.36.1, from the local chart directory the toolchain takes from
+vcluster's Go module, the air-gapped route) with the values generated for it; a cluster without a node runs no pod,
+so applies pass ``--no-wait`` and the test writes the kubeconfig Secret the way the virtual cluster would (the
+real virtual cluster, running, is ``test_vcluster_node.py``). Everything else is real: the Helm release through the
 engine and the upstream provider, the kubeconfig as a secret output, the policy recorded at apply and used by
 sleep, wake, kubeconfig and delete (a different one refused), the quota all in the control plane's namespace,
 the host API addresses recorded for drift, the upgrade preview, a control plane without persistence that is
 not changed without --allow-data-loss, sleepAfter refused, a kubeconfig for a Group owner's member, and a
-delete that leaves nothing behind. What needs running pods is in ``test_control_plane_node.py``.
+delete that leaves nothing behind. What needs running pods is in ``test_vcluster_node.py``.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from pathlib import Path
 
@@ -23,9 +24,15 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
-from vcluster_mgr import cli, cluster, localcluster, platformconfig
+from vcluster_mgr import cli, cluster, localcluster, platformconfig, toolchain
 
-CHART = Path(__file__).resolve().parents[1] / "data" / "charts" / "fake-vcluster"
+
+@functools.cache
+def _chart() -> Path:
+    """The chart directory, taken from vcluster's Go module the first time (not at collection)."""
+    return toolchain.chart_dir()
+
+
 SPEC = """\
 apiVersion: vcluster-mgr.dev/v1alpha1
 kind: Tenant
@@ -42,7 +49,6 @@ spec:
     version: "{version}"
     chart: {{path: "{chart}"}}
 """
-POLICY = {"allowedChartSources": [str(CHART)]}
 VIRTUAL_KUBECONFIG = {
     "apiVersion": "v1", "kind": "Config",
     "clusters": [{"name": "vcluster", "cluster": {"server": "https://localhost:8443",
@@ -58,7 +64,7 @@ def vcm(host_cluster: localcluster.Cluster, monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("KUBECONFIG", str(host_cluster.kubeconfig))
     monkeypatch.setenv("VCM_STATE_DIR", str(tmp_path / "state"))
     policy = tmp_path / "policy.yaml"
-    policy.write_text(yaml.safe_dump(POLICY))
+    policy.write_text(yaml.safe_dump({"allowedChartSources": [str(_chart())]}))
     runner = CliRunner()
 
     def run(*args: str, with_policy: bool = False) -> tuple[int, str, str]:
@@ -71,7 +77,7 @@ def vcm(host_cluster: localcluster.Cluster, monkeypatch: pytest.MonkeyPatch, tmp
 
 def write(tmp_path: Path, version: str = "1.33.4") -> Path:
     path = tmp_path / "vteam.yaml"
-    path.write_text(SPEC.format(version=version, chart=CHART))
+    path.write_text(SPEC.format(version=version, chart=_chart()))
     return path
 
 
@@ -174,7 +180,7 @@ def test_a_control_plane_without_persistence_is_not_changed_silently(vcm, tmp_pa
     path = tmp_path / "vtmp.yaml"
 
     def write_spec(version: str) -> None:
-        text = SPEC.format(version=version, chart=CHART).replace("name: vteam", "name: vtmp")
+        text = SPEC.format(version=version, chart=_chart()).replace("name: vteam", "name: vtmp")
         path.write_text(text.replace("    enabled: true\n", "    enabled: true\n    persistence: {enabled: false}\n"))
 
     write_spec("1.33.4")
@@ -196,7 +202,7 @@ def test_a_control_plane_without_persistence_is_not_changed_silently(vcm, tmp_pa
 
 def test_sleep_after_is_refused_at_apply(vcm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "vsleep.yaml"
-    path.write_text(SPEC.format(version="1.33.4", chart=CHART).replace("name: vteam", "name: vsleep")
+    path.write_text(SPEC.format(version="1.33.4", chart=_chart()).replace("name: vteam", "name: vsleep")
                     + "    sleepAfter: 2h\n")
     code, _, err = vcm("apply", str(path), "--yes", with_policy=True)
     assert code == 2 and "spec.controlPlane.sleepAfter" in err and "licensed" in err, err

@@ -225,7 +225,10 @@ def test_api_server_down_during_apply_then_rerun_converges(drill: Drill) -> None
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 1, out + err
         assert drill.cluster.server in out + err  # the error names the server
-        assert "connection refused" in (out + err).lower()
+        # refused when the engine's next request finds the port closed; reset when the server died under a
+        # request in flight (which of the two is a matter of timing on a loaded machine)
+        said = (out + err).lower()
+        assert "connection refused" in said or "connection reset by peer" in said, out + err
     finally:
         localcluster.start_process(drill.cluster.name, "kube-apiserver")
     result = drill.apply_json(path)

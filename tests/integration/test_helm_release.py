@@ -6,7 +6,7 @@ local path (air-gapped); a changed value upgrades it to revision 2; destroy unin
 of it behind. It stays a double on purpose: this test is about the provider's Release resource (preview
 counts, revisions, values as a secret output, what uninstall leaves), and a chart whose every object is known
 keeps those counts exact whatever vcluster's next release adds; the real chart is installed by
-``test_control_plane.py`` and runs in ``test_control_plane_node.py``.
+``test_control_plane.py`` and runs in ``test_vcluster_node.py``.
 """
 
 from __future__ import annotations

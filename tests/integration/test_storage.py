@@ -8,32 +8,27 @@ On the session's cluster with a node (``node_cluster``; one per machine, run und
   claim stays Pending (and binds once it runs again);
 - a DaemonSet puts a pod on the node and a CronJob runs a Job, two controllers the hand-picked list of old lacked.
   Twin: kube-controller-manager restarted with that old list makes no pod for a DaemonSet (and the default set,
-  restored, makes it);
-- ``vcm delete`` of a tenant whose control plane keeps its data on a claim completes, and the volume goes with it
-  (the ``kubernetes.io/pvc-protection`` finalizer is lifted by its controller). The control plane is the fixture
-  chart ``tests/data/charts/persistent-control-plane``: the real chart's persistence values, a pod that writes
-  to its claim.
+  restored, makes it).
+
+``vcm delete`` of a tenant whose REAL control plane keeps its data on a claim completes, the volume and its directory
+going with it (the ``kubernetes.io/pvc-protection`` finalizer lifted by its controller): ``test_vcluster_node.py``.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from vcluster_mgr import localcluster
 from vcluster_mgr.localnode import storage
 
-CHART = Path(__file__).resolve().parents[1] / "data" / "charts" / "persistent-control-plane"
 #: kube-controller-manager's hand-picked list before it ran the default set (with a node)
 OLD_CONTROLLERS = tuple(f"{c}-controller" for c in (
     "namespace", "garbage-collector", "serviceaccount", "serviceaccount-token", "resourcequota", "deployment",
@@ -225,57 +220,3 @@ def test_twin_with_the_old_controller_list_a_daemonset_makes_no_pods(api: Api, n
     # the default set, back, makes the pod of the same DaemonSet
     wait(lambda: len(daemonset_pods(api, ns)) == 1, what="the DaemonSet's pod after the default set is back")
 
-
-def test_vcm_delete_of_a_tenant_whose_control_plane_has_persistence_completes(
-        api: Api, tmp_path: Path) -> None:
-    tenant = "vstore"
-    cp_ns = f"{tenant}-cp"
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(yaml.safe_dump({"allowedChartSources": [str(CHART)]}))
-    doc = {
-        "apiVersion": "vcluster-mgr.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": tenant},
-        "spec": {
-            "owners": [{"kind": "Group", "name": f"{tenant}-devs", "role": "admin"}],
-            "namespaces": ["cp"],
-            "quota": {"cpu": "4", "memory": "8Gi", "storage": "10Gi", "pods": 10, "services": 5},
-            "limits": {"max": {"cpu": "1", "memory": "1Gi"}},
-            "network": {"isolation": "strict"}, "podSecurity": "restricted",
-            "placement": {"nodeSelector": {"pool": "tenants"}},
-            "controlPlane": {"enabled": True, "chart": {"path": str(CHART)},
-                             "persistence": {"enabled": True, "size": "1Gi"},
-                             "values": {"fixture": {"image": api.probe}}},
-        },
-    }
-    spec_file = tmp_path / f"{tenant}.yaml"
-    spec_file.write_text(yaml.safe_dump(doc))
-    env = {**os.environ, "KUBECONFIG": str(api.cluster.kubeconfig), "VCM_STATE_DIR": str(tmp_path / "state")}
-
-    def vcm(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "vcluster_mgr", *args], env=env, capture_output=True,
-                              text=True, timeout=timeout, check=False)
-
-    res = vcm("platform", "apply", "--yes")
-    assert res.returncode == 0, res.stdout + res.stderr
-    deleted = False
-    try:
-        res = vcm("apply", str(spec_file), "--yes", "--policy", str(policy), "--wait-healthy", "180")
-        assert res.returncode == 0, res.stdout + res.stderr
-        pvcs = api.core.list_namespaced_persistent_volume_claim(cp_ns).items
-        assert [(p.status.phase, p.spec.storage_class_name) for p in pvcs] == [("Bound", storage.STORAGE_CLASS)]
-        assert "kubernetes.io/pvc-protection" in pvcs[0].metadata.finalizers
-        pv_name = pvcs[0].spec.volume_name
-        path = Path(api.core.read_persistent_volume(pv_name).spec.host_path.path)
-        assert (path / "marker").read_text() == f"{tenant}\n"
-        started = time.monotonic()
-        res = vcm("delete", tenant, "--yes", timeout=300)
-        deleted = res.returncode == 0
-        assert deleted, res.stdout + res.stderr
-        assert time.monotonic() - started < 240
-    finally:
-        if not deleted:
-            vcm("delete", tenant, "--yes", timeout=300)
-    with pytest.raises(ApiException) as gone:
-        api.core.read_namespace(cp_ns)
-    assert gone.value.status == 404
-    wait(lambda: not pv_exists(api, pv_name), 60, what=f"PersistentVolume {pv_name} deleted")
-    wait(lambda: not path.exists(), 30, what=f"{path} removed")

@@ -70,6 +70,20 @@ class Connection:
             raise errors.ClusterError(f"{what} on {self.server}: the answer is not JSON", server=self.server,
                                       status=200) from exc
 
+    def get_text(self, what: str, path: str, *, timeout: float | None = None) -> str:
+        """GET ``path`` as text (``/readyz`` answers ``ok``), through the generic client. Raises the typed
+        errors: an answer other than 2xx is a ``ClusterError`` with its status, no answer an ``UnreachableError``."""
+
+        def send(*, _request_timeout: float) -> bytes:
+            request = self.api.param_serialize("GET", path, auth_settings=["BearerToken"])
+            response = self.api.call_api(*request, _request_timeout=_request_timeout)
+            response.read()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
+            funnel.raise_for_status(response)
+            return bytes(response.data or b"")
+
+        kwargs = {"_request_timeout": timeout} if timeout is not None else {}
+        return self.call(what, send, **kwargs).decode(errors="replace")
+
     def plain(self, obj: Any) -> Any:
         """A client model as plain JSON-shaped data (camelCase keys, as in manifests)."""
         return self.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]  # unannotated
