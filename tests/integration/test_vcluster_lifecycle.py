@@ -1,6 +1,8 @@
 """A REAL vcluster's life on the local node: upgrade 0.36.0 -> 0.36.1, sleep and wake, and what keeps its data.
 
-Both syncers are the toolchain's builds of vcluster's Go module (0.36.1, and 0.36.0 from ``vcm toolchain ensure
+Driven as ``real_control_plane``'s tests drive theirs (``RealControlPlane``: ``vcm`` and ``kubectl`` in subprocesses,
+a state of the module's own), with tenants of this module's own at either chart version. Both syncers are the
+toolchain's builds of vcluster's Go module (0.36.1, and 0.36.0 from ``vcm toolchain ensure
 --upgrade-from``; ``make test`` builds both before the node starts, which then writes both images), their charts come
 from the same modules (``toolchain.chart_dir``: the air-gapped route of a local chart directory), the virtual
 Kubernetes is our kube-apiserver and kube-controller-manager with kine (SQLite), or our etcd. Nothing imitates
@@ -23,9 +25,7 @@ Covered, each with a twin that weakens it and sees it fail:
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,9 +34,9 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from vcluster_mgr import localcluster, render, toolchain, traffic, workspace
-from vcluster_mgr.localnode import images
-from vcluster_mgr.localnode import node as localnode
+from vcluster_mgr import localcluster, toolchain, traffic
+
+from .real_control_plane import RealControlPlane
 
 OLD, NEW = toolchain.VCLUSTER_UPGRADE_FROM_VERSION, toolchain.VCLUSTER_VERSION
 #: how long a control plane may take to come up on the loaded 2-core machine (by hand, idle: about 22 s)
@@ -44,52 +44,30 @@ UP = 420
 
 
 class Env:
-    """The node cluster, a state dir of its own, and ``vcm``/``kubectl`` as a user runs them."""
+    """The node cluster as the real control plane tests drive it (``RealControlPlane``: ``vcm`` and ``kubectl`` in
+    subprocesses, a state dir of this module's own), with both charts allowed and tenants at either version."""
 
-    def __init__(self, cluster: localcluster.Cluster, state: Path, folder: Path) -> None:
+    def __init__(self, cluster: localcluster.Cluster, folder: Path) -> None:
         api = config.new_client_from_config(str(cluster.kubeconfig))
         self.core, self.apps = client.CoreV1Api(api), client.AppsV1Api(api)
-        self.cluster, self.folder = cluster, folder
-        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "VCM_STATE_DIR": str(state)}
-        node = cluster.node
-        assert node is not None
-        self.registry = str(node["registry"])
-        self.probe_image = str(node["images"]["probe"])
+        self.real = RealControlPlane(cluster, folder)
+        self.folder = folder
+        self.probe_image = self.real.probe_image
         self.charts = {OLD: toolchain.chart_dir(OLD), NEW: toolchain.chart_dir(NEW)}
-        self.policy = folder / "policy.yaml"
-        self.policy.write_text(yaml.safe_dump({
-            "allowedChartSources": [str(path) for path in self.charts.values()],
-            "controlPlaneCorednsImage": node["images"]["coredns"],
-            "controlPlaneDnsUpstreams": [f"{localnode.BRIDGE_IP}/32"],
-        }))
+        self.policy = folder / "both-charts-policy.yaml"
+        self.policy.write_text(yaml.safe_dump(yaml.safe_load(self.real.policy.read_text())
+                                              | {"allowedChartSources": [str(p) for p in self.charts.values()]}))
 
     def vcm(self, *args: str) -> tuple[int, str, str]:
-        proc = subprocess.run([sys.executable, "-m", "vcluster_mgr", *args], env=self.env, capture_output=True,
-                              text=True, timeout=900, check=False)
-        return proc.returncode, proc.stdout, proc.stderr
+        return self.real.vcm(*args)
 
     def spec_file(self, name: str, version: str, *, persistence: bool, store: str = "embedded",
                   values: dict[str, Any] | None = None) -> Path:
-        doc = {
-            "apiVersion": "vcluster-mgr.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": name},
-            "spec": {
-                "owners": [{"kind": "Group", "name": f"{name}-devs", "role": "admin"}],
-                "namespaces": ["cp"],
-                "quota": {"cpu": "4", "memory": "8Gi", "storage": "10Gi", "pods": 20, "services": 10},
-                "limits": {"max": {"cpu": "1", "memory": "1Gi"}},
-                "network": {"isolation": "strict"},
-                "podSecurity": "restricted",
-                "controlPlane": {
-                    "enabled": True, "backingStore": store,
-                    "chart": {"version": version, "path": str(self.charts[version])},
-                    "persistence": {"enabled": persistence, **({"size": "1Gi"} if persistence else {})},
-                    "values": render.merge_values(images.chart_values(self.registry), values or {}),
-                },
-            },
-        }
-        path = self.folder / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(doc))
-        return path
+        """A control plane tenant (``RealControlPlane.tenant_doc``) at chart ``version``, from its local chart."""
+        doc = self.real.tenant_doc(name, values=values, persistence=persistence)
+        doc["spec"]["controlPlane"] |= {"backingStore": store,
+                                        "chart": {"version": version, "path": str(self.charts[version])}}
+        return self.real.write(doc)
 
     def apply(self, path: Path, *extra: str) -> tuple[int, str, str]:
         return self.vcm("apply", str(path), "--yes", "--policy", str(self.policy), "--timeout", str(UP), *extra)
@@ -103,9 +81,7 @@ class Env:
     def kubectl(self, kubeconfig: Path, *args: str, stdin: str | None = None,
                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """``kubectl`` inside a virtual cluster."""
-        return subprocess.run([str(toolchain.bin_dir() / "kubectl"), "--kubeconfig", str(kubeconfig),
-                               "--request-timeout=20s", *args], input=stdin, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        return self.real.kubectl(*args, stdin=stdin, kubeconfig=kubeconfig, timeout=timeout)
 
     def pods(self, name: str) -> list[Any]:
         """Every pod in the tenant's namespace that is not on its way out."""
@@ -121,9 +97,8 @@ class Env:
         pods = self.control_plane_pods(name)
         if len(pods) != 1 or not _ready(pods[0]):
             return None
-        proc = subprocess.run([str(toolchain.bin_dir() / "kubectl"), "exec", "-n", f"{name}-cp", pods[0].metadata.name,
-                               "-c", "syncer", "--", "/vcluster", "version"], env=self.env, capture_output=True,
-                              text=True, timeout=60, check=False)
+        proc = self.real.host("exec", "-n", f"{name}-cp", pods[0].metadata.name, "-c", "syncer", "--", "/vcluster",
+                              "version")
         lines = proc.stdout.strip().splitlines()
         return lines[-1] if proc.returncode == 0 and lines else None
 
@@ -144,14 +119,11 @@ def _wait(probe: Callable[[], object], seconds: float, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def env(node_cluster: localcluster.Cluster, node_engine_settings: workspace.Settings,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(node_cluster: localcluster.Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     if not (toolchain.bin_dir() / toolchain.VCLUSTER_UPGRADE_FROM.name).exists():
         pytest.fail(f"the vcluster {OLD} syncer is not built: run `vcm toolchain ensure --upgrade-from` (make test "
                     "does) before the node starts")
-    # the node cluster's one state (its platform stack is shared with the other node tests: applying it again
-    # changes nothing)
-    e = Env(node_cluster, node_engine_settings.state_dir, tmp_path_factory.mktemp("vcluster-life"))
+    e = Env(node_cluster, tmp_path_factory.mktemp("vcluster-life"))
     code, out, err = e.vcm("platform", "apply", "--yes")
     assert code == 0, out + err
     made: list[str] = []

@@ -15,7 +15,8 @@ Covered, each property with a twin that weakens it and sees it fail:
 - a Deployment + Service + ConfigMap made inside run on the host in the tenant's first namespace, counted by its
   quota, with the LimitRange's defaults, restricted Pod Security and the tenant's nodeSelector; a pod over the
   tenant's limits is refused by the host and the refusal shows inside (a SyncError event on the virtual pod) and
-  in ``vcm status``; the same pod within the limits runs; a pod breaking restricted Pod Security is refused inside;
+  in ``vcm status``; the same pod within the limits runs; a claim over the tenant's storage quota is refused the
+  same way (within it, it reaches the host); a pod breaking restricted Pod Security is refused inside;
 - DNS inside resolves the virtual cluster's own Services (and not the host's), and names outside through the
   node's resolver, carried by ``vcm-allow-control-plane-dns`` (twin: without it they fail);
 - ``kubectl logs`` and ``exec`` inside work under strict isolation, carried by ``vcm-allow-control-plane`` alone
@@ -313,6 +314,36 @@ def test_twin_the_same_pod_within_the_limits_runs_on_the_host(workload: RealCont
         assert "forbidden" not in _sync_errors_inside(cp, "fits")
     finally:
         cp.kubectl("delete", "pod", "fits", "--wait=false")
+
+
+def _claim(name: str, size: str) -> str:
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+                           "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}})
+
+
+def _host_claims(cp: RealControlPlane) -> set[str]:
+    return {c["metadata"]["name"] for c in _json(cp.host("get", "pvc", "-n", cp.namespace, "-o", "json"))["items"]}
+
+
+def test_a_claim_over_the_tenants_storage_quota_is_refused_and_it_shows_inside(workload: RealControlPlane) -> None:
+    cp = workload
+    proc = cp.kubectl("apply", "-f", "-", stdin=_claim("huge", "20Gi"))  # quota.storage is 10Gi
+    assert proc.returncode == 0, proc.stderr
+    try:
+        _wait(lambda: "exceeded quota" in _sync_errors_inside(cp, "huge"), 60, "a SyncError inside naming the quota")
+        assert not [n for n in _host_claims(cp) if n.startswith("huge-")]
+    finally:
+        cp.kubectl("delete", "pvc", "huge", "--wait=false")
+
+
+def test_twin_a_claim_within_the_quota_reaches_the_host(workload: RealControlPlane) -> None:
+    cp = workload
+    proc = cp.kubectl("apply", "-f", "-", stdin=_claim("small", "100Mi"))
+    assert proc.returncode == 0, proc.stderr
+    try:
+        _wait(lambda: [n for n in _host_claims(cp) if n.startswith("small-")], 60, "the claim on the host")
+    finally:
+        cp.kubectl("delete", "pvc", "small", "--wait=false")
 
 
 def test_a_pod_breaking_restricted_pod_security_is_refused_inside(workload: RealControlPlane) -> None:
