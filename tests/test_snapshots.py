@@ -2,7 +2,11 @@
 from (``snapshot_stores``: folders, files, ``s3://`` names; files written whole), the restore pod made from the
 control plane's StatefulSet (``cluster.restore_pods.restore_pod``: what the host's admission policies ask of it),
 and ``vcm restore`` refusing a file that is no snapshot before it asks any cluster (exit 2); the wiring of the
-restore's steps (the control plane always started again) and of ``vcm delete``'s last-snapshot prompt.
+restore's steps (the control plane always started again) and of ``vcm delete``'s last-snapshot prompt; and the
+archive's way in and out through the real ``_exec`` against a fake pod that plays what the local node did (a
+closed stdin overtaking the data, a second exec breaking the first off, a read-out cut short): written in with
+``head -c N`` and no close, read out again when short, both checked by size and sha256, and a restore whose
+archive arrived otherwise never run.
 
 The archives here are built the way vcluster 0.36's ``pkg/snapshot/client.go`` writes them (a gzip tar, one
 entry per key, the Helm release and the request first); the syncer's own archives are read in
@@ -14,6 +18,7 @@ from __future__ import annotations
 import base64
 import datetime
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -22,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websocket
+from kubernetes.stream import ws_client
 from typer.testing import CliRunner
 
 from vcluster_mgr import cli, errors, snapshot_archive, snapshot_stores
@@ -279,6 +286,7 @@ class _FakeConn:
         self.steps = steps
         sts = _Obj(spec=_Obj(replicas=1, volume_claim_templates=[_Obj()]))
         self.core = _Obj(
+            connect_get_namespaced_pod_exec=None,
             list_namespaced_pod=lambda ns, label_selector: _Obj(items=[_Obj(metadata=_Obj(name="web-x"))]
                                                                 if "managed-by" in label_selector else []),
             delete_namespaced_pod=lambda name, ns, **_: steps.append(f"delete {name}"),
@@ -306,33 +314,244 @@ class _FakeConn:
         pass
 
 
-@pytest.mark.parametrize("fails", [False, True])
-def test_restore_stops_restores_and_always_starts_the_control_plane_again(
-        monkeypatch: pytest.MonkeyPatch, fails: bool) -> None:
+class _Exec:
+    """One exec in the fake pod, speaking the part of the websocket client ``_exec`` uses."""
+
+    def __init__(self, pod: _Pod, command: list[str], stdin: bool) -> None:
+        self.pod, self.command, self.takes_stdin = pod, command, stdin
+        self.frames: list[bytes] = []
+        self.subprotocol = ws_client.V5_CHANNEL_PROTOCOL  # what an API server of 1.30 and later speaks
+        self.open = True
+        self.ending = False
+        self.channels: dict[int, bytes] = {}
+
+    def end(self, code: int, out: bytes = b"", err: bytes = b"") -> None:
+        """The process exits: what it printed and its status, then the connection closes (at the next read)."""
+        self.channels[ws_client.STDOUT_CHANNEL] = out
+        self.channels[ws_client.STDERR_CHANNEL] = err
+        status = {"status": "Success"} if code == 0 else {
+            "status": "Failure", "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+        self.channels[ws_client.ERROR_CHANNEL] = json.dumps(status).encode()
+        self.ending = True
+        self.pod.running.remove(self)
+
+    def write_stdin(self, data: bytes) -> None:
+        if not self.open:
+            raise websocket.WebSocketConnectionClosedException("closed")
+        self.frames.append(data)
+        self.pod.took(self)
+
+    def close_channel(self, channel: int) -> None:
+        self.pod.steps.append("close stdin")
+        self.pod.closed_stdin(self)
+
+    def update(self, timeout: float = 0) -> None:
+        if self.ending:
+            self.open = False
+
+    def is_open(self) -> bool:
+        return self.open
+
+    def peek_stdout(self) -> bool:
+        return bool(self.channels.get(ws_client.STDOUT_CHANNEL))
+
+    def read_stdout(self) -> bytes:
+        return self.channels.pop(ws_client.STDOUT_CHANNEL, b"")
+
+    def peek_stderr(self) -> bool:
+        return bool(self.channels.get(ws_client.STDERR_CHANNEL))
+
+    def read_stderr(self) -> bytes:
+        return self.channels.pop(ws_client.STDERR_CHANNEL, b"")
+
+    def read_channel(self, channel: int) -> bytes:
+        return self.channels.pop(channel, b"")
+
+    def close(self) -> None:
+        self.open = False
+
+    @property
+    def returncode(self) -> int | None:
+        """As the client's: None while open, else read from the status (a TypeError when there is none)."""
+        if self.open:
+            return None
+        status = json.loads(self.channels.get(ws_client.ERROR_CHANNEL, b"null"))
+        return 0 if status["status"] == "Success" else int(status["details"]["causes"][0]["message"])
+
+
+class _Pod:
+    """A container's files and the commands a snapshot and a restore run in it, played as on the local node:
+    ``head -c N`` ends once it has N bytes; ``cat > F`` ends only when its stdin closes, and the close overtakes
+    the frame still on its way (the archive arrives cut short); a second exec while one runs breaks that one off,
+    with no status; ``cat F`` loses its last bytes the first ``short_reads`` times; ``lost`` bytes of stdin never
+    reach the process. ``volume`` is what the data
+    volume does to a file written into it (a byte lost, a byte changed)."""
+
+    def __init__(self, steps: list[str], *, volume: Any = None, restore_fails: bool = False,
+                 snapshot: bytes = b"", short_reads: int = 0, lost: int = 0) -> None:
+        self.steps, self.volume, self.restore_fails, self.lost = steps, volume or (lambda b: b), restore_fails, lost
+        self.snapshot, self.short_reads = snapshot, short_reads
+        self.files: dict[str, bytes] = {}
+        self.restored: list[bytes] = []
+        self.running: list[_Exec] = []
+
+    def stream(self, _fn: Any, _pod: str, _ns: str, *, command: list[str], stdin: bool, **_: Any) -> _Exec:
+        for other in self.running:  # the node broke off an exec when a second one started meanwhile
+            self.steps.append(f"broke off {other.command[-1]}")
+            other.open = False
+        self.running = []
+        run = _Exec(self, command, stdin)
+        self.running.append(run)
+        text = command[-1] if command[0] == "sh" else " ".join(command)
+        if "/vcluster snapshot" in text:
+            text = "/vcluster snapshot"
+        self.steps.append(f"exec {text}")
+        if not stdin:
+            self.run(run, text)
+        return run
+
+    def run(self, run: _Exec, text: str) -> None:
+        path = text.split()[-1]
+        if text.startswith("ls -ln "):
+            got = self.files.get(path)
+            run.end(*((0, f"-rw-r--r-- 1 0 0 {len(got)} Dec 6 16:00 {path}\n".encode()) if got is not None
+                      else (1, b"", b"No such file")))
+        elif text.startswith("sha256sum "):
+            got = self.files.get(path)
+            run.end(*((0, f"{hashlib.sha256(got).hexdigest()}  {path}\n".encode()) if got is not None
+                      else (1, b"", b"No such file")))
+        elif text.startswith("cat "):
+            data = self.files[path]
+            if self.short_reads:
+                self.short_reads -= 1
+                data = data[:-10]
+            run.end(0, data)
+        elif text.startswith(": > "):
+            self.files[path] = b""
+            run.end(0)
+        elif text == "/vcluster snapshot":
+            self.files[control_plane_snapshots.SNAPSHOT_PATH] = self.volume(self.snapshot)
+            run.end(0)
+        elif text.startswith("/vcluster restore"):
+            self.restored.append(self.files[control_plane_snapshots.RESTORE_PATH])
+            run.end(*((1, b"", b"restore failed: boom") if self.restore_fails else (0,)))
+        else:
+            raise AssertionError(f"unexpected command {text}")
+
+    def took(self, run: _Exec) -> None:
+        words = run.command[-1].split()
+        received = b"".join(run.frames)[:len(b"".join(run.frames)) - self.lost]
+        if words[:2] == ["head", "-c"] and len(received) >= int(words[2]):
+            self.files[words[-1]] = self.volume(received[:int(words[2])])
+            run.end(0)
+
+    def closed_stdin(self, run: _Exec) -> None:
+        words = run.command[-1].split()
+        if words[0] == "cat" and run.open:
+            self.files[words[-1]] = self.volume(b"".join(run.frames[:-1]))  # the last frame overtaken
+            run.end(0)
+
+
+ARCHIVE = archive(KEY_VALUE)
+RESTORE_STEPS = ["scale 0", "delete web-x", "create restore pod",
+                 f"exec head -c {len(ARCHIVE)} > /data/vcm-restore.tar.gz",
+                 "exec ls -ln /data/vcm-restore.tar.gz", "exec sha256sum /data/vcm-restore.tar.gz",
+                 "exec /vcluster restore --new-vcluster"]
+RESTORE_CLEANUP = ["exec : > /data/vcm-restore.tar.gz", "delete vteam-restore-1", "scale 1"]
+
+
+def _tenant() -> Any:
     from vcluster_mgr import spec
 
+    return spec.parse_spec_text((Path(__file__).resolve().parents[1] / "examples" / "controlplane" / "vteam.yaml")
+                                .read_text(), source="vteam.yaml")
+
+
+def _fake_pod(monkeypatch: pytest.MonkeyPatch, **kw: Any) -> tuple[list[str], _Pod]:
     steps: list[str] = []
+    pod = _Pod(steps, **kw)
     monkeypatch.setattr(control_plane_snapshots.connection, "connect", lambda _target: _FakeConn(steps))
+    monkeypatch.setattr(control_plane_snapshots, "stream", pod.stream)
+    return steps, pod
 
-    def exec_(_conn: Any, _ns: str, pod: str, container: str, command: list[str], *, stdin: bytes | None = None,
-              stdin_taken: Any = None, timeout: float = 0) -> tuple[int, bytes, bytes]:
-        if command[:2] == ["ls", "-ln"]:  # the archive's size in the pod: all of it
-            return 0, b"-rw-r--r-- 1 1 1 7 Dec 6 16:00 /data/vcm-restore.tar.gz\n", b""
-        steps.append(f"exec {command[-1] if command[0] != '/vcluster' else ' '.join(command)}"
-                     + (f" <{len(stdin)} bytes" if stdin is not None else ""))
-        failed = fails and command[0] == "/vcluster"
-        return (1 if failed else 0), b"", b"restore failed: boom" if failed else b""
 
-    monkeypatch.setattr(control_plane_snapshots, "_exec", exec_)
-    tenant = spec.parse_spec_text((Path(__file__).resolve().parents[1] / "examples" / "controlplane" / "vteam.yaml")
-                                  .read_text(), source="vteam.yaml")
-    if fails:
-        with pytest.raises(errors.ProvisionError, match="boom"):
-            control_plane_snapshots.restore(None, tenant, b"archive")  # type: ignore[arg-type]
-    else:
-        control_plane_snapshots.restore(None, tenant, b"archive")  # type: ignore[arg-type]
-    assert steps == [
-        "scale 0", "delete web-x", "create restore pod", "exec cat > /data/vcm-restore.tar.gz <7 bytes",
-        "exec /vcluster restore --new-vcluster", "exec : > /data/vcm-restore.tar.gz", "delete vteam-restore-1",
-        "scale 1",
-    ]
+def test_restore_writes_exactly_the_archive_checks_it_and_starts_the_control_plane_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The archive goes in by one exec that reads exactly its size and ends on its own (stdin never closed, no
+    second exec meanwhile), is checked by size and sha256, and only then restored. Fails on the old ``cat > F``
+    with stdin closed (the close overtook the data) or with the size polled beside it (that broke it off)."""
+    steps, pod = _fake_pod(monkeypatch)
+    control_plane_snapshots.restore(None, _tenant(), ARCHIVE)  # type: ignore[arg-type]
+    assert pod.restored == [ARCHIVE]
+    assert steps == RESTORE_STEPS + RESTORE_CLEANUP
+    assert "close stdin" not in steps and not any(s.startswith("broke off") for s in steps)
+    assert pod.files[control_plane_snapshots.RESTORE_PATH] == b"", "the archive is emptied from the data volume"
+
+
+def test_restore_failing_in_the_syncer_still_starts_the_control_plane_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps, pod = _fake_pod(monkeypatch, restore_fails=True)
+    with pytest.raises(errors.ProvisionError, match="boom"):
+        control_plane_snapshots.restore(None, _tenant(), ARCHIVE)  # type: ignore[arg-type]
+    assert steps == RESTORE_STEPS + RESTORE_CLEANUP
+
+
+@pytest.mark.parametrize(("volume", "says"), [
+    (lambda b: b[:-1], f"{len(ARCHIVE) - 1} bytes in the pod, {len(ARCHIVE)} here"),
+    (lambda b: b[:-1] + bytes([b[-1] ^ 1]), "sha256 [0-9a-f]{64} in the pod, [0-9a-f]{64} here"),
+], ids=["short", "changed"])
+def test_an_archive_that_arrives_otherwise_is_never_restored(monkeypatch: pytest.MonkeyPatch, volume: Any,
+                                                             says: str) -> None:
+    """The twin: a byte lost (the size) or changed (only the sha256 sees it) on the way stops the restore with a
+    clear error before the syncer touches the store; the control plane starts again with the store it had."""
+    steps, pod = _fake_pod(monkeypatch, volume=volume)
+    with pytest.raises(errors.ProvisionError, match=f"is not the one read \\({says}\\); nothing was restored"):
+        control_plane_snapshots.restore(None, _tenant(), ARCHIVE)  # type: ignore[arg-type]
+    assert pod.restored == [] and "exec /vcluster restore --new-vcluster" not in steps
+    assert steps[:5] == RESTORE_STEPS[:5] and steps[-3:] == RESTORE_CLEANUP
+
+
+def test_an_archive_whose_bytes_do_not_all_arrive_is_an_error_soon_and_never_restored(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``head -c N`` waits for bytes lost on the way: the exec is given up ``SETTLE`` seconds after the last byte
+    was sent (not the whole timeout), with a clear error, and the control plane starts again as it was."""
+    steps, pod = _fake_pod(monkeypatch, lost=1)
+    monkeypatch.setattr(control_plane_snapshots, "SETTLE", 0.05)
+    with pytest.raises(errors.ProvisionError, match=f"had not taken all {len(ARCHIVE)} bytes .* nothing was restored"):
+        control_plane_snapshots.restore(None, _tenant(), ARCHIVE)  # type: ignore[arg-type]
+    assert pod.restored == [] and steps[:4] == RESTORE_STEPS[:4] and steps[-3:] == RESTORE_CLEANUP
+
+
+def test_a_snapshot_is_read_out_whole_checked_and_read_again_when_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps, pod = _fake_pod(monkeypatch, snapshot=ARCHIVE, short_reads=1)
+    monkeypatch.setattr(control_plane_snapshots, "_control_plane_pod", lambda _conn, _tenant: "vteam-0")
+    assert control_plane_snapshots.take(None, _tenant()) == ARCHIVE  # type: ignore[arg-type]
+    path = control_plane_snapshots.SNAPSHOT_PATH
+    assert steps == ["exec /vcluster snapshot", f"exec ls -ln {path}", f"exec sha256sum {path}", f"exec cat {path}",
+                     f"exec cat {path}", f"exec : > {path}"]
+
+
+def test_a_snapshot_that_never_reads_out_as_written_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twin: the size alone would pass a read with a byte changed; the sha256 does not."""
+    _, pod = _fake_pod(monkeypatch, snapshot=ARCHIVE)
+    monkeypatch.setattr(control_plane_snapshots, "_control_plane_pod", lambda _conn, _tenant: "vteam-0")
+    real_run = pod.run
+
+    def changed(run: _Exec, text: str) -> None:
+        real_run(run, text)
+        out = run.channels.get(ws_client.STDOUT_CHANNEL, b"")
+        if text.startswith("cat "):
+            run.channels[ws_client.STDOUT_CHANNEL] = out[:-1] + bytes([out[-1] ^ 1])
+
+    monkeypatch.setattr(pod, "run", changed)
+    with pytest.raises(errors.ProvisionError, match=f"{len(ARCHIVE)} of {len(ARCHIVE)} bytes, sha256 "):
+        control_plane_snapshots.take(None, _tenant())  # type: ignore[arg-type]
+
+
+def test_an_exec_that_ends_with_no_status_has_no_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exec the connection ended before its process did is -1, never a success (nor a traceback)."""
+    steps, pod = _fake_pod(monkeypatch)
+    run = _Exec(pod, ["sh", "-c", "head -c 5 > /x"], True)
+    run.ending = True  # closed with nothing on the status channel
+    monkeypatch.setattr(control_plane_snapshots, "stream", lambda *_a, **_k: run)
+    assert control_plane_snapshots._exec(_FakeConn(steps), "ns", "p", "c", ["true"]) == (-1, b"", b"")  # type: ignore[arg-type]

@@ -18,16 +18,22 @@ with the syncer's image). We drive them the same way, with no new binary:
   first and puts it back when the restore fails.
 
 Nothing here holds credentials: the archive crosses the API server as the exec's stdin and stdout (binary
-frames; stdin closed with the v5 exec protocol, Kubernetes 1.30 and later).
+frames). Neither direction trusts the stream's end. The websocket exec cannot half-close stdin (closing it
+raced the data on the local node and cut an archive short), so the command that receives the archive reads
+exactly its size (``head -c N``) and ends on its own; and a file read out may end early with the connection. So
+each direction is checked, once its one exec has ended, against the file in the pod: its size and its sha256
+(``sha256sum`` there, ``hashlib`` here). A mismatch is a ``ProvisionError`` before anything is restored.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
 
 import websocket
+import yaml
 from kubernetes.stream import stream, ws_client
 
 from vcluster_mgr import errors, naming, platformconfig, spec
@@ -38,15 +44,18 @@ SNAPSHOT_PATH = "/data/vcm-snapshot.tar.gz"
 RESTORE_PATH = "/data/vcm-restore.tar.gz"
 #: bytes per websocket frame when writing the archive
 CHUNK = 256 * 1024
+#: seconds a command that reads the archive gets to end once its last byte is sent (it waits for bytes that
+#: never come when some were lost on the way: better a clear error soon than the whole timeout)
+SETTLE = 120.0
 
 
 def _exec(conn: connection.Connection, namespace: str, pod: str, container: str, command: list[str], *,
-          stdin: bytes | None = None, stdin_taken: Callable[[], bool] | None = None,
-          timeout: float = 300.0) -> tuple[int, bytes, bytes]:
+          stdin: bytes | None = None, timeout: float = 300.0) -> tuple[int, bytes, bytes]:
     """Run ``command`` in the container: (exit code, stdout, stderr) as bytes; -1 when it did not end within
-    ``timeout`` seconds. ``stdin`` is written whole and then closed, once ``stdin_taken()`` says the command has
-    it all: the close can overtake the data on its way to the process (containerd closes the process's stdin
-    apart from copying it), which cut an archive short on the local node."""
+    ``timeout`` seconds (``SETTLE`` after the last byte of ``stdin``) or ended with no status. ``stdin`` is
+    written whole and never closed: the command must end on its own once it has read what it needs (``head -c
+    N``), as closing stdin over the websocket can overtake the data on its way to the process. One exec at a
+    time per pod: a second one while this one was open broke this one off on the local node."""
     resp = conn.call(f"exec in pod {namespace}/{pod}", stream, conn.core.connect_get_namespaced_pod_exec, pod,
                      namespace, container=container, command=command, stdin=stdin is not None, stdout=True,
                      stderr=True, tty=False, binary=True, _preload_content=False, _request_timeout=timeout)
@@ -54,19 +63,13 @@ def _exec(conn: connection.Connection, namespace: str, pod: str, container: str,
     err: list[bytes] = []
     deadline = time.monotonic() + timeout
     try:
+        try:
+            for start in range(0, len(stdin or b""), CHUNK):
+                resp.write_stdin((stdin or b"")[start:start + CHUNK])
+        except (OSError, websocket.WebSocketException):
+            pass  # the command ended before it took it all (a full volume): its status and stderr say why
         if stdin is not None:
-            if resp.subprotocol != ws_client.V5_CHANNEL_PROTOCOL:
-                raise errors.ProvisionError(
-                    f"the API server {conn.server} does not speak the v5 exec protocol (Kubernetes 1.30 or "
-                    "later), which writing a file into a pod needs")
-            for start in range(0, len(stdin), CHUNK):
-                resp.write_stdin(stdin[start:start + CHUNK])
-            while stdin_taken is not None and not stdin_taken():
-                if not resp.is_open() or time.monotonic() >= deadline:
-                    raise errors.ProvisionError(f"the command in {namespace}/{pod} did not take its input "
-                                                f"({len(stdin)} bytes) within {timeout:.0f}s")
-                resp.update(timeout=1)
-            resp.close_channel(ws_client.STDIN_CHANNEL)
+            deadline = min(deadline, time.monotonic() + SETTLE)
         while resp.is_open() and time.monotonic() < deadline:
             resp.update(timeout=1)
             if resp.peek_stdout():
@@ -78,8 +81,27 @@ def _exec(conn: connection.Connection, namespace: str, pod: str, container: str,
                                       server=conn.server, detail=str(exc)) from exc
     finally:
         resp.close()
-    code = resp.returncode
-    return (code if code is not None else -1), b"".join(out), b"".join(err)
+    # what the last read of the loop left in the buffers
+    if resp.peek_stdout():
+        out.append(resp.read_stdout())
+    if resp.peek_stderr():
+        err.append(resp.read_stderr())
+    return _returncode(resp), b"".join(out), b"".join(err)
+
+
+def _returncode(resp: Any) -> int:
+    """The exit code the closed exec's status channel carries; -1 when it carries none (the connection ended
+    before the process did, or the deadline came first)."""
+    status = resp.read_channel(ws_client.ERROR_CHANNEL)
+    if not status:
+        return -1
+    try:
+        parsed = yaml.safe_load(status)
+        if parsed.get("status") == "Success":
+            return 0
+        return int(parsed["details"]["causes"][0]["message"])
+    except (yaml.YAMLError, AttributeError, KeyError, IndexError, TypeError, ValueError):
+        return -1
 
 
 def _size(conn: connection.Connection, namespace: str, pod: str, path: str, container: str = "restore") -> int:
@@ -87,6 +109,23 @@ def _size(conn: connection.Connection, namespace: str, pod: str, path: str, cont
     code, out, _ = _exec(conn, namespace, pod, container, ["ls", "-ln", path], timeout=30)
     fields = out.split()
     return int(fields[4]) if code == 0 and len(fields) > 4 and fields[4].isdigit() else -1
+
+
+def _sha256(conn: connection.Connection, namespace: str, pod: str, path: str, container: str = "restore") -> str:
+    """The sha256 of a file in the pod (``sha256sum``, hex), "" when it could not be read."""
+    code, out, _ = _exec(conn, namespace, pod, container, ["sha256sum", path], timeout=120)
+    fields = out.split()
+    return fields[0].decode() if code == 0 and fields and len(fields[0]) == 64 else ""
+
+
+def _mismatch(conn: connection.Connection, namespace: str, pod: str, path: str, data: bytes,
+              container: str = "restore") -> str:
+    """How the file in the pod differs from ``data`` (its size, then its sha256), "" when it is the same."""
+    size = _size(conn, namespace, pod, path, container)
+    if size != len(data):
+        return f"{size} bytes in the pod, {len(data)} here"
+    digest, ours = _sha256(conn, namespace, pod, path, container), hashlib.sha256(data).hexdigest()
+    return "" if digest == ours else f"sha256 {digest or '(none)'} in the pod, {ours} here"
 
 
 def _tail(data: bytes, lines: int = 15) -> str:
@@ -121,14 +160,16 @@ def take(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float =
                 f"the syncer of {tenant.name} ({namespace}/{pod}) could not take the snapshot (exit {code}):\n"
                 + _tail(err + out))
         size = _size(conn, namespace, pod, SNAPSHOT_PATH, restore_pods.SYNCER)
+        digest = _sha256(conn, namespace, pod, SNAPSHOT_PATH, restore_pods.SYNCER)
         for _ in range(3):  # all of it, or read it again
             code, data, err = _exec(conn, namespace, pod, restore_pods.SYNCER, ["cat", SNAPSHOT_PATH],
                                     timeout=timeout)
-            if code == 0 and len(data) == size:
+            if code == 0 and size >= 0 and len(data) == size and digest == hashlib.sha256(data).hexdigest():
                 break
         else:
-            raise errors.ProvisionError(f"reading the snapshot back from {namespace}/{pod} (exit {code}, "
-                                        f"{len(data)} of {size} bytes): " + _tail(err))
+            raise errors.ProvisionError(
+                f"reading the snapshot back from {namespace}/{pod} (exit {code}, {len(data)} of {size} bytes, "
+                f"sha256 {hashlib.sha256(data).hexdigest()} read, {digest or '(none)'} in the pod): " + _tail(err))
         # empty it: the data volume counts against the tenant's storage (the shell's own redirection)
         _exec(conn, namespace, pod, restore_pods.SYNCER, ["sh", "-c", f": > {SNAPSHOT_PATH}"], timeout=60)
         return data
@@ -207,21 +248,34 @@ def restore(target: platformconfig.Target, tenant: spec.Tenant, data: bytes, *,
                                      namespace, manifest)
             pod_name = str(created.metadata.name)
             _wait_running(conn, namespace, pod_name, 180.0)
-            code, _, err = _exec(conn, namespace, pod_name, "restore", ["sh", "-c", f"cat > {RESTORE_PATH}"],
-                                 stdin=data, timeout=timeout,
-                                 stdin_taken=lambda: _size(conn, namespace, pod_name, RESTORE_PATH) == len(data))
-            size = _size(conn, namespace, pod_name, RESTORE_PATH)
-            if code != 0 or size != len(data):
-                raise errors.ProvisionError(f"writing the archive into {namespace}/{pod_name} (exit {code}, "
-                                            f"{size} of {len(data)} bytes): " + _tail(err))
-            progress(f"restoring {len(data)} bytes with /vcluster restore in {namespace}/{pod_name}")
-            code, out, err = _exec(conn, namespace, pod_name, "restore", ["/vcluster", "restore", "--new-vcluster"],
-                                   timeout=timeout)
-            _exec(conn, namespace, pod_name, "restore", ["sh", "-c", f": > {RESTORE_PATH}"], timeout=60)
-            if code != 0:
-                raise errors.ProvisionError(
-                    f"the syncer's restore failed in {namespace}/{pod_name} (exit {code}); it puts the previous "
-                    "store back on failure:\n" + _tail(err + out))
+            try:
+                # exactly the archive's bytes, then the command ends on its own (stdin is never closed)
+                code, _, err = _exec(conn, namespace, pod_name, "restore",
+                                     ["sh", "-c", f"head -c {len(data)} > {RESTORE_PATH}"], stdin=data,
+                                     timeout=timeout)
+                if code != 0:
+                    raise errors.ProvisionError(
+                        f"writing the archive into {namespace}/{pod_name} failed (exit {code}; -1: it had not "
+                        f"taken all {len(data)} bytes {SETTLE:.0f}s after the last was sent); nothing was "
+                        "restored and the control plane starts again with its store as it was: " + _tail(err))
+                differs = _mismatch(conn, namespace, pod_name, RESTORE_PATH, data)
+                if differs:
+                    raise errors.ProvisionError(
+                        f"the archive written into {namespace}/{pod_name} is not the one read ({differs}); nothing "
+                        "was restored and the control plane starts again with its store as it was")
+                progress(f"restoring {len(data)} bytes with /vcluster restore in {namespace}/{pod_name}")
+                code, out, err = _exec(conn, namespace, pod_name, "restore",
+                                       ["/vcluster", "restore", "--new-vcluster"], timeout=timeout)
+                if code != 0:
+                    raise errors.ProvisionError(
+                        f"the syncer's restore failed in {namespace}/{pod_name} (exit {code}); it puts the "
+                        "previous store back on failure:\n" + _tail(err + out))
+            finally:
+                # the data volume counts against the tenant's storage: empty the archive, whatever happened
+                try:
+                    _exec(conn, namespace, pod_name, "restore", ["sh", "-c", f": > {RESTORE_PATH}"], timeout=60)
+                except errors.VcmError:
+                    pass
         finally:
             try:
                 if pod_name:
