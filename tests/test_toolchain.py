@@ -219,13 +219,19 @@ def test_download_source_installs_every_binary(release_server: tuple[str, list[s
     assert len(seen) == len(toolchain.BINARIES) - 1
 
 
-def test_path_source_is_preferred(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+def _standins_on_path(tmp_path: Path) -> Path:
+    """A folder holding a stand-in of every toolchain binary, as a user's PATH might."""
     onpath = tmp_path / "onpath"
     onpath.mkdir()
     for b in toolchain.BINARIES:
         (onpath / b.name).write_bytes(_standin(b))
         (onpath / b.name).chmod(0o755)
+    return onpath
+
+
+def test_path_source_is_preferred(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+    onpath = _standins_on_path(tmp_path)
     monkeypatch.setenv("PATH", f"{onpath}:/usr/bin:/bin")
     final = toolchain.ensure()
     assert all(s.ok and s.source == f"path:{onpath / s.name}" for s in final)
@@ -249,11 +255,7 @@ def test_two_ensures_at_once_keep_each_others_entries(tmp_path: Path, monkeypatc
     """Two ``ensure`` runs in parallel processes, each installing binaries of its own from PATH, end with every
     entry of both in the manifest (each change is a locked read-modify-write, not a snapshot written back)."""
     monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
-    onpath = tmp_path / "onpath"
-    onpath.mkdir()
-    for b in toolchain.BINARIES:
-        (onpath / b.name).write_bytes(_standin(b))
-        (onpath / b.name).chmod(0o755)
+    onpath = _standins_on_path(tmp_path)
     rounds, writers = 12, ("a", "b")
     for who in writers:
         for i in range(rounds):

@@ -138,7 +138,22 @@ def read(conn: cluster.Connection, tenant: spec.Tenant) -> Health:
         inside, virtual_api_ready, found = _read_inside(conn, tenant)
         problems += found
         ready = ready and virtual_api_ready is not False
+    # the virtual cluster's own CoreDNS is synced only after the syncer is up: until its pod is on the host (and,
+    # above, Ready) the virtual cluster is not usable, though no synced pod is unready yet
+    ready = ready and (not dns_expected(tenant) or any(_virtual_dns(p) for p in pods))
     return Health(ready, replicas, pods, problems, inside, virtual_api_ready)
+
+
+def dns_expected(tenant: spec.Tenant) -> bool:
+    """Whether the virtual cluster runs a CoreDNS of its own: always with our values (they carry its manifest),
+    unless the tenant's own values turn ``controlPlane.coredns.enabled`` off."""
+    coredns = ((tenant.spec.control_plane.values.get("controlPlane") or {}).get("coredns") or {})
+    return not (isinstance(coredns, dict) and coredns.get("enabled") is False)
+
+
+def _virtual_dns(pod: dict[str, Any]) -> bool:
+    """A synced pod of the virtual CoreDNS Deployment (host name ``coredns-<hash>-x-kube-system-x-<release>``)."""
+    return pod["kind"] == "synced" and str(pod["name"]).startswith("coredns-") and "-x-kube-system-x-" in pod["name"]
 
 
 #: what a SyncError message says when the syncer's write met a newer version of the object: it retries by itself
@@ -192,8 +207,8 @@ def wait(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float,
     deadline = time.monotonic() + timeout
     if progress:
         progress(f"waiting up to {timeout:.0f}s for the control plane of {tenant.name}: its pods Ready, the virtual "
-                 f"API's /readyz answering through its kubeconfig, and every pod it synced Ready, in "
-                 f"{tenant.namespace_names()[0]}")
+                 f"API's /readyz answering through its kubeconfig, its CoreDNS synced, and every pod it synced "
+                 f"Ready, in {tenant.namespace_names()[0]}")
     with cluster.connect(target) as conn:
         while True:
             health = read(conn, tenant)

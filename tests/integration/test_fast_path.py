@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import gzip
+import itertools
 import json
 import os
 import subprocess
@@ -369,16 +370,17 @@ def _env(s: workspace.Settings) -> dict[str, str]:
     return {**os.environ, **backend.engine_env(s)}
 
 
-def _pulumi(s: workspace.Settings, *args: str) -> str:
-    work = workspace.stacks._project_dir(s, workspace.TENANT_PROJECT)
+def _pulumi(s: workspace.Settings, *args: str, project: str = workspace.TENANT_PROJECT) -> str:
+    """Plain ``pulumi`` in a project's folder: the tenant stacks', or the folder path's batches'."""
+    work = workspace.stacks._project_dir(s, project)
     proc = subprocess.run([str(toolchain.bin_dir() / "pulumi"), *args], cwd=work, env=_env(s), capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
 
-def _export(s: workspace.Settings, stack: str) -> dict[str, Any]:
-    found: dict[str, Any] = json.loads(_pulumi(s, "stack", "export", "--stack", stack))["deployment"]
+def _export(s: workspace.Settings, stack: str, project: str = workspace.TENANT_PROJECT) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(_pulumi(s, "stack", "export", "--stack", stack, project=project))["deployment"]
     return found
 
 
@@ -430,6 +432,21 @@ def test_the_fast_path_agrees_with_a_real_preview(tenant: Tenant, tmp_path: Path
     tenant.kubectl("annotate", "namespace", ns, "someone-")
 
 
+def _names_in_both_batches(prefix: str, count: int) -> list[str]:
+    """``count`` tenant names, each batch of two holding at least one of them: the split is a hash of the
+    name, so names taken blindly (they carry the process id) can all fall into one batch and leave the
+    other without a stack, which no assertion about two batches can then hold for."""
+    names: list[str] = []
+    for i in itertools.count():
+        name = f"{prefix}{i}"
+        others = {sharding.shard_of(n, 2) for n in names} - {sharding.shard_of(name, 2)}
+        if len(names) < count - 1 or others:
+            names.append(name)
+        if len(names) == count:
+            return names
+    raise AssertionError("unreachable")
+
+
 def test_the_folder_path_skips_a_batch_whose_fingerprint_holds(host_cluster: localcluster.Cluster,
                                                                tmp_path: Path) -> None:
     """The folder stacks (``workspace.folder_up``, the GitOps program's): a batch whose fingerprint holds is not
@@ -440,7 +457,7 @@ def test_the_folder_path_skips_a_batch_whose_fingerprint_holds(host_cluster: loc
 
     s = workspace.settings(state_dir=tmp_path / "state")
     target = platformconfig.Target("default", str(host_cluster.kubeconfig))
-    names = [f"fpf{os.getpid() % 10000}{i}" for i in range(4)]
+    names = _names_in_both_batches(f"fpf{os.getpid() % 10000}", 4)
     tenants = [_spec(tmp_path, _doc(n)) for n in names]
     kubectl = Tenant(names[0], s, target, operations.Job(tenants[0], target, platformconfig.Blueprint()),
                      host_cluster.kubeconfig).kubectl
@@ -486,9 +503,9 @@ def test_the_folder_path_skips_a_batch_whose_fingerprint_holds(host_cluster: loc
         assert up(changed).why == {}
 
         stack = batch_of(names[2])
-        urn = next(r["urn"] for r in _folder_export(s, stack)["resources"]
+        urn = next(r["urn"] for r in _export(s, stack, project=folder.PROJECT)["resources"]
                    if r["type"] == "kubernetes:core/v1:LimitRange" and f"{names[2]}-app" in r["urn"])
-        _folder_pulumi(s, "state", "delete", urn, "--stack", stack, "--yes", "--force")
+        _pulumi(s, "state", "delete", urn, "--stack", stack, "--yes", "--force", project=folder.PROJECT)
         edited = up(changed)
         assert edited.why == {stack: "its state holds other objects than were fingerprinted (the state was edited)"}
         assert edited.changes.get("create") == 1
@@ -498,21 +515,6 @@ def test_the_folder_path_skips_a_batch_whose_fingerprint_holds(host_cluster: loc
         for index in (1, 2):
             workspace.destroy(workspace.stack(s, f"fp.{index}of2", lambda: None, project=folder.PROJECT,
                                               target=target))
-
-
-def _folder_pulumi(s: workspace.Settings, *args: str) -> str:
-    from vcluster_mgr.workspace import folder
-
-    work = workspace.stacks._project_dir(s, folder.PROJECT)
-    proc = subprocess.run([str(toolchain.bin_dir() / "pulumi"), *args], cwd=work, env=_env(s), capture_output=True,
-                          text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def _folder_export(s: workspace.Settings, stack: str) -> dict[str, Any]:
-    found: dict[str, Any] = json.loads(_folder_pulumi(s, "stack", "export", "--stack", stack))["deployment"]
-    return found
 
 
 def test_the_platform_stack_records_its_fingerprint(host_cluster: localcluster.Cluster,

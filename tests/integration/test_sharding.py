@@ -61,10 +61,11 @@ class Fleet:
                 "VCM_STATE_DIR": str(self.tmp / runner), "VCM_BACKEND_URL": self.backend_url,
                 "VCM_PASSPHRASE": self.passphrase}
 
-    def apply_shards(self, count: int) -> list[list[dict[str, object]]]:
-        """``vcm apply DIR --shard i/count`` for every i, all started before any is waited for."""
+    def apply_shards(self, count: int, full: bool = False) -> list[list[dict[str, object]]]:
+        """``vcm apply DIR --shard i/count`` for every i, all started before any is waited for; ``full``: the
+        engine runs for every tenant (``--full``), the fingerprint's fast path not taken."""
         procs = [subprocess.Popen([sys.executable, "-m", "vcluster_mgr", "apply", str(self.folder),
-                                   "--shard", f"{i}/{count}", "--yes", "-o", "json"],
+                                   "--shard", f"{i}/{count}", "--yes", "-o", "json", *(["--full"] if full else [])],
                                   env=self.env(f"runner-{count}-{i}"), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
                  for i in range(1, count + 1)]
@@ -103,7 +104,11 @@ def _check_split(tenants: list[str], results: list[list[dict[str, object]]], cou
     assert all(o["ok"] for shard in results for o in shard)
 
 
-def _run_fleet(fleet: Fleet, monkeypatch: pytest.MonkeyPatch, first: int, second: int) -> None:
+def _run_fleet(fleet: Fleet, monkeypatch: pytest.MonkeyPatch, first: int, second: int,
+               proven: bool = False) -> None:
+    """Apply the folder in ``first`` shards, then again in ``second`` with the engine forced, so every stack's
+    history counts both runs; ``proven`` (backends the fingerprint's fast path reads): a third run in ``second``
+    shards finds every tenant's fingerprint, recorded by another shard's process, and starts no engine."""
     # the folder is split so that every process has work: the concurrency is real
     tenants = fleet.tenants
     assert all(sharding.select(tenants, sharding.Shard(i, first), lambda t: f"default.{t}")
@@ -120,19 +125,25 @@ def _run_fleet(fleet: Fleet, monkeypatch: pytest.MonkeyPatch, first: int, second
         meta = core.read_namespace(f"{t}-app").metadata
         assert meta is not None and (meta.labels or {}).get("vcluster-mgr.dev/tenant") == t
 
-    again = fleet.apply_shards(second)
+    again = fleet.apply_shards(second, full=True)
     _check_split(tenants, again, second)
     for shard in again:
         for o in shard:
             changed = {k: v for k, v in o["changes"].items() if k != "same" and v}  # type: ignore[attr-defined]
             assert changed == {}, f"{o['tenant']} changed on a re-run with {second} shards: {changed}"
+            assert o["path"] == "engine", o
     assert fleet.updates(s) == {f"default.{t}": 2 for t in tenants}, "a stack was duplicated or missed"
+    if proven:
+        third = fleet.apply_shards(second)
+        _check_split(tenants, third, second)
+        assert all(o["ok"] and o["path"] != "engine" for shard in third for o in shard), third
+        assert fleet.updates(s) == {f"default.{t}": 2 for t in tenants}, "the fast path ran the engine"
 
 
 def test_shards_share_a_file_backend(host_cluster: localcluster.Cluster, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     fleet = Fleet(host_cluster, tmp_path, (tmp_path / "shared-backend").as_uri(), {}, tenant_names("shardf"))
-    _run_fleet(fleet, monkeypatch, first=3, second=2)
+    _run_fleet(fleet, monkeypatch, first=3, second=2, proven=True)
 
 
 @pytest.fixture()

@@ -78,7 +78,8 @@ def test_apply_in_a_pipe_prints_one_plain_line_per_tenant_per_state_change(vcm, 
         assert done and done.group(1) == done.group(2), mine[1]
         del planned
     table = out.splitlines()
-    assert table[0].split() == ["TENANT", "CLUSTER", "RESULT", "CHANGES", "SECONDS"]
+    # PATH: which way each tenant went (a first apply always runs the engine)
+    assert table[0].split() == ["TENANT", "CLUSTER", "RESULT", "CHANGES", "PATH", "SECONDS"]
     assert sorted(ln.split()[:3] for ln in table[1:]) == [["pipe-a", "default", "ok"], ["pipe-b", "default", "ok"]]
 
     # --verbose: today's line per resource; and a delete in a pipe reports its states the same way
