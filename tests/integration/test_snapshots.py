@@ -77,11 +77,15 @@ class Drill:
         self.kubeconfig = folder / f"{NAME}.kubeconfig"
         self.applies = 0
         self.outputs: list[str] = []
+        #: (command, seconds) of every vcm run: the drill prints them (``-rP``), the README's figures come from it
+        self.timings: list[tuple[str, float]] = []
 
     def vcm(self, *args: str) -> tuple[int, str, str]:
+        started = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "vcluster_mgr", *args], env=self.env, capture_output=True,
                               text=True, timeout=900, check=False)
         self.outputs += [proc.stdout, proc.stderr]
+        self.timings.append((" ".join(args[:2]), time.monotonic() - started))
         return proc.returncode, proc.stdout, proc.stderr
 
     def apply(self) -> None:
@@ -209,6 +213,9 @@ def test_snapshot_delete_recreate_restore(drill: Drill) -> None:
     assert not [o for o in d.outputs if secret in o]
     state = d.folder / "state"
     assert not [p for p in state.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    print(f"snapshot: {taken['keys']} keys, {taken['bytes']} bytes; restore reported {restored['seconds']} s")
+    for command, seconds in d.timings:
+        print(f"vcm {command}: {seconds:.1f} s")
 
 
 def test_a_key_not_in_the_store_is_refused_before_the_cluster(drill: Drill) -> None:
