@@ -120,7 +120,7 @@ class Bench:
     def __init__(self, n: int, work: Path) -> None:
         self.n = n
         self.work = work
-        self.cluster = localcluster.up(f"bench-{os.getpid()}")
+        self.cluster = localcluster.up(f"bench-{os.getpid()}", timeout=600)  # a loaded machine is slow to start it
         self.specs = work / "specs"
         self.specs.mkdir()
         for i in range(n):

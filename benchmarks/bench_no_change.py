@@ -65,7 +65,7 @@ def main() -> None:
     compileall.compile_dir(str(REPO / "vcluster_mgr"), quiet=1)
     bin_dir = toolchain.require()
     load_before = os.getloadavg()
-    cluster = localcluster.up(f"bench-nc-{os.getpid()}", nodes=0)
+    cluster = localcluster.up(f"bench-nc-{os.getpid()}", nodes=0, timeout=600)
     rows: list[dict[str, Any]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="vcm-bench-nc-") as tmp:

@@ -61,6 +61,8 @@ class EngineStack(auto.Stack):
         self._run: _Run | None = None
         #: what opening the stack did that the user should hear of (a dead process's lock removed)
         self.notices: list[str] = []
+        #: this process made the stack just now (``pulumi stack init``): its state is empty, nothing to refresh
+        self.created = False
 
     def __repr__(self) -> str:
         return f"EngineStack(stack_name={self.name!r}, workspace={self.workspace!r})"

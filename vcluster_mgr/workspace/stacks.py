@@ -156,6 +156,7 @@ def stack(s: backend.Settings, name: str, fn: auto.PulumiFn, *, project: str = P
     for attempt in range(6):
         try:
             ws.create_stack(name)
+            st.created = True
             return st
         except auto.errors.StackAlreadyExistsError:
             return st  # another process created it between our look and our create: use theirs
@@ -188,7 +189,9 @@ def clean(exc: Exception) -> str:
 def up(st: auto.Stack, *, on_event: EventCallback | None = None, parallel: int | None = None,
        refresh: bool = True) -> auto.UpResult:
     """``pulumi up``; with ``refresh`` (the default) the live objects are read first, so anything changed or
-    deleted outside the tool is applied again (the provider diffs desired fields against live ones)."""
+    deleted outside the tool is applied again (the provider diffs desired fields against live ones). A stack
+    this process has just made (``EngineStack.created``) holds nothing to read: ``refresh`` is not asked."""
+    refresh = refresh and not getattr(st, "created", False)
     try:
         return st.up(on_event=on_event, parallel=parallel, color="never", refresh=refresh)
     except auto.errors.ConcurrentUpdateError as exc:
@@ -199,6 +202,8 @@ def up(st: auto.Stack, *, on_event: EventCallback | None = None, parallel: int |
 
 def preview(st: auto.Stack, *, on_event: EventCallback | None = None, diff: bool = False,
             refresh: bool = True) -> auto.PreviewResult:
+    """``pulumi preview``, refreshed first as ``up`` is (not for a stack just made)."""
+    refresh = refresh and not getattr(st, "created", False)
     try:
         return st.preview(on_event=on_event, diff=diff, color="never", refresh=refresh)
     except auto.errors.CommandError as exc:
