@@ -5,8 +5,8 @@
 On a fresh node-less local host cluster, each run applies a new tenant (the engine creates its 20 objects),
 then the same tenant with its quota changed (the engine updates one object), with ``parallel=1`` so that
 everything runs in this process and its waited-for children: once as before (every run refreshed first,
-a backup of the checkpoint written before each of its writes) and once as now (a stack this process has just
-made is not refreshed; ``PULUMI_DISABLE_CHECKPOINT_BACKUPS``), the two interleaved so that the machine's
+a second copy of the checkpoint kept after each update) and once as now (a stack this process has just made
+is not refreshed; ``PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS``), the two interleaved so that the machine's
 load falls on both alike. Reported per variant and phase: the median wall time, the median CPU time of this
 process and its children (the engine, the provider, the keeper; less moved by the load than the wall time)
 and the median bytes written to storage. A benchmark, not a test: it prints a table and asserts nothing but
@@ -69,7 +69,7 @@ def _install_switches() -> None:
     def engine_env(s: workspace.Settings, target: platformconfig.Target | None = None) -> dict[str, str]:
         env = real_env(s, target)
         if VARIANT["name"] == "before":
-            env.pop("PULUMI_DISABLE_CHECKPOINT_BACKUPS", None)
+            env.pop("PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS", None)
         return env
 
     stacks.up = up  # type: ignore[assignment]

@@ -3,7 +3,7 @@
 The per-tenant path is meant to sit at the engine's floor: a new tenant is ``pulumi stack init`` plus one
 ``pulumi up``, a re-apply is one ``pulumi up`` and nothing else (no ``stack select``, no ``stack output`` or
 ``stack history`` after the update), a delete is ``pulumi destroy`` plus ``stack rm``. A new stack's update
-is not asked to refresh (its state is empty), an existing one's is; no checkpoint backup is written. Every CLI
+is not asked to refresh (its state is empty), an existing one's is; no second copy of the checkpoint is kept. Every CLI
 process the workspace starts goes through a wrapper that logs its arguments, so the count is the real one. The summary
 and outputs answered from the engine's events are checked against what the CLI itself reports.
 """
@@ -80,10 +80,12 @@ def test_a_tenant_costs_one_engine_run(logged_cli: Path, engine_settings: worksp
     # init and the update; not even `pulumi version` (the toolchain checked the binary)
     assert _runs(logged_cli) == ["stack init", "up"]
     assert created.changes.get("create", 0) > 5
-    # no backup of the checkpoint before each of its writes (PULUMI_DISABLE_CHECKPOINT_BACKUPS)
-    folder = Path(engine_settings.backend_url.removeprefix("file://")) / ".pulumi" / "stacks" / stacks.TENANT_PROJECT
+    # the update's copy of the checkpoint is in the history, and not a second time among the backups
+    # (PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS)
+    root = Path(engine_settings.backend_url.removeprefix("file://")) / ".pulumi"
     name = workspace.tenant_stack_name(target.name, tenant.name)
-    assert (folder / f"{name}.json").exists() and not (folder / f"{name}.json.bak").exists()
+    assert list((root / "history" / stacks.TENANT_PROJECT / name).glob("*.checkpoint.json"))
+    assert not (root / "backups" / stacks.TENANT_PROJECT / name).exists()
 
     [again] = operations.run_jobs(engine_settings, [job], "apply", full=True)
     assert again.ok, again.error

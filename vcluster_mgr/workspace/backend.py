@@ -187,10 +187,9 @@ def engine_env(s: Settings, target: platformconfig.Target | None = None) -> dict
         # the blueprint is authoritative: a field someone else changed (drift) is taken back on the next
         # apply instead of failing with a server-side apply conflict (the provider's documented switch)
         "PULUMI_K8S_ENABLE_PATCH_FORCE": "true",
-        # no copy of the checkpoint before each of its writes (the DIY backend writes <stack>.json.bak once
-        # per resource step: half of what a new tenant's stack writes). Each write replaces the checkpoint
-        # whole (a rename on disk, one PUT on S3), and every update leaves a full copy in the stack's history
-        "PULUMI_DISABLE_CHECKPOINT_BACKUPS": "true",
+        # no second full copy of the checkpoint after each update (.pulumi/backups/<project>/<stack>/, one
+        # file per update, never pruned): the stack's history keeps the same copy of every update already
+        "PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS": "true",
         "PULUMI_PYTHON_CMD": os.environ.get("PULUMI_PYTHON_CMD", _python()),
     }
 
