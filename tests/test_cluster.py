@@ -74,6 +74,23 @@ def test_without_a_status_body_the_reason_is_quoted() -> None:
     assert translation.from_api_exception(exc, server=SERVER, what="w").detail == "Err"
 
 
+READYZ_DOWN = (b"[+]ping ok\n[+]log ok\n[-]etcd failed: reason withheld\n[+]poststarthook/start-informers ok\n"
+               b"[-]etcd-readiness failed: reason withheld\nreadyz check failed\n")
+
+
+def test_a_health_endpoints_answer_names_the_checks_that_failed() -> None:
+    exc = _api_error(500)
+    exc.body = READYZ_DOWN
+    err = translation.from_api_exception(exc, server=SERVER, what="asking /readyz")
+    assert err.detail == "Err: check(s) failed: etcd, etcd-readiness"
+
+
+def test_twin_a_health_answer_without_a_failed_check_is_quoted_by_its_reason() -> None:
+    exc = _api_error(500)
+    exc.body = READYZ_DOWN.replace(b"[-]", b"[+]")
+    assert translation.from_api_exception(exc, server=SERVER, what="asking /readyz").detail == "Err"
+
+
 def test_status_zero_means_no_answer() -> None:
     err = translation.from_api_exception(ApiException(status=0, reason="connection refused"), server=SERVER, what="w")
     assert type(err) is errors.UnreachableError

@@ -1,6 +1,7 @@
 """The pure parts of reading a control plane's health: which SyncError events recorded inside the virtual cluster
 are problems (a refusal by the host is; a write conflict the syncer retries by itself is not), and the one-line
-summary that says whether the virtual API's ``/readyz`` answered through the kubeconfig handed out."""
+summary that says whether the virtual API's ``/readyz`` answered through the kubeconfig handed out, and why not;
+the refusal of a pod deleted since is no problem any more."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from vcluster_mgr import controlplane_health
 
 def _event(name: str, message: str, when: str) -> SimpleNamespace:
     return SimpleNamespace(reason="SyncError", message=message, count=1, last_timestamp=when, event_time=None,
-                           involved_object=SimpleNamespace(kind="Pod", namespace="default", name=name))
+                           involved_object=SimpleNamespace(kind="Pod", namespace="default", name=name,
+                                                           uid=f"uid-{name}"))
 
 
 # messages as the vcluster 0.36.1 syncer records them (seen on the local node)
@@ -35,12 +37,34 @@ def test_twin_every_refusal_is_kept_oldest_first() -> None:
     assert [p["object"] for p in problems] == ["virtual Pod/default/big", "virtual Pod/default/bigger"]
 
 
+def test_the_refusal_of_a_pod_deleted_since_is_left_out() -> None:
+    events = [_event("big", REFUSED, "2026-12-06T16:00:01Z")]
+    assert controlplane_health.sync_problems(events, live_pods={"uid-other"}) == []
+
+
+def test_twin_the_refusal_of_a_pod_still_there_or_of_pods_not_listed_is_kept() -> None:
+    events = [_event("big", REFUSED, "2026-12-06T16:00:01Z")]
+    assert len(controlplane_health.sync_problems(events, live_pods={"uid-big"})) == 1
+    assert len(controlplane_health.sync_problems(events, live_pods=None)) == 1
+
+
+NOT_READY = "read: /readyz answered 500: Internal Server Error: check(s) failed: etcd, etcd-readiness"
+
+
 def _health(virtual_api_ready: bool | None) -> controlplane_health.Health:
     pods = [{"name": "vteam-0", "kind": "controlPlane", "phase": "Running", "ready": True}]
-    return controlplane_health.Health(virtual_api_ready is not False, 1, pods, [], "read", virtual_api_ready)
+    inside = NOT_READY if virtual_api_ready is False else "read"
+    return controlplane_health.Health(virtual_api_ready is not False, 1, pods, [], inside, virtual_api_ready)
 
 
 def test_the_summary_says_what_the_virtual_apis_readyz_answered() -> None:
     assert _health(True).summary().endswith("virtual API /readyz ok")
     assert _health(False).summary().startswith("NOT ready") and "virtual API /readyz NOT ok" in _health(False).summary()
     assert "/readyz" not in _health(None).summary()  # not asked: not reachable from here
+
+
+def test_the_summary_says_why_the_virtual_api_is_not_ready() -> None:
+    assert _health(False).summary().endswith(
+        "virtual API /readyz NOT ok (/readyz answered 500: Internal Server Error: check(s) failed: etcd, "
+        "etcd-readiness)")
+    assert "answered" not in _health(True).summary()

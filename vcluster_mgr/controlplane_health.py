@@ -18,7 +18,9 @@ an Ingress or a LoadBalancer), with the virtual cluster's own credentials. When 
 address (a port-forward is needed), the pods' readiness stands alone and ``inside`` says why.
 
 Of the syncer's ``SyncError`` events inside, the write conflicts it retries by itself (``the object has been
-modified``: the host changed the object between its read and its write) are left out: they are no refusal.
+modified``: the host changed the object between its read and its write) are left out: they are no refusal; so are
+those about a pod deleted since (events outlive their object by an hour: the refusal is over). When ``/readyz``
+answers not ready, the checks it names as failed (``etcd``: the backing store) are the reason ``vcm status`` gives.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class Health:
                 f"{sum(p['ready'] for p in synced)}/{len(synced)} synced pod(s) ready")
         if self.virtual_api_ready is not None:
             text += f", virtual API /readyz {'ok' if self.virtual_api_ready else 'NOT ok'}"
+        if self.virtual_api_ready is False:  # what it answered: the checks that failed, or the refusal
+            text += f" ({self.inside.removeprefix('read: ')})"
         if self.problems:
             text += "; " + "; ".join(f"{p['reason']} {p['object']}: {p['message']}" for p in self.problems[:5])
         return text
@@ -160,14 +164,22 @@ def _virtual_dns(pod: dict[str, Any]) -> bool:
 RETRIED_CONFLICT = "the object has been modified"
 
 
-def sync_problems(events: list[Any]) -> list[dict[str, Any]]:
+def _gone(obj: Any, live_pods: set[str] | None) -> bool:
+    """Whether an event is about a virtual pod that no longer exists (``live_pods``: the uids of the pods inside;
+    None when they were not listed). Its events outlive it by an hour; the refusal they record is over."""
+    return (live_pods is not None and obj is not None and obj.kind == "Pod" and bool(obj.uid)
+            and obj.uid not in live_pods)
+
+
+def sync_problems(events: list[Any], live_pods: set[str] | None = None) -> list[dict[str, Any]]:
     """The SyncError events recorded inside the virtual cluster as problems, oldest first, without the write
-    conflicts the syncer retries by itself. Pure."""
+    conflicts the syncer retries by itself, nor those about a pod deleted since (``live_pods``: the uids of the
+    pods that exist inside, None when not known). Pure."""
     return [{"reason": ev.reason, "message": (ev.message or "").strip(), "count": ev.count or 1,
              "object": (f"virtual {ev.involved_object.kind}/{ev.involved_object.namespace}/"
                         f"{ev.involved_object.name}" if ev.involved_object else "virtual ?")}
             for ev in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time))
-            if RETRIED_CONFLICT not in (ev.message or "")]
+            if RETRIED_CONFLICT not in (ev.message or "") and not _gone(ev.involved_object, live_pods)]
 
 
 def _read_inside(conn: cluster.Connection, tenant: spec.Tenant) -> tuple[str, bool | None, list[dict[str, Any]]]:
@@ -195,9 +207,14 @@ def _read_inside(conn: cluster.Connection, tenant: spec.Tenant) -> tuple[str, bo
         try:
             events = inner.call("listing SyncError events", inner.core.list_event_for_all_namespaces,
                                 field_selector="type=Warning,reason=SyncError", _request_timeout=5).items
+            live_pods = None
+            if any(ev.involved_object and ev.involved_object.kind == "Pod" for ev in events):
+                pods = inner.call("listing the pods inside", inner.core.list_pod_for_all_namespaces,
+                                  _request_timeout=5).items
+                live_pods = {str(p.metadata.uid) for p in pods if p.metadata}
         except errors.ClusterError as exc:
             return f"not read: its events: {exc}", True, []
-    return "read", True, sync_problems(events)
+    return "read", True, sync_problems(events, live_pods)
 
 
 def wait(target: platformconfig.Target, tenant: spec.Tenant, *, timeout: float,

@@ -23,14 +23,24 @@ BY_STATUS: dict[int, type[errors.ClusterError]] = {
 }
 
 
+#: how a Kubernetes health endpoint (``/readyz``, ``/livez``, ``/healthz``) names a check that failed, one per line
+FAILED_CHECK = re.compile(r"^\[-\](\S+) failed", re.MULTILINE)
+
+
 def server_message(reason: str | None, body: str | bytes | None) -> str:
-    """What the server said: its ``Status.message`` when the body is one, else the HTTP reason phrase."""
+    """What the server said: its ``Status.message`` when the body is one; the checks that failed when the body
+    is a health endpoint's answer (``[-]etcd failed: reason withheld``, one line per check: the reason phrase of
+    a 500 alone would not say which part is down); else the HTTP reason phrase."""
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body or ""
     try:
-        doc = json.loads(body or "")
+        doc = json.loads(text)
     except (ValueError, TypeError):
         doc = None
     if isinstance(doc, dict) and doc.get("message"):
         return str(doc["message"])
+    failed = FAILED_CHECK.findall(text)
+    if failed:
+        return f"{reason or 'not ready'}: check(s) failed: {', '.join(failed)}"
     return str(reason or "no reason given")
 
 
