@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import socket
+import threading
 from typing import Any
 
 import pytest
@@ -295,6 +297,67 @@ def test_a_connection_to_nobody_is_unreachable(tmp_path: Any) -> None:
     with cluster.connect(_kubeconfig(tmp_path, "https://127.0.0.1:9")) as conn, \
             pytest.raises(errors.UnreachableError, match=r"^the API server https://127.0.0.1:9 is not reachable"):
         conn.call("reading namespace default", conn.core.read_namespace, "default", _request_timeout=2)
+
+
+class _HttpServer:
+    """A plain-HTTP server on 127.0.0.1 that counts the requests it takes and answers each with ``answer``
+    (raw bytes), or holds it unanswered when ``answer`` is None: a server that is there and not serving."""
+
+    def __init__(self, answer: bytes | None) -> None:
+        self.answer, self.requests = answer, 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        held = []
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            self.requests += 1
+            if self.answer is None:
+                held.append(conn)
+            else:
+                conn.sendall(self.answer)
+                conn.close()
+
+
+def _get_readyz(tmp_path: Any, url: str) -> str:
+    with cluster.connect(_kubeconfig(tmp_path, url)) as conn:
+        return conn.get_text("asking /readyz", "/readyz", timeout=1)
+
+
+def test_get_text_of_a_server_that_takes_the_request_and_never_answers_is_no_answer_asked_once(tmp_path: Any
+                                                                                             ) -> None:
+    server = _HttpServer(None)
+    with pytest.raises(errors.NoAnswerError, match=r"did not answer in time"):
+        _get_readyz(tmp_path, server.url)
+    assert server.requests == 1  # the transport did not try again behind our back
+
+
+def test_twin_get_text_of_a_server_that_is_not_there_is_unreachable_not_no_answer(tmp_path: Any) -> None:
+    server = _HttpServer(b"")
+    server.sock.close()  # the port is free again: the connection is refused
+    with pytest.raises(errors.UnreachableError) as caught:
+        _get_readyz(tmp_path, server.url)
+    assert type(caught.value) is errors.UnreachableError
+
+
+def test_get_text_of_a_readyz_that_fails_names_its_failed_checks(tmp_path: Any) -> None:
+    server = _HttpServer(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: "
+                     + str(len(READYZ_DOWN)).encode() + b"\r\n\r\n" + READYZ_DOWN)
+    with pytest.raises(errors.ClusterError) as caught:
+        _get_readyz(tmp_path, server.url)
+    assert caught.value.status == 500
+    assert caught.value.detail == "Internal Server Error: check(s) failed: etcd, etcd-readiness"
+
+
+def test_twin_get_text_of_a_readyz_that_is_ok_reads_ok(tmp_path: Any) -> None:
+    server = _HttpServer(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+    assert _get_readyz(tmp_path, server.url) == "ok"
 
 
 def test_an_unusable_kubeconfig_is_named(tmp_path: Any) -> None:

@@ -19,8 +19,13 @@ Covered, each property with a twin that weakens it and sees it fail:
   same way (within it, it reaches the host); a pod breaking restricted Pod Security is refused inside;
 - DNS inside resolves the virtual cluster's own Services (and not the host's), and names outside through the
   node's resolver, carried by ``vcm-allow-control-plane-dns`` (twin: without it they fail);
+- placement: a pod inside that names its node (``spec.nodeName``, which the syncer passes on without the tenant's
+  nodeSelector) is refused by the host's vcm-placement policy, shown inside (SyncError) and in ``vcm status``,
+  which stops quoting it once the pod is deleted; the same pod with the tenant's nodeSelector runs; a pod asking
+  for another pool inside is not refused but moved: the syncer writes the tenant's nodeSelector over its own;
 - ``kubectl logs`` and ``exec`` inside work under strict isolation, carried by ``vcm-allow-control-plane`` alone
-  (the syncer's way to the host API): without it ``exec`` is refused;
+  (the syncer's way to the host API): without it ``exec`` is refused, and ``logs`` too once the syncer's open
+  connection to the host API is closed;
 - traffic: another tenant's pods reach neither the virtual cluster's workloads nor its API, and its workloads
   reach only their own tenant (twins: an added NetworkPolicy opens each way and the probe succeeds);
 - ``vcm apply`` fails clearly when the host refuses the control plane's pods;
@@ -362,6 +367,76 @@ def test_a_pod_breaking_restricted_pod_security_is_refused_inside(workload: Real
         cp.kubectl("delete", "pod", "root", "--wait=false", "--ignore-not-found")
 
 
+def _virtual_node(cp: RealControlPlane) -> str:
+    """The one node the virtual cluster shows: the syncer's stand-in for the host node its pods run on."""
+    nodes = cp.kubectl("get", "nodes", "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
+    assert len(nodes) == 1, nodes
+    return nodes[0]
+
+
+def _pinned(cp: RealControlPlane, name: str, selector: dict[str, str] | None = None) -> str:
+    """A pod that names its node itself (``spec.nodeName``), skipping the scheduler, with ``selector``."""
+    pod = traffic.pod_manifest(name, cp.probe_image, role="client", node_selector=selector)
+    pod["spec"]["nodeName"] = _virtual_node(cp)
+    return yaml.safe_dump(pod)
+
+
+def _problems_naming(cp: RealControlPlane, name: str) -> list[dict[str, Any]]:
+    return [p for p in _status(cp)["problems"] if p["object"] == f"virtual Pod/default/{name}"]
+
+
+def test_a_pod_naming_its_node_without_the_tenants_placement_is_refused_and_it_shows_inside_and_in_status(
+        workload: RealControlPlane) -> None:
+    # The syncer adds the tenant's nodeSelector only to pods without a nodeName (it checks that the node exists
+    # inside, and the virtual cluster shows the host's node): a pod that names its node reaches the host without
+    # the selector, and the host's vcm-placement admission policy refuses it.
+    cp = workload
+    proc = cp.kubectl("apply", "-f", "-", stdin=_pinned(cp, "pinned"))
+    assert proc.returncode == 0, proc.stderr  # the virtual cluster accepts it: the host's placement decides
+    try:
+        _wait(lambda: "vcm-placement" in _sync_errors_inside(cp, "pinned"), 60,
+              "a SyncError inside naming vcm-placement")
+        assert "pool=tenants" in _sync_errors_inside(cp, "pinned")
+        assert not [p for p in _synced(cp) if p["metadata"]["name"].startswith("pinned-")]
+        refused = _problems_naming(cp, "pinned")
+        assert refused and "vcm-placement" in refused[0]["message"], _status(cp)["problems"]
+    finally:
+        cp.kubectl("delete", "pod", "pinned", "--grace-period=0", "--force", "--wait=false")
+    # once the pod is gone, its refusal is over: vcm status no longer quotes it (its event lives on an hour)
+    _wait(lambda: cp.kubectl("get", "pod", "pinned").returncode != 0, 60, "pod pinned gone inside")
+    assert _problems_naming(cp, "pinned") == []
+
+
+def test_twin_the_same_pod_with_the_tenants_placement_runs_on_the_host(workload: RealControlPlane) -> None:
+    cp = workload
+    proc = cp.kubectl("apply", "-f", "-", stdin=_pinned(cp, "placed", {"pool": "tenants"}))
+    assert proc.returncode == 0, proc.stderr
+    try:
+        _wait(lambda: any(p["metadata"]["name"].startswith("placed-") and _ready(p) for p in _synced(cp)), 90,
+              "pod placed runs on the host")
+        assert "vcm-placement" not in _sync_errors_inside(cp, "placed") and _problems_naming(cp, "placed") == []
+    finally:
+        cp.kubectl("delete", "pod", "placed", "--wait=false")
+
+
+def test_a_pod_asking_for_another_pool_inside_is_moved_to_the_tenants_pool(workload: RealControlPlane) -> None:
+    # Not refused: the syncer writes the tenant's nodeSelector over the pod's own keys (sync.fromHost.nodes.
+    # selector.labels), so ``pool: elsewhere`` becomes ``pool: tenants`` on the host, and the pod runs there.
+    cp = workload
+    pod = traffic.pod_manifest("elsewhere", cp.probe_image, role="client", node_selector={"pool": "elsewhere"})
+    proc = cp.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(pod))
+    assert proc.returncode == 0, proc.stderr
+    try:
+        _wait(lambda: any(p["metadata"]["name"].startswith("elsewhere-") and _ready(p) for p in _synced(cp)), 90,
+              "pod elsewhere runs on the host")
+        host = [p for p in _synced(cp) if p["metadata"]["name"].startswith("elsewhere-")][0]
+        assert host["spec"]["nodeSelector"] == {"pool": "tenants"}, host["spec"]
+        inside = _json(cp.kubectl("get", "pod", "elsewhere", "-o", "json"))
+        assert inside["spec"]["nodeSelector"] == {"pool": "elsewhere"}  # what the user asked, as the user wrote it
+    finally:
+        cp.kubectl("delete", "pod", "elsewhere", "--wait=false")
+
+
 # ---------------------------------------------------------------------------------------------------
 # traffic: another tenant reaches neither the virtual cluster's workloads nor its API; they reach only their own
 # ---------------------------------------------------------------------------------------------------
@@ -504,6 +579,32 @@ def test_twin_without_the_control_plane_rule_exec_inside_fails(workload: RealCon
         refused = _exec(cp, "true")
         assert "dial tcp" in refused.stderr, refused
     _wait(lambda: _exec(cp, "true").returncode == 0, 60, "exec again with the rule")
+
+
+def _cut_connections(cp: RealControlPlane) -> int:
+    """Close, on this machine (the host API server's side), every TCP connection of the control plane pod, as an
+    API server restart would; the syncer must dial anew. Returns how many were closed (``ss -K``)."""
+    ip = _control_plane_pods(cp)[0]["status"]["podIP"]
+    proc = subprocess.run(["ss", "-K", "-t", "-n", "dst", ip], capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    return len([line for line in proc.stdout.splitlines()[1:] if line.strip()])
+
+
+def _logs(cp: RealControlPlane) -> subprocess.CompletedProcess[str]:
+    return cp.kubectl("logs", "deployment/web", timeout=40)
+
+
+def test_twin_without_the_control_plane_rule_kubectl_logs_inside_fails(workload: RealControlPlane) -> None:
+    # logs go virtual API -> syncer -> host API (pods/log) -> kubelet; the syncer sends them over its open
+    # connection to the host API, which kube-router lets go on after the rule is gone: once that connection is
+    # closed (as an API server restart closes it), the syncer's new one meets the missing rule
+    cp = workload
+    with policy_removed(cp, "vcm-allow-control-plane"):
+        assert _cut_connections(cp) > 0
+        _wait(lambda: _logs(cp).returncode != 0, 90, "kubectl logs refused without the rule")
+        assert GREETING not in _logs(cp).stdout
+    _wait(lambda: GREETING in _logs(cp).stdout, 150, "kubectl logs again with the rule")
 
 
 # ---------------------------------------------------------------------------------------------------
