@@ -82,14 +82,14 @@ READYZ_DOWN = (b"[+]ping ok\n[+]log ok\n[-]etcd failed: reason withheld\n[+]post
 
 def test_a_health_endpoints_answer_names_the_checks_that_failed() -> None:
     exc = _api_error(500)
-    exc.body = READYZ_DOWN
+    exc.body = READYZ_DOWN.decode()
     err = translation.from_api_exception(exc, server=SERVER, what="asking /readyz")
     assert err.detail == "Err: check(s) failed: etcd, etcd-readiness"
 
 
 def test_twin_a_health_answer_without_a_failed_check_is_quoted_by_its_reason() -> None:
     exc = _api_error(500)
-    exc.body = READYZ_DOWN.replace(b"[-]", b"[+]")
+    exc.body = READYZ_DOWN.decode().replace("[-]", "[+]")
     assert translation.from_api_exception(exc, server=SERVER, what="asking /readyz").detail == "Err"
 
 
@@ -339,10 +339,10 @@ def test_get_text_of_a_server_that_takes_the_request_and_never_answers_is_no_ans
 
 
 def test_twin_get_text_of_a_server_that_is_not_there_is_unreachable_not_no_answer(tmp_path: Any) -> None:
-    server = _HttpServer(b"")
-    server.sock.close()  # the port is free again: the connection is refused
-    with pytest.raises(errors.UnreachableError) as caught:
-        _get_readyz(tmp_path, server.url)
+    with socket.create_server(("127.0.0.1", 0)) as sock:  # a port taken from the kernel and given back
+        port = sock.getsockname()[1]
+    with pytest.raises(errors.UnreachableError) as caught:  # nothing listens there: refused
+        _get_readyz(tmp_path, f"http://127.0.0.1:{port}")
     assert type(caught.value) is errors.UnreachableError
 
 
