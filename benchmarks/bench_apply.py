@@ -7,7 +7,9 @@ same rendered manifests, measured in one run.
 For each N it starts a fresh local host cluster, writes N tenant specs, and measures each mode three times:
 a first apply (everything created), a no-change re-apply and a re-apply with one tenant drifted (someone
 relabelled one of its namespaces), both against the baseline `kubectl diff --server-side`. The re-applies
-take the fast path where a tenant's (or a folder batch's) fingerprint holds.
+take the fast path where a tenant's (or a folder batch's) fingerprint holds. After a per-tenant mode's
+no-change re-apply, `vcm drift --all` (every tenant unchanged) runs against one `kubectl get` of all their
+objects (row phase ``drift``).
 Between modes the tenants' namespaces are deleted and the cluster is waited on, so every mode starts
 from the same empty cluster. Reported per run: wall time, tenants per minute, peak memory of the whole
 process tree (sum of RSS, sampled every 0.2 s), bytes written to storage by the process tree
@@ -53,6 +55,11 @@ spec:
     allowIngressFrom: [{{namespace: ingress-nginx}}]
   podSecurity: restricted
 """
+
+
+#: the kinds of a bench tenant's objects, and the label every object vcm renders carries
+DRIFT_KINDS = "namespaces,resourcequotas,limitranges,networkpolicies,rolebindings,configmaps,flowschemas"
+MANAGED = "app.kubernetes.io/managed-by=vcluster-mgr"
 
 
 def _tree_rss(root: int) -> int:
@@ -113,7 +120,7 @@ class Bench:
     def __init__(self, n: int, work: Path) -> None:
         self.n = n
         self.work = work
-        self.cluster = localcluster.up(f"bench-{os.getpid()}")
+        self.cluster = localcluster.up(f"bench-{os.getpid()}", timeout=600)  # a loaded machine is slow to start it
         self.specs = work / "specs"
         self.specs.mkdir()
         for i in range(n):
@@ -131,7 +138,7 @@ class Bench:
 
     def reset(self) -> None:
         """Delete every bench namespace and wait until they are gone (the namespace controller runs)."""
-        subprocess.run(self.kubectl("delete", "ns", "-l", "app.kubernetes.io/managed-by=vcluster-mgr",
+        subprocess.run(self.kubectl("delete", "ns", "-l", MANAGED,
                                     "--wait=true", "--timeout=600s"), capture_output=True, check=False)
 
     def vcm_env(self, state: Path) -> dict[str, str]:
@@ -196,6 +203,13 @@ def run(n: int, parallels: list[int], with_folder: bool, folder_parallel: int | 
                 record(mode, "apply", measure(cmd(state, True), env), base_apply)
                 if not first_only:
                     record(mode, "reapply", measure(cmd(state, True), env), base_diff)
+                    if mode.startswith("vcm apply"):
+                        # every tenant unchanged: `vcm drift --all` against one kubectl get of all their objects
+                        base_get = measure(bench.kubectl("get", DRIFT_KINDS, "-A", "-l", MANAGED, "-o", "json"),
+                                           bench.env)
+                        record("kubectl get (their objects)", "drift", base_get, None)
+                        record("vcm drift --all", "drift", measure(
+                            [sys.executable, "-m", "vcluster_mgr", "drift", "--all", "-o", "json"], env), base_get)
                     # someone else loosens one tenant's namespace: that tenant (its batch, on the folder path)
                     # goes to the engine, every other one stays on the fingerprint
                     subprocess.run(bench.kubectl("label", "namespace", "b0000-app", "--overwrite",

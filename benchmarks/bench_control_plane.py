@@ -1,7 +1,7 @@
 """How fast a tenant's virtual cluster is usable: from ``vcm apply`` to the virtual API answering, and to a
 Deployment made inside it being Ready; with the control plane pod's memory.
 
-    flock /work/locks/node.lock .venv/bin/python benchmarks/bench_control_plane.py --runs 3 --json cp.json
+    .venv/bin/python benchmarks/bench_control_plane.py --runs 3 --json cp.json
 
 It starts a local host cluster with a node (one per machine: hold the node lock), applies the platform, then for
 each run applies one control plane tenant (vcluster 0.36.1 from the toolchain's local chart directory, images from

@@ -1,5 +1,5 @@
 """The engine's keeper (``workspace.reaper``) with real processes, no engine: a stand-in CLI that starts a
-"plugin" in a process group of its own, as the pulumi CLI does, run through ``stacks.KeptCommand`` by a
+"plugin" in a process group of its own, as the pulumi CLI does, run through ``engine.KeptCommand`` by a
 stand-in ``vcm``.
 
 Killed alone or with its whole process group, the stand-in ``vcm`` leaves nothing running within a few
@@ -22,7 +22,7 @@ import pytest
 from integration import leftovers
 from pulumi import automation as auto
 
-from vcluster_mgr.workspace import reaper, stacks
+from vcluster_mgr.workspace import engine, reaper
 
 CLI = textwrap.dedent("""\
     #!{python}
@@ -44,9 +44,9 @@ CLI = textwrap.dedent("""\
 VCM = textwrap.dedent("""\
     import os, sys
     from pulumi import automation as auto
-    from vcluster_mgr.workspace import stacks
+    from vcluster_mgr.workspace import engine
     cli, kept = sys.argv[1], sys.argv[2] == "kept"
-    command = stacks.KeptCommand(cli, "3.0.0") if kept else auto.PulumiCommand.__new__(auto.PulumiCommand)
+    command = engine.KeptCommand(cli, "3.0.0") if kept else auto.PulumiCommand.__new__(auto.PulumiCommand)
     if not kept:
         command.command, command.version = cli, None
     try:
@@ -129,7 +129,7 @@ def test_a_cli_that_ends_leaves_no_plugin_and_its_status_and_output_come_through
     os.environ["KEEPER_TEST_DIR"], os.environ["KEEPER_TEST_RUN"] = str(tmp_path), "0.5"
     try:
         with pytest.raises(auto.errors.CommandError) as info:
-            stacks.KeptCommand(str(cli), "3.0.0").run(["up", "--", "x"], str(tmp_path), {})
+            engine.KeptCommand(str(cli), "3.0.0").run(["up", "--", "x"], str(tmp_path), {})
     finally:
         del os.environ["KEEPER_TEST_DIR"], os.environ["KEEPER_TEST_RUN"]
     assert "code: 7" in str(info.value)

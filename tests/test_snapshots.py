@@ -3,10 +3,11 @@ from (``snapshot_stores``: folders, files, ``s3://`` names; files written whole)
 control plane's StatefulSet (``cluster.restore_pods.restore_pod``: what the host's admission policies ask of it),
 and ``vcm restore`` refusing a file that is no snapshot before it asks any cluster (exit 2); the wiring of the
 restore's steps (the control plane always started again) and of ``vcm delete``'s last-snapshot prompt; and the
-archive's way in and out through the real ``_exec`` against a fake pod that plays what the local node did (a
-closed stdin overtaking the data, a second exec breaking the first off, a read-out cut short): written in with
-``head -c N`` and no close, read out again when short, both checked by size and sha256, and a restore whose
-archive arrived otherwise never run.
+archive's way in and out through the real ``_exec`` against a fake pod that plays what the local node did (exec
+stdin ending after 32 KiB, a closed stdin overtaking the data, a second exec breaking the first off, a read-out
+cut short): written in with no stdin, part by part as exec arguments, read out again when short, both checked by
+size and sha256, and a restore whose archive arrived otherwise, or whose part's write ended with no status,
+never run.
 
 The archives here are built the way vcluster 0.36's ``pkg/snapshot/client.go`` writes them (a gzip tar, one
 entry per key, the Helm release and the request first); the syncer's own archives are read in
@@ -380,21 +381,27 @@ class _Exec:
         return 0 if status["status"] == "Success" else int(status["details"]["causes"][0]["message"])
 
 
+#: what the local node's exec stdin delivered before the process met an end of input
+STDIN_DELIVERED = 32 * 1024
+
+
 class _Pod:
     """A container's files and the commands a snapshot and a restore run in it, played as on the local node:
-    ``head -c N`` ends once it has N bytes; ``cat > F`` ends only when its stdin closes, and the close overtakes
-    the frame still on its way (the archive arrives cut short); a second exec while one runs breaks that one off,
-    with no status; ``cat F`` loses its last bytes the first ``short_reads`` times; ``lost`` bytes of stdin never
-    reach the process. ``volume`` is what the data
-    volume does to a file written into it (a byte lost, a byte changed)."""
+    exec stdin delivers its first ``STDIN_DELIVERED`` bytes and then an end of input (``head -c N`` writes what
+    it got and exits 0; ``cat > F`` ends when stdin is closed, the last frame overtaken); a second exec while one
+    runs breaks that one off, with no status; ``cat F`` loses its last bytes the first ``short_reads`` times;
+    the write of part number ``no_status`` (from 0) ends with no status. A part written by its arguments
+    (``printf %s "$1" | base64 -d > F``, ``>>`` to append) arrives whole. ``volume`` is what the data volume does
+    to a file written into it (a byte lost, a byte changed)."""
 
     def __init__(self, steps: list[str], *, volume: Any = None, restore_fails: bool = False,
-                 snapshot: bytes = b"", short_reads: int = 0, lost: int = 0) -> None:
-        self.steps, self.volume, self.restore_fails, self.lost = steps, volume or (lambda b: b), restore_fails, lost
-        self.snapshot, self.short_reads = snapshot, short_reads
+                 snapshot: bytes = b"", short_reads: int = 0, no_status: int = -1) -> None:
+        self.steps, self.volume, self.restore_fails = steps, volume or (lambda b: b), restore_fails
+        self.snapshot, self.short_reads, self.no_status = snapshot, short_reads, no_status
         self.files: dict[str, bytes] = {}
         self.restored: list[bytes] = []
         self.running: list[_Exec] = []
+        self.parts = 0
 
     def stream(self, _fn: Any, _pod: str, _ns: str, *, command: list[str], stdin: bool, **_: Any) -> _Exec:
         for other in self.running:  # the node broke off an exec when a second one started meanwhile
@@ -403,7 +410,7 @@ class _Pod:
         self.running = []
         run = _Exec(self, command, stdin)
         self.running.append(run)
-        text = command[-1] if command[0] == "sh" else " ".join(command)
+        text = command[2] if command[0] == "sh" else " ".join(command)
         if "/vcluster snapshot" in text:
             text = "/vcluster snapshot"
         self.steps.append(f"exec {text}")
@@ -427,9 +434,18 @@ class _Pod:
                 self.short_reads -= 1
                 data = data[:-10]
             run.end(0, data)
-        elif text.startswith(": > "):
+        elif text.startswith(": > ") or text.startswith("rm -f "):
             self.files[path] = b""
             run.end(0)
+        elif text.startswith('printf %s "$1" | base64 -d '):
+            part = base64.b64decode(run.command[4], validate=True)
+            self.files[path] = self.volume((self.files.get(path, b"") if " >> " in text else b"") + part)
+            self.parts += 1
+            if self.parts - 1 == self.no_status:
+                run.ending = True  # the connection ended with no status
+                self.running.remove(run)
+            else:
+                run.end(0)
         elif text == "/vcluster snapshot":
             self.files[control_plane_snapshots.SNAPSHOT_PATH] = self.volume(self.snapshot)
             run.end(0)
@@ -441,9 +457,9 @@ class _Pod:
 
     def took(self, run: _Exec) -> None:
         words = run.command[-1].split()
-        received = b"".join(run.frames)[:len(b"".join(run.frames)) - self.lost]
-        if words[:2] == ["head", "-c"] and len(received) >= int(words[2]):
-            self.files[words[-1]] = self.volume(received[:int(words[2])])
+        received = b"".join(run.frames)
+        if words[:2] == ["head", "-c"] and (len(received) >= int(words[2]) or len(received) >= STDIN_DELIVERED):
+            self.files[words[-1]] = self.volume(received[:min(int(words[2]), STDIN_DELIVERED)])
             run.end(0)
 
     def closed_stdin(self, run: _Exec) -> None:
@@ -454,11 +470,22 @@ class _Pod:
 
 
 ARCHIVE = archive(KEY_VALUE)
-RESTORE_STEPS = ["scale 0", "delete web-x", "create restore pod",
-                 f"exec head -c {len(ARCHIVE)} > /data/vcm-restore.tar.gz",
-                 "exec ls -ln /data/vcm-restore.tar.gz", "exec sha256sum /data/vcm-restore.tar.gz",
-                 "exec /vcluster restore --new-vcluster"]
-RESTORE_CLEANUP = ["exec : > /data/vcm-restore.tar.gz", "delete vteam-restore-1", "scale 1"]
+#: an archive of three parts, the last one short, larger than what the node's exec stdin delivered
+LARGE = archive([*KEY_VALUE, ("/registry/secrets/shop/blob", os.urandom(2 * control_plane_snapshots.PART + 999))])
+RESTORE_PATH = control_plane_snapshots.RESTORE_PATH
+
+
+def _restore_steps(data: bytes) -> list[str]:
+    parts = -(-len(data) // control_plane_snapshots.PART)
+    return ["scale 0", "delete web-x", "create restore pod",
+            f'exec printf %s "$1" | base64 -d > {RESTORE_PATH}',
+            *[f'exec printf %s "$1" | base64 -d >> {RESTORE_PATH}'] * (parts - 1),
+            f"exec ls -ln {RESTORE_PATH}", f"exec sha256sum {RESTORE_PATH}",
+            "exec /vcluster restore --new-vcluster"]
+
+
+RESTORE_STEPS = _restore_steps(ARCHIVE)
+RESTORE_CLEANUP = [f"exec : > {RESTORE_PATH}", "delete vteam-restore-1", "scale 1"]
 
 
 def _tenant() -> Any:
@@ -476,17 +503,28 @@ def _fake_pod(monkeypatch: pytest.MonkeyPatch, **kw: Any) -> tuple[list[str], _P
     return steps, pod
 
 
+@pytest.mark.parametrize("data", [ARCHIVE, LARGE], ids=["one-part", "three-parts"])
 def test_restore_writes_exactly_the_archive_checks_it_and_starts_the_control_plane_again(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The archive goes in by one exec that reads exactly its size and ends on its own (stdin never closed, no
-    second exec meanwhile), is checked by size and sha256, and only then restored. Fails on the old ``cat > F``
-    with stdin closed (the close overtook the data) or with the size polled beside it (that broke it off)."""
+        monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    """The archive goes in with no stdin, part by part as arguments of execs run one after the other, is checked
+    by size and sha256, and only then restored. Fails on the old ``head -c N`` over stdin (the node's stdin
+    ended after 32 KiB: a three-part archive arrives cut short) and on ``cat > F`` with stdin closed."""
+    assert len(LARGE) > 2 * control_plane_snapshots.PART > STDIN_DELIVERED
     steps, pod = _fake_pod(monkeypatch)
-    control_plane_snapshots.restore(None, _tenant(), ARCHIVE)  # type: ignore[arg-type]
-    assert pod.restored == [ARCHIVE]
-    assert steps == RESTORE_STEPS + RESTORE_CLEANUP
+    control_plane_snapshots.restore(None, _tenant(), data)  # type: ignore[arg-type]
+    assert pod.restored == [data]
+    assert steps == _restore_steps(data) + RESTORE_CLEANUP
     assert "close stdin" not in steps and not any(s.startswith("broke off") for s in steps)
-    assert pod.files[control_plane_snapshots.RESTORE_PATH] == b"", "the archive is emptied from the data volume"
+    assert pod.files[RESTORE_PATH] == b"", "the archive is emptied from the data volume"
+
+
+def test_a_part_is_an_argument_of_at_most_64_kib() -> None:
+    """Linux refuses one argument over 128 KiB: every part's base64 stays at 64 KiB, and decodes to the part."""
+    part = os.urandom(control_plane_snapshots.PART)
+    command = control_plane_snapshots.write_command(RESTORE_PATH, part, True)
+    assert len(command[4]) == 64 * 1024 and base64.b64decode(command[4]) == part
+    assert command[:3] == ["sh", "-c", f'printf %s "$1" | base64 -d > {RESTORE_PATH}']
+    assert control_plane_snapshots.write_command(RESTORE_PATH, part, False)[2].endswith(f" >> {RESTORE_PATH}")
 
 
 def test_restore_failing_in_the_syncer_still_starts_the_control_plane_again(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -511,15 +549,15 @@ def test_an_archive_that_arrives_otherwise_is_never_restored(monkeypatch: pytest
     assert steps[:5] == RESTORE_STEPS[:5] and steps[-3:] == RESTORE_CLEANUP
 
 
-def test_an_archive_whose_bytes_do_not_all_arrive_is_an_error_soon_and_never_restored(
+def test_a_part_whose_write_ends_with_no_status_is_an_error_and_never_restored(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """``head -c N`` waits for bytes lost on the way: the exec is given up ``SETTLE`` seconds after the last byte
-    was sent (not the whole timeout), with a clear error, and the control plane starts again as it was."""
-    steps, pod = _fake_pod(monkeypatch, lost=1)
-    monkeypatch.setattr(control_plane_snapshots, "SETTLE", 0.05)
-    with pytest.raises(errors.ProvisionError, match=f"had not taken all {len(ARCHIVE)} bytes .* nothing was restored"):
-        control_plane_snapshots.restore(None, _tenant(), ARCHIVE)  # type: ignore[arg-type]
-    assert pod.restored == [] and steps[:4] == RESTORE_STEPS[:4] and steps[-3:] == RESTORE_CLEANUP
+    """A part's exec that ends with no status may or may not have written it: a clear error naming where, no
+    further part, nothing restored, and the control plane starts again as it was."""
+    steps, pod = _fake_pod(monkeypatch, no_status=1)
+    with pytest.raises(errors.ProvisionError, match=f"failed at byte {control_plane_snapshots.PART} of {len(LARGE)} "
+                                                    r"\(exit -1.*nothing was restored"):
+        control_plane_snapshots.restore(None, _tenant(), LARGE)  # type: ignore[arg-type]
+    assert pod.restored == [] and steps[:5] == _restore_steps(LARGE)[:5] and steps[5:] == RESTORE_CLEANUP
 
 
 def test_a_snapshot_is_read_out_whole_checked_and_read_again_when_short(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -551,7 +589,7 @@ def test_a_snapshot_that_never_reads_out_as_written_is_an_error(monkeypatch: pyt
 def test_an_exec_that_ends_with_no_status_has_no_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
     """An exec the connection ended before its process did is -1, never a success (nor a traceback)."""
     steps, pod = _fake_pod(monkeypatch)
-    run = _Exec(pod, ["sh", "-c", "head -c 5 > /x"], True)
+    run = _Exec(pod, ["sh", "-c", "true"], False)
     run.ending = True  # closed with nothing on the status channel
     monkeypatch.setattr(control_plane_snapshots, "stream", lambda *_a, **_k: run)
     assert control_plane_snapshots._exec(_FakeConn(steps), "ns", "p", "c", ["true"]) == (-1, b"", b"")  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ Also ``status`` (one tenant as the state, the history and the cluster show it no
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 from collections.abc import Sequence
@@ -265,17 +266,35 @@ FULL = "--full: the engine runs for every tenant"
 SELECTOR_NAMES = 50
 
 
-def _live_digests(target: platformconfig.Target, kinds: set[tuple[str, str]],
-                  tenants: set[str]) -> dict[str, str]:
+class _Connections:
+    """One connection per host cluster for all of a run's proofs (the identity read and the LISTs), opened
+    on first use and closed together: a TLS handshake and a kubeconfig load fewer per host cluster."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, cluster.Connection] = {}
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> _Connections:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def to(self, target: platformconfig.Target) -> cluster.Connection:
+        if target.name not in self._open:
+            self._open[target.name] = self._stack.enter_context(cluster.connect(target))
+        return self._open[target.name]
+
+
+def _live_digests(conn: cluster.Connection, kinds: set[tuple[str, str]], tenants: set[str]) -> dict[str, str]:
     """``fingerprint.object_key`` -> content digest of every object of ``kinds`` labelled as one of
     ``tenants``: one label-selected LIST per kind, for all of them together."""
     names = sorted(tenants)
     selector = (f"{naming.TENANT_LABEL} in ({','.join(names)})" if len(names) <= SELECTOR_NAMES
                 else naming.TENANT_LABEL)
-    with cluster.connect(target) as conn:
-        return cluster.live_digests(
-            conn, kinds, selector,
-            keep=lambda obj: (obj.get("metadata") or {}).get("labels", {}).get(naming.TENANT_LABEL) in tenants)
+    return cluster.live_digests(
+        conn, kinds, selector,
+        keep=lambda obj: (obj.get("metadata") or {}).get("labels", {}).get(naming.TENANT_LABEL) in tenants)
 
 
 def _state_objects(held: fingerprint.Fingerprint) -> frozenset[tuple[str, str]]:
@@ -292,12 +311,17 @@ def prove(s: workspace.Settings, prepared: Sequence[Prepared]) -> list[str | Non
     backend's checkpoint, history and locks), the host cluster the same, and the desired digest computed now
     (``program.desired_parts``) equal to the recorded one. Then, for the tenants still in, one label-selected
     LIST per kind and host cluster for all of them together, and ``fingerprint.verdict``."""
+    with _Connections() as conns:
+        return _prove(s, prepared, conns)
+
+
+def _prove(s: workspace.Settings, prepared: Sequence[Prepared], conns: _Connections) -> list[str | None]:
     reasons: list[str | None] = []
     candidates: dict[int, tuple[platformconfig.Target, str, fingerprint.Fingerprint, str]] = {}
     uids: dict[str, str | errors.VcmError] = {}
     for index, item in enumerate(prepared):
         job = item.job
-        why, recorded, uid = _recorded_reason(s, job.target, job.tenant.name, uids)
+        why, recorded, uid = _recorded_reason(s, job.target, job.tenant.name, uids, conns)
         if why is None and item.rendered is None:
             why = "it was not rendered"
         if why is None and (job.asleep is not None or job.allow_data_loss or job.expires_at):
@@ -311,7 +335,7 @@ def prove(s: workspace.Settings, prepared: Sequence[Prepared]) -> list[str | Non
             else:
                 candidates[index] = (job.target, job.tenant.name, recorded.fingerprint, desired)
         reasons.append(why)
-    return _verdicts(reasons, candidates)
+    return _verdicts(reasons, candidates, conns)
 
 
 def unchanged_on_cluster(s: workspace.Settings, tenants: Sequence[tuple[platformconfig.Target, str]]
@@ -322,19 +346,21 @@ def unchanged_on_cluster(s: workspace.Settings, tenants: Sequence[tuple[platform
     reasons: list[str | None] = []
     candidates: dict[int, tuple[platformconfig.Target, str, fingerprint.Fingerprint, str]] = {}
     uids: dict[str, str | errors.VcmError] = {}
-    for index, (target, name) in enumerate(tenants):
-        why, recorded, _ = _recorded_reason(s, target, name, uids)
-        if why is None and recorded is not None and recorded.fingerprint is not None:
-            if recorded.host_api is not None:
-                why = "its control plane's host API addresses are compared in full"
-            else:
-                candidates[index] = (target, name, recorded.fingerprint, recorded.fingerprint.desired)
-        reasons.append(why)
-    return _verdicts(reasons, candidates)
+    with _Connections() as conns:
+        for index, (target, name) in enumerate(tenants):
+            why, recorded, _ = _recorded_reason(s, target, name, uids, conns)
+            if why is None and recorded is not None and recorded.fingerprint is not None:
+                if recorded.host_api is not None:
+                    why = "its control plane's host API addresses are compared in full"
+                else:
+                    candidates[index] = (target, name, recorded.fingerprint, recorded.fingerprint.desired)
+            reasons.append(why)
+        return _verdicts(reasons, candidates, conns)
 
 
 def _recorded_reason(s: workspace.Settings, target: platformconfig.Target, name: str,
-                     uids: dict[str, str | errors.VcmError]) -> tuple[str | None, record.TenantRecord | None, str]:
+                     uids: dict[str, str | errors.VcmError], conns: _Connections,
+                     ) -> tuple[str | None, record.TenantRecord | None, str]:
     """(why the engine must run, from what needs neither the desired state nor a LIST, or None; the record;
     the host cluster's identity, looked up once per host cluster in ``uids``)."""
     recorded = workspace.find_tenant_record(s, target.name, name)
@@ -355,8 +381,7 @@ def _recorded_reason(s: workspace.Settings, target: platformconfig.Target, name:
         return "its state holds other objects than were fingerprinted (the state was edited)", recorded, ""
     if target.name not in uids:
         try:
-            with cluster.connect(target) as conn:
-                uids[target.name] = cluster.cluster_uid(conn)
+            uids[target.name] = cluster.cluster_uid(conns.to(target))
         except errors.VcmError as exc:
             uids[target.name] = exc
     uid = uids[target.name]
@@ -366,8 +391,8 @@ def _recorded_reason(s: workspace.Settings, target: platformconfig.Target, name:
 
 
 def _verdicts(reasons: list[str | None],
-              candidates: dict[int, tuple[platformconfig.Target, str, fingerprint.Fingerprint, str]]
-              ) -> list[str | None]:
+              candidates: dict[int, tuple[platformconfig.Target, str, fingerprint.Fingerprint, str]],
+              conns: _Connections) -> list[str | None]:
     """``reasons`` with each candidate's ``fingerprint.verdict`` filled in: the live objects read with one
     label-selected LIST per kind and host cluster for all candidates together."""
     by_target: dict[str, list[int]] = {}
@@ -379,7 +404,7 @@ def _verdicts(reasons: list[str | None],
         kinds = {fingerprint.kind_of(key) for i in indexes for key in candidates[i][2].objects}
         kinds &= set(fingerprint.PROVABLE)
         try:
-            live = _live_digests(target, kinds, {candidates[i][1] for i in indexes})
+            live = _live_digests(conns.to(target), kinds, {candidates[i][1] for i in indexes})
         except errors.VcmError as exc:
             for i in indexes:
                 reasons[i] = f"the live objects could not be read ({exc})"

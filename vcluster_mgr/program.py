@@ -12,17 +12,13 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-import pulumi
-import pulumi_kubernetes as k8s
-from pulumi import _types as pulumi_types
+from typing import TYPE_CHECKING, Any
 
 import vcluster_mgr
 from vcluster_mgr import (
-    components,
     errors,
     fingerprint,
+    lazy_modules,
     naming,
     platformconfig,
     record,
@@ -31,6 +27,19 @@ from vcluster_mgr import (
     spec,
     toolchain,
 )
+
+if TYPE_CHECKING:
+    import pulumi
+    import pulumi_kubernetes as k8s
+    from pulumi import _types as pulumi_types
+
+    from vcluster_mgr import components
+else:
+    # imported when a program runs, not by the commands that only render and compare (``lazy_modules``)
+    pulumi = lazy_modules.module("pulumi")
+    k8s = lazy_modules.module("pulumi_kubernetes")
+    pulumi_types = lazy_modules.module("pulumi._types")
+    components = lazy_modules.module("vcluster_mgr.components")
 
 #: the provider's client limits for a folder's stack: its default of 50 requests/s (burst 120) alone makes
 #: 2,000 objects take 80 s (a refresh reads each, a diff dry-runs each); above ~200/s the 2-core API server

@@ -2,8 +2,9 @@
 
 The per-tenant path is meant to sit at the engine's floor: a new tenant is ``pulumi stack init`` plus one
 ``pulumi up``, a re-apply is one ``pulumi up`` and nothing else (no ``stack select``, no ``stack output`` or
-``stack history`` after the update), a delete is ``pulumi destroy`` plus ``stack rm``. Every CLI process the
-workspace starts goes through a wrapper that logs its arguments, so the count is the real one. The summary
+``stack history`` after the update), a delete is ``pulumi destroy`` plus ``stack rm``. A new stack's update
+is not asked to refresh (its state is empty), an existing one's is; no second copy of the checkpoint is kept. Every CLI
+process the workspace starts goes through a wrapper that logs its arguments, so the count is the real one. The summary
 and outputs answered from the engine's events are checked against what the CLI itself reports.
 """
 
@@ -51,6 +52,12 @@ def _runs(log: Path) -> list[str]:
     return names
 
 
+def _up_args(log: Path) -> list[str]:
+    """The arguments of the last ``pulumi up`` logged (the log left as it is)."""
+    ups = [args for args in map(json.loads, log.read_text().splitlines()) if "up" in args]
+    return list(ups[-1]) if ups else []
+
+
 def _tenant(name: str, folder: Path) -> spec.Tenant:
     doc = {"apiVersion": "vcluster-mgr.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": name},
            "spec": {"owners": [{"kind": "User", "name": f"{name}@example.com", "role": "admin"}],
@@ -68,12 +75,21 @@ def test_a_tenant_costs_one_engine_run(logged_cli: Path, engine_settings: worksp
 
     [created] = operations.run_jobs(engine_settings, [job], "apply")
     assert created.ok, created.error
+    # a stack made just now holds nothing to refresh: its update is not asked to
+    assert "--refresh" not in _up_args(logged_cli)
     # init and the update; not even `pulumi version` (the toolchain checked the binary)
     assert _runs(logged_cli) == ["stack init", "up"]
     assert created.changes.get("create", 0) > 5
+    # the update's copy of the checkpoint is in the history, and not a second time among the backups
+    # (PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS)
+    root = Path(engine_settings.backend_url.removeprefix("file://")) / ".pulumi"
+    name = workspace.tenant_stack_name(target.name, tenant.name)
+    assert list((root / "history" / stacks.TENANT_PROJECT / name).glob("*.checkpoint.json"))
+    assert not (root / "backups" / stacks.TENANT_PROJECT / name).exists()
 
     [again] = operations.run_jobs(engine_settings, [job], "apply", full=True)
     assert again.ok, again.error
+    assert "--refresh" in _up_args(logged_cli)  # an existing stack: the live objects are read first
     assert _runs(logged_cli) == ["up"]
     assert set(again.changes) == {"same"} and again.changes["same"] == sum(created.changes.values())
 
@@ -84,7 +100,6 @@ def test_a_tenant_costs_one_engine_run(logged_cli: Path, engine_settings: worksp
     assert proven.changes == again.changes
 
     # the outputs read from the checkpoint are the CLI's own
-    name = workspace.tenant_stack_name(target.name, tenant.name)
     cli = subprocess.run([str(toolchain.bin_dir() / "pulumi"), "stack", "output", "--json", "--stack", name],
                          cwd=stacks._project_dir(engine_settings, stacks.TENANT_PROJECT),
                          env={**os.environ, **workspace.engine_env(engine_settings)},

@@ -18,9 +18,10 @@ last update failed, a state edited by plain ``pulumi state delete``, a tenant ap
 never proven: its release is a kind the fast path does not read back, so it always goes to the engine, which
 upgrades the release back; the weakened twin leaves the release out of the fingerprint).
 
-Also: the CLI names each tenant's path (``vcm apply``, ``plan``, ``drift``, ``drift --all``, ``--full``), and a
-property test runs random histories of (edit the spec, edit the cluster, apply) and checks, after each step,
-that the fast path never says "no change" where a real ``pulumi preview --refresh`` finds one. The folder
+Also: the whole command on the fast path imports no engine SDK; the CLI names each tenant's path (``vcm
+apply``, ``plan``, ``drift``, ``drift --all``, ``--full``), and a property test runs random histories of
+(edit the spec, edit the cluster, apply) and checks, after each step, that the fast path never says "no
+change" where a real ``pulumi preview --refresh`` finds one. The folder
 stacks skip a batch whose fingerprint holds and run the others; the platform stack records its fingerprint.
 """
 
@@ -33,6 +34,7 @@ import itertools
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -156,6 +158,43 @@ def test_no_change_takes_the_fast_path_and_full_forces_the_engine(tenant: Tenant
     forced = tenant.apply(full=True)
     assert forced.path == workspace.ENGINE_PATH and forced.why == operations.FULL
     assert set(forced.changes) == {"same"}
+
+
+# Runs the CLI in this process, then prints which of the engine's SDKs it imported (stderr, last line).
+_PROBE = """
+import json, sys
+from vcluster_mgr import cli
+sys.argv = ["vcm", *sys.argv[1:]]
+try:
+    cli.main()
+except SystemExit:
+    pass
+engine = {"pulumi", "pulumi_kubernetes", "grpc", "cryptography"}
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & engine)), file=sys.stderr)
+"""
+
+
+def test_the_fast_path_imports_no_engine_sdk(tenant: Tenant) -> None:
+    """``vcm apply FILE`` of an unchanged tenant, the whole command, proves it without importing the Pulumi SDK,
+    the Automation API (grpc) or cryptography (``lazy_modules``: they cost about 0.2 s of CPU a command);
+    with ``--full`` the same command runs the engine, and the probe sees the SDK, so it can tell."""
+    tenant.apply()
+    s = tenant.settings
+    env = {**os.environ, "KUBECONFIG": str(tenant.kubeconfig), "VCM_STATE_DIR": str(s.state_dir),
+           "VCM_BACKEND_URL": s.backend_url}
+
+    def vcm(*args: str) -> tuple[list[dict[str, Any]], list[str]]:
+        proc = subprocess.run([sys.executable, "-c", _PROBE, "apply", str(tenant.job.tenant.source), "--yes",
+                               "-o", "json", *args], env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return json.loads(proc.stdout), json.loads(proc.stderr.strip().splitlines()[-1])
+
+    [fast], imported = vcm()
+    assert fast["path"] == workspace.FINGERPRINT_PATH, fast
+    assert imported == [], f"the fast path imported {imported}"
+    [full], imported = vcm("--full")
+    assert full["path"] == workspace.ENGINE_PATH, full
+    assert "pulumi" in imported and "grpc" in imported, imported
 
 
 def test_the_cli_says_which_path_each_tenant_took(host_cluster: localcluster.Cluster, tmp_path: Path,

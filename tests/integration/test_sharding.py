@@ -7,8 +7,10 @@ exactly once (the shards are disjoint, their union is the folder, each stack has
 history, each tenant's namespace is on the cluster); a re-run with another N finds every stack (nothing
 created, nothing changed, no stack added, one more update each); and the same once with the backend on
 a real S3-compatible object store on loopback (SeaweedFS, ``tests/integration/objectstore.py``), through
-Pulumi's own ``s3://`` URL; and a job killed mid-apply on S3, whose lock no other machine can judge stale:
-the next apply says to run ``pulumi cancel``, and after it converges.
+Pulumi's own ``s3://`` URL, where a third run finds every tenant's fingerprint in the bucket and starts no
+engine; the fast path on S3 from a second machine, and its twin (a lock in the bucket must send the tenant to
+the engine); and a job killed mid-apply on S3, whose lock no other machine can judge stale: the next apply
+says to run ``pulumi cancel``, and after it converges.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
 from kubernetes import client, config
 from pulumi import automation as auto
 
-from vcluster_mgr import localcluster, sharding, workspace
-from vcluster_mgr.workspace import stacks
+from vcluster_mgr import localcluster, operations, platformconfig, sharding, spec, workspace
+from vcluster_mgr.workspace import locks, stacks
 
 from .conftest import small_tenant
 from .objectstore import ObjectStore, listening_addresses, object_store_binary
@@ -165,7 +168,7 @@ def test_shards_share_an_s3_backend(host_cluster: localcluster.Cluster, tmp_path
     bucket = object_store.create_bucket("vcm-state")
     url = f"s3://{bucket}?region=us-east-1&endpoint={object_store.endpoint}&use_path_style=true"
     fleet = Fleet(host_cluster, tmp_path, url, object_store.credentials_env(), tenant_names("shards"))
-    _run_fleet(fleet, monkeypatch, first=2, second=3)
+    _run_fleet(fleet, monkeypatch, first=2, second=3, proven=True)
     keys = object_store.keys(bucket)
     assert ".pulumi/stacks/vcm-tenants/default.shards-a.json" in keys, keys[:40]
     assert not any(k.startswith(".pulumi/locks/") and k.endswith(".json") for k in keys), "a lock was left"
@@ -235,3 +238,67 @@ def test_a_shard_with_no_tenants_succeeds_and_touches_nothing(host_cluster: loca
     assert json.loads(res.stdout) == []
     assert f"shard {other}/3: 0 of 1 tenant stack(s)" in res.stderr
     assert fleet.updates(fleet.reader(monkeypatch)) == {}
+
+
+def test_the_fast_path_reads_an_s3_backend(host_cluster: localcluster.Cluster, tmp_path: Path,
+                                           object_store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On an ``s3://`` backend the fingerprint travels with the stack: a second machine (another state dir,
+    the same bucket and passphrase) proves a tenant the first one applied and starts no engine; a label
+    changed by someone else sends it to the engine, which puts it back. The twin: a lock in the bucket (a run
+    going on, or killed, on another machine) must send the tenant to the engine; with the bucket's locks
+    unread (as before the fast path read them) the fingerprint says "no change" while the stack is locked."""
+    bucket = object_store.create_bucket("vcm-fast")
+    url = f"s3://{bucket}?region=us-east-1&endpoint={object_store.endpoint}&use_path_style=true"
+    fleet = Fleet(host_cluster, tmp_path, url, object_store.credentials_env(), ["shardp-a"])
+    first = fleet.reader(monkeypatch)
+    second = workspace.settings(state_dir=tmp_path / "second", backend_url=url,
+                                kubeconfig=str(host_cluster.kubeconfig))
+    target = platformconfig.Target("default", str(host_cluster.kubeconfig))
+    job = operations.Job(spec.load_specs([fleet.folder / "shardp-a.yaml"])[0], target, platformconfig.Blueprint())
+
+    def apply(s: workspace.Settings) -> workspace.Outcome:
+        [outcome] = operations.run_jobs(s, [job], "apply")
+        assert outcome.ok, outcome.error
+        return outcome
+
+    def prove(s: workspace.Settings) -> str | None:
+        [why] = operations.prove(s, operations.prepare([job], "apply"))
+        return why
+
+    try:
+        made = apply(first)
+        assert made.path == workspace.ENGINE_PATH and made.why == "a new tenant"
+        assert prove(second) is None, "the second machine must see the fingerprint in the bucket"
+        again = apply(second)
+        assert again.path == workspace.FINGERPRINT_PATH, (again.path, again.why)
+        assert fleet.updates(second) == {"default.shardp-a": 1}, "the fast path ran the engine"
+
+        # someone else loosens the namespace: the engine runs (from the second machine) and puts it back
+        core = client.CoreV1Api(config.new_client_from_config(str(host_cluster.kubeconfig)))  # type: ignore[no-untyped-call]
+        core.patch_namespace("shardp-a-app", {"metadata": {"labels": {
+            "pod-security.kubernetes.io/enforce": "privileged"}}})
+        assert prove(second) == "Namespace shardp-a-app changed on the cluster"
+        repaired = apply(second)
+        assert repaired.path == workspace.ENGINE_PATH and repaired.changes.get("update", 0) > 0, repaired.changes
+        meta = core.read_namespace("shardp-a-app").metadata
+        assert meta is not None and (meta.labels or {})["pod-security.kubernetes.io/enforce"] == "restricted"
+        assert prove(first) is None, "the engine's run recorded a new fingerprint both machines see"
+
+        # a lock another machine holds on the stack, as the engine writes it
+        s3 = boto3.client("s3", endpoint_url=object_store.endpoint, region_name="us-east-1",
+                          aws_access_key_id=object_store.access_key, aws_secret_access_key=object_store.secret_key)
+        lock = ".pulumi/locks/organization/vcm-tenants/default.shardp-a/0f1e2d3c.json"
+        s3.put_object(Bucket=bucket, Key=lock, Body=json.dumps({
+            "pid": 4242, "username": "ci", "hostname": "runner-elsewhere",
+            "timestamp": "2026-12-06T19:00:00Z"}).encode())
+        try:
+            why = prove(second)
+            assert why is not None and why.startswith("its stack is locked (ci@runner-elsewhere (pid 4242"), why
+            with pytest.MonkeyPatch.context() as m:  # the twin: the bucket's locks unread
+                m.setattr(locks, "held", lambda *_: [])
+                assert prove(second) is None, "with the locks unread the fingerprint should have said no change"
+        finally:
+            s3.delete_object(Bucket=bucket, Key=lock)
+        assert prove(second) is None
+    finally:
+        operations.delete_tenant(second, target, "shardp-a")

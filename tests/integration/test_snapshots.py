@@ -1,7 +1,7 @@
 """The snapshot drill on the local node, with the REAL vcluster 0.36.1: what a tenant made inside its virtual
 cluster survives the tenant's deletion through ``vcm snapshot`` / ``vcm delete --snapshot-to`` and ``vcm restore``.
 
-On the session's cluster with a node (``node_cluster``; run under ``flock /work/locks/node.lock``), one tenant
+On the session's cluster with a node (``node_cluster``; one such cluster per machine), one tenant
 ``vsnap`` with a control plane (the chart from vcluster's Go module, the node's images, the embedded SQLite store
 through kine, persistence on the node's ``local-path`` storage), and an S3-compatible store on loopback
 (SeaweedFS, ``objectstore.py``) whose keys reach ``vcm`` only through its environment:

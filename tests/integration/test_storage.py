@@ -1,6 +1,6 @@
 """A whole Kubernetes on the local node: dynamic storage, and the controllers of the default set.
 
-On the session's cluster with a node (``node_cluster``; one per machine, run under ``flock /work/locks/node.lock``):
+On the session's cluster with a node (``node_cluster``; one per machine):
 
 - the default StorageClass is ``local-path`` (rancher's local-path-provisioner, a process of the cluster): a claim
   binds when its pod is scheduled, the pod writes and reads the volume, whose directory is under the cluster's own

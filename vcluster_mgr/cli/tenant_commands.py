@@ -400,7 +400,7 @@ def drift(
         raise errors.UsageError("--shard splits --all among N jobs; it does not go with a tenant name")
     env = environment.env(access)
     if all_tenants:
-        every = [(r["cluster"], r["tenant"]) for r in workspace.list_tenant_stacks(env.settings)]
+        every = workspace.tenant_stacks(env.settings)
         wanted = sharding.select(every, shard, lambda ct: workspace.tenant_stack_name(*ct))
     else:
         wanted = [(env.config.target(cluster).name, str(name))]

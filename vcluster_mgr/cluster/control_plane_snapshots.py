@@ -17,16 +17,20 @@ with the syncer's image). We drive them the same way, with no new binary:
   right for a re-created tenant (new certificates), harmless for the same one. The syncer backs the store up
   first and puts it back when the restore fails.
 
-Nothing here holds credentials: the archive crosses the API server as the exec's stdin and stdout (binary
-frames). Neither direction trusts the stream's end. The websocket exec cannot half-close stdin (closing it
-raced the data on the local node and cut an archive short), so the command that receives the archive reads
-exactly its size (``head -c N``) and ends on its own; and a file read out may end early with the connection. So
-each direction is checked, once its one exec has ended, against the file in the pod: its size and its sha256
-(``sha256sum`` there, ``hashlib`` here). A mismatch is a ``ProvisionError`` before anything is restored.
+Nothing here holds credentials: the archive crosses the API server inside the exec requests and their
+output. Out of the control plane it is the output of ``cat``; into the restore pod it goes with NO stdin at
+all: exec stdin over the websocket was cut short on the local node (closing it raced the data; and with the
+close left out, ``head -c N`` still met an end of input after 32 KiB and wrote that much), so each part of the
+archive (``PART`` bytes) travels base64-encoded as an argument of its own exec (``base64 -d`` writes it, the
+first part creating the file and the others appending), whose status says it was written. Neither direction
+trusts the stream: once the execs have ended, the file in the pod is checked against the archive here, its
+size and its sha256 (``sha256sum`` there, ``hashlib`` here). A mismatch is a ``ProvisionError`` before
+anything is restored.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from collections.abc import Callable
@@ -42,34 +46,23 @@ from vcluster_mgr.cluster import connection, restore_pods
 #: where the syncer writes a snapshot and reads a restore: its data volume (the claim ``data-<release>-0``)
 SNAPSHOT_PATH = "/data/vcm-snapshot.tar.gz"
 RESTORE_PATH = "/data/vcm-restore.tar.gz"
-#: bytes per websocket frame when writing the archive
-CHUNK = 256 * 1024
-#: seconds a command that reads the archive gets to end once its last byte is sent (it waits for bytes that
-#: never come when some were lost on the way: better a clear error soon than the whole timeout)
-SETTLE = 120.0
+#: bytes of the archive per exec that writes it into the restore pod: base64 makes them 64 KiB, one argument
+#: of the command, well inside Linux's 128 KiB per argument and the API server's 1 MiB request line
+PART = 48 * 1024
 
 
 def _exec(conn: connection.Connection, namespace: str, pod: str, container: str, command: list[str], *,
-          stdin: bytes | None = None, timeout: float = 300.0) -> tuple[int, bytes, bytes]:
-    """Run ``command`` in the container: (exit code, stdout, stderr) as bytes; -1 when it did not end within
-    ``timeout`` seconds (``SETTLE`` after the last byte of ``stdin``) or ended with no status. ``stdin`` is
-    written whole and never closed: the command must end on its own once it has read what it needs (``head -c
-    N``), as closing stdin over the websocket can overtake the data on its way to the process. One exec at a
-    time per pod: a second one while this one was open broke this one off on the local node."""
+          timeout: float = 300.0) -> tuple[int, bytes, bytes]:
+    """Run ``command`` in the container, with no stdin: (exit code, stdout, stderr) as bytes; -1 when it did
+    not end within ``timeout`` seconds or ended with no status. One exec at a time per pod: a second one while
+    this one was open broke this one off on the local node."""
     resp = conn.call(f"exec in pod {namespace}/{pod}", stream, conn.core.connect_get_namespaced_pod_exec, pod,
-                     namespace, container=container, command=command, stdin=stdin is not None, stdout=True,
+                     namespace, container=container, command=command, stdin=False, stdout=True,
                      stderr=True, tty=False, binary=True, _preload_content=False, _request_timeout=timeout)
     out: list[bytes] = []
     err: list[bytes] = []
     deadline = time.monotonic() + timeout
     try:
-        try:
-            for start in range(0, len(stdin or b""), CHUNK):
-                resp.write_stdin((stdin or b"")[start:start + CHUNK])
-        except (OSError, websocket.WebSocketException):
-            pass  # the command ended before it took it all (a full volume): its status and stderr say why
-        if stdin is not None:
-            deadline = min(deadline, time.monotonic() + SETTLE)
         while resp.is_open() and time.monotonic() < deadline:
             resp.update(timeout=1)
             if resp.peek_stdout():
@@ -87,6 +80,25 @@ def _exec(conn: connection.Connection, namespace: str, pod: str, container: str,
     if resp.peek_stderr():
         err.append(resp.read_stderr())
     return _returncode(resp), b"".join(out), b"".join(err)
+
+
+def write_command(path: str, part: bytes, first: bool) -> list[str]:
+    """The exec that writes one part of the archive into ``path``: the part base64-encoded as the shell's ``$1``
+    (an argument, never stdin), decoded by ``base64 -d``; the first part creates the file, the others append."""
+    script = f'printf %s "$1" | base64 -d {">" if first else ">>"} {path}'
+    return ["sh", "-c", script, "sh", base64.b64encode(part).decode()]
+
+
+def _write(conn: connection.Connection, namespace: str, pod: str, path: str, data: bytes, timeout: float) -> None:
+    """Write ``data`` into ``path`` in the pod, part by part (``write_command``), each exec's status checked."""
+    for start in range(0, len(data), PART):
+        code, _, err = _exec(conn, namespace, pod, "restore", write_command(path, data[start:start + PART],
+                                                                             start == 0), timeout=timeout)
+        if code != 0:
+            raise errors.ProvisionError(
+                f"writing the archive into {namespace}/{pod} failed at byte {start} of {len(data)} (exit {code}; "
+                "-1: the exec ended with no status); nothing was restored and the control plane starts again "
+                "with its store as it was: " + _tail(err))
 
 
 def _returncode(resp: Any) -> int:
@@ -249,15 +261,7 @@ def restore(target: platformconfig.Target, tenant: spec.Tenant, data: bytes, *,
             pod_name = str(created.metadata.name)
             _wait_running(conn, namespace, pod_name, 180.0)
             try:
-                # exactly the archive's bytes, then the command ends on its own (stdin is never closed)
-                code, _, err = _exec(conn, namespace, pod_name, "restore",
-                                     ["sh", "-c", f"head -c {len(data)} > {RESTORE_PATH}"], stdin=data,
-                                     timeout=timeout)
-                if code != 0:
-                    raise errors.ProvisionError(
-                        f"writing the archive into {namespace}/{pod_name} failed (exit {code}; -1: it had not "
-                        f"taken all {len(data)} bytes {SETTLE:.0f}s after the last was sent); nothing was "
-                        "restored and the control plane starts again with its store as it was: " + _tail(err))
+                _write(conn, namespace, pod_name, RESTORE_PATH, data, timeout)
                 differs = _mismatch(conn, namespace, pod_name, RESTORE_PATH, data)
                 if differs:
                     raise errors.ProvisionError(

@@ -10,16 +10,28 @@ import datetime
 import ipaddress
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from vcluster_mgr import lazy_modules
 from vcluster_mgr.localcluster import layout
 from vcluster_mgr.localnode import node as localnode
 from vcluster_mgr.localnode import storage as localnode_storage
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509 import oid
+else:
+    # imported when a certificate is made, not by every command that loads the CLI (``lazy_modules``)
+    x509 = lazy_modules.module("cryptography.x509")
+    hashes = lazy_modules.module("cryptography.hazmat.primitives.hashes")
+    serialization = lazy_modules.module("cryptography.hazmat.primitives.serialization")
+    ec = lazy_modules.module("cryptography.hazmat.primitives.asymmetric.ec")
+    rsa = lazy_modules.module("cryptography.hazmat.primitives.asymmetric.rsa")
+    oid = lazy_modules.module("cryptography.x509.oid")
 
 
 def _now() -> datetime.datetime:
@@ -41,7 +53,7 @@ def _pem_cert(cert: x509.Certificate) -> bytes:
 
 def _make_ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = _key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vcluster-mgr local CA")])
+    name = x509.Name([x509.NameAttribute(oid.NameOID.COMMON_NAME, "vcluster-mgr local CA")])
     cert = (
         x509.CertificateBuilder()
         .subject_name(name).issuer_name(name).public_key(key.public_key())
@@ -62,8 +74,8 @@ def _issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, common
            organizations: tuple[str, ...] = (), server: bool = False,
            days: int = 365, extra_ips: tuple[str, ...] = ()) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = _key()
-    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
-    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    attrs = [x509.NameAttribute(oid.NameOID.ORGANIZATION_NAME, o) for o in organizations]
+    attrs.append(x509.NameAttribute(oid.NameOID.COMMON_NAME, common_name))
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name(attrs)).issuer_name(ca_cert.subject).public_key(key.public_key())
@@ -72,7 +84,7 @@ def _issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, common
         .not_valid_after(_now() + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage(
-            [ExtendedKeyUsageOID.SERVER_AUTH] if server else [ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            [oid.ExtendedKeyUsageOID.SERVER_AUTH] if server else [oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     )
     if server:
         builder = builder.add_extension(x509.SubjectAlternativeName([

@@ -49,8 +49,9 @@ BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "ls", "cat", "echo", "id", "sleep", "hostname", "httpd", "nc", "nslookup", "timeout",
            "grep", "head", "env", "true", "false", "mkdir", "test")
 #: the applets of the control plane's images: the distro's init container copies with ``cp``; a snapshot's
-#: archive is read out with ``cat`` and written in with ``head -c``, each checked with ``ls`` and ``sha256sum``
-CONTROL_PLANE_APPLETS = ("sh", "cp", "ls", "cat", "mkdir", "sleep", "head", "sha256sum")
+#: archive is read out with ``cat`` and written in part by part with ``printf`` and ``base64 -d`` (no stdin),
+#: each checked with ``ls`` and ``sha256sum``
+CONTROL_PLANE_APPLETS = ("sh", "cp", "ls", "cat", "mkdir", "sleep", "printf", "base64", "sha256sum")
 #: the applets of the storage provisioner's helper pods (upstream's setup and teardown scripts)
 STORAGE_HELPER_APPLETS = ("sh", "mkdir", "rm", "ls")
 #: the tag every image carries (images change with the project, not on their own)

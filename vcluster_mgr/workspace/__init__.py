@@ -49,6 +49,7 @@ from vcluster_mgr.workspace.state import (
     list_tenant_stacks,
     tenant_record,
     tenant_settled,
+    tenant_stacks,
 )
 
 __all__ = [
@@ -86,5 +87,6 @@ __all__ = [
     "tenant_record",
     "tenant_settled",
     "tenant_stack_name",
+    "tenant_stacks",
     "up",
 ]

@@ -187,6 +187,9 @@ def engine_env(s: Settings, target: platformconfig.Target | None = None) -> dict
         # the blueprint is authoritative: a field someone else changed (drift) is taken back on the next
         # apply instead of failing with a server-side apply conflict (the provider's documented switch)
         "PULUMI_K8S_ENABLE_PATCH_FORCE": "true",
+        # no second full copy of the checkpoint after each update (.pulumi/backups/<project>/<stack>/, one
+        # file per update, never pruned): the stack's history keeps the same copy of every update already
+        "PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS": "true",
         "PULUMI_PYTHON_CMD": os.environ.get("PULUMI_PYTHON_CMD", _python()),
     }
 

@@ -214,7 +214,9 @@ def _batch_reason(s: backend.Settings, target: platformconfig.Target, blueprint:
         return "this backend's run history is not read here"
     if settled.why:
         return settled.why
-    held_locks = locks.read(s.backend_url, PROJECT, name)
+    held_locks = locks.held(s.backend_url, PROJECT, name)
+    if held_locks is None:
+        return "this backend's locks are not read here"
     if held_locks:
         return f"its stack is locked ({held_locks[0].describe()})"
     if settled.objects != fingerprint.state_objects(held.objects):

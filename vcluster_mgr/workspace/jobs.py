@@ -17,12 +17,15 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import managers
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pulumi import automation as auto
-
-from vcluster_mgr import errors, platformconfig, program, progress_events
+from vcluster_mgr import errors, lazy_modules, platformconfig, program, progress_events
 from vcluster_mgr.workspace import backend, reaper, stacks
+
+if TYPE_CHECKING:
+    from pulumi import automation as auto
+else:
+    auto = lazy_modules.module("pulumi.automation")  # imported when a stack runs (``lazy_modules``)
 
 T = TypeVar("T")
 

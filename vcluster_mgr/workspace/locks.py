@@ -12,9 +12,11 @@ else:
   know is gone): the refusal names each holder and its age, and the ``vcm`` command that breaks the lock
   (``refusal``), which ``vcm unlock`` / ``vcm platform unlock`` then do with ``pulumi cancel``.
 
-The records come from the file backend's lock folder when there is one, else from the engine's refusal,
-which quotes every lock of the stack ("created by USER@HOST (pid N) at TIME"), so other backends are
-described the same way.
+The records come from the backend's lock folder when it is read here (a file backend's folder, an ``s3://``
+bucket's keys: ``blobs``), else from the engine's refusal, which quotes every lock of the stack ("created by
+USER@HOST (pid N) at TIME"), so other backends are described the same way. Only a file backend's locks are
+ever removed here: an object store is shared by machines, and which of them may judge a lock is left to
+``vcm unlock``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import json
 import re
 import socket
 from pathlib import Path
+
+from vcluster_mgr.workspace import blobs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,17 +97,60 @@ def lock_dir(backend_url: str, project: str, stack: str) -> Path | None:
 
 
 def read(backend_url: str, project: str, stack: str) -> list[Lock]:
-    """The locks a file backend holds for a stack now (other backends: none known before a run)."""
+    """The locks the backend holds for a stack now: a file backend's with their files, an ``s3://`` one's
+    without (no one here removes those: ``clear_stale`` leaves them to ``vcm unlock``); none known when the
+    backend is not read here (``blobs``) or cannot be read now."""
     folder = lock_dir(backend_url, project, stack)
+    if folder is not None:
+        found = []
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                found.append(_lock(json.loads(path.read_text()), path))
+            except (OSError, ValueError, TypeError, AttributeError):
+                continue  # being written or removed right now: the engine itself will judge it
+        return found
+    store = blobs.open_store(backend_url)
+    if store is None:
+        return []
+    try:
+        keys = store.keys(f".pulumi/locks/organization/{project}/{stack}/")
+    except blobs.UnreadableError:
+        return []
     found = []
-    for path in sorted(folder.glob("*.json")) if folder is not None and folder.is_dir() else []:
+    for key in keys:
+        if not key.endswith(".json"):
+            continue
         try:
-            info = json.loads(path.read_text())
-            found.append(Lock(int(info.get("pid", 0)), str(info.get("username", "?")), str(info.get("hostname", "?")),
-                              _time(str(info.get("timestamp", ""))), path))
-        except (OSError, ValueError, TypeError, AttributeError):
-            continue  # being written or removed right now: the engine itself will judge it
+            found.append(_lock(json.loads(store.get(key) or b"null"), None))
+        except (blobs.UnreadableError, ValueError, TypeError, AttributeError):
+            continue  # as above
     return found
+
+
+def held(backend_url: str, project: str, stack: str) -> list[Lock] | None:
+    """``read``, but None when the backend's locks cannot be told (not read here, or unreadable now): a
+    caller that must know a stack is free (the fast path) then takes it as not known to be free. A lock
+    whose record does not read (being written) counts, as a holder the backend does not name."""
+    folder = lock_dir(backend_url, project, stack)
+    try:
+        if folder is not None:
+            present = [p.name for p in folder.glob("*.json")] if folder.is_dir() else []
+        else:
+            store = blobs.open_store(backend_url)
+            if store is None:
+                return None
+            present = [k for k in store.keys(f".pulumi/locks/organization/{project}/{stack}/") if k.endswith(".json")]
+    except (blobs.UnreadableError, OSError):
+        return None
+    if not present:
+        return []
+    return read(backend_url, project, stack) or [Lock(0, "?", "?", None)]
+
+
+def _lock(info: dict[str, object], path: Path | None) -> Lock:
+    """A lock from the engine's record of it (its keys: ``pid``, ``username``, ``hostname``, ``timestamp``)."""
+    return Lock(int(str(info.get("pid", 0))), str(info.get("username", "?")), str(info.get("hostname", "?")),
+                _time(str(info.get("timestamp", ""))), path)
 
 
 _QUOTED = re.compile(r"created by (?P<user>.+?)@(?P<host>[^\s@]+) \(pid (?P<pid>\d+)\) at (?P<at>\S+)")

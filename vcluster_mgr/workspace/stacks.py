@@ -8,26 +8,30 @@ it was applied to. Engine errors become ``ProvisionError`` here, with the engine
 from __future__ import annotations
 
 import atexit
-import datetime
 import functools
 import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import semver
-from pulumi import automation as auto
+from vcluster_mgr import errors, lazy_modules, platformconfig, toolchain
+from vcluster_mgr.workspace import backend, checkpoints, locks
 
-from vcluster_mgr import errors, platformconfig, toolchain
-from vcluster_mgr.workspace import backend, checkpoints, locks, reaper
+if TYPE_CHECKING:
+    from pulumi import automation as auto
+
+    from vcluster_mgr.workspace import engine
+else:
+    # imported when a stack is opened, not by the commands that only read the state (``lazy_modules``)
+    auto = lazy_modules.module("pulumi.automation")
+    engine = lazy_modules.module("vcluster_mgr.workspace.engine")
 
 PROJECT = "vcluster-mgr"
-EventCallback = Callable[[auto.EngineEvent], None]
+EventCallback = Callable[["auto.EngineEvent"], None]
 TENANT_PROJECT = "vcm-tenants"
 PLATFORM_PROJECT = "vcm-platform"
 
@@ -35,26 +39,6 @@ PLATFORM_PROJECT = "vcm-platform"
 def tenant_stack_name(cluster: str, tenant: str) -> str:
     """Stacks are per host cluster and tenant: ``<cluster>.<tenant>``."""
     return f"{cluster}.{tenant}"
-
-
-class KeptCommand(auto.PulumiCommand):
-    """The pulumi CLI, every run of it under the keeper (``reaper``): nothing it starts outlives the run,
-    and the run does not outlive ``vcm`` (see ``reaper`` for why a process of its own)."""
-
-    def __init__(self, cli: str, version: str) -> None:
-        # deliberately not PulumiCommand.__init__, which starts `pulumi version` (see _pulumi_command)
-        self.cli = cli
-        self.command = sys.executable  # what the Automation API starts: the keeper, in this interpreter
-        self.version = semver.VersionInfo.parse(version)
-
-    def run(self, args: list[str], cwd: str, additional_env: Mapping[str, str],
-            on_output: auto.OnOutput | None = None, on_error: auto.OnOutput | None = None) -> auto.CommandResult:
-        # the Automation API adds --non-interactive before any "--"; done here, since the CLI's arguments
-        # now follow the keeper's
-        end = args.index("--") if "--" in args else len(args)
-        if "--non-interactive" not in args[:end]:
-            args = ["--non-interactive", *args]
-        return super().run(["-I", "-S", reaper.__file__, self.cli, *args], cwd, additional_env, on_output, on_error)
 
 
 @functools.cache
@@ -65,7 +49,7 @@ def _pulumi_command(root: str) -> auto.PulumiCommand:
     made sure of: ``toolchain.require`` (called by ``engine_env`` before any engine run) refuses a binary
     that is not the pinned version. So the object is given the pinned version instead.
     """
-    return KeptCommand(str(Path(root) / "bin" / "pulumi"), toolchain.PULUMI_VERSION)
+    return engine.KeptCommand(str(Path(root) / "bin" / "pulumi"), toolchain.PULUMI_VERSION)
 
 
 def _workspace_opts(s: backend.Settings, project: str, work_dir: Path | None = None,
@@ -117,7 +101,7 @@ def break_lock(s: backend.Settings, project: str, name: str, *, force: bool = Fa
             f"stack {name} is held by a run still going on this machine: "
             f"{'; '.join(lock.describe() for lock in running)}; wait for it, or stop it first (kill PID). "
             "--force breaks the lock anyway")
-    st = EngineStack(name, project_workspace(s, project))
+    st = engine.EngineStack(name, project_workspace(s, project))
     try:
         st.cancel()
     except auto.errors.CommandError as exc:
@@ -150,92 +134,9 @@ def _workspace(s: backend.Settings, project: str, target: platformconfig.Target,
     return ws
 
 
-class EngineStack(auto.Stack):
-    """A stack run by name, and an update that costs one engine run.
-
-    The Automation API's ``Stack`` selects the stack first (``pulumi stack select``) and, after ``up``
-    and ``destroy``, starts three more CLI processes to read the outputs and the update summary
-    (``stack output`` twice, ``stack history``, two of them deriving the passphrase key again). Every
-    stack command passes ``--stack`` anyway, and the engine's own events already carry the summary and the
-    stack's outputs, so this stack is never selected, and ``outputs()`` and ``info()`` answer from the events
-    of the run that just ended. Outputs holding a secret are read from the CLI, since events mask them.
-    """
-
-    def __init__(self, name: str, ws: auto.Workspace) -> None:
-        # deliberately not Stack.__init__, which runs `pulumi stack select`
-        self.name = name
-        self.workspace = ws
-        self._run: _Run | None = None
-        #: what opening the stack did that the user should hear of (a dead process's lock removed)
-        self.notices: list[str] = []
-
-    def __repr__(self) -> str:
-        return f"EngineStack(stack_name={self.name!r}, workspace={self.workspace!r})"
-
-    def _capture(self, kind: str, on_event: EventCallback | None) -> EventCallback:
-        run = self._run = _Run(kind)
-
-        def seen(ev: auto.EngineEvent) -> None:
-            run.see(ev)
-            if on_event is not None:
-                on_event(ev)
-        return seen
-
-    def up(self, **kwargs: Any) -> auto.UpResult:  # type: ignore[override]  # keyword arguments only
-        try:
-            return super().up(**{**kwargs, "on_event": self._capture("update", kwargs.get("on_event"))})
-        finally:
-            self._run = None
-
-    def destroy(self, **kwargs: Any) -> auto.DestroyResult:  # type: ignore[override]  # keyword arguments only
-        try:
-            return super().destroy(**{**kwargs, "on_event": self._capture("destroy", kwargs.get("on_event"))})
-        finally:
-            self._run = None
-
-    def outputs(self) -> auto.OutputMap:
-        run = self._run
-        if run is None or run.outputs is None or any(v == "[secret]" for v in _leaves(run.outputs)):
-            return super().outputs()
-        return {k: auto.OutputValue(v, False) for k, v in run.outputs.items()}
-
-    def info(self, show_secrets: bool = True) -> auto.UpdateSummary | None:
-        run = self._run
-        if run is None or run.summary is None:
-            return super().info(show_secrets)
-        return auto.UpdateSummary(kind=run.kind, start_time=run.started, message="", environment={}, config={},
-                                  result="succeeded", end_time=datetime.datetime.now(datetime.UTC),
-                                  resource_changes=run.summary.resource_changes)
-
-
-class _Run:
-    """What the engine's events of one run said: its summary and the root stack's outputs."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.started = datetime.datetime.now(datetime.UTC)
-        self.summary: auto.SummaryEvent | None = None
-        self.outputs: dict[str, Any] | None = None
-
-    def see(self, ev: auto.EngineEvent) -> None:
-        if ev.summary_event is not None:
-            self.summary = ev.summary_event
-        out = ev.res_outputs_event
-        if out is not None and out.metadata.type == "pulumi:pulumi:Stack" and out.metadata.new is not None:
-            self.outputs = dict(out.metadata.new.outputs or {})
-
-
-def _leaves(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return [leaf for v in value.values() for leaf in _leaves(v)]
-    if isinstance(value, list):
-        return [leaf for v in value for leaf in _leaves(v)]
-    return [value]
-
-
 def stack(s: backend.Settings, name: str, fn: auto.PulumiFn, *, project: str = PROJECT,
           target: platformconfig.Target | None = None, exists: bool | None = None,
-          extra_env: Mapping[str, str] | None = None) -> EngineStack:
+          extra_env: Mapping[str, str] | None = None) -> engine.EngineStack:
     """The stack ``name`` for an inline program ``fn``, created if it does not exist (stale local locks are
     cleared first); its engine reaches ``target`` (see ``engine_env``), by default the settings' kubeconfig.
 
@@ -248,13 +149,14 @@ def stack(s: backend.Settings, name: str, fn: auto.PulumiFn, *, project: str = P
     ws.program = fn
     if exists is None:
         exists = recorded_outputs(s, project, name) is not None
-    st = EngineStack(name, ws)
+    st = engine.EngineStack(name, ws)
     st.notices.extend(cleared)
     if exists:
         return st
     for attempt in range(6):
         try:
             ws.create_stack(name)
+            st.created = True
             return st
         except auto.errors.StackAlreadyExistsError:
             return st  # another process created it between our look and our create: use theirs
@@ -287,7 +189,9 @@ def clean(exc: Exception) -> str:
 def up(st: auto.Stack, *, on_event: EventCallback | None = None, parallel: int | None = None,
        refresh: bool = True) -> auto.UpResult:
     """``pulumi up``; with ``refresh`` (the default) the live objects are read first, so anything changed or
-    deleted outside the tool is applied again (the provider diffs desired fields against live ones)."""
+    deleted outside the tool is applied again (the provider diffs desired fields against live ones). A stack
+    this process has just made (``EngineStack.created``) holds nothing to read: ``refresh`` is not asked."""
+    refresh = refresh and not getattr(st, "created", False)
     try:
         return st.up(on_event=on_event, parallel=parallel, color="never", refresh=refresh)
     except auto.errors.ConcurrentUpdateError as exc:
@@ -298,6 +202,8 @@ def up(st: auto.Stack, *, on_event: EventCallback | None = None, parallel: int |
 
 def preview(st: auto.Stack, *, on_event: EventCallback | None = None, diff: bool = False,
             refresh: bool = True) -> auto.PreviewResult:
+    """``pulumi preview``, refreshed first as ``up`` is (not for a stack just made)."""
+    refresh = refresh and not getattr(st, "created", False)
     try:
         return st.preview(on_event=on_event, diff=diff, color="never", refresh=refresh)
     except auto.errors.CommandError as exc:

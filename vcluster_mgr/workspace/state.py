@@ -9,12 +9,15 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pulumi import automation as auto
-
-from vcluster_mgr import errors, platformconfig, progress_events, record
+from vcluster_mgr import errors, lazy_modules, platformconfig, progress_events, record
 from vcluster_mgr.workspace import backend, checkpoints, jobs, locks, stacks
+
+if TYPE_CHECKING:
+    from pulumi import automation as auto
+else:
+    auto = lazy_modules.module("pulumi.automation")  # imported when a stack is opened (``lazy_modules``)
 
 
 def list_tenant_stacks(s: backend.Settings) -> list[dict[str, Any]]:
@@ -33,6 +36,18 @@ def list_tenant_stacks(s: backend.Settings) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["tenant"], r["cluster"]))
 
 
+def tenant_stacks(s: backend.Settings) -> list[tuple[str, str]]:
+    """(cluster, tenant) of every tenant stack, by tenant: read from the backend's own files where they are
+    read here (``checkpoints.stack_names``: a file backend's folder, an ``s3://`` bucket's keys), which costs
+    no CLI run (``pulumi stack ls`` reads every stack's checkpoint to count its resources: seconds for a
+    thousand stacks); else from the CLI (``list_tenant_stacks``)."""
+    names = checkpoints.stack_names(s.backend_url, stacks.TENANT_PROJECT)
+    if names is None:
+        return [(r["cluster"], r["tenant"]) for r in list_tenant_stacks(s)]
+    pairs = [(cluster, tenant) for cluster, _, tenant in (n.partition(".") for n in names) if tenant]
+    return sorted(pairs, key=lambda ct: (ct[1], ct[0]))
+
+
 def find_tenant_record(s: backend.Settings, cluster: str, tenant: str) -> record.TenantRecord | None:
     """What a tenant's stack recorded (``record.read``: any shape vcm ever wrote); None if there is no such
     stack."""
@@ -43,12 +58,14 @@ def find_tenant_record(s: backend.Settings, cluster: str, tenant: str) -> record
 def tenant_settled(s: backend.Settings, cluster: str, tenant: str) -> checkpoints.Settled | None:
     """Whether a tenant stack's last run is settled and which objects its state holds
     (``checkpoints.settled``), and not settled while a lock is held on it (a run going on, or killed); None
-    when the backend is not one whose checkpoint is read here."""
+    when the backend is not one whose checkpoint and locks are read here (``blobs``), or cannot be read now."""
     name = stacks.tenant_stack_name(cluster, tenant)
     found = checkpoints.settled(s.backend_url, stacks.TENANT_PROJECT, name)
     if not isinstance(found, checkpoints.Settled):
         return None
-    held = locks.read(s.backend_url, stacks.TENANT_PROJECT, name)
+    held = locks.held(s.backend_url, stacks.TENANT_PROJECT, name)
+    if held is None:
+        return None
     if held and found.why is None:
         return dataclasses.replace(found, why=f"its stack is locked ({held[0].describe()})")
     return found
