@@ -26,8 +26,6 @@ Covered, each property with a twin that weakens it and sees it fail:
 - ``kubectl logs`` and ``exec`` inside work under strict isolation, carried by ``vcm-allow-control-plane`` alone
   (the syncer's way to the host API): without it ``exec`` is refused, and ``logs`` too once the syncer's open
   connection to the host API is closed;
-- health: with the virtual API's backing store stopped, its pod still Ready, ``vcm status`` (table and JSON) says
-  NOT ready with the checks ``/readyz`` names as failed, and ``vcm apply`` fails after its wait saying the same;
 - traffic: another tenant's pods reach neither the virtual cluster's workloads nor its API, and its workloads
   reach only their own tenant (twins: an added NetworkPolicy opens each way and the probe succeeds);
 - ``vcm apply`` fails clearly when the host refuses the control plane's pods;
@@ -607,61 +605,6 @@ def test_twin_without_the_control_plane_rule_kubectl_logs_inside_fails(workload:
         _wait(lambda: _logs(cp).returncode != 0, 90, "kubectl logs refused without the rule")
         assert GREETING not in _logs(cp).stdout
     _wait(lambda: GREETING in _logs(cp).stdout, 150, "kubectl logs again with the rule")
-
-
-# ---------------------------------------------------------------------------------------------------
-# health: vcm status and vcm apply read the virtual API's own /readyz, and say why it is not ready
-# ---------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def backing_store_stopped(cp: RealControlPlane) -> Iterator[None]:
-    """Stop (SIGSTOP) kine, the virtual API server's backing store, inside the control plane pod, and let it go on
-    (SIGCONT) afterwards: the pod and its processes stay, the virtual API answers, its ``/readyz`` fails."""
-    pod = _control_plane_pods(cp)[0]["metadata"]["name"]
-    find = ('for d in /proc/[0-9]*; do if [ "$(cat $d/comm 2>/dev/null)" = kine ]; then '
-            'kill -{} ${{d#/proc/}} && echo ${{d#/proc/}}; fi; done')
-
-    def signal(name: str) -> None:
-        proc = cp.host("exec", "-n", cp.namespace, pod, "-c", "syncer", "--", "sh", "-c", find.format(name))
-        assert proc.returncode == 0 and proc.stdout.strip(), proc.stdout + proc.stderr
-
-    signal("STOP")
-    try:
-        yield
-    finally:
-        signal("CONT")
-
-
-def test_twin_with_its_backing_store_stopped_status_and_apply_say_the_virtual_api_is_not_ready(
-        workload: RealControlPlane) -> None:
-    cp = workload
-    with backing_store_stopped(cp):
-        # at first the control plane pod is still Ready (its probe has not failed often enough yet; within about
-        # 30 s it has): only the virtual API's own /readyz, read through the kubeconfig, says it is not
-        readings: list[dict[str, Any]] = []
-
-        def reads_not_ok() -> bool:
-            readings.append(_status(cp))
-            return readings[-1]["virtual_api_ready"] is False
-
-        _wait(reads_not_ok, 30, "vcm status reads /readyz NOT ok")
-        health = readings[-1]
-        assert health["ready"] is False, health
-        assert [p["ready"] for p in health["pods"] if p["kind"] == "controlPlane"] == [True], health
-        # why: the checks /readyz names as failed (it waits out its own checks of the backing store first; on a
-        # machine loaded enough that this takes longer than vcm waits, the reason is that it did not answer)
-        assert (health["inside"].startswith("read: /readyz answered 500") and "check(s) failed: etcd" in
-                health["inside"]) or health["inside"].startswith("read: /readyz did not answer"), health
-        # the table and vcm apply's wait say NOT ready too, with /readyz's answer or, once the pod's probe has
-        # failed often enough, the pod no longer ready
-        code, out, err = cp.vcm("status", cp.name)
-        assert "NOT ready" in out and ("/readyz NOT ok (/readyz" in out or "0/1 control plane pod(s) ready" in out), (
-            out + err)
-        code, out, err = cp.apply(cp.tenant_doc(), "--timeout", "10")
-        assert code == 1 and "not up after 10s" in err, out + err
-        assert "/readyz NOT ok (/readyz" in err or "0/1 control plane pod(s) ready" in err, out + err
-    _wait(lambda: _status(cp)["ready"], 120, "ready again")
 
 
 # ---------------------------------------------------------------------------------------------------
