@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import socket
+import threading
 from typing import Any
 
 import pytest
@@ -80,14 +82,14 @@ READYZ_DOWN = (b"[+]ping ok\n[+]log ok\n[-]etcd failed: reason withheld\n[+]post
 
 def test_a_health_endpoints_answer_names_the_checks_that_failed() -> None:
     exc = _api_error(500)
-    exc.body = READYZ_DOWN
+    exc.body = READYZ_DOWN.decode()
     err = translation.from_api_exception(exc, server=SERVER, what="asking /readyz")
     assert err.detail == "Err: check(s) failed: etcd, etcd-readiness"
 
 
 def test_twin_a_health_answer_without_a_failed_check_is_quoted_by_its_reason() -> None:
     exc = _api_error(500)
-    exc.body = READYZ_DOWN.replace(b"[-]", b"[+]")
+    exc.body = READYZ_DOWN.decode().replace("[-]", "[+]")
     assert translation.from_api_exception(exc, server=SERVER, what="asking /readyz").detail == "Err"
 
 
@@ -295,6 +297,67 @@ def test_a_connection_to_nobody_is_unreachable(tmp_path: Any) -> None:
     with cluster.connect(_kubeconfig(tmp_path, "https://127.0.0.1:9")) as conn, \
             pytest.raises(errors.UnreachableError, match=r"^the API server https://127.0.0.1:9 is not reachable"):
         conn.call("reading namespace default", conn.core.read_namespace, "default", _request_timeout=2)
+
+
+class _HttpServer:
+    """A plain-HTTP server on 127.0.0.1 that counts the requests it takes and answers each with ``answer``
+    (raw bytes), or holds it unanswered when ``answer`` is None: a server that is there and not serving."""
+
+    def __init__(self, answer: bytes | None) -> None:
+        self.answer, self.requests = answer, 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        held = []
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            self.requests += 1
+            if self.answer is None:
+                held.append(conn)
+            else:
+                conn.sendall(self.answer)
+                conn.close()
+
+
+def _get_readyz(tmp_path: Any, url: str) -> str:
+    with cluster.connect(_kubeconfig(tmp_path, url)) as conn:
+        return conn.get_text("asking /readyz", "/readyz", timeout=1)
+
+
+def test_get_text_of_a_server_that_takes_the_request_and_never_answers_is_no_answer_asked_once(tmp_path: Any
+                                                                                             ) -> None:
+    server = _HttpServer(None)
+    with pytest.raises(errors.NoAnswerError, match=r"did not answer in time"):
+        _get_readyz(tmp_path, server.url)
+    assert server.requests == 1  # the transport did not try again behind our back
+
+
+def test_twin_get_text_of_a_server_that_is_not_there_is_unreachable_not_no_answer(tmp_path: Any) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as sock:  # a port taken from the kernel and given back
+        port = sock.getsockname()[1]
+    with pytest.raises(errors.UnreachableError) as caught:  # nothing listens there: refused
+        _get_readyz(tmp_path, f"http://127.0.0.1:{port}")
+    assert type(caught.value) is errors.UnreachableError
+
+
+def test_get_text_of_a_readyz_that_fails_names_its_failed_checks(tmp_path: Any) -> None:
+    server = _HttpServer(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: "
+                     + str(len(READYZ_DOWN)).encode() + b"\r\n\r\n" + READYZ_DOWN)
+    with pytest.raises(errors.ClusterError) as caught:
+        _get_readyz(tmp_path, server.url)
+    assert caught.value.status == 500
+    assert caught.value.detail == "Internal Server Error: check(s) failed: etcd, etcd-readiness"
+
+
+def test_twin_get_text_of_a_readyz_that_is_ok_reads_ok(tmp_path: Any) -> None:
+    server = _HttpServer(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+    assert _get_readyz(tmp_path, server.url) == "ok"
 
 
 def test_an_unusable_kubeconfig_is_named(tmp_path: Any) -> None:

@@ -1,13 +1,21 @@
 """The pure parts of reading a control plane's health: which SyncError events recorded inside the virtual cluster
 are problems (a refusal by the host is; a write conflict the syncer retries by itself is not), and the one-line
 summary that says whether the virtual API's ``/readyz`` answered through the kubeconfig handed out, and why not;
-the refusal of a pod deleted since is no problem any more."""
+the refusal of a pod deleted since is no problem any more. And, against a real socket, how the reading of
+``/readyz`` tells a virtual API that takes the request and answers nothing (NOT ready) from one this machine does
+not reach (the pods' readiness decides)."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from types import SimpleNamespace
+from typing import Any
 
-from vcluster_mgr import controlplane_health
+import pytest
+import yaml
+
+from vcluster_mgr import cluster, controlplane_health
 
 
 def _event(name: str, message: str, when: str) -> SimpleNamespace:
@@ -68,3 +76,45 @@ def test_the_summary_says_why_the_virtual_api_is_not_ready() -> None:
         "virtual API /readyz NOT ok (/readyz answered 500: Internal Server Error: check(s) failed: etcd, "
         "etcd-readiness)")
     assert "answered" not in _health(True).summary()
+
+
+def _silent_server() -> str:
+    """A server on 127.0.0.1 that takes connections and requests and never answers."""
+    sock = socket.create_server(("127.0.0.1", 0))
+
+    def hold() -> None:
+        held = []
+        while True:
+            held.append(sock.accept()[0])
+
+    threading.Thread(target=hold, daemon=True).start()
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def _nobody() -> str:
+    """A port of 127.0.0.1 nothing listens on (taken from the kernel, then given back): connections are refused."""
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _read_inside(monkeypatch: pytest.MonkeyPatch, server: str) -> tuple[str, bool | None, list[dict[str, Any]]]:
+    kubeconfig = yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "k", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {"token": "t0ken"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]})
+    monkeypatch.setattr(cluster, "control_plane_kubeconfig", lambda conn, tenant: kubeconfig)
+    monkeypatch.setattr(controlplane_health, "READYZ_TIMEOUT", 1.0)
+    return controlplane_health._read_inside(SimpleNamespace(), SimpleNamespace(name="vteam"))  # type: ignore[arg-type]
+
+
+def test_a_virtual_api_that_takes_readyz_and_answers_nothing_is_not_ready(monkeypatch: pytest.MonkeyPatch) -> None:
+    inside, ready, problems = _read_inside(monkeypatch, _silent_server())
+    assert (inside, ready, problems) == ("read: /readyz did not answer within 1s", False, [])
+
+
+def test_twin_a_virtual_api_this_machine_does_not_reach_leaves_readiness_to_the_pods(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    inside, ready, _ = _read_inside(monkeypatch, _nobody())
+    assert inside.startswith("not reachable from here") and ready is None, inside

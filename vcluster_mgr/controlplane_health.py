@@ -20,7 +20,8 @@ address (a port-forward is needed), the pods' readiness stands alone and ``insid
 Of the syncer's ``SyncError`` events inside, the write conflicts it retries by itself (``the object has been
 modified``: the host changed the object between its read and its write) are left out: they are no refusal; so are
 those about a pod deleted since (events outlive their object by an hour: the refusal is over). When ``/readyz``
-answers not ready, the checks it names as failed (``etcd``: the backing store) are the reason ``vcm status`` gives.
+answers not ready, the checks it names as failed (``etcd``: the backing store) are the reason ``vcm status`` gives;
+when it takes the request and answers nothing in time, it is reachable and not serving: NOT ready too.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ from vcluster_mgr import cluster, errors, naming, platformconfig, spec
 
 #: event reasons that mean something of the control plane is being refused or cannot start
 PROBLEM_REASONS = ("FailedCreate", "SyncError", "FailedScheduling", "BackOff", "Failed", "FailedMount")
+
+#: seconds the virtual API has to answer ``/readyz``: when its backing store hangs it first waits out its own
+#: checks of it (``--etcd-healthcheck-timeout`` and ``--etcd-readycheck-timeout``, 2 s each) and then answers 500;
+#: on a loaded machine that answer took 6.8 s, so 5 s read a backing store that was down as "no answer"
+READYZ_TIMEOUT = 15.0
 
 
 @dataclasses.dataclass
@@ -197,7 +203,9 @@ def _read_inside(conn: cluster.Connection, tenant: spec.Tenant) -> tuple[str, bo
         return f"not read: {exc}", None, []
     with inner:
         try:
-            answer = inner.get_text("asking the virtual API's /readyz", "/readyz", timeout=5)
+            answer = inner.get_text("asking the virtual API's /readyz", "/readyz", timeout=READYZ_TIMEOUT)
+        except errors.NoAnswerError:  # it took the request: it is reachable, and not serving
+            return f"read: /readyz did not answer within {READYZ_TIMEOUT:.0f}s", False, []
         except errors.UnreachableError as exc:
             return f"not reachable from here: {exc}", None, []
         except errors.ClusterError as exc:  # it answered: not ready, or our credentials refused

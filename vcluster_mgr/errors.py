@@ -102,3 +102,8 @@ class TooManyRequestsError(ClusterError):
 
 class UnreachableError(ClusterError):
     """No answer from the server: refused, reset, timed out, or a TLS failure. The message names the server."""
+
+
+class NoAnswerError(UnreachableError):
+    """The server took the connection and the request, then answered nothing in time (a read timeout): unlike a
+    refused or unroutable connection, it is there and not serving, which a health check must tell apart."""

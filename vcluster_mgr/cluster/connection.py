@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import yaml
 from kubernetes import client, config
+from kubernetes.client import rest
 
 from vcluster_mgr import errors, platformconfig
 from vcluster_mgr.cluster import funnel, impersonation
@@ -71,12 +72,17 @@ class Connection:
                                       status=200) from exc
 
     def get_text(self, what: str, path: str, *, timeout: float | None = None) -> str:
-        """GET ``path`` as text (``/readyz`` answers ``ok``), through the generic client. Raises the typed
-        errors: an answer other than 2xx is a ``ClusterError`` with its status, no answer an ``UnreachableError``."""
+        """GET ``path`` as text (``/readyz`` answers ``ok``), once: the client's pool sends it without the
+        transport's hidden retries (urllib3 would try a read that timed out three more times, so a health check
+        of a server that hangs would take four timeouts). Raises the typed errors: an answer other than 2xx is a
+        ``ClusterError`` with its status, a read that timed out a ``NoAnswerError``, no answer an
+        ``UnreachableError``."""
 
         def send(*, _request_timeout: float) -> bytes:
-            request = self.api.param_serialize("GET", path, auth_settings=["BearerToken"])
-            response = self.api.call_api(*request, _request_timeout=_request_timeout)
+            method, url, headers, _, _ = self.api.param_serialize("GET", path, auth_settings=["BearerToken"])
+            raw = self.api.rest_client.pool_manager.request(method, url, headers=headers, retries=False,
+                                                            timeout=_request_timeout, preload_content=True)
+            response = rest.RESTResponse(raw)
             response.read()  # type: ignore[no-untyped-call]  # unannotated in the kubernetes client
             funnel.raise_for_status(response)
             return bytes(response.data or b"")

@@ -11,6 +11,7 @@ import json
 import re
 
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 
 from vcluster_mgr import errors
 
@@ -64,6 +65,11 @@ def handshake_status(reason: str) -> int | None:
 
 
 def unreachable(server: str, cause: object) -> errors.UnreachableError:
-    """The one message for a server that did not answer at all."""
+    """The one message for a server that did not answer at all: ``NoAnswerError`` when it took the request and
+    let the read time out (the transport's own retries wrap that in a ``MaxRetryError``), else not reachable."""
+    reason = cause.reason if isinstance(cause, MaxRetryError) else cause
+    if isinstance(reason, ReadTimeoutError):
+        return errors.NoAnswerError(f"the API server {server} did not answer in time: {cause}", server=server,
+                                    detail=str(cause))
     return errors.UnreachableError(f"the API server {server} is not reachable: {cause}", server=server,
                                    detail=str(cause))
