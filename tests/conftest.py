@@ -45,6 +45,7 @@ def _order(item: pytest.Item) -> int:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "node_slot" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.node)
             item.add_marker(pytest.mark.xdist_group(NODE_GROUP))
         else:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
