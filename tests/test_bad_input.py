@@ -161,6 +161,11 @@ BY_NAME: dict[str, dict[str, Any]] = {
     "cluster": {"unknown host cluster": _value("no-such-cluster")},
     "check": {"unknown check": _value("no-such-check")},
     "spec_path": {"spec path a shell would expand": _value("$(whoami).yaml")},
+    # vcm snapshot --to / vcm delete --snapshot-to: a place that cannot be written, a scheme we do not keep
+    "to": {**OUTPUT_FILE, "unknown scheme": _value("ftp://host/x.tar.gz"), "s3 without bucket": _value("s3:///k")},
+    "snapshot_to": {"unknown scheme": _value("ftp://host/x.tar.gz")},
+    # vcm restore --from: every bad input file, one that is no snapshot, an S3 prefix instead of a key
+    "source": {**INPUT_FILE, "unknown scheme": _value("ftp://host/x.tar.gz"), "s3 prefix": _value("s3://b/p/")},
 }
 """Bad values for parameters known by name (whatever their type)."""
 
@@ -211,6 +216,8 @@ def _valid(command: tuple[str, ...], param: Any) -> list[str]:
     if param.required:
         if param.name == "user":
             return [param.opts[0], "alice@example.com"]
+        if param.name in {"to", "source"}:  # vcm snapshot --to, vcm restore --from
+            return [param.opts[0], "snapshots/payments.tar.gz"]
         raise AssertionError(f"vcm {' '.join(command)}: add a valid value for option {param.name}")
     return []
 

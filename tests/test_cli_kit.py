@@ -199,7 +199,7 @@ def test_wait_is_a_flag_wherever_it_exists_and_timeout_says_how_long() -> None:
         assert (timeout is None) == (wait is None), path
         if wait is not None:
             waiting.append(path)
-    assert sorted(waiting) == [("apply",), ("ephemeral", "create"), ("kubeconfig",)]
+    assert sorted(waiting) == [("apply",), ("ephemeral", "create"), ("kubeconfig",), ("restore",)]
 
 
 @pytest.mark.parametrize(("args", "expected", "noted"), [

@@ -4,7 +4,8 @@ Covers: ``localnode.images.control_plane_images`` stores the syncer, distro and 
 and tag each image reference of the vcluster chart 0.36.1 names once the generated values and
 ``images.chart_values`` are merged (the chart's ``vcluster.image`` helper: ``<defaultImageRegistry>/<repository>:
 <tag>``, repositories and default tags read from the chart's own values.yaml in ../shared/vendor); the layers hold
-what the chart's containers run (``/vcluster``, ``/kubernetes/<binary>`` with ``cp``, ``etcd`` on PATH); and the
+what the chart's containers run (``/vcluster``, ``/kubernetes/<binary>`` with ``cp``, ``etcd`` on PATH) and what
+a snapshot and a restore run in the syncer's image (``cat``, ``head``, ``ls``, ``sha256sum``); and the
 twin: without ``chart_values`` the chart's default distro tag names an image the node does not have; the syncer of
 the release the upgrade test starts from under its own tag, only when the toolchain built it.
 """
@@ -91,6 +92,8 @@ def _files(s: images.Store, ref: str) -> dict[str, tarfile.TarInfo]:
 def test_the_layers_hold_what_the_charts_containers_run(store: images.Store) -> None:
     syncer = _files(store, f"loft-sh/vcluster-oss:{naming.CONTROL_PLANE_CHART_VERSION}")
     assert syncer["vcluster"].mode & 0o111
+    # what a snapshot and a restore run in the syncer's container and the restore pod
+    assert {"bin/sh", "bin/cat", "bin/ls", "bin/head", "bin/sha256sum"} <= set(syncer)
     distro = _files(store, f"loft-sh/kubernetes:v{toolchain.KUBERNETES_VERSION}")
     wanted = {"kubernetes/kube-apiserver", "kubernetes/kube-controller-manager", "kubernetes/kine", "bin/cp"}
     assert wanted <= set(distro)

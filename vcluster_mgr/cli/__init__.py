@@ -20,6 +20,7 @@ from vcluster_mgr.cli import tenant_commands  # isort: skip
 from vcluster_mgr.cli import usage_commands  # isort: skip
 from vcluster_mgr.cli import ephemeral_commands  # isort: skip
 from vcluster_mgr.cli import control_plane_commands  # isort: skip
+from vcluster_mgr.cli import snapshot_commands  # isort: skip
 from vcluster_mgr.cli import verify_commands  # isort: skip
 from vcluster_mgr.cli import ci_commands, local_commands, platform_commands, toolchain_commands  # isort: skip
 
@@ -32,6 +33,7 @@ __all__ = [
     "local_commands",
     "main",
     "platform_commands",
+    "snapshot_commands",
     "spec_commands",
     "tenant_commands",
     "toolchain_commands",

@@ -126,10 +126,15 @@ def summary(outcomes: list[workspace.Outcome], fmt: printing.OutputFormat, title
             printing.failure(f"[red]{escape(o.tenant)}:[/red] {escape(o.error)}")
 
 
+def on_terminal() -> bool:
+    """Whether a person can be asked (stdin is a terminal): prompts and confirmations only then."""
+    return sys.stdin.isatty()
+
+
 def confirm(question: str, yes: bool) -> None:
     if yes:
         return
-    if not sys.stdin.isatty():
+    if not on_terminal():
         raise errors.UsageError(f"{question} needs confirmation: rerun with --yes (no terminal to ask on)")
     if not typer.confirm(question, default=False):
         raise typer.Exit(1)

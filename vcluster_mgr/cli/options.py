@@ -88,6 +88,20 @@ ClusterOpt = Annotated[
 ]
 
 
+S3EndpointOpt = Annotated[
+    str | None,
+    typer.Option("--s3-endpoint", envvar="AWS_ENDPOINT_URL_S3", show_default=False,
+                 help="URL of an S3-compatible store that is not AWS (SeaweedFS, MinIO, ...). Credentials come from "
+                      "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, never from an option."),
+]
+SnapshotToOpt = Annotated[
+    str | None,
+    typer.Option("--snapshot-to", show_default=False,
+                 help="First take a last snapshot of the tenant's virtual cluster there (as vcm snapshot --to); "
+                      "the delete does not start if it fails."),
+]
+
+
 def _shard(value: str) -> sharding.Shard:
     try:
         return sharding.parse_shard(value)

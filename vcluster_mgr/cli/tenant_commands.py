@@ -200,19 +200,33 @@ def delete(
     access: options.Access,
     unprotect: options.UnprotectOpt = False,
     policy: options.PolicyOpt = None,
+    snapshot_to: options.SnapshotToOpt = None,
+    s3_endpoint: options.S3EndpointOpt = None,
 ) -> None:
     """Destroy a tenant's objects and remove its stack and state.
 
     Its objects on its host cluster go first, then its stack and state.
 
     A tenant under deletion protection (spec.protect) is refused unless --unprotect is given. The tenant's
-    policy is the one recorded at apply; a --policy given must be that one.
+    policy is the one recorded at apply; a --policy given must be that one. A tenant with a control plane
+    loses its virtual cluster's data: --snapshot-to keeps a last snapshot first (on a terminal without --yes,
+    vcm asks where).
     """
-    from vcluster_mgr import workspace
+    from vcluster_mgr import snapshots, workspace
 
     env = environment.env(access, policy)
     target = env.config.target(cluster)
     environment.recorded_policy(env, name, workspace.tenant_record(env.settings, target.name, name), policy)
+    if snapshot_to is None and not yes and environment.on_terminal() and snapshots.has_control_plane(
+            env.settings, target, name):
+        answer = typer.prompt(f"tenant {name}'s virtual cluster is deleted with it: keep a last snapshot? a folder, "
+                              "a file or s3://BUCKET/KEY (empty: none)", default="", show_default=False)
+        snapshot_to = answer.strip() or None
+    if snapshot_to is not None:
+        printing.progress(f"taking a last snapshot of {name}'s virtual cluster")
+        taken = snapshots.take(env.settings, target, name, snapshot_to, endpoint=s3_endpoint)
+        printing.progress(f"snapshot of {name}'s virtual cluster kept at {taken.location} ({taken.keys} keys, "
+                          f"{taken.bytes} bytes): `vcm restore {name} --from {taken.location}` puts it back")
     environment.confirm(f"delete tenant {name} on {target.name} and everything in its namespaces?", yes)
     with live.Tracker("delete", {name: None}) as tracker:
         outcome = live.delete(tracker, env.settings, target, name, unprotect=unprotect)

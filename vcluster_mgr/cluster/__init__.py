@@ -13,8 +13,9 @@ The parts: ``connection`` and ``funnel`` (with the pure ``translation`` and ``re
 what is read and written: ``namespaces`` (identity, the wait for Active), ``ownership``, ``drift``,
 ``host_api``, ``live_objects`` (the fast path's one LIST per kind, as fingerprint digests), ``certificates``
 (owner kubeconfigs), ``control_plane_access``, ``quotas``, ``verify_records``,
-``pod_exec`` (a command in a pod, for the traffic probes);
-the pure rules they use: ``claims``, ``comparison``, ``kubeconfigs``, ``verify_annotation``.
+``pod_exec`` (a command in a pod, for the traffic probes), ``control_plane_snapshots`` (a virtual cluster's
+snapshot taken and restored by its syncer);
+the pure rules they use: ``claims``, ``comparison``, ``kubeconfigs``, ``verify_annotation``, ``restore_pods``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from vcluster_mgr.cluster.claims import Claim
 from vcluster_mgr.cluster.connection import Connection, connect, connect_kubeconfig
 from vcluster_mgr.cluster.control_plane_access import kubeconfig as control_plane_kubeconfig
 from vcluster_mgr.cluster.control_plane_access import server as control_plane_server
+from vcluster_mgr.cluster.control_plane_snapshots import restore as restore_snapshot
+from vcluster_mgr.cluster.control_plane_snapshots import take as take_snapshot
 from vcluster_mgr.cluster.drift import drift, get_object
 from vcluster_mgr.cluster.funnel import REQUEST_TIMEOUT
 from vcluster_mgr.cluster.host_api import addresses as host_api_addresses
@@ -59,6 +62,8 @@ __all__ = [
     "owner_kubeconfig",
     "read_namespace",
     "record_verify",
+    "restore_snapshot",
+    "take_snapshot",
     "tenant_quotas",
     "wait_namespaces_active",
 ]

@@ -48,6 +48,9 @@ BUSYBOX = Path("/bin/busybox")
 #: the applets the probe image links (a small, known set; busybox has many more)
 APPLETS = ("sh", "ls", "cat", "echo", "id", "sleep", "hostname", "httpd", "nc", "nslookup", "timeout",
            "grep", "head", "env", "true", "false", "mkdir", "test")
+#: the applets of the control plane's images: the distro's init container copies with ``cp``; a snapshot's
+#: archive is read out with ``cat`` and written in with ``head -c``, each checked with ``ls`` and ``sha256sum``
+CONTROL_PLANE_APPLETS = ("sh", "cp", "ls", "cat", "mkdir", "sleep", "head", "sha256sum")
 #: the applets of the storage provisioner's helper pods (upstream's setup and teardown scripts)
 STORAGE_HELPER_APPLETS = ("sh", "mkdir", "rm", "ls")
 #: the tag every image carries (images change with the project, not on their own)
@@ -232,7 +235,7 @@ def control_plane_images(store: Store, bin_dir: Path) -> dict[str, Image]:
     toolchain has not built the syncer and kine (``vcm toolchain ensure`` does): the node runs without them."""
     if not all((bin_dir / name).exists() for name in toolchain.VIRTUAL_CONTROL_PLANE):
         return {}
-    bin_layer = _busybox_layer(("sh", "cp", "ls", "cat", "mkdir", "sleep"))
+    bin_layer = _busybox_layer(CONTROL_PLANE_APPLETS)
 
     def syncer(binary: str, version: str) -> Image:
         return store.write_image(SYNCER_REPOSITORY, [bin_layer, _tar([("vcluster", _binary(bin_dir, binary), 0o755,
