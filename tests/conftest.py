@@ -66,7 +66,7 @@ def node_slot() -> Iterator[None]:
     the slot (a second worker, or another test run using the same cache dir), the test fails here, saying
     so, instead of a second node breaking the first one's network.
     """
-    path = toolchain.cache_dir() / "local" / "pytest-node.lock"
+    path = toolchain.cache_dir() / "pytest-node.lock"  # beside local/, not in it: no cluster of that name
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as lock:
         try:

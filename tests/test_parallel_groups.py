@@ -84,7 +84,7 @@ def test_node_tests_run_on_one_worker_first_and_the_rest_spread(tmp_path: Path) 
 
 
 def test_a_second_process_asking_for_the_node_slot_fails_saying_why(tmp_path: Path) -> None:
-    lock_file = tmp_path / "cache" / "local" / "pytest-node.lock"
+    lock_file = tmp_path / "cache" / "pytest-node.lock"
     lock_file.parent.mkdir(parents=True)
     with lock_file.open("a") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as another worker with the node would
