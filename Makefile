@@ -6,6 +6,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 VCM    := $(VENV)/bin/vcm
 PY     := $(VENV)/bin/python
+# pytest-xdist workers of `make test` (0: one process, serially); the tests with a node run on one of them
+PYTEST_WORKERS ?= 2
+ifeq ($(PYTEST_WORKERS),0)
+PYTEST_PARALLEL :=
+else
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+endif
 
 .PHONY: venv toolchain object-store conformance upgrade-from node-packages test-deps test demo demo-down clean
 
@@ -45,7 +52,7 @@ test-deps:
 	.ci/install-test-deps
 
 test: toolchain object-store conformance upgrade-from node-packages test-deps
-	$(PY) -m pytest -ra -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -ra -p no:cacheprovider $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 demo: toolchain node-packages
 	$(VCM) local up --reuse

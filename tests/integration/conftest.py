@@ -2,16 +2,11 @@
 
 import pytest
 
-#: tests that start and stop a local cluster with a node of their own: one such cluster runs per machine,
-#: so they go first, before any test brings up the session's ``node_cluster`` (which lives to the end)
-OWN_NODE_FIRST = ("test_localnode.py",)
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-    items.sort(key=lambda item: 0 if Path(str(item.fspath)).name in OWN_NODE_FIRST else 1)  # a stable sort
 
 
 import dataclasses  # noqa: E402

@@ -1,8 +1,9 @@
 """The local cluster's node: it comes up Ready with everything it needs, and ``down`` leaves the host as it was.
 
 This module brings up a cluster of its own with ``vcm local up --nodes 1`` (one node cluster per machine at
-a time, so it must not overlap the session's ``node_cluster``: ``tests/integration/conftest.py`` runs this
-file before every other test, so before any that starts that one). It records the host with
+a time, so it must not overlap the session's ``node_cluster``: its tests ask for ``node_slot`` without
+``node_cluster``, so ``tests/conftest.py`` runs them first in the node group, before any test that starts that
+one; its twin changes the host's forwarding, which a running node relies on). It records the host with
 ``hoststate.take`` first and compares after ``vcm local down``: sysctls, network devices, nftables tables
 (iptables-nft's included), ipsets, mounts, cgroups, the directories the kubelet and containerd write
 outside the cluster folder, and then processes and listeners of the cluster; a volume of the default
@@ -16,10 +17,13 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from vcluster_mgr import cli, localcluster
 from vcluster_mgr.localnode import hoststate, node, storage
+
+pytestmark = pytest.mark.usefixtures("node_slot")
 
 
 def _kubectl(bin_dir: Path, kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
