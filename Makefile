@@ -14,7 +14,7 @@ else
 PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 endif
 
-.PHONY: venv toolchain object-store conformance upgrade-from node-packages test-deps test demo demo-down clean
+.PHONY: venv toolchain object-store conformance upgrade-from node-packages test-deps test-toolchain test-prereqs test demo demo-down clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,11 +47,20 @@ upgrade-from: toolchain
 node-packages:
 	bash scripts/install-node-packages.sh
 
-# what the tests need beyond Python (chromium for the usage page)
-test-deps:
+# what the tests need beyond Python (chromium for the usage page); after the node's packages (one apt at a time)
+test-deps: node-packages
 	.ci/install-test-deps
 
-test: toolchain object-store conformance upgrade-from node-packages test-deps
+# everything the test suite builds, in one ensure (its Go builds in two lanes at once, VCM_BUILD_JOBS)
+test-toolchain: venv
+	$(VCM) toolchain ensure --object-store --conformance --upgrade-from
+	$(VCM) toolchain status --object-store --conformance --upgrade-from
+
+# the Go builds and the Debian packages at once: a cold first run is mostly these
+test-prereqs:
+	$(MAKE) -j2 --output-sync=line test-toolchain test-deps
+
+test: test-prereqs
 	$(PY) -m pytest -ra -p no:cacheprovider $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 demo: toolchain node-packages

@@ -15,13 +15,14 @@ import subprocess
 import sys
 import tarfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from vcluster_mgr import cli, errors, toolchain
+from vcluster_mgr.toolchain import gobuild, probing
 
 
 def test_pins_match_installed_sdks() -> None:
@@ -308,3 +309,77 @@ def test_provider_version_is_read_from_the_binary_not_its_name(tmp_path: Path,
     # a binary that is not a plugin at all has no version
     path.write_bytes(_script(toolchain.KUBERNETES_PROVIDER_VERSION))
     assert toolchain.plugin_version(path, timeout=5) is None
+
+
+# ---------------------------------------------------------------------------------------------------
+# the Go builds in lanes (a cold make test is mostly these)
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_the_provider_builds_in_a_lane_of_its_own_and_related_modules_in_order() -> None:
+    modules = ["pulumi", "engine", "pulumi-kubernetes", "kubernetes", "vcluster", "vcluster-0.36.0"]
+    assert toolchain.build_lanes(modules, 2) == [
+        ["pulumi-kubernetes"], ["pulumi", "engine", "kubernetes", "vcluster", "vcluster-0.36.0"]]
+    assert toolchain.build_lanes(modules, 1) == [modules]
+    assert toolchain.build_lanes(["etcd"], 2) == [["etcd"]]
+    assert toolchain.build_lanes([], 2) == []
+
+
+def _fake_builds(monkeypatch: pytest.MonkeyPatch, build: Callable[[str], None]) -> list[str]:
+    """Replace ``go build`` by ``build(module)`` + a stand-in of each target in the bin dir; returns the modules
+    built, in the order they finished."""
+    done: list[str] = []
+
+    def fake(module: str, targets: list[toolchain.Binary], progress: Callable[[str], None]) -> None:
+        build(module)
+        for t in targets:
+            (toolchain.bin_dir() / t.name).write_bytes(_standin(t))
+            (toolchain.bin_dir() / t.name).chmod(0o755)
+        done.append(module)
+
+    monkeypatch.setattr(gobuild, "go_build", fake)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # nothing of the toolchain on PATH: everything is built
+    return done
+
+
+def test_two_lanes_build_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider and the first module of the other lane meet at a barrier: they can only pass it together."""
+    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("VCM_BUILD_JOBS", raising=False)
+    barrier = threading.Barrier(2, timeout=20)
+    done = _fake_builds(monkeypatch, lambda m: barrier.wait() if m in ("pulumi-kubernetes", "pulumi") else None)
+    final = toolchain.ensure()
+    assert all(s.ok for s in final)
+    assert sorted(done) == sorted({b.module for b in toolchain.BINARIES})
+
+
+def test_twin_one_build_at_a_time_never_meets_at_the_barrier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("VCM_BUILD_JOBS", "1")
+    barrier = threading.Barrier(2, timeout=1)
+    _fake_builds(monkeypatch, lambda m: barrier.wait() if m in ("pulumi-kubernetes", "pulumi") else None)
+    with pytest.raises(threading.BrokenBarrierError):
+        toolchain.ensure()
+
+
+def test_a_failed_lane_keeps_what_the_other_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("VCM_BUILD_JOBS", raising=False)
+
+    def build(module: str) -> None:
+        if module == "pulumi":
+            raise errors.ToolchainError("go build of pulumi failed: no space left on device")
+
+    done = _fake_builds(monkeypatch, build)
+    with pytest.raises(errors.ToolchainError, match="go build of pulumi failed"):
+        toolchain.ensure()
+    assert done == ["pulumi-kubernetes"]  # the failed lane stops at its failure, the other lane went on
+    assert probing.read_manifest()["pulumi-resource-kubernetes"]["source"] == "go-build"
+
+
+def test_build_jobs_must_be_a_number(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("VCM_BUILD_JOBS", "two")
+    _fake_builds(monkeypatch, lambda m: None)
+    with pytest.raises(errors.ToolchainError, match="VCM_BUILD_JOBS must be a whole number"):
+        toolchain.ensure()
