@@ -58,7 +58,7 @@ test-toolchain: venv
 
 # the Go builds and the Debian packages at once: a cold first run is mostly these
 test-prereqs:
-	$(MAKE) -j2 --output-sync=line test-toolchain test-deps
+	$(MAKE) -j2 --no-print-directory test-toolchain test-deps
 
 test: test-prereqs
 	$(PY) -m pytest -ra -p no:cacheprovider $(PYTEST_PARALLEL) $(PYTEST_ARGS)
