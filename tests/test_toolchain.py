@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -316,13 +317,11 @@ def test_provider_version_is_read_from_the_binary_not_its_name(tmp_path: Path,
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_the_provider_builds_in_a_lane_of_its_own_and_related_modules_in_order() -> None:
+def test_the_provider_starts_first_and_the_rest_keep_their_order() -> None:
     modules = ["pulumi", "engine", "pulumi-kubernetes", "kubernetes", "vcluster", "vcluster-0.36.0"]
-    assert toolchain.build_lanes(modules, 2) == [
-        ["pulumi-kubernetes"], ["pulumi", "engine", "kubernetes", "vcluster", "vcluster-0.36.0"]]
-    assert toolchain.build_lanes(modules, 1) == [modules]
-    assert toolchain.build_lanes(["etcd"], 2) == [["etcd"]]
-    assert toolchain.build_lanes([], 2) == []
+    assert toolchain.build_order(modules) == [
+        "pulumi-kubernetes", "pulumi", "engine", "kubernetes", "vcluster", "vcluster-0.36.0"]
+    assert toolchain.build_order([]) == []
 
 
 def _fake_builds(monkeypatch: pytest.MonkeyPatch, build: Callable[[str], None]) -> list[str]:
@@ -333,7 +332,8 @@ def _fake_builds(monkeypatch: pytest.MonkeyPatch, build: Callable[[str], None]) 
     def fake(module: str, targets: list[toolchain.Binary], progress: Callable[[str], None]) -> None:
         build(module)
         for t in targets:
-            (toolchain.bin_dir() / t.name).write_bytes(_standin(t))
+            (toolchain.bin_dir() / t.name).write_bytes(
+                _script(t.version) if t in toolchain.UPGRADE else _standin(t))  # a syncer says its bare version
             (toolchain.bin_dir() / t.name).chmod(0o755)
         done.append(module)
 
@@ -362,7 +362,7 @@ def test_twin_one_build_at_a_time_never_meets_at_the_barrier(tmp_path: Path, mon
         toolchain.ensure()
 
 
-def test_a_failed_lane_keeps_what_the_other_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_build_keeps_what_the_others_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("VCM_BUILD_JOBS", raising=False)
 
@@ -373,8 +373,47 @@ def test_a_failed_lane_keeps_what_the_other_built(tmp_path: Path, monkeypatch: p
     done = _fake_builds(monkeypatch, build)
     with pytest.raises(errors.ToolchainError, match="go build of pulumi failed"):
         toolchain.ensure()
-    assert done == ["pulumi-kubernetes"]  # the failed lane stops at its failure, the other lane went on
+    assert sorted(done) == sorted({b.module for b in toolchain.BINARIES} - {"pulumi"})
     assert probing.read_manifest()["pulumi-resource-kubernetes"]["source"] == "go-build"
+    assert "pulumi" not in probing.read_manifest()
+
+
+def _timed_builds(monkeypatch: pytest.MonkeyPatch, fail: str = "") -> dict[str, tuple[float, float]]:
+    """Fake builds that take a moment each; returns module -> (start, end)."""
+    spans: dict[str, tuple[float, float]] = {}
+
+    def build(module: str) -> None:
+        start = time.monotonic()
+        time.sleep(0.05)
+        spans[module] = (start, time.monotonic())
+        if module == fail:
+            raise errors.ToolchainError(f"go build of {module} failed")
+
+    _fake_builds(monkeypatch, build)
+    return spans
+
+
+def test_the_older_syncer_waits_for_the_current_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two syncers share most packages: never built at once, so the older one finds them compiled."""
+    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("VCM_BUILD_JOBS", raising=False)
+    spans = _timed_builds(monkeypatch)
+    assert all(s.ok for s in toolchain.ensure(extras=toolchain.UPGRADE))
+    older = toolchain.VCLUSTER_UPGRADE_FROM.module
+    assert spans[older][0] >= spans["vcluster"][1], spans
+    # and the two workers did overlap elsewhere
+    assert spans["pulumi"][0] < spans["pulumi-kubernetes"][1] and spans["pulumi-kubernetes"][0] < spans["pulumi"][1]
+
+
+def test_the_older_syncer_is_not_built_when_the_current_one_failed(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("VCM_BUILD_JOBS", raising=False)
+    spans = _timed_builds(monkeypatch, fail="vcluster")
+    with pytest.raises(errors.ToolchainError, match="go build of vcluster failed"):
+        toolchain.ensure(extras=toolchain.UPGRADE)
+    assert toolchain.VCLUSTER_UPGRADE_FROM.module not in spans
+    assert "kine" in spans and "etcd" in spans  # the rest went on
 
 
 def test_build_jobs_must_be_a_number(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -90,7 +90,7 @@ from vcluster_mgr.toolchain.probing import (
     probe_version,
     status,
 )
-from vcluster_mgr.toolchain.sources import build_lanes, download_urls, ensure, require
+from vcluster_mgr.toolchain.sources import build_order, download_urls, ensure, require
 
 __all__ = [
     "AGNHOST", "AGNHOST_IMAGE_TAG", "AGNHOST_VERSION", "BINARIES", "CONFORMANCE", "COREDNS_VERSION", "CYCLONUS",
@@ -99,7 +99,7 @@ __all__ = [
     "KINE_VERSION", "LOCAL_PATH_PROVISIONER_VERSION", "OBJECT_STORE", "ON_DEMAND", "PULUMI_VERSION",
     "SEAWEEDFS_PSEUDO_VERSION", "SEAWEEDFS_VERSION", "UPGRADE", "VCLUSTER_UPGRADE_FROM",
     "VCLUSTER_UPGRADE_FROM_VERSION", "VCLUSTER_VERSION", "VIRTUAL_CONTROL_PLANE",
-    "Binary", "Progress", "Status", "bin_dir", "build_lanes", "cache_dir", "chart_dir", "check_sdk_versions",
+    "Binary", "Progress", "Status", "bin_dir", "build_order", "cache_dir", "chart_dir", "check_sdk_versions",
     "download_urls", "ensure", "find_go", "go_env", "kubernetes_wrapper_replaces", "module_digest", "plugin_version",
     "probe_version", "require", "status",
 ]

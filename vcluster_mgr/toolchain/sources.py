@@ -8,12 +8,12 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import io
 import os
 import shutil
 import stat
 import tarfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -138,7 +138,7 @@ def ensure(*, download: bool | None = None, progress: pins.Progress = pins.quiet
                                      "seconds": round(time.monotonic() - started, 1)}})
             continue
         to_build.setdefault(b.module, []).append(b)
-    _build_in_lanes(to_build, progress)
+    _build_all(to_build, progress)
     final = probing.status(extras=extras)
     bad = [s for s in final if not s.ok]
     if bad:
@@ -147,20 +147,17 @@ def ensure(*, download: bool | None = None, progress: pins.Progress = pins.quiet
     return final
 
 
-#: built in a lane of its own, beside the others: the largest build (about 19 of 60 CPU-minutes cold) and one
-#: that shares almost no package version with the rest (its own pulumi and Kubernetes client releases), so
-#: two go builds at once keep both cores busy through each other's single-threaded links and module downloads
-#: instead of compiling the same packages twice (modules that share versions, vcluster and its upgrade-from
-#: release, the Kubernetes binaries and agnhost, stay in one lane, one after the other)
-_OWN_LANE = ("pulumi-kubernetes",)
+#: built first: the largest build (about 19 of 60 CPU-minutes cold), sharing almost no package version with
+#: the rest (its own pulumi and Kubernetes client releases), so it runs beside the others from the start
+_FIRST = ("pulumi-kubernetes",)
+#: module -> modules it waits for: the upgrade test's older syncer shares most package versions with the current
+#: one, and two go builds of them at once would compile those packages twice instead of once
+_AFTER = {pins.VCLUSTER_UPGRADE_FROM.module: ("vcluster",)}
 
 
-def build_lanes(modules: list[str], jobs: int) -> list[list[str]]:
-    """The modules to build, split into at most ``jobs`` lanes that run at once, each in order."""
-    if jobs < 2:
-        return [modules] if modules else []
-    lanes = [[m] for m in modules if m in _OWN_LANE] + [[m for m in modules if m not in _OWN_LANE]]
-    return [lane for lane in lanes if lane]
+def build_order(modules: list[str]) -> list[str]:
+    """The modules in the order builds start: the largest first, then as given."""
+    return [m for m in modules if m in _FIRST] + [m for m in modules if m not in _FIRST]
 
 
 def _build_jobs() -> int:
@@ -171,28 +168,64 @@ def _build_jobs() -> int:
         raise errors.ToolchainError(f"VCM_BUILD_JOBS must be a whole number of builds at once, not {raw!r}") from None
 
 
-def _build_in_lanes(to_build: dict[str, list[pins.Binary]], progress: pins.Progress) -> None:
-    """Build every module, its lanes at once (``VCM_BUILD_JOBS``, default 2); a failed lane does not stop the
-    other (what it built is kept and recorded), and the first failure is raised once both are done."""
+def _build_all(to_build: dict[str, list[pins.Binary]], progress: pins.Progress) -> None:
+    """Build every module, ``VCM_BUILD_JOBS`` (default 2) go builds at once: each of two cores stays busy
+    through the other build's single-threaded links and module downloads. Each worker takes the next module
+    whose ``_AFTER`` modules are built. A failed build stops no other (what they build is kept and recorded);
+    the first failure is raised at the end, and a module waiting for a failed one is not started."""
+    pending = build_order(list(to_build))
+    built: set[str] = set()
+    failed: list[BaseException] = []
+    failed_modules: set[str] = set()
+    running: set[str] = set()
+    changed = threading.Condition()
 
-    def lane(modules: list[str]) -> None:
-        for module in modules:
+    def ready(module: str) -> bool:
+        return all(m in built or m not in to_build for m in _AFTER.get(module, ()))
+
+    def blocked(module: str) -> bool:
+        return any(m in failed_modules for m in _AFTER.get(module, ()))
+
+    def worker() -> None:
+        while True:
+            with changed:
+                while True:
+                    pending[:] = [m for m in pending if not blocked(m)]
+                    module = next((m for m in pending if ready(m)), None)
+                    if module is None and pending and not running:
+                        module = pending[0]  # nothing left to wait for: the order is a saving, not a need
+                    if module is not None or not pending:
+                        break
+                    changed.wait()
+                if module is None:
+                    return
+                pending.remove(module)
+                running.add(module)
             started = time.monotonic()
-            gobuild.go_build(module, to_build[module], progress)
-            probing.record({t.name: {"version": t.version, "source": "go-build",
-                                     "module_digest": gobuild.module_digest(module),
-                                     "seconds": round(time.monotonic() - started, 1)} for t in to_build[module]})
+            try:
+                gobuild.go_build(module, to_build[module], progress)
+                probing.record({t.name: {"version": t.version, "source": "go-build",
+                                         "module_digest": gobuild.module_digest(module),
+                                         "seconds": round(time.monotonic() - started, 1)} for t in to_build[module]})
+            except BaseException as exc:  # noqa: BLE001 - re-raised once the other builds are done
+                with changed:
+                    failed.append(exc)
+                    failed_modules.add(module)
+            else:
+                with changed:
+                    built.add(module)
+            finally:
+                with changed:
+                    running.discard(module)
+                    changed.notify_all()
 
-    lanes = build_lanes(list(to_build), _build_jobs())
-    if len(lanes) < 2:
-        for modules in lanes:
-            lane(modules)
-        return
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="go-build") as pool:
-        futures = [pool.submit(lane, modules) for modules in lanes]
-        failures = [f.exception() for f in futures if f.exception() is not None]
-    if failures:
-        raise failures[0]  # type: ignore[misc]
+    workers = [threading.Thread(target=worker, name=f"go-build-{i}") for i in range(min(_build_jobs(), len(pending)))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if failed:
+        raise failed[0]
 
 
 def require() -> Path:
