@@ -2,7 +2,9 @@
 laid out as the engine's file backend lays them out.
 
 Covers: a lock whose holder is a dead process of this machine is removed with a line saying so, and a
-live holder's lock (twin) and another machine's lock are kept; the engine's refusal text (any backend) is
+live holder's lock (twin) and another machine's lock are kept; what a kill tears in a file backend (an empty
+``.attrs`` sidecar the engine cannot read past, the temporary file of an unfinished checkpoint write) is
+removed, whole sidecars and a live run's files kept (twin); the engine's refusal text (any backend) is
 read back into holders and times; the refusal names every holder, its age and the command that breaks it
 (``vcm unlock``, ``vcm platform unlock``, ``pulumi cancel`` for the GitOps stacks), and tells a run that
 still goes here from one that is over.
@@ -65,6 +67,64 @@ def test_twin_a_live_holder_s_lock_and_another_machine_s_lock_are_kept(tmp_path:
     # once its process has ended, the same lock is stale
     assert locks.clear_stale(url, "vcm-tenants", "default.a") != []
     assert [lock.host for lock in locks.read(url, "vcm-tenants", "default.a")] == ["ci-runner-7"]
+
+
+def _stack_files(url: str, stack: str) -> Path:
+    """A stack's folder as the engine's file backend leaves it after a kill during a checkpoint write: the last
+    whole checkpoint, its backup with its sidecar, the new checkpoint in a temporary file, an empty sidecar."""
+    folder = Path(url[len("file://"):]) / ".pulumi" / "stacks" / "vcm-tenants"
+    folder.mkdir(parents=True)
+    (folder / f"{stack}.json").write_text('{"version": 3}')
+    (folder / f"{stack}.json.attrs").write_bytes(b"")
+    (folder / f"{stack}.json.bak").write_text('{"version": 3}')
+    (folder / f"{stack}.json.bak.attrs").write_text('{"user.content_type":"application/octet-stream"}\n')
+    (folder / f"{stack}.json.18eeceaceb64fa1c.tmp").write_text('{"version": 3, "new": true}')
+    (folder / "default.other.json.attrs").write_bytes(b"")  # another stack's: not this run's to judge
+    return folder
+
+
+def test_a_killed_run_s_empty_sidecar_and_unfinished_write_are_removed(tmp_path: Path) -> None:
+    url = tmp_path.as_uri()
+    folder = _stack_files(url, "default.a")
+    history = Path(url[len("file://"):]) / ".pulumi" / "history" / "vcm-tenants" / "default.a"
+    history.mkdir(parents=True)
+    (history / "default.a-1765000000.history.json.attrs").write_bytes(b"")
+    _write_lock(url, "default.a", "dead", _dead_pid(), socket.gethostname())
+    lines = locks.clear_stale(url, "vcm-tenants", "default.a")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "default.a.json", "default.a.json.bak", "default.a.json.bak.attrs", "default.other.json.attrs"]
+    assert not list(history.iterdir())
+    assert "removed the empty metadata file default.a.json.attrs a killed write left on stack default.a" in lines
+    assert any("removed 1 temporary file(s)" in line for line in lines), lines
+
+
+def test_an_empty_checkpoint_sidecar_goes_even_without_a_lock(tmp_path: Path) -> None:
+    """A kill during the stack's first write (its creation) leaves no lock: the checkpoint's sidecar is looked
+    at every time; the temporary files are left, as they may be a live run's."""
+    url = tmp_path.as_uri()
+    folder = _stack_files(url, "default.a")
+    lines = locks.clear_stale(url, "vcm-tenants", "default.a")
+    assert lines == ["removed the empty metadata file default.a.json.attrs a killed write left on stack default.a"]
+    assert (folder / "default.a.json.18eeceaceb64fa1c.tmp").exists()
+
+
+def test_twin_whole_sidecars_and_a_live_run_s_files_are_kept(tmp_path: Path) -> None:
+    url = tmp_path.as_uri()
+    folder = _stack_files(url, "default.a")
+    (folder / "default.a.json.attrs").write_text('{"user.content_type":"application/octet-stream"}\n')
+    before = sorted(p.name for p in folder.iterdir())
+    live = subprocess.Popen(["bash", "-c", "exec -a pulumi sleep 60"])
+    try:
+        _write_lock(url, "default.a", "live", live.pid, socket.gethostname())
+        assert locks.clear_stale(url, "vcm-tenants", "default.a") == []
+    finally:
+        live.kill()
+        live.wait()
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_nothing_is_swept_on_an_object_store() -> None:
+    assert locks.clear_torn_writes("s3://bucket/state", "vcm-tenants", "default.a", killed=True) == []
 
 
 def test_the_engine_s_refusal_is_read_back() -> None:

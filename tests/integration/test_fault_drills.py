@@ -1,5 +1,6 @@
 """Fault drills: an apply killed midway (its process group, or vcm alone), the lock such a kill leaves and
-the ways out of it, the API server gone during an apply (and, for any request, named as unreachable at
+the ways out of it, the empty metadata file a kill during a checkpoint write leaves (the engine cannot read
+the stack past it), the API server gone during an apply (and, for any request, named as unreachable at
 once), two applies of one tenant at once, a read-only state directory, and a delete that must leave nothing
 behind.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -166,6 +168,45 @@ def test_lock_of_a_killed_run_is_cleared_by_the_next_delete_with_a_message(drill
     assert not drill.lock_files("locked")
 
 
+def _engine_export(drill: Drill, bin_dir: Path, stack: str) -> subprocess.CompletedProcess[str]:
+    """The engine's own CLI reading the stack (``pulumi stack export``), outside vcm."""
+    home = drill.tmp / "pulumi-home"
+    home.mkdir(exist_ok=True)
+    env = {**os.environ, "PULUMI_BACKEND_URL": (drill.state / "pulumi").as_uri(), "PULUMI_HOME": str(home),
+           "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_CONFIG_PASSPHRASE": ""}
+    return subprocess.run([str(bin_dir / "pulumi"), "stack", "export", "--stack", f"organization/vcm-tenants/{stack}"],
+                          env=env, cwd=drill.tmp, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_kill_during_a_checkpoint_write_is_repaired_by_the_next_apply(drill: Drill, bin_dir: Path) -> None:
+    """What a SIGKILL between the engine's two writes of a checkpoint leaves on a file backend (its lock and
+    an empty ``.attrs`` sidecar: the write of the sidecar is not atomic, the checkpoint's own is): made by hand
+    here, as a real kill lands there only by chance. The engine itself cannot read the stack past it; the next
+    ``vcm apply`` removes it with a line saying so and converges."""
+    path = drill.spec("torn")
+    assert drill.apply_json(path)[0]["ok"] is True
+    sidecar = drill.state / "pulumi" / ".pulumi" / "stacks" / "vcm-tenants" / "default.torn.json.attrs"
+    assert sidecar.stat().st_size > 0
+    sidecar.write_bytes(b"")
+    folder = drill.state / "pulumi" / ".pulumi" / "locks" / "organization" / "vcm-tenants" / "default.torn"
+    folder.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    (folder / "killed.json").write_text(json.dumps({"pid": int(dead.stdout), "username": "ci",
+                                                    "hostname": socket.gethostname(),
+                                                    "timestamp": "2026-12-06T23:42:22Z"}))
+    # twin: the engine, reading the stack as it is
+    torn = _engine_export(drill, bin_dir, "default.torn")
+    assert torn.returncode != 0 and "EOF" in torn.stderr, torn.stdout + torn.stderr
+    res = drill.vcm("apply", str(path), "--yes", "-o", "json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    text = " ".join(res.stderr.split())
+    assert "removed the empty metadata file default.torn.json.attrs a killed write left on stack default.torn" in text
+    assert json.loads(res.stdout)[0]["ok"] is True
+    assert drill.tenant_objects("torn") == expected_objects("torn")
+    assert _engine_export(drill, bin_dir, "default.torn").returncode == 0
+
+
 def test_vcm_killed_alone_lets_the_engine_cancel_cleanly(drill: Drill) -> None:
     """vcm alone killed: its keeper asks the CLI to cancel, which ends the update and releases the lock, so
     nothing is left to clear; the next apply converges."""
@@ -201,7 +242,7 @@ def test_twin_vcm_unlock_keeps_the_lock_of_a_run_still_going_here(drill: Drill) 
     live = subprocess.Popen(["bash", "-c", "exec -a pulumi sleep 120"])
     try:
         (folder / "held.json").write_text(json.dumps({"pid": live.pid, "username": "root",
-                                                      "hostname": os.uname().nodename,
+                                                      "hostname": socket.gethostname(),
                                                       "timestamp": "2026-12-06T09:00:00Z"}))
         refused = drill.vcm("unlock", "busy", "--yes")
         assert refused.returncode == 1 and "still going on this machine" in refused.stderr, refused.stderr

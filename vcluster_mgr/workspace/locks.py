@@ -163,7 +163,8 @@ def from_engine_error(text: str) -> list[Lock]:
 
 def clear_stale(backend_url: str, project: str, stack: str) -> list[str]:
     """Remove the locks of a file backend left by processes of this machine that no longer run (a killed
-    apply); a line per removed lock. Live holders and other machines' locks are left alone."""
+    apply), and what such a kill tears (``clear_torn_writes``); a line per thing removed. Live holders and
+    other machines' locks are left alone."""
     removed = []
     for lock in read(backend_url, project, stack):
         if lock.path is None or not lock.stale:
@@ -171,7 +172,50 @@ def clear_stale(backend_url: str, project: str, stack: str) -> list[str]:
         lock.path.unlink(missing_ok=True)
         lock.path.with_name(lock.path.name + ".attrs").unlink(missing_ok=True)
         removed.append(f"removed the lock left on stack {stack} by {lock.describe()}")
-    return removed
+    return removed + clear_torn_writes(backend_url, project, stack, killed=bool(removed))
+
+
+#: the names a stack's checkpoint and its backup take in a file backend's stack folder (plain or compressed)
+_CHECKPOINTS = tuple(f".json{zip_}{bak}" for zip_ in ("", ".gz", ".zst") for bak in ("", ".bak"))
+
+
+def clear_torn_writes(backend_url: str, project: str, stack: str, *, killed: bool) -> list[str]:
+    """Remove what a write of a file backend cut short by a kill leaves, which the engine cannot read past.
+
+    The engine writes each file of a file backend (gocloud's ``fileblob``) as data in a temporary file
+    renamed into place, which a kill cannot tear, plus a sidecar ``<file>.attrs`` (content type, MD5)
+    written in place before the rename: a kill between its creation and its write leaves it empty, and
+    every later read of that file fails with ``failed to load checkpoint: EOF``, so the stack cannot be
+    updated again. An empty sidecar is never one the engine wrote whole (it holds a JSON object), and one
+    that is missing reads as no metadata, so it is removed; the file beside it is the last one written
+    whole. The stack's checkpoint sidecars are looked at every time (a few ``stat`` calls); after a killed
+    run (``killed``: its lock was just cleared) the stack's history and the temporary files of the write
+    it never finished are swept too."""
+    if not backend_url.startswith("file://"):
+        return []
+    root = Path(backend_url[len("file://"):]) / ".pulumi"
+    candidates = [root / "stacks" / project / f"{stack}{suffix}.attrs" for suffix in _CHECKPOINTS]
+    leftovers: list[Path] = []
+    if killed:
+        history = root / "history" / project / stack
+        candidates += sorted(history.glob("*.attrs")) if history.is_dir() else []
+        folder = root / "stacks" / project
+        leftovers = sorted(folder.glob(f"{stack}.json*.tmp")) if folder.is_dir() else []
+    torn = []
+    for path in candidates:
+        try:
+            if path.stat().st_size == 0:
+                path.unlink()
+                torn.append(path)
+        except OSError:
+            continue  # not there (the usual case), or gone already
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    lines = [f"removed the empty metadata file {path.name} a killed write left on stack {stack}" for path in torn]
+    if leftovers:
+        lines.append(f"removed {len(leftovers)} temporary file(s) of a write a killed run did not finish "
+                     f"on stack {stack}")
+    return lines
 
 
 def refusal(stack: str, held: list[Lock], breaker: str) -> str:
