@@ -17,6 +17,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from vcluster_mgr.workspace import locks, stacks
@@ -28,6 +29,17 @@ def _dead_pid() -> int:
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
                           check=True)
     return int(proc.stdout)
+
+
+def _live_pulumi() -> subprocess.Popen[bytes]:
+    """A live process whose command line says pulumi, as the engine's CLI does; returned once it does (until
+    bash has exec'd, the command line is bash's, and a lock of it would read as stale)."""
+    live = subprocess.Popen(["bash", "-c", "exec -a pulumi sleep 60"])
+    deadline = time.monotonic() + 30
+    while not locks.holder_runs(live.pid):
+        assert time.monotonic() < deadline, "the stand-in pulumi process never showed its command line"
+        time.sleep(0.01)
+    return live
 
 
 def _write_lock(url: str, stack: str, name: str, pid: int, host: str) -> Path:
@@ -52,8 +64,7 @@ def test_a_dead_local_holder_s_lock_is_removed_with_a_message(tmp_path: Path) ->
 
 def test_twin_a_live_holder_s_lock_and_another_machine_s_lock_are_kept(tmp_path: Path) -> None:
     url = tmp_path.as_uri()
-    # a live pulumi process of this machine: argv[0] says pulumi, as the engine's CLI does
-    live = subprocess.Popen(["bash", "-c", "exec -a pulumi sleep 60"])
+    live = _live_pulumi()  # a live pulumi process of this machine
     try:
         kept = [_write_lock(url, "default.a", "live", live.pid, socket.gethostname()),
                 _write_lock(url, "default.a", "far", _dead_pid(), "ci-runner-7")]
@@ -113,7 +124,7 @@ def test_twin_whole_sidecars_and_a_live_run_s_files_are_kept(tmp_path: Path) -> 
     folder = _stack_files(url, "default.a")
     (folder / "default.a.json.attrs").write_text('{"user.content_type":"application/octet-stream"}\n')
     before = sorted(p.name for p in folder.iterdir())
-    live = subprocess.Popen(["bash", "-c", "exec -a pulumi sleep 60"])
+    live = _live_pulumi()
     try:
         _write_lock(url, "default.a", "live", live.pid, socket.gethostname())
         assert locks.clear_stale(url, "vcm-tenants", "default.a") == []

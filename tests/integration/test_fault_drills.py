@@ -29,7 +29,7 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 
 from vcluster_mgr import cluster, errors, localcluster, platformconfig, render, spec
-from vcluster_mgr.workspace import reaper
+from vcluster_mgr.workspace import locks, reaper
 
 from . import leftovers
 
@@ -240,6 +240,8 @@ def test_twin_vcm_unlock_keeps_the_lock_of_a_run_still_going_here(drill: Drill) 
     folder = drill.state / "pulumi" / ".pulumi" / "locks" / "organization" / "vcm-tenants" / "default.busy"
     folder.mkdir(parents=True, exist_ok=True)
     live = subprocess.Popen(["bash", "-c", "exec -a pulumi sleep 120"])
+    while not locks.holder_runs(live.pid):  # until bash has exec'd, its lock would read as stale
+        time.sleep(0.01)
     try:
         (folder / "held.json").write_text(json.dumps({"pid": live.pid, "username": "root",
                                                       "hostname": socket.gethostname(),
