@@ -400,9 +400,7 @@ def test_the_older_syncer_waits_for_the_current_one(tmp_path: Path, monkeypatch:
     spans = _timed_builds(monkeypatch)
     assert all(s.ok for s in toolchain.ensure(extras=toolchain.UPGRADE))
     older = toolchain.VCLUSTER_UPGRADE_FROM.module
-    assert spans[older][0] >= spans["vcluster"][1], spans
-    # and the two workers did overlap elsewhere
-    assert spans["pulumi"][0] < spans["pulumi-kubernetes"][1] and spans["pulumi-kubernetes"][0] < spans["pulumi"][1]
+    assert spans[older][0] >= spans["vcluster"][1], spans  # (that two build at once: test_two_lanes_build_at_once)
 
 
 def test_the_older_syncer_is_not_built_when_the_current_one_failed(tmp_path: Path,
