@@ -51,7 +51,7 @@ node-packages:
 test-deps: node-packages
 	.ci/install-test-deps
 
-# everything the test suite builds, in one ensure (its Go builds in two lanes at once, VCM_BUILD_JOBS)
+# everything the test suite builds, in one ensure (two Go builds at once from one queue, VCM_BUILD_JOBS)
 test-toolchain: venv
 	$(VCM) toolchain ensure --object-store --conformance --upgrade-from
 	$(VCM) toolchain status --object-store --conformance --upgrade-from

@@ -127,11 +127,16 @@ def _s3(url: str) -> S3Store | None:
     return S3Store(client, parts.netloc.rpartition("@")[2], prefix + "/" if prefix else "")
 
 
+def file_root(backend_url: str) -> Path | None:
+    """The folder of a file backend's URL; None for any other backend."""
+    return Path(backend_url[len("file://"):]) if backend_url.startswith("file://") else None
+
+
 @functools.cache
 def open_store(backend_url: str) -> Store | None:
     """The store of a backend URL (one per URL and process), or None when its blobs are not read here."""
-    if backend_url.startswith("file://"):
-        return FileStore(Path(backend_url[len("file://"):]))
+    if (root := file_root(backend_url)) is not None:
+        return FileStore(root)
     if backend_url.startswith("s3://"):
         return _s3(backend_url)
     return None

@@ -91,9 +91,8 @@ def _time(text: str) -> datetime.datetime | None:
 
 def lock_dir(backend_url: str, project: str, stack: str) -> Path | None:
     """The folder of a stack's locks in a file backend; None for other backends."""
-    if not backend_url.startswith("file://"):
-        return None
-    return Path(backend_url[len("file://"):]) / ".pulumi" / "locks" / "organization" / project / stack
+    root = blobs.file_root(backend_url)
+    return None if root is None else root / ".pulumi" / "locks" / "organization" / project / stack
 
 
 def read(backend_url: str, project: str, stack: str) -> list[Lock]:
@@ -191,9 +190,10 @@ def clear_torn_writes(backend_url: str, project: str, stack: str, *, killed: boo
     whole. The stack's checkpoint sidecars are looked at every time (a few ``stat`` calls); after a killed
     run (``killed``: its lock was just cleared) the stack's history and the temporary files of the write
     it never finished are swept too."""
-    if not backend_url.startswith("file://"):
+    folder = blobs.file_root(backend_url)
+    if folder is None:
         return []
-    root = Path(backend_url[len("file://"):]) / ".pulumi"
+    root = folder / ".pulumi"
     candidates = [root / "stacks" / project / f"{stack}{suffix}.attrs" for suffix in _CHECKPOINTS]
     leftovers: list[Path] = []
     if killed:
