@@ -78,6 +78,42 @@ def test_the_summary_says_why_the_virtual_api_is_not_ready() -> None:
     assert "answered" not in _health(True).summary()
 
 
+# the kubelet's event when an HTTP readiness probe fails (the control plane pod's probe is the virtual API's
+# /readyz through the syncer, which answers 500 with its backing store down)
+PROBE = "Readiness probe failed: HTTP probe failed with statuscode: 500"
+
+
+def _host_event(reason: str, kind: str, name: str, message: str, when: str) -> SimpleNamespace:
+    return SimpleNamespace(reason=reason, message=message, count=3, last_timestamp=when, event_time=None,
+                           involved_object=SimpleNamespace(kind=kind, name=name))
+
+
+def _pods(ready: bool) -> list[dict[str, Any]]:
+    return [{"name": "vteam-0", "kind": "controlPlane", "phase": "Running", "ready": ready},
+            {"name": "web-x-default-x-vteam", "kind": "synced", "phase": "Running", "ready": True}]
+
+
+def test_a_failed_probe_of_an_unready_control_plane_pod_is_the_reason_given() -> None:
+    events = [_host_event("Unhealthy", "Pod", "vteam-0", PROBE, "2026-12-07T02:00:05Z"),
+              _host_event("FailedCreate", "StatefulSet", "vteam", "forbidden", "2026-12-07T02:00:01Z")]
+    problems = controlplane_health.host_problems(events, "vteam", _pods(ready=False))
+    assert [(p["reason"], p["object"]) for p in problems] == [("FailedCreate", "StatefulSet/vteam"),
+                                                              ("Unhealthy", "Pod/vteam-0")]
+    health = controlplane_health.Health(False, 1, _pods(ready=False), problems)
+    assert health.summary().startswith("NOT ready: 0/1 control plane pod(s) ready")
+    assert f"Unhealthy Pod/vteam-0: {PROBE}" in health.summary()
+
+
+def test_twin_the_failed_probes_of_a_ready_pod_or_of_a_pod_gone_are_no_reason() -> None:
+    # a pod fails its probe a few times as it starts, and is Ready after: those events outlive the start by an hour
+    events = [_host_event("Unhealthy", "Pod", "vteam-0", PROBE, "2026-12-07T02:00:05Z"),
+              _host_event("Unhealthy", "Pod", "vteam-gone", PROBE, "2026-12-07T02:00:06Z")]
+    assert controlplane_health.host_problems(events, "vteam", _pods(ready=True)) == []
+    # the same events, the pod unready: only the one about a pod that is there
+    assert [p["object"] for p in controlplane_health.host_problems(events, "vteam", _pods(ready=False))] == [
+        "Pod/vteam-0"]
+
+
 def _silent_server() -> str:
     """A server on 127.0.0.1 that takes connections and requests and never answers."""
     sock = socket.create_server(("127.0.0.1", 0))

@@ -6,10 +6,11 @@ when the control plane has no persistence) and its pods (``app: vcluster, releas
 ``backingStore: etcd`` carry ``app: vcluster-etcd``) in the tenant's first namespace, the pods the virtual cluster
 synced there (``vcluster.loft.sh/managed-by: <tenant>``), and the Warning events the host recorded about either (a
 pod the admission policies refused shows as ``FailedCreate`` on its StatefulSet or ReplicaSet; ``SyncError`` events
-the syncer records on host objects are read too). Once the control plane is up, the ``SyncError`` events the syncer
-records INSIDE the virtual cluster (on the virtual object the host refused: a pod over the tenant's limits) are
-read too, through the virtual cluster's own kubeconfig, when this machine reaches its API (``vcm kubeconfig``);
-when it does not, ``inside`` says so.
+the syncer records on host objects are read too; so are the kubelet's ``Unhealthy`` events of a control plane pod
+that is not Ready now: its probe's last failures, the reason it was taken out of its Service). Once the control
+plane is up, the ``SyncError`` events the syncer records INSIDE the virtual cluster (on the virtual object the host
+refused: a pod over the tenant's limits) are read too, through the virtual cluster's own kubeconfig, when this
+machine reaches its API (``vcm kubeconfig``); when it does not, ``inside`` says so.
 
 Ready means the virtual API answers where its users reach it: once the control plane's pods are Ready (their
 readiness probe is the virtual API server's ``/readyz`` through the syncer on port 8443, asked by the kubelet),
@@ -113,6 +114,25 @@ def _ours(obj: Any, release: str, pods: list[dict[str, Any]]) -> bool:
                                     or str(obj.name).startswith(f"{release}-"))
 
 
+def host_problems(events: list[Any], release: str, pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Warning events the host recorded that say what is wrong with the control plane now, oldest first:
+    a refusal or failure of one of its objects (``PROBLEM_REASONS``), a ``SyncError`` the syncer recorded on
+    the host, and the kubelet's ``Unhealthy`` (a failed probe) about a pod of ours that is not Ready now: why
+    its probe gave up on it (a pod that is Ready again got past it; a pod starting fails its probe a few
+    times as it should). Events about pods that no longer exist are left out."""
+    unready = {p["name"] for p in pods if not p["ready"]}
+    problems = []
+    for ev in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp)):
+        obj = ev.involved_object
+        if _stale(obj, pods):
+            continue
+        if ((_ours(obj, release, pods) and ev.reason in PROBLEM_REASONS) or ev.reason == "SyncError"
+                or (ev.reason == "Unhealthy" and obj is not None and obj.kind == "Pod" and obj.name in unready)):
+            problems.append({"reason": ev.reason, "object": f"{obj.kind}/{obj.name}" if obj else "?",
+                             "message": (ev.message or "").strip(), "count": ev.count or 1})
+    return problems
+
+
 def read(conn: cluster.Connection, tenant: spec.Tenant) -> Health:
     """The control plane's health now (four reads of the tenant's first namespace, and the virtual cluster's
     SyncError events once it is up)."""
@@ -132,14 +152,7 @@ def read(conn: cluster.Connection, tenant: spec.Tenant) -> Health:
         {"name": str(p.metadata.name) if p.metadata else "?", "kind": kind,
          "phase": p.status.phase if p.status else None, "ready": _ready(p)}
         for kind, items in (("controlPlane", own), ("backingStore", store), ("synced", synced)) for p in items]
-    problems = []
-    for ev in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp)):
-        obj = ev.involved_object
-        if _stale(obj, pods):
-            continue
-        if (_ours(obj, release, pods) and ev.reason in PROBLEM_REASONS) or ev.reason == "SyncError":
-            problems.append({"reason": ev.reason, "object": f"{obj.kind}/{obj.name}" if obj else "?",
-                             "message": (ev.message or "").strip(), "count": ev.count or 1})
+    problems = host_problems(events, release, pods)
     cp_ready = sum(1 for p in pods if p["kind"] == "controlPlane" and p["ready"])
     ready = (replicas is not None and cp_ready >= replicas
              and all(bool(p["ready"]) for p in pods if p["kind"] != "controlPlane"))
