@@ -62,10 +62,9 @@ DRIFT_KINDS = "namespaces,resourcequotas,limitranges,networkpolicies,rolebinding
 MANAGED = "app.kubernetes.io/managed-by=vcluster-mgr"
 
 
-def _tree_rss(root: int) -> int:
-    """Sum of RSS (bytes) of ``root`` and all its descendants."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+def proc_table() -> dict[int, tuple[int, int, float]]:
+    """Every process now: pid -> (parent pid, RSS bytes, CPU seconds so far, user + system)."""
+    table: dict[int, tuple[int, int, float]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -73,15 +72,33 @@ def _tree_rss(root: int) -> int:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(") ", 1)[1].split()
         except (OSError, IndexError):
             continue
-        pid, ppid = int(entry), int(fields[1])
+        table[int(entry)] = (int(fields[1]), int(fields[21]) * PAGE,
+                             (int(fields[11]) + int(fields[12])) / TICKS)
+    return table
+
+
+def tree(table: dict[int, tuple[int, int, float]], root: int) -> list[int]:
+    """``root`` and all its descendants in ``table`` (``proc_table``)."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
         children.setdefault(ppid, []).append(pid)
-        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    total, todo = 0, [root]
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        if pid in table:
+            found.append(pid)
         todo.extend(children.get(pid, []))
-    return total
+    return found
+
+
+def _tree_rss(root: int) -> int:
+    """Sum of RSS (bytes) of ``root`` and all its descendants."""
+    table = proc_table()
+    return sum(table[pid][1] for pid in tree(table, root))
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _written() -> int:
