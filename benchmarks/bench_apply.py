@@ -24,6 +24,7 @@ there and their chart beside them, FILE with .png: see chart.py; needs the `benc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -91,12 +92,6 @@ def tree(table: dict[int, tuple[int, int, float]], root: int) -> list[int]:
     return found
 
 
-def _tree_rss(root: int) -> int:
-    """Sum of RSS (bytes) of ``root`` and all its descendants."""
-    table = proc_table()
-    return sum(table[pid][1] for pid in tree(table, root))
-
-
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -106,19 +101,27 @@ def _written() -> int:
     return int(io["write_bytes"]) - int(io["cancelled_write_bytes"])
 
 
-def measure(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> dict[str, Any]:
-    """Run a command; wall seconds, peak tree RSS, bytes written, and exit code."""
-    before = _written()
+@dataclasses.dataclass
+class Ran:
+    """A finished command of ``run_sampled``."""
+
+    seconds: float
+    returncode: int
+    output: str  # stdout and stderr
+
+
+def run_sampled(cmd: list[str], env: dict[str, str], on_tick: Callable[[dict[int, tuple[int, int, float]], list[int]],
+                                                                         None], cwd: Path | None = None) -> Ran:
+    """Run a command to its end, calling ``on_tick(proc_table(), the command's process tree)`` every 0.2 s."""
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True)
-    peak = 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            table = proc_table()
+            on_tick(table, tree(table, proc.pid))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -126,11 +129,23 @@ def measure(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> dic
     out, err = proc.communicate()
     done.set()
     sampler.join()
-    seconds = time.monotonic() - started
-    if proc.returncode != 0:
-        print(f"  ! {' '.join(cmd[:3])} exited {proc.returncode}: {(out + err)[-600:]}", file=sys.stderr)
-    return {"seconds": round(seconds, 2), "peak_rss_mib": round(peak / 2**20, 1),
-            "written_mib": round((_written() - before) / 2**20, 2), "rc": proc.returncode}
+    return Ran(time.monotonic() - started, proc.returncode, out + err)
+
+
+def measure(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> dict[str, Any]:
+    """Run a command; wall seconds, peak tree RSS, bytes written, and exit code."""
+    before = _written()
+    peak = 0
+
+    def tick(table: dict[int, tuple[int, int, float]], pids: list[int]) -> None:
+        nonlocal peak
+        peak = max(peak, sum(table[pid][1] for pid in pids))
+
+    ran = run_sampled(cmd, env, tick, cwd)
+    if ran.returncode != 0:
+        print(f"  ! {' '.join(cmd[:3])} exited {ran.returncode}: {ran.output[-600:]}", file=sys.stderr)
+    return {"seconds": round(ran.seconds, 2), "peak_rss_mib": round(peak / 2**20, 1),
+            "written_mib": round((_written() - before) / 2**20, 2), "rc": ran.returncode}
 
 
 class Bench:

@@ -24,8 +24,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +35,14 @@ import bench_apply  # (beside this script: the bench tenants, the cluster, the f
 CLUSTER = ("kube-apiserver", "etcd", "kube-controller")
 
 
-def _role(pid: int, root: int) -> str:
+def _role(pid: int) -> str:
     """What a process under the command is, from its command line."""
-    if pid == root:
-        return "vcm (the folder process)" if "folder_up" in _cmdline(pid) else "kubectl"
     cmd = _cmdline(pid)
     exe = Path(cmd.split("\0", 1)[0]).name
+    if "folder_up" in cmd:
+        return "vcm (the folder process)"
+    if exe == "kubectl":
+        return "kubectl"
     if exe.startswith("pulumi-resource-kubernetes"):
         return "provider (pulumi-resource-kubernetes)"
     if exe.startswith("pulumi-language-python"):
@@ -92,27 +92,15 @@ def profile(bench: bench_apply.Bench, cmd: list[str], env: dict[str, str]) -> di
     requests the API server served meanwhile."""
     requests_before = _requests(bench)
     cluster_before = _cluster_cpu()
-    started = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            text=True)
     seen: dict[int, tuple[str, float]] = {}
-    done = threading.Event()
 
-    def sample() -> None:
-        while not done.is_set():
-            table = bench_apply.proc_table()
-            for pid in bench_apply.tree(table, proc.pid):
-                seen[pid] = (seen[pid][0] if pid in seen else _role(pid, proc.pid), table[pid][2])
-            time.sleep(0.2)
+    def tick(table: dict[int, tuple[int, int, float]], pids: list[int]) -> None:
+        for pid in pids:
+            seen[pid] = (seen[pid][0] if pid in seen else _role(pid), table[pid][2])
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = proc.communicate()
-    done.set()
-    sampler.join()
-    seconds = time.monotonic() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"{cmd[0]} exited {proc.returncode}: {(out + err)[-800:]}")
+    ran = bench_apply.run_sampled(cmd, env, tick)
+    if ran.returncode != 0:
+        raise SystemExit(f"{cmd[0]} exited {ran.returncode}: {ran.output[-800:]}")
     roles: dict[str, float] = {}
     for role, cpu in seen.values():
         roles[role] = round(roles.get(role, 0.0) + cpu, 2)
@@ -120,7 +108,7 @@ def profile(bench: bench_apply.Bench, cmd: list[str], env: dict[str, str]) -> di
     for name, cpu in cluster_after.items():
         roles[f"cluster: {name}"] = round(cpu - cluster_before.get(name, 0.0), 2)
     requests = {k: int(v - requests_before.get(k, 0.0)) for k, v in _requests(bench).items()}
-    return {"seconds": round(seconds, 2), "cpu": roles, "load": round(os.getloadavg()[0], 1),
+    return {"seconds": round(ran.seconds, 2), "cpu": roles, "load": round(os.getloadavg()[0], 1),
             "requests": {k: v for k, v in sorted(requests.items(), key=lambda kv: -kv[1]) if v > 0}}
 
 
