@@ -355,6 +355,13 @@ def folder_desired_digest(tenants: Sequence[spec.Tenant], target: platformconfig
     """The desired digest of a folder stack (``fingerprint.desired_digest``): its platform objects, each tenant's
     ``desired_parts`` and the folder's provider settings; the same computed by the program and offline."""
     platform, rendered = folder_objects(tenants, blueprint, with_platform=with_platform)
+    return _folder_digest(tenants, target, blueprint, platform, rendered, cluster_uid)
+
+
+def _folder_digest(tenants: Sequence[spec.Tenant], target: platformconfig.Target,
+                   blueprint: platformconfig.Blueprint, platform: list[dict[str, Any]],
+                   rendered: dict[str, Rendered], cluster_uid: str | None) -> str:
+    """``folder_desired_digest`` of what ``folder_objects`` rendered."""
     return fingerprint.desired_digest({
         "platform": platform, "client": FOLDER_CLIENT, "clusterUID": cluster_uid,
         "tenants": {t.name: desired_parts(t, target, blueprint, rendered[t.name]) for t in tenants},
@@ -396,8 +403,7 @@ def declare_folder(tenants: Sequence[spec.Tenant], target: platformconfig.Target
     pulumi.export("cluster", target.name)
     if cluster_uid:
         pulumi.export(CLUSTER_UID_OUTPUT, cluster_uid)
-    desired = folder_desired_digest(tenants, target, blueprint, with_platform=with_platform,
-                                    cluster_uid=cluster_uid)
+    desired = _folder_digest(tenants, target, blueprint, platform, rendered, cluster_uid)
     pulumi.export("fingerprint", pulumi.Output.all(**digests).apply(
         lambda objects: {"format": fingerprint.FORMAT, "desired": desired, "objects": dict(objects)}))
     pulumi.run(lambda: _registered(resources))
