@@ -17,14 +17,16 @@ process tree (sum of RSS, sampled every 0.2 s), bytes written to storage by the 
 machine's 1-minute load average as each run ended (the machine is shared: the ratio is the figure to
 compare).
 
-This is a benchmark, not a test: it asserts nothing and prints a table (and with `--json FILE` writes the rows
-there and their chart beside them, FILE with .png: see chart.py; needs the `bench` extra).
+This is a benchmark, not a test: it asserts nothing and prints a table (and with `--json FILE` writes each row
+there as soon as it is measured, and at the end their chart beside them, FILE with .png: see chart.py; needs the
+`bench` extra).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import subprocess
@@ -195,8 +197,16 @@ def folder_cmd(bench: Bench, state: Path, parallel: int | None) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+def vcm_apply_cmd(bench: Bench, parallel: int, _state: Path, _refresh: bool) -> list[str]:
+    return [sys.executable, "-m", "vcluster_mgr", "apply", str(bench.specs), "--parallel", str(parallel), "--yes",
+            "-o", "json"]
+
+
 def run(n: int, parallels: list[int], with_folder: bool, folder_parallel: int | None,
-        folder_env: dict[str, str], first_only: bool = False) -> list[dict[str, Any]]:
+        folder_env: dict[str, str], first_only: bool = False,
+        on_row: Callable[[dict[str, Any]], None] = lambda _row: None) -> list[dict[str, Any]]:
+    """Measure every mode at ``n`` tenants; each row goes to ``on_row`` as soon as it is measured (so a run
+    stopped midway keeps what it had), and all of them are returned at the end."""
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="vcm-bench-") as tmp:
         bench = Bench(n, Path(tmp))
@@ -208,6 +218,7 @@ def run(n: int, parallels: list[int], with_folder: bool, folder_parallel: int | 
                        "tenants_per_min": round(n / result["seconds"] * 60, 1) if result["seconds"] else None,
                        "ratio": round(result["seconds"] / baseline["seconds"], 2) if baseline else 1.0}
                 rows.append(row)
+                on_row(row)
                 print(f"  {mode:28} {phase:8} {row['seconds']:8.1f}s  x{row['ratio']:<6} "
                       f"{row['peak_rss_mib']:7.0f} MiB  {row['written_mib']:8.1f} MiB written  rc={row['rc']}",
                       file=sys.stderr)
@@ -223,9 +234,7 @@ def run(n: int, parallels: list[int], with_folder: bool, folder_parallel: int | 
 
             modes: list[tuple[str, Callable[[Path, bool], list[str]]]] = []
             for p in parallels:
-                modes.append((f"vcm apply --parallel {p}", lambda state, refresh, p=p: [
-                    sys.executable, "-m", "vcluster_mgr", "apply", str(bench.specs), "--parallel", str(p),
-                    "--yes", "-o", "json"]))
+                modes.append((f"vcm apply --parallel {p}", functools.partial(vcm_apply_cmd, bench, p)))
             if with_folder:
                 modes.append(("folder stack", lambda state, refresh: folder_cmd(bench, state, folder_parallel)))
             for mode, cmd in modes:
@@ -265,17 +274,25 @@ def main() -> None:
                     help="engine environment for the folder stack, over its own (tuning experiments)")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = ap.parse_args()
-    rows = []
+    rows: list[dict[str, Any]] = []
+
+    def keep(row: dict[str, Any]) -> None:
+        """Every row into ``--json`` as soon as it is measured, the file replaced whole each time."""
+        rows.append(row)
+        if args.json:
+            partial = args.json.with_suffix(".partial")
+            partial.write_text(json.dumps(rows, indent=2))
+            partial.replace(args.json)
+
     for n in (int(x) for x in args.tenants.split(",")):
-        rows += run(n, [int(p) for p in args.parallel.split(",") if p], not args.no_folder, args.folder_parallel,
-                    dict(kv.split("=", 1) for kv in args.folder_env), args.first_apply_only)
+        run(n, [int(p) for p in args.parallel.split(",") if p], not args.no_folder, args.folder_parallel,
+            dict(kv.split("=", 1) for kv in args.folder_env), args.first_apply_only, keep)
     print("| tenants | mode | phase | seconds | tenants/min | x baseline | peak MiB | MiB written |")
     print("|---:|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['tenants']} | {r['mode']} | {r['phase']} | {r['seconds']} | {r['tenants_per_min']} | "
               f"{r['ratio']} | {r['peak_rss_mib']} | {r['written_mib']} |")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
         try:
             import chart  # benchmarks/chart.py, beside this script
 

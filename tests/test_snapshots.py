@@ -33,7 +33,7 @@ from kubernetes.stream import ws_client
 from typer.testing import CliRunner
 
 from vcluster_mgr import cli, errors, snapshot_archive, snapshot_stores
-from vcluster_mgr.cluster import control_plane_snapshots, restore_pods
+from vcluster_mgr.cluster import control_plane_snapshots, pod_exec, restore_pods
 
 NOW = datetime.datetime(2026, 12, 6, 15, 42, 10, tzinfo=datetime.UTC)
 
@@ -499,7 +499,7 @@ def _fake_pod(monkeypatch: pytest.MonkeyPatch, **kw: Any) -> tuple[list[str], _P
     steps: list[str] = []
     pod = _Pod(steps, **kw)
     monkeypatch.setattr(control_plane_snapshots.connection, "connect", lambda _target: _FakeConn(steps))
-    monkeypatch.setattr(control_plane_snapshots, "stream", pod.stream)
+    monkeypatch.setattr(pod_exec, "stream", pod.stream)
     return steps, pod
 
 
@@ -591,5 +591,20 @@ def test_an_exec_that_ends_with_no_status_has_no_exit_code(monkeypatch: pytest.M
     steps, pod = _fake_pod(monkeypatch)
     run = _Exec(pod, ["sh", "-c", "true"], False)
     run.ending = True  # closed with nothing on the status channel
-    monkeypatch.setattr(control_plane_snapshots, "stream", lambda *_a, **_k: run)
-    assert control_plane_snapshots._exec(_FakeConn(steps), "ns", "p", "c", ["true"]) == (-1, b"", b"")  # type: ignore[arg-type]
+    monkeypatch.setattr(pod_exec, "stream", lambda *_a, **_k: run)
+    assert pod_exec.run_bytes(_FakeConn(steps), "ns", "p", ["true"], container="c") == (-1, b"", b"")  # type: ignore[arg-type]
+
+
+def test_the_traffic_probes_exec_reads_the_same_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``pod_exec.run`` (the traffic probes) is ``run_bytes`` as text: its exit code and output, and -1 (not the
+    client's TypeError on an empty status) when the exec ended with no status."""
+    steps, pod = _fake_pod(monkeypatch)
+    done = _Exec(pod, ["sh", "-c", "exit 3"], False)
+    pod.running.append(done)
+    done.end(3, b"out ", b"err")
+    monkeypatch.setattr(pod_exec, "stream", lambda *_a, **_k: done)
+    assert pod_exec.run(_FakeConn(steps), "ns", "p", ["false"]) == (3, "out err")  # type: ignore[arg-type]
+    cut = _Exec(pod, ["sh", "-c", "true"], False)
+    cut.ending = True
+    monkeypatch.setattr(pod_exec, "stream", lambda *_a, **_k: cut)
+    assert pod_exec.run(_FakeConn(steps), "ns", "p", ["true"]) == (-1, "")  # type: ignore[arg-type]

@@ -342,8 +342,9 @@ def _fake_builds(monkeypatch: pytest.MonkeyPatch, build: Callable[[str], None]) 
     return done
 
 
-def test_two_lanes_build_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The provider and the first module of the other lane meet at a barrier: they can only pass it together."""
+def test_two_modules_of_the_queue_build_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider and the next module of the queue (two workers) meet at a barrier: they can only pass it
+    together."""
     monkeypatch.setenv("VCM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("VCM_BUILD_JOBS", raising=False)
     barrier = threading.Barrier(2, timeout=20)
@@ -400,7 +401,8 @@ def test_the_older_syncer_waits_for_the_current_one(tmp_path: Path, monkeypatch:
     spans = _timed_builds(monkeypatch)
     assert all(s.ok for s in toolchain.ensure(extras=toolchain.UPGRADE))
     older = toolchain.VCLUSTER_UPGRADE_FROM.module
-    assert spans[older][0] >= spans["vcluster"][1], spans  # (that two build at once: test_two_lanes_build_at_once)
+    # (that two do build at once: test_two_modules_of_the_queue_build_at_once)
+    assert spans[older][0] >= spans["vcluster"][1], spans
 
 
 def test_the_older_syncer_is_not_built_when_the_current_one_failed(tmp_path: Path,

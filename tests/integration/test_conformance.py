@@ -56,6 +56,14 @@ EXPECTED_FAILURES: dict[str, tuple[int, str]] = {
 }
 
 
+#: cyclonus resets a pod's labels between cases by a GET then an UPDATE of the whole pod; when the kubelet writes
+#: the pod's status in between (it does, late, on a loaded node) the UPDATE is refused and cyclonus exits with no
+#: verdict. Such a run says nothing about the policies: it is run again, at most RUNS times in all; any other exit
+#: is judged as it is.
+CONFLICT = "the object has been modified"
+RUNS = 3
+
+
 def _run_cyclonus(cluster: localcluster.Cluster, junit: Path) -> subprocess.CompletedProcess[str]:
     registry = str(cluster.node["registry"])
     cmd = [str(toolchain.bin_dir() / toolchain.CYCLONUS.name), "generate",
@@ -73,11 +81,17 @@ def test_cyclonus_generate_on_the_node_fails_only_where_kube_router_is_known_to_
     assert isinstance(images, dict) and "agnhost" in images, (
         "the node has no agnhost image: run `vcm toolchain ensure --conformance` before the node starts")
     junit = tmp_path / "cyclonus.xml"
-    started = time.monotonic()
-    proc = _run_cyclonus(node_cluster, junit)
-    took = time.monotonic() - started
-    log = proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert proc.returncode == 0 and junit.exists(), f"cyclonus did not finish ({took:.0f}s):\n{log}"
+    aborted: list[str] = []
+    for _ in range(RUNS):
+        junit.unlink(missing_ok=True)
+        started = time.monotonic()
+        proc = _run_cyclonus(node_cluster, junit)
+        took = time.monotonic() - started
+        log = proc.stdout[-4000:] + proc.stderr[-2000:]
+        if proc.returncode == 0 or CONFLICT not in proc.stdout + proc.stderr:
+            break
+        aborted.append(f"run {len(aborted) + 1} stopped by a write conflict after {took:.0f}s")
+    assert proc.returncode == 0 and junit.exists(), f"cyclonus did not finish ({took:.0f}s; {aborted}):\n{log}"
     # cyclonus's own report, written just now into this test's tmp_path
     cases = ElementTree.parse(junit).getroot().findall("testcase")  # noqa: S314
     assert len(cases) == CASES, [c.get("name") for c in cases]

@@ -36,12 +36,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import websocket
-import yaml
-from kubernetes.stream import stream, ws_client
-
 from vcluster_mgr import errors, naming, platformconfig, spec
-from vcluster_mgr.cluster import connection, restore_pods
+from vcluster_mgr.cluster import connection, pod_exec, restore_pods
 
 #: where the syncer writes a snapshot and reads a restore: its data volume (the claim ``data-<release>-0``)
 SNAPSHOT_PATH = "/data/vcm-snapshot.tar.gz"
@@ -53,33 +49,8 @@ PART = 48 * 1024
 
 def _exec(conn: connection.Connection, namespace: str, pod: str, container: str, command: list[str], *,
           timeout: float = 300.0) -> tuple[int, bytes, bytes]:
-    """Run ``command`` in the container, with no stdin: (exit code, stdout, stderr) as bytes; -1 when it did
-    not end within ``timeout`` seconds or ended with no status. One exec at a time per pod: a second one while
-    this one was open broke this one off on the local node."""
-    resp = conn.call(f"exec in pod {namespace}/{pod}", stream, conn.core.connect_get_namespaced_pod_exec, pod,
-                     namespace, container=container, command=command, stdin=False, stdout=True,
-                     stderr=True, tty=False, binary=True, _preload_content=False, _request_timeout=timeout)
-    out: list[bytes] = []
-    err: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while resp.is_open() and time.monotonic() < deadline:
-            resp.update(timeout=1)
-            if resp.peek_stdout():
-                out.append(resp.read_stdout())
-            if resp.peek_stderr():
-                err.append(resp.read_stderr())
-    except (OSError, websocket.WebSocketException) as exc:
-        raise errors.UnreachableError(f"exec in pod {namespace}/{pod} on {conn.server} broke off: {exc}",
-                                      server=conn.server, detail=str(exc)) from exc
-    finally:
-        resp.close()
-    # what the last read of the loop left in the buffers
-    if resp.peek_stdout():
-        out.append(resp.read_stdout())
-    if resp.peek_stderr():
-        err.append(resp.read_stderr())
-    return _returncode(resp), b"".join(out), b"".join(err)
+    """``pod_exec.run_bytes`` in the named container: (exit code, stdout, stderr), -1 with no status."""
+    return pod_exec.run_bytes(conn, namespace, pod, command, container=container, timeout=timeout)
 
 
 def write_command(path: str, part: bytes, first: bool) -> list[str]:
@@ -99,21 +70,6 @@ def _write(conn: connection.Connection, namespace: str, pod: str, path: str, dat
                 f"writing the archive into {namespace}/{pod} failed at byte {start} of {len(data)} (exit {code}; "
                 "-1: the exec ended with no status); nothing was restored and the control plane starts again "
                 "with its store as it was: " + _tail(err))
-
-
-def _returncode(resp: Any) -> int:
-    """The exit code the closed exec's status channel carries; -1 when it carries none (the connection ended
-    before the process did, or the deadline came first)."""
-    status = resp.read_channel(ws_client.ERROR_CHANNEL)
-    if not status:
-        return -1
-    try:
-        parsed = yaml.safe_load(status)
-        if parsed.get("status") == "Success":
-            return 0
-        return int(parsed["details"]["causes"][0]["message"])
-    except (yaml.YAMLError, AttributeError, KeyError, IndexError, TypeError, ValueError):
-        return -1
 
 
 def _size(conn: connection.Connection, namespace: str, pod: str, path: str, container: str = "restore") -> int:
