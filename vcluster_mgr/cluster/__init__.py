@@ -13,7 +13,8 @@ The parts: ``connection`` and ``funnel`` (with the pure ``translation`` and ``re
 what is read and written: ``namespaces`` (identity, the wait for Active), ``ownership``, ``drift``,
 ``host_api``, ``live_objects`` (the fast path's one LIST per kind, as fingerprint digests), ``certificates``
 (owner kubeconfigs), ``control_plane_access``, ``quotas``, ``verify_records``,
-``pod_exec`` (a command in a pod, for the traffic probes), ``control_plane_snapshots`` (a virtual cluster's
+``pod_exec`` (a command in a pod: the one reader of an exec's stream, for the traffic probes and the
+snapshots), ``control_plane_snapshots`` (a virtual cluster's
 snapshot taken and restored by its syncer);
 the pure rules they use: ``claims``, ``comparison``, ``kubeconfigs``, ``verify_annotation``, ``restore_pods``.
 """
