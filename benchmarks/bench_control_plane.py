@@ -93,13 +93,15 @@ class Bench:
         self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "VCM_STATE_DIR": str(work / "state")}
         self.kubectl_bin = str(toolchain.bin_dir() / "kubectl")
         self.registry = str(cluster.node["registry"])
-        self.probe = str(cluster.node["images"]["probe"])
+        images = cluster.node["images"]
+        assert isinstance(images, dict), "the node has no images"
+        self.probe = str(images["probe"])
         self.node_name = str(cluster.node["name"])
         self.chart = toolchain.chart_dir()
         self.policy = work / "policy.yaml"
         self.policy.write_text(yaml.safe_dump({
             "allowedChartSources": [str(self.chart)],
-            "controlPlaneCorednsImage": cluster.node["images"]["coredns"],
+            "controlPlaneCorednsImage": images["coredns"],
             "controlPlaneDnsUpstreams": [f"{localnode.BRIDGE_IP}/32"],
         }))
 

@@ -16,6 +16,7 @@ that each apply succeeded.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -54,6 +55,10 @@ def _measured(fn: Callable[[], workspace.Outcome]) -> dict[str, float]:
     return {"wall_s": wall, "cpu_s": cpu, "written_mib": (_written() - written) / 2**20}
 
 
+def _apply_one(s: workspace.Settings, job: operations.Job) -> workspace.Outcome:
+    return operations.run_jobs(s, [job], "apply")[0]
+
+
 #: the variant being run: ``before`` (this round's two savings off) or ``now``
 VARIANT = {"name": "now"}
 
@@ -72,8 +77,8 @@ def _install_switches() -> None:
             env.pop("PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS", None)
         return env
 
-    stacks.up = up  # type: ignore[assignment]
-    backend.engine_env = engine_env  # type: ignore[assignment]
+    stacks.up = up
+    backend.engine_env = engine_env
 
 
 def main() -> None:
@@ -100,12 +105,12 @@ def main() -> None:
                     path.write_text(json.dumps(doc))
                     job = operations.Job(spec.load_specs([path])[0], target, platformconfig.Blueprint())
                     results.setdefault((variant, "first apply"), []).append(_measured(
-                        lambda job=job, s=s: operations.run_jobs(s, [job], "apply")[0]))
+                        functools.partial(_apply_one, s, job)))
                     doc["spec"]["quota"]["pods"] = 41
                     path.write_text(json.dumps(doc))
                     changed = operations.Job(spec.load_specs([path])[0], target, platformconfig.Blueprint())
                     results.setdefault((variant, "changed"), []).append(_measured(
-                        lambda changed=changed, s=s: operations.run_jobs(s, [changed], "apply")[0]))
+                        functools.partial(_apply_one, s, changed)))
                     operations.delete_tenant(s, target, name)
                     walls = [f"{p} {results[(variant, p)][-1]['wall_s']:.1f} s" for p in ("first apply", "changed")]
                     print(f"run {run + 1} {variant}: {', '.join(walls)}", file=sys.stderr)
