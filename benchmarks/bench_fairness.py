@@ -52,8 +52,16 @@ TENANTS = {
 }
 
 
+def _client(kubeconfig: str | dict[str, Any]) -> client.ApiClient:
+    """A client from a kubeconfig file's path or its parsed text (the kubernetes client's helpers are
+    unannotated)."""
+    if isinstance(kubeconfig, str):
+        return config.new_client_from_config(kubeconfig)  # type: ignore[no-untyped-call,no-any-return]
+    return config.new_client_from_config_dict(kubeconfig)  # type: ignore[no-untyped-call,no-any-return]
+
+
 def _api(cluster: localcluster.Cluster, user: str, groups: tuple[str, ...] = ()) -> client.ApiClient:
-    return config.new_client_from_config_dict(yaml.safe_load(localcluster.user_kubeconfig(cluster.name, user, groups)))
+    return _client(yaml.safe_load(localcluster.user_kubeconfig(cluster.name, user, groups)))
 
 
 def _setup(cluster: localcluster.Cluster, state: Path, objects: int) -> None:
@@ -74,11 +82,13 @@ def _setup(cluster: localcluster.Cluster, state: Path, objects: int) -> None:
     failed = [o.error for o in outcomes if not o.ok]
     if failed:
         raise SystemExit(f"apply failed: {failed}")
-    core = client.CoreV1Api(config.new_client_from_config(str(cluster.kubeconfig)))
+    core = client.CoreV1Api(_client(str(cluster.kubeconfig)))
     payload = {"k": "x" * 512}
     for i in range(objects):
-        core.create_namespaced_config_map("a-app", {"metadata": {"name": f"c{i}"}, "data": payload})
-    core.create_namespaced_config_map("b-app", {"metadata": {"name": "probe"}, "data": payload})
+        core.create_namespaced_config_map("a-app", client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"c{i}"),
+                                                                      data=payload))
+    core.create_namespaced_config_map("b-app", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="probe"),
+                                                                  data=payload))
 
 
 def _measure(api: client.ApiClient, stop: threading.Event, seconds: float) -> list[float]:
@@ -101,14 +111,15 @@ def _flood(kubeconfigs: list[str], threads: int, seconds: float, max_requests: i
     deadline = time.monotonic() + seconds
 
     def run(text: str) -> None:
-        core = client.CoreV1Api(config.new_client_from_config_dict(yaml.safe_load(text)))
+        core = client.CoreV1Api(_client(yaml.safe_load(text)))
         while time.monotonic() < deadline:
             with lock:
                 if counts["sent"] >= max_requests:
                     return
                 counts["sent"] += 1
             try:
-                resp = core.list_namespaced_config_map("a-app", _request_timeout=30, _preload_content=False)
+                # the raw response (not preloaded): its body read and dropped
+                resp: Any = core.list_namespaced_config_map("a-app", _request_timeout=30, _preload_content=False)
                 resp.read()
                 resp.release_conn()
             except ApiException as exc:
@@ -133,7 +144,7 @@ def _stats(ms: list[float]) -> dict[str, float]:
 
 
 def _precedence(cluster: localcluster.Cluster, value: int) -> None:
-    flow = client.FlowcontrolApiserverV1Api(config.new_client_from_config(str(cluster.kubeconfig)))
+    flow = client.FlowcontrolApiserverV1Api(_client(str(cluster.kubeconfig)))
     for name in TENANTS:
         flow.patch_flow_schema(f"vcm-tenant-{name}", {"spec": {"matchingPrecedence": value}})
     time.sleep(2)  # the APF controller picks up FlowSchema changes from an informer

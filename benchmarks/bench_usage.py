@@ -33,20 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SELECTOR = f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE},{naming.TENANT_LABEL}"
 
 
-def _pod(name: str) -> dict[str, Any]:
+def _pod(name: str) -> client.V1Pod:
     resources = {"cpu": "100m", "memory": "128Mi"}
-    return {
-        "metadata": {"name": name},
-        "spec": {
-            "containers": [
-                {
-                    "name": "c",
-                    "image": "registry.example/app:1",
-                    "resources": {"requests": resources, "limits": resources},
-                }
-            ]
-        },
-    }
+    container = client.V1Container(name="c", image="registry.example/app:1",
+                                   resources=client.V1ResourceRequirements(requests=resources, limits=resources))
+    return client.V1Pod(metadata=client.V1ObjectMeta(name=name), spec=client.V1PodSpec(containers=[container]))
 
 
 def create_fleet(api: client.ApiClient, tenants: int) -> float:
@@ -61,24 +52,12 @@ def create_fleet(api: client.ApiClient, tenants: int) -> float:
                 naming.TENANT_LABEL: name,
                 naming.COST_CENTER_LABEL: f"cc-{i % 7}",
             }
-            core.create_namespace({"metadata": {"name": ns, "labels": labels}})
-            core.create_namespaced_resource_quota(
-                ns,
-                {
-                    "metadata": {"name": "vcm-quota", "labels": labels},
-                    "spec": {
-                        "hard": {
-                            "requests.cpu": "1",
-                            "limits.cpu": "1",
-                            "requests.memory": "2Gi",
-                            "limits.memory": "2Gi",
-                            "requests.storage": "10Gi",
-                            "pods": "10",
-                            "services": "5",
-                        }
-                    },
-                },
-            )
+            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns, labels=labels)))
+            hard = {"requests.cpu": "1", "limits.cpu": "1", "requests.memory": "2Gi", "limits.memory": "2Gi",
+                    "requests.storage": "10Gi", "pods": "10", "services": "5"}
+            quota = client.V1ResourceQuota(metadata=client.V1ObjectMeta(name="vcm-quota", labels=labels),
+                                           spec=client.V1ResourceQuotaSpec(hard=hard))
+            core.create_namespaced_resource_quota(ns, quota)
 
     start = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:
@@ -141,7 +120,7 @@ def counted_in_process(kubeconfig: str) -> tuple[int, float, int]:
     def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
-        return original(self, *args, **kwargs)
+        return original(self, *args, **kwargs)  # type: ignore[no-untyped-call]  # unannotated in the client
 
     client.rest.RESTClientObject.request = counting  # type: ignore[method-assign]
     try:
@@ -157,7 +136,7 @@ def counted_in_process(kubeconfig: str) -> tuple[int, float, int]:
 def per_namespace_loop(api: client.ApiClient) -> tuple[float, int]:
     core = client.CoreV1Api(api)
     start = time.perf_counter()
-    names = [n.metadata.name for n in core.list_namespace(label_selector=SELECTOR).items]
+    names = [str(n.metadata.name) for n in core.list_namespace(label_selector=SELECTOR).items if n.metadata]
     for ns in names:
         core.list_namespaced_resource_quota(ns)
     return time.perf_counter() - start, len(names) + 1
@@ -174,7 +153,7 @@ def main() -> None:
     cluster = localcluster.up(name)
     try:
         kubeconfig = str(cluster.kubeconfig)
-        api = config.new_client_from_config(kubeconfig)
+        api: client.ApiClient = config.new_client_from_config(kubeconfig)  # type: ignore[no-untyped-call]
         created = create_fleet(api, args.tenants)
         settled = wait_quota_status(api, 2 * args.tenants)
         start_pods(api, args.tenants)

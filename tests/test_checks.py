@@ -1,7 +1,7 @@
 """The checks that keep the house as it is built, run as part of the test suite (so ``make test`` and CI run them).
 
 * ``ruff check`` with the rule set stated in ``pyproject.toml`` ([tool.ruff]);
-* ``mypy --strict`` on the package, zero errors ([tool.mypy]);
+* ``mypy --strict`` on the package and on the benchmark scripts, zero errors ([tool.mypy]);
 * ``lint-imports``: the layers contract (imports run one way) and the contract that keeps the offline layers
   and the CLI's offline commands free of the Pulumi SDK and the kubernetes client ([tool.importlinter]);
 * and, at run time, that the offline commands really start without those SDKs (lazy imports stay lazy).
@@ -35,6 +35,15 @@ def test_mypy_strict() -> None:
     proc = _tool("mypy")  # packages, strict and plugins come from [tool.mypy]
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Success: no issues found" in proc.stdout
+
+
+def test_mypy_strict_benchmarks() -> None:
+    """The benchmark scripts (not a package: checked as files, with the same strict settings and plugins)."""
+    scripts = sorted(str(p.relative_to(REPO)) for p in (REPO / "benchmarks").glob("*.py"))
+    assert scripts
+    proc = _tool("mypy", *scripts)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"Success: no issues found in {len(scripts)} source files" in proc.stdout
 
 
 def test_import_contracts() -> None:
