@@ -197,7 +197,7 @@ def folder_cmd(bench: Bench, state: Path, parallel: int | None) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def vcm_apply_cmd(bench: Bench, parallel: int, _state: Path, _refresh: bool) -> list[str]:
+def vcm_apply_cmd(bench: Bench, parallel: int, _state: Path) -> list[str]:
     return [sys.executable, "-m", "vcluster_mgr", "apply", str(bench.specs), "--parallel", str(parallel), "--yes",
             "-o", "json"]
 
@@ -232,18 +232,18 @@ def run(n: int, parallels: list[int], with_folder: bool, folder_parallel: int | 
             record("kubectl diff --server-side", "reapply", base_diff, None)
             bench.reset()
 
-            modes: list[tuple[str, Callable[[Path, bool], list[str]]]] = []
+            modes: list[tuple[str, Callable[[Path], list[str]]]] = []
             for p in parallels:
                 modes.append((f"vcm apply --parallel {p}", functools.partial(vcm_apply_cmd, bench, p)))
             if with_folder:
-                modes.append(("folder stack", lambda state, refresh: folder_cmd(bench, state, folder_parallel)))
+                modes.append(("folder stack", functools.partial(folder_cmd, bench, parallel=folder_parallel)))
             for mode, cmd in modes:
                 state = bench.work / f"state-{len(rows)}"
                 env = bench.vcm_env(state)
                 env.update(folder_env if mode == "folder stack" else {})
-                record(mode, "apply", measure(cmd(state, True), env), base_apply)
+                record(mode, "apply", measure(cmd(state), env), base_apply)
                 if not first_only:
-                    record(mode, "reapply", measure(cmd(state, True), env), base_diff)
+                    record(mode, "reapply", measure(cmd(state), env), base_diff)
                     if mode.startswith("vcm apply"):
                         # every tenant unchanged: `vcm drift --all` against one kubectl get of all their objects
                         base_get = measure(bench.kubectl("get", DRIFT_KINDS, "-A", "-l", MANAGED, "-o", "json"),
@@ -256,7 +256,7 @@ def run(n: int, parallels: list[int], with_folder: bool, folder_parallel: int | 
                     subprocess.run(bench.kubectl("label", "namespace", "b0000-app", "--overwrite",
                                                  "pod-security.kubernetes.io/enforce=privileged"),
                                    capture_output=True, check=True)
-                    record(mode, "drifted1", measure(cmd(state, True), env), base_diff)
+                    record(mode, "drifted1", measure(cmd(state), env), base_diff)
                 bench.reset()
         finally:
             bench.close()
@@ -280,9 +280,9 @@ def main() -> None:
         """Every row into ``--json`` as soon as it is measured, the file replaced whole each time."""
         rows.append(row)
         if args.json:
-            partial = args.json.with_suffix(".partial")
-            partial.write_text(json.dumps(rows, indent=2))
-            partial.replace(args.json)
+            staged = args.json.with_suffix(".staged")
+            staged.write_text(json.dumps(rows, indent=2))
+            staged.replace(args.json)
 
     for n in (int(x) for x in args.tenants.split(",")):
         run(n, [int(p) for p in args.parallel.split(",") if p], not args.no_folder, args.folder_parallel,
